@@ -1,0 +1,173 @@
+"""The ``seqlab`` command: parses arguments and calls plain functions; no logic of its own.
+
+Every bad input ends in one line on stderr and exit code 2.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, NoReturn, Sequence
+
+from .errors import SeqlabError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # one line, not usage + message
+        print(f"{self.prog}: error: {message} (see --help)", file=sys.stderr)
+        sys.exit(2)
+
+
+def _train_parser(subparsers: Any) -> argparse.ArgumentParser:
+    from .config import SECTIONS, flag_names
+
+    parser = subparsers.add_parser(
+        "train", allow_abbrev=False, help="train a model on a text file",
+        description="Train a model. Every config field is a flag (--hidden-size 512, --learning-rate 3e-3, ...); "
+                    "options of the chosen backbone are flags too (--variant peephole, --nonlinearity relu).")
+    parser.add_argument("--config", help="a preset name (see configs/) or a JSON config file")
+    parser.add_argument("--out", required=True, help="checkpoint directory (latest at its top, best in best/)")
+    parser.add_argument("--resume", action="store_true", help="continue the checkpoint in --out exactly")
+    parser.add_argument("--overwrite", action="store_true", help="replace a checkpoint already in --out")
+    parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    for flag, (section, name) in flag_names().items():
+        kind = SECTIONS[section].__dataclass_fields__[name].type
+        parser.add_argument(f"--{flag}", dest=f"{section}.{name}", default=argparse.SUPPRESS, metavar=str(kind).upper(),
+                            help=f"{section}.{name}")
+    return parser
+
+
+def _build_config(arguments: argparse.Namespace, extra: list[str]):
+    """Defaults <- checkpoint (with --resume) or --config <- flags <- backbone options."""
+    from .config import Config, load_config_file, parse_flag_value, parse_option_value
+    from .registry import backbone_options
+    from .train.checkpoint import CONFIG_FILE, verify_checkpoint
+
+    config = Config()
+    if arguments.resume:
+        verify_checkpoint(arguments.out)
+        with open(f"{arguments.out}/{CONFIG_FILE}", encoding="utf-8") as handle:
+            config.update(json.load(handle), source=f"{arguments.out}/{CONFIG_FILE}")
+    elif arguments.config:
+        config.update(load_config_file(arguments.config), source=arguments.config)
+    for key, text in vars(arguments).items():
+        if "." in key:
+            section, name = key.split(".")
+            setattr(getattr(config, section), name, parse_flag_value(section, name, text))
+    try:
+        known_options = backbone_options(config.model.backbone)
+    except ValueError as error:
+        raise SeqlabError(str(error)) from None
+    index = 0
+    while index < len(extra):
+        flag = extra[index]
+        name = flag[2:].replace("-", "_") if flag.startswith("--") else ""
+        if name not in known_options or name in ("num_layers", "dropout"):
+            raise SeqlabError(f"unknown option {flag}; backbone {config.model.backbone!r} takes "
+                              f"{', '.join('--' + option.replace('_', '-') for option in sorted(known_options))}, "
+                              "and every config field is a flag (seqlab train --help)")
+        if index + 1 >= len(extra):
+            raise SeqlabError(f"{flag} needs a value")
+        config.model.options[name] = parse_option_value(extra[index + 1])
+        index += 2
+    return config
+
+
+def _command_train(arguments: argparse.Namespace, extra: list[str]) -> None:
+    from .train.trainer import train
+
+    config = _build_config(arguments, extra)
+    summary = train(config, arguments.out, resume=arguments.resume, overwrite=arguments.overwrite,
+                    quiet=arguments.quiet)
+    if not arguments.quiet:
+        tail = f", val loss {summary.val_loss:.4f}" if summary.val_loss is not None else ""
+        print(f"trained {summary.steps} steps in {summary.train_seconds:.1f} s: loss {summary.loss:.4f}{tail}; "
+              f"checkpoint in {arguments.out}", file=sys.stderr)
+
+
+def _command_sample(arguments: argparse.Namespace, extra: list[str]) -> None:
+    from .generate import check_sampling, generate
+    from .train.checkpoint import load_checkpoint
+
+    check_sampling(max_tokens=arguments.max_tokens, temperature=arguments.temperature, top_k=arguments.top_k,
+                   top_p=arguments.top_p)
+    checkpoint = load_checkpoint(arguments.checkpoint)
+    pieces = generate(checkpoint.model, checkpoint.tokenizer, arguments.prompt, max_tokens=arguments.max_tokens,
+                      temperature=arguments.temperature, top_k=arguments.top_k, top_p=arguments.top_p,
+                      seed=arguments.seed, stop=arguments.stop)
+    sys.stdout.write(arguments.prompt)
+    for piece in pieces:
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+    sys.stdout.write("\n")
+
+
+def _command_eval(arguments: argparse.Namespace, extra: list[str]) -> None:
+    from .evaluate import evaluate_checkpoint
+
+    metrics = evaluate_checkpoint(arguments.checkpoint, arguments.data, split=arguments.split)
+    if arguments.json:
+        print(json.dumps(metrics))
+    else:
+        print(f"{metrics['split']} split of {arguments.data}: {metrics['tokens']} tokens, "
+              f"loss {metrics['val_loss']:.4f} nats/token, {metrics['bpc']:.4f} bits/char")
+
+
+def _command_demo(arguments: argparse.Namespace, extra: list[str]) -> None:
+    from .demo import run_demo
+
+    run_demo(arguments.out, seconds=arguments.seconds, tunes=arguments.tunes)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="seqlab", allow_abbrev=False, description="Sequence models from the vanilla RNN to the Transformer.")
+    subparsers = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _train_parser(subparsers).set_defaults(handler=_command_train)
+
+    sample = subparsers.add_parser("sample", help="generate text from a checkpoint, streaming")
+    sample.add_argument("checkpoint", help="checkpoint directory")
+    sample.add_argument("--prompt", default="", help="text to start from")
+    sample.add_argument("--max-tokens", type=int, default=500)
+    sample.add_argument("--temperature", type=float, default=1.0, help="0 is greedy")
+    sample.add_argument("--top-k", type=int, default=0, help="0: off")
+    sample.add_argument("--top-p", type=float, default=1.0, help="1: off")
+    sample.add_argument("--seed", type=int, default=None)
+    sample.add_argument("--stop", default=None, help="end where the text first contains this string")
+    sample.set_defaults(handler=_command_sample)
+
+    evaluate = subparsers.add_parser("eval", help="validation loss and bits per character of a checkpoint")
+    evaluate.add_argument("checkpoint", help="checkpoint directory")
+    evaluate.add_argument("--data", required=True, help="the text file (split as in training)")
+    evaluate.add_argument("--split", choices=("val", "train", "all"), default="val")
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    evaluate.set_defaults(handler=_command_eval)
+
+    demo = subparsers.add_parser("demo", help="train a character LSTM on folk tunes shipped with music21, then play")
+    demo.add_argument("--out", default="runs/demo")
+    demo.add_argument("--seconds", type=float, default=120.0, help="training time")
+    demo.add_argument("--tunes", type=int, default=3, help="tunes to generate")
+    demo.set_defaults(handler=_command_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    arguments, extra = parser.parse_known_args(argv)
+    if extra and arguments.command != "train":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    try:
+        arguments.handler(arguments, extra)
+    except SeqlabError as error:
+        print(f"seqlab: error: {error}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # output piped into head and the like
+        sys.stderr.close()
+        return 0
+    except KeyboardInterrupt:
+        print("seqlab: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

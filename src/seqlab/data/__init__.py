@@ -1,0 +1,1 @@
+"""Data: tokenizers, text files, and batches."""

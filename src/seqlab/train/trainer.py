@@ -1,0 +1,386 @@
+"""The trainer: backpropagation through time, full windows or truncated with a carried state.
+
+One loop serves every backbone: a batch of windows goes forward (from a fresh
+state, or from the state the previous window left, detached: truncated BPTT),
+the cross-entropy of every next token goes backward, the gradient is clipped
+(its pre-clip norm logged) and AdamW steps with a warmup + cosine schedule.
+Validation runs every ``eval_interval`` steps; the latest checkpoint is kept
+at the top of the output directory and the best by validation in ``best/``.
+
+Time budgets (``max_seconds``) count training time only, not validation or
+checkpoint writing, so a budgeted run's numbers compare across machines'
+evaluation settings; the schedule then spans that time.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import shutil
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from torch import Tensor, nn
+from torch.nn import functional as F
+from torch.nn.parallel import DistributedDataParallel
+
+from ..backbones.base import State, map_state, state_tensors
+from ..config import Config
+from ..data.batches import evaluation_streams, make_batches
+from ..data.text import TextData, load_text_data
+from ..errors import SeqlabError
+from ..models import build_model
+from .checkpoint import is_checkpoint, load_checkpoint, load_trainer_state, save_checkpoint
+from .distributed import ProcessContext, start_processes, stop_processes
+
+BEST_DIRECTORY = "best"
+METRICS_FILE = {"jsonl": "metrics.jsonl", "csv": "metrics.csv"}
+CSV_COLUMNS = ("kind", "step", "loss", "lr", "grad_norm", "tokens_per_second", "train_seconds",
+               "val_loss", "bpc", "elapsed_seconds")
+
+
+@dataclass
+class TrainSummary:
+    steps: int
+    train_seconds: float
+    loss: float
+    val_loss: float | None
+    best_val_loss: float | None
+    stopped_early: bool = False
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def learning_rate(config: Config, step: int, train_seconds: float) -> float:
+    """Linear warmup over ``warmup_steps``, then cosine decay to ``min_learning_rate`` over the budget.
+
+    The decay's progress is the larger of the step and time fractions, so it
+    spans whichever budget ends first.
+    """
+    train = config.train
+    if step < train.warmup_steps:
+        return train.learning_rate * (step + 1) / train.warmup_steps
+    fractions = [0.0]
+    if train.max_steps:
+        fractions.append((step - train.warmup_steps) / max(1, train.max_steps - train.warmup_steps))
+    if train.max_seconds:
+        fractions.append(train_seconds / train.max_seconds)
+    progress = min(1.0, max(fractions))
+    return train.min_learning_rate + 0.5 * (train.learning_rate - train.min_learning_rate) * (1 + math.cos(math.pi * progress))
+
+
+@torch.no_grad()
+def evaluate_tokens(model: nn.Module, tokens: Tensor, *, block_size: int, batch_size: int, carry_state: bool,
+                    max_batches: int = 0, context: ProcessContext | None = None) -> tuple[float, int]:
+    """Mean next-token cross-entropy (nats) over a token split, deterministic.
+
+    The split is laid out as contiguous streams read ``block_size`` at a time;
+    with ``carry_state`` each window starts from the state the previous one
+    left (as the model was trained), otherwise from a fresh state. Under DDP
+    each process reads its share of the streams and the sums are combined.
+    Returns (mean loss, number of predicted tokens).
+    """
+    context = context or ProcessContext()
+    was_training = model.training
+    model.eval()
+    inputs, targets = evaluation_streams(tokens, block_size=block_size, batch_size=batch_size)
+    rows = list(range(context.rank, inputs.shape[0], context.world_size))
+    total = torch.zeros(2, dtype=torch.float64)  # (summed loss, count)
+    if rows:
+        inputs, targets = inputs[rows].to(context.device), targets[rows].to(context.device)
+        state: State = None
+        for window, start in enumerate(range(0, inputs.shape[1], block_size)):
+            if max_batches and window >= max_batches:
+                break
+            logits, state = model(inputs[:, start:start + block_size], state if carry_state else None)
+            window_targets = targets[:, start:start + block_size]
+            total[0] += F.cross_entropy(logits.flatten(0, 1).float(), window_targets.flatten(), reduction="sum").item()
+            total[1] += window_targets.numel()
+    total = context.all_reduce(total)
+    model.train(was_training)
+    return float(total[0] / total[1]), int(total[1])
+
+
+class Trainer:
+    """Fit a language model to a text file and keep checkpoints in ``out_dir``.
+
+    Args:
+        config: the whole run's configuration (validated here).
+        out_dir: the checkpoint directory; must not already hold a checkpoint
+            unless ``resume`` (continue it) or ``overwrite`` (start afresh).
+        resume: continue the checkpoint in ``out_dir`` exactly where it stopped.
+        step_callback: called with (trainer, step, loss) after every step; may
+            call ``request_stop()`` (tests use this to interrupt a run).
+    """
+
+    def __init__(self, config: Config, out_dir: str | Path, *, resume: bool = False, overwrite: bool = False,
+                 step_callback: Callable[["Trainer", int, float], None] | None = None, quiet: bool = False) -> None:
+        config.validate()
+        self.config = config
+        self.out_dir = Path(out_dir)
+        self.resume = resume
+        self.step_callback = step_callback
+        self.console = Console(stderr=True, quiet=quiet)
+        self._check_out_dir(overwrite)
+        self.stop_requested = False
+
+    def _check_out_dir(self, overwrite: bool) -> None:
+        if self.out_dir.exists() and not self.out_dir.is_dir():
+            raise SeqlabError(f"--out {self.out_dir} is a file; give a directory")
+        holds_checkpoint = is_checkpoint(self.out_dir)
+        if self.resume and not holds_checkpoint:
+            raise SeqlabError(f"--resume: {self.out_dir} holds no checkpoint to resume; train without --resume first")
+        if holds_checkpoint and not (self.resume or overwrite):
+            raise SeqlabError(f"{self.out_dir} already holds a checkpoint; pass --resume to continue it, "
+                              "--overwrite to replace it, or another --out")
+
+    def request_stop(self) -> None:
+        """Finish the current step, save a checkpoint and stop (what Ctrl-C does)."""
+        self.stop_requested = True
+
+    # ------------------------------------------------------------------ setup
+    def _setup(self, context: ProcessContext) -> None:
+        config = self.config
+        train = config.train
+        if train.batch_size % context.world_size:
+            raise SeqlabError(f"--batch-size {train.batch_size} does not split evenly among "
+                              f"{context.world_size} processes; use a multiple of {context.world_size}")
+        torch.set_num_threads(train.threads or max(1, (os.cpu_count() or 1) // context.local_world_size))
+        saved_tokenizer = load_checkpoint(self.out_dir).tokenizer if self.resume else None
+        self.data: TextData = load_text_data(
+            config.data.path, tokenizer_kind=config.data.tokenizer, unknown=config.data.unknown,
+            val_fraction=config.data.val_fraction, block_size=config.data.block_size, tokenizer=saved_tokenizer)
+        torch.manual_seed(train.seed)
+        self.model = build_model(config, self.data.tokenizer.vocab_size).to(context.device)
+        decay = [parameter for parameter in self.model.parameters() if parameter.dim() >= 2]
+        no_decay = [parameter for parameter in self.model.parameters() if parameter.dim() < 2]
+        self.optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": train.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=train.learning_rate, betas=(train.beta1, train.beta2))
+        self.batches = make_batches(config.data.batching, self.data.train, block_size=config.data.block_size,
+                                    batch_size=train.batch_size, seed=train.seed)
+        self.step = 0
+        self.train_seconds = 0.0
+        self.best_val_loss: float | None = None
+        self.carried: State = None
+        if self.resume:
+            self._load_trainer_state(context)
+
+    # ------------------------------------------------------------- checkpoint
+    def _trainer_state(self) -> tuple[dict[str, Any], dict[str, Tensor]]:
+        optimizer_state = self.optimizer.state_dict()
+        tensors: dict[str, Tensor] = {"rng.torch": torch.get_rng_state()}
+        for index, values in optimizer_state["state"].items():
+            for name, value in values.items():
+                tensors[f"optimizer.{index}.{name}"] = value
+        for name, value in self.batches.state_dict().items():
+            tensors[f"batches.{name}"] = value
+        for index, tensor in enumerate(state_tensors(self.carried)):
+            tensors[f"carried.{index}"] = tensor
+        state = {
+            "step": self.step,
+            "train_seconds": self.train_seconds,
+            "best_val_loss": self.best_val_loss,
+            "optimizer_param_groups": optimizer_state["param_groups"],
+            "carried_state": self.carried is not None,
+        }
+        return state, tensors
+
+    def _load_trainer_state(self, context: ProcessContext) -> None:
+        from safetensors.torch import load_model
+
+        state, tensors = load_trainer_state(self.out_dir)
+        load_model(self.model, str(self.out_dir / "model.safetensors"), device=str(context.device))
+        optimizer_state: dict[str, Any] = {"state": {}, "param_groups": state["optimizer_param_groups"]}
+        for name, value in tensors.items():
+            if name.startswith("optimizer."):
+                _, index, key = name.split(".", 2)
+                optimizer_state["state"].setdefault(int(index), {})[key] = value
+        try:
+            self.optimizer.load_state_dict(optimizer_state)
+        except (ValueError, KeyError) as error:
+            raise SeqlabError(f"the optimizer state in {self.out_dir} does not fit the model ({error})") from None
+        self.batches.load_state_dict({name.split(".", 1)[1]: value for name, value in tensors.items()
+                                      if name.startswith("batches.")})
+        torch.set_rng_state(tensors["rng.torch"])
+        if state["carried_state"]:
+            saved = iter(tensors[f"carried.{index}"] for index in range(len(state_tensors(self.model.init_state(1)))))
+            rows = self.config.train.batch_size // context.world_size
+            self.carried = map_state(lambda template: next(saved).to(template.device, template.dtype),
+                                     self.model.init_state(rows))
+        self.step = state["step"]
+        self.train_seconds = state["train_seconds"]
+        self.best_val_loss = state["best_val_loss"]
+
+    def _save(self, directory: Path, *, with_trainer_state: bool) -> None:
+        trainer_state, trainer_tensors = self._trainer_state() if with_trainer_state else (None, None)
+        save_checkpoint(directory, config=self.config, model=self.model, tokenizer=self.data.tokenizer,
+                        trainer_state=trainer_state, trainer_tensors=trainer_tensors)
+
+    # ---------------------------------------------------------------- metrics
+    def _log(self, record: dict[str, Any]) -> None:
+        record = {key: value for key, value in record.items() if value is not None}
+        path = self.out_dir / METRICS_FILE[self.config.train.log_format]
+        if self.config.train.log_format == "jsonl":
+            with path.open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps(record) + "\n")
+            return
+        new_file = not path.exists()
+        with path.open("a", encoding="utf-8", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
+            if new_file:
+                writer.writeheader()
+            writer.writerow(record)
+
+    # ------------------------------------------------------------------- loop
+    def fit(self) -> TrainSummary:
+        context = start_processes(self.config.train.device)
+        handler_installed = False
+        previous_handler = None
+        try:
+            self._setup(context)
+            if context.is_main:
+                self.out_dir.mkdir(parents=True, exist_ok=True)
+                if not self.resume:  # a fresh run (or --overwrite) starts a fresh record
+                    for name in METRICS_FILE.values():
+                        (self.out_dir / name).unlink(missing_ok=True)
+                    shutil.rmtree(self.out_dir / BEST_DIRECTORY, ignore_errors=True)
+            if threading.current_thread() is threading.main_thread():
+                previous_handler = signal.signal(signal.SIGINT, self._on_interrupt)
+                handler_installed = True
+            return self._loop(context)
+        finally:
+            if handler_installed:
+                signal.signal(signal.SIGINT, previous_handler)
+            stop_processes(context)
+
+    def _on_interrupt(self, signum: int, frame: Any) -> None:
+        if self.stop_requested:  # a second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        self.console.print("[yellow]interrupted: finishing this step and saving a checkpoint (Ctrl-C again to abort)")
+        self.stop_requested = True
+
+    def _loop(self, context: ProcessContext) -> TrainSummary:
+        config, train = self.config, self.config.train
+        block_size = config.data.block_size
+        model: nn.Module = self.model
+        if context.distributed:
+            model = DistributedDataParallel(self.model, find_unused_parameters=self.batches.carries_state)
+        rows = context.rows(train.batch_size)
+        tokens_per_step = train.batch_size * block_size
+        has_validation = len(self.data.val) > 1
+        history: list[dict[str, Any]] = []
+        loss_value = float("nan")
+        val_loss: float | None = None
+        started = time.perf_counter()
+        start_step = self.step
+        progress = Progress(
+            TextColumn("[bold]train"), BarColumn(), TextColumn("{task.fields[status]}"), TimeRemainingColumn(),
+            console=self.console, disable=not (context.is_main and self.console.is_terminal))
+        total = train.max_steps if train.max_steps and not train.max_seconds else train.max_seconds or train.max_steps
+        task = progress.add_task("train", total=total, status="")
+        try:
+            with progress:
+                end = self._budget_spent(context)
+                while not end:
+                    step_started = time.perf_counter()
+                    rate = learning_rate(config, self.step, self.train_seconds)
+                    for group in self.optimizer.param_groups:
+                        group["lr"] = rate
+                    batch = self.batches.next_batch()
+                    inputs = batch.inputs[rows].to(context.device)
+                    targets = batch.targets[rows].to(context.device)
+                    state = None if batch.reset or not self.batches.carries_state else self.carried
+                    logits, state = model(inputs, state)  # (b, T, V)
+                    loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten())
+                    self.optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), train.clip_norm or math.inf)
+                    if train.clip_value:
+                        torch.nn.utils.clip_grad_value_(self.model.parameters(), train.clip_value)
+                    self.optimizer.step()
+                    if self.batches.carries_state:
+                        self.carried = map_state(torch.Tensor.detach, state)
+                    self.step += 1
+                    step_seconds = time.perf_counter() - step_started
+                    self.train_seconds += step_seconds
+                    loss_value = float(context.all_reduce(loss.detach().double()) / context.world_size)
+                    if self.step_callback is not None:
+                        self.step_callback(self, self.step, loss_value)
+                    if self.step % train.log_interval == 0 or self.step == start_step + 1:
+                        record = {"kind": "train", "step": self.step, "loss": round(loss_value, 6), "lr": rate,
+                                  "grad_norm": round(float(grad_norm), 6),
+                                  "tokens_per_second": round(tokens_per_step / step_seconds),
+                                  "train_seconds": round(self.train_seconds, 3),
+                                  "elapsed_seconds": round(time.perf_counter() - started, 3)}
+                        history.append(record)
+                        if context.is_main:
+                            self._log(record)
+                            status = f"step {self.step} loss {loss_value:.4f} {record['tokens_per_second']:,} tok/s"
+                            progress.update(task, completed=self._progress_done(), status=status)
+                            if not self.console.is_terminal:
+                                self.console.print(status)
+                    end = self._budget_spent(context)
+                    if self.step % train.eval_interval == 0 or end:
+                        val_loss = self._validate_and_save(context, has_validation, history, started)
+        finally:
+            del model  # the DDP wrapper must go before the process group (see stop_processes)
+        return TrainSummary(steps=self.step, train_seconds=self.train_seconds, loss=loss_value, val_loss=val_loss,
+                            best_val_loss=self.best_val_loss, stopped_early=self.stop_requested, history=history)
+
+    def _progress_done(self) -> float:
+        train = self.config.train
+        return self.step if train.max_steps and not train.max_seconds else self.train_seconds or self.step
+
+    def _budget_spent(self, context: ProcessContext) -> bool:
+        """Every process must stop after the same step: agree on the clock and on a stop request."""
+        train = self.config.train
+        clock = context.all_reduce(torch.tensor([self.train_seconds, float(self.stop_requested)], dtype=torch.float64),
+                                   op="max")
+        self.stop_requested = bool(clock[1])
+        return (self.stop_requested or (train.max_steps and self.step >= train.max_steps)
+                or (train.max_seconds and float(clock[0]) >= train.max_seconds))
+
+    def _validate_and_save(self, context: ProcessContext, has_validation: bool, history: list[dict[str, Any]],
+                           started: float) -> float | None:
+        config = self.config
+        val_loss = None
+        improved = False
+        if has_validation:
+            val_loss, _ = evaluate_tokens(
+                self.model, self.data.val, block_size=config.data.block_size, batch_size=config.train.batch_size,
+                carry_state=self.batches.carries_state, max_batches=config.train.eval_max_batches, context=context)
+            improved = self.best_val_loss is None or val_loss < self.best_val_loss
+            if improved:
+                self.best_val_loss = val_loss
+            record = {"kind": "eval", "step": self.step, "val_loss": round(val_loss, 6),
+                      "bpc": round(val_loss / math.log(2), 6), "train_seconds": round(self.train_seconds, 3),
+                      "elapsed_seconds": round(time.perf_counter() - started, 3)}
+            history.append(record)
+            if context.is_main:
+                self._log(record)
+                self.console.print(f"step {self.step}: val loss {val_loss:.4f}, {record['bpc']:.4f} bits/char"
+                                   f"{' (best)' if improved else ''}")
+        if context.is_main:
+            self._save(self.out_dir, with_trainer_state=True)
+            if improved:
+                self._save(self.out_dir / BEST_DIRECTORY, with_trainer_state=False)
+        context.barrier()
+        return val_loss
+
+
+def train(config: Config, out_dir: str | Path, *, resume: bool = False, overwrite: bool = False,
+          quiet: bool = False) -> TrainSummary:
+    """Train and checkpoint; the function behind ``seqlab train``."""
+    summary = Trainer(config, out_dir, resume=resume, overwrite=overwrite, quiet=quiet).fit()
+    if summary.stopped_early:
+        print(f"stopped at step {summary.steps}; continue with --resume", file=sys.stderr)
+    return summary

@@ -71,7 +71,9 @@ def generate(model: torch.nn.Module, tokenizer, prompt: str = "", *, max_tokens:
     logits, state = model(prompt_ids.unsqueeze(0).to(device))  # (1, P, V)
     logits = logits[:, -1]  # (1, V)
     pending = ""  # text held back because it could be the start of the stop string
-    for _ in range(max_tokens):
+    for position in range(max_tokens):
+        if position:  # the prompt's forward gave the first logits; each later token costs one step
+            logits, state = model.step(token, state)
         token = sample_token(logits, temperature=temperature, top_k=top_k, top_p=top_p, generator=generator)  # (1,)
         piece = tokenizer.decode(token.tolist())
         if stop:
@@ -87,7 +89,6 @@ def generate(model: torch.nn.Module, tokenizer, prompt: str = "", *, max_tokens:
                 pending = pending[len(pending) - keep:]
         else:
             yield piece
-        logits, state = model.step(token, state)
     if pending:
         yield pending
 

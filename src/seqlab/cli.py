@@ -76,13 +76,8 @@ def _build_config(arguments: argparse.Namespace, extra: list[str]):
 def _command_train(arguments: argparse.Namespace, extra: list[str]) -> None:
     from .train.trainer import train
 
-    config = _build_config(arguments, extra)
-    summary = train(config, arguments.out, resume=arguments.resume, overwrite=arguments.overwrite,
-                    quiet=arguments.quiet)
-    if not arguments.quiet:
-        tail = f", val loss {summary.val_loss:.4f}" if summary.val_loss is not None else ""
-        print(f"trained {summary.steps} steps in {summary.train_seconds:.1f} s: loss {summary.loss:.4f}{tail}; "
-              f"checkpoint in {arguments.out}", file=sys.stderr)
+    train(_build_config(arguments, extra), arguments.out, resume=arguments.resume, overwrite=arguments.overwrite,
+          quiet=arguments.quiet)
 
 
 def _command_sample(arguments: argparse.Namespace, extra: list[str]) -> None:

@@ -131,6 +131,7 @@ class Trainer:
         self.console = Console(stderr=True, quiet=quiet)
         self._check_out_dir(overwrite)
         self.stop_requested = False
+        self.is_main = True
 
     def _check_out_dir(self, overwrite: bool) -> None:
         if self.out_dir.exists() and not self.out_dir.is_dir():
@@ -243,6 +244,7 @@ class Trainer:
     # ------------------------------------------------------------------- loop
     def fit(self) -> TrainSummary:
         context = start_processes(self.config.train.device)
+        self.is_main = context.is_main
         handler_installed = False
         previous_handler = None
         try:
@@ -379,8 +381,13 @@ class Trainer:
 
 def train(config: Config, out_dir: str | Path, *, resume: bool = False, overwrite: bool = False,
           quiet: bool = False) -> TrainSummary:
-    """Train and checkpoint; the function behind ``seqlab train``."""
-    summary = Trainer(config, out_dir, resume=resume, overwrite=overwrite, quiet=quiet).fit()
-    if summary.stopped_early:
-        print(f"stopped at step {summary.steps}; continue with --resume", file=sys.stderr)
+    """Train and checkpoint; the function behind ``seqlab train``. Only the main process reports."""
+    trainer = Trainer(config, out_dir, resume=resume, overwrite=overwrite, quiet=quiet)
+    summary = trainer.fit()
+    if trainer.is_main and not quiet:
+        tail = f", val loss {summary.val_loss:.4f}" if summary.val_loss is not None else ""
+        print(f"trained {summary.steps} steps in {summary.train_seconds:.1f} s: loss {summary.loss:.4f}{tail}; "
+              f"checkpoint in {out_dir}", file=sys.stderr)
+        if summary.stopped_early:
+            print(f"stopped at step {summary.steps}; continue with --resume", file=sys.stderr)
     return summary

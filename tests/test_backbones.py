@@ -364,6 +364,19 @@ EXTRA_OPTION_SETS: dict[str, list[dict[str, Any]]] = {
         {"initial_state": "learned", "num_layers": 2},
         {"fused": False, "initial_state": "random"},
     ],
+    "transformer": [
+        {"positional": "learned", "num_layers": 2},
+        {"positional": "sinusoidal", "context_length": 3, "num_layers": 2},
+        {"positional": "rotary", "context_length": 3, "num_layers": 2, "num_heads": 2},
+        {"positional": "alibi", "context_length": 3, "num_layers": 2, "num_heads": 2},
+        {"positional": "alibi"},
+        {"positional": "none", "context_length": 1},
+        {"num_heads": 4, "bias": False, "context_length": 5},
+    ],
+    "linear_attention": [
+        {"chunk_size": 2, "num_layers": 2, "num_heads": 2},
+        {"chunk_size": 3, "bias": False, "eps": 0.0},
+    ],
 }
 
 

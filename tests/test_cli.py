@@ -172,3 +172,24 @@ def test_a_real_process_prints_one_line_and_exits_2(tmp_path):
                             text=True, timeout=120)
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("tokenizer", ["word", "bpe"])
+def test_word_and_bpe_tokenizers_train_sample_and_report_bits_per_character(tmp_path, capsys, tokenizer):
+    data = tmp_path / "text.txt"
+    data.write_text(words_text(4000), encoding="utf-8")
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--out", str(run), *TRAIN_FLAGS, "--tokenizer", tokenizer,
+                 "--vocab-size", "280"]) == 0
+    saved = json.loads((run / "tokenizer.json").read_text())
+    assert saved["kind"] == tokenizer
+    capsys.readouterr()
+    assert main(["eval", str(run), "--data", str(data), "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    logged = [record for record in records if record["kind"] == "eval"][-1]
+    assert metrics["bpc"] == pytest.approx(logged["bpc"], rel=1e-3)
+    # more characters than tokens: bits per character are fewer than bits per token
+    assert metrics["bpc"] < metrics["val_loss"] / 0.6931471805599453
+    assert main(["sample", str(run), "--prompt", "the cat", "--max-tokens", "5", "--seed", "0"]) == 0
+    assert capsys.readouterr().out.startswith("the cat")

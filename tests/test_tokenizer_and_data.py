@@ -78,3 +78,40 @@ def test_evaluation_streams_cover_the_split_in_order():
     assert torch.equal(inputs.flatten(), torch.arange(100)) and torch.equal(targets, inputs + 1)
     short_inputs, _ = evaluation_streams(torch.arange(7), block_size=10, batch_size=4)
     assert short_inputs.shape == (1, 6)
+
+
+from seqlab.data.tokenizers import BPETokenizer, WordTokenizer  # noqa: E402
+
+BPE_CORPUS = "the quick brown fox jumps over the lazy dog.\nThe dog sleeps; the fox runs!\n" * 20
+
+
+@pytest.fixture(scope="module")
+def bpe():
+    return BPETokenizer.fit(BPE_CORPUS, vocab_size=300)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(max_size=120))
+def test_bpe_round_trips_any_text_even_unseen_characters(bpe, text):
+    ids = bpe.encode(text)
+    assert bpe.decode(ids) == text
+    assert all(0 <= index < bpe.vocab_size for index in ids.tolist())
+
+
+def test_bpe_merges_frequent_words_and_survives_saving(bpe):
+    assert 256 < bpe.vocab_size <= 300  # bytes plus merges, up to the asked size (this corpus runs out first)
+    assert len(bpe.encode("the fox")) < len("the fox")  # merges shorten frequent text
+    again = tokenizer_from_dict(bpe.to_dict())
+    assert torch.equal(again.encode(BPE_CORPUS), bpe.encode(BPE_CORPUS))
+
+
+def test_word_tokenizer_round_trips_seen_text_and_marks_unseen_words():
+    text = "Hello, world!\n  Hello again."
+    words = WordTokenizer.fit(text)
+    assert words.decode(words.encode(text)) == text
+    ids = words.encode("Hello there")
+    assert ids.tolist()[-1] == 0 and words.decode(ids) == "Hello \ufffd"
+    small = WordTokenizer.fit("a a a b b c", vocab_size=3)  # <unk>, "a", " " survive
+    assert small.decode(small.encode("a b")) == "a \ufffd"
+    with pytest.raises(SeqlabError, match="never saw"):
+        WordTokenizer.fit(text, unknown="error").encode("Goodbye")

@@ -37,7 +37,8 @@ class ModelConfig:
 @dataclass
 class DataConfig:
     path: str = field(default="", metadata={"flag": "data"})
-    tokenizer: str = "char"
+    tokenizer: str = "char"  # "char", "word" or "bpe" (byte-level, trained on this text)
+    vocab_size: int = 0  # word and bpe: the vocabulary's size; 0: their default (10,000 words, 1,024 BPE tokens)
     unknown: str = "unk"  # characters unseen in training: "unk" -> <unk>, "error" -> refuse
     val_fraction: float = 0.1  # the last part of the text; 0 disables validation
     block_size: int = 128  # T, positions per training window (and per truncated-BPTT segment)
@@ -98,7 +99,7 @@ class Config:
         """Range and choice checks that need more than a type."""
         model, data, train = self.model, self.data, self.train
         _choice("model.embedding", model.embedding, ("learned", "onehot"))
-        _choice("data.tokenizer", data.tokenizer, ("char",))
+        _choice("data.tokenizer", data.tokenizer, ("char", "word", "bpe"))
         _choice("data.unknown", data.unknown, ("unk", "error"))
         _choice("data.batching", data.batching, ("random", "stream"))
         _choice("train.log_format", train.log_format, ("jsonl", "csv"))
@@ -107,7 +108,8 @@ class Config:
                             ("train.eval_interval", train.eval_interval), ("train.log_interval", train.log_interval)):
             if value < 1:
                 raise SeqlabError(f"{name} must be at least 1, got {value}")
-        for name, value in (("model.embedding_size", model.embedding_size), ("train.max_steps", train.max_steps),
+        for name, value in (("model.embedding_size", model.embedding_size), ("data.vocab_size", data.vocab_size),
+                            ("train.max_steps", train.max_steps),
                             ("train.warmup_steps", train.warmup_steps), ("train.eval_max_batches", train.eval_max_batches),
                             ("train.threads", train.threads), ("train.max_seconds", train.max_seconds),
                             ("train.clip_norm", train.clip_norm), ("train.clip_value", train.clip_value),

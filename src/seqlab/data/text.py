@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from ..errors import SeqlabError
-from .tokenizers import CharTokenizer, fit_tokenizer
+from .tokenizers import Tokenizer, fit_tokenizer
 
 BINARY_PROBE_BYTES = 8192
 
@@ -42,17 +42,18 @@ def split_text(text: str, val_fraction: float) -> tuple[str, str]:
 
 @dataclass
 class TextData:
-    tokenizer: CharTokenizer
+    tokenizer: Tokenizer
     train: Tensor  # (N_train,) int64
     val: Tensor  # (N_val,) int64, possibly empty
+    val_characters: int  # characters the validation tokens spell: bits per character = bits per token * N_val / this
 
 
 def load_text_data(path: str | Path, *, tokenizer_kind: str, unknown: str, val_fraction: float,
-                   block_size: int, tokenizer: CharTokenizer | None = None) -> TextData:
+                   block_size: int, vocab_size: int = 0, tokenizer: Tokenizer | None = None) -> TextData:
     """Read, split, fit a tokenizer on the training part (unless one is given) and encode both parts."""
     text = read_text(path)
     train_text, val_text = split_text(text, val_fraction)
-    tokenizer = tokenizer or fit_tokenizer(tokenizer_kind, train_text, unknown=unknown)
+    tokenizer = tokenizer or fit_tokenizer(tokenizer_kind, train_text, unknown=unknown, vocab_size=vocab_size)
     train = tokenizer.encode(train_text)
     val = tokenizer.encode(val_text) if val_text else torch.zeros(0, dtype=torch.long)
     if len(train) < block_size + 1:
@@ -63,4 +64,4 @@ def load_text_data(path: str | Path, *, tokenizer_kind: str, unknown: str, val_f
         raise SeqlabError(
             f"{path}: the validation part has {len(val)} tokens, too few to measure; "
             "use a longer file, a larger --val-fraction, or --val-fraction 0")
-    return TextData(tokenizer=tokenizer, train=train, val=val)
+    return TextData(tokenizer=tokenizer, train=train, val=val, val_characters=len(val_text))

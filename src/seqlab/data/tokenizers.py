@@ -1,7 +1,9 @@
-"""Tokenizers: text <-> integer ids, saved as JSON inside every checkpoint."""
+"""Tokenizers (characters, words, byte-level BPE): text <-> integer ids, saved as JSON inside every checkpoint."""
 from __future__ import annotations
 
 import json
+import re
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -75,21 +77,120 @@ class CharTokenizer:
         return cls(list(values["characters"]), unknown=values["unknown"])
 
 
-TOKENIZERS = {CharTokenizer.kind: CharTokenizer}
+class WordTokenizer:
+    """Words, single punctuation marks and runs of white space, so decoding gives the text back exactly.
+
+    The vocabulary is the ``vocab_size - 1`` most frequent pieces of the training
+    text (ties broken by first appearance) after ``<unk>`` (id 0), which stands
+    for every other piece, or, with ``unknown="error"``, makes encoding refuse it.
+    """
+
+    kind = "word"
+    pattern = re.compile(r"\w+|\s+|[^\w\s]")
+    default_vocab_size = 10_000
+
+    def __init__(self, pieces: list[str], *, unknown: str = "unk") -> None:
+        if unknown not in ("unk", "error"):
+            raise ValueError(f"unknown must be 'unk' or 'error', got {unknown!r}")
+        self.pieces = [UNKNOWN_TOKEN, *pieces]
+        self.unknown = unknown
+        self._ids = {piece: index for index, piece in enumerate(self.pieces)}
+
+    @classmethod
+    def fit(cls, text: str, *, unknown: str = "unk", vocab_size: int = 0) -> "WordTokenizer":
+        counts = Counter(cls.pattern.findall(text))
+        return cls([piece for piece, _ in counts.most_common((vocab_size or cls.default_vocab_size) - 1)],
+                   unknown=unknown)
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.pieces)
+
+    def encode(self, text: str) -> Tensor:
+        pieces = self.pattern.findall(text)
+        ids = [self._ids.get(piece, 0) for piece in pieces]
+        if self.unknown == "error" and 0 in ids:
+            missing = sorted({piece for piece in pieces if piece not in self._ids})
+            raise SeqlabError(f"text has {len(missing)} word(s) the model never saw in training "
+                              f"({', '.join(map(repr, missing[:5]))}); train with --unknown unk")
+        return torch.tensor(ids, dtype=torch.long)
+
+    def decode(self, ids: Tensor | list[int]) -> str:
+        values = ids.tolist() if isinstance(ids, Tensor) else ids
+        return "".join(UNKNOWN_TEXT if index == 0 else self.pieces[index] for index in values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "unknown": self.unknown, "pieces": self.pieces[1:]}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "WordTokenizer":
+        return cls(list(values["pieces"]), unknown=values["unknown"])
 
 
-def fit_tokenizer(kind: str, text: str, *, unknown: str) -> CharTokenizer:
+class BPETokenizer:
+    """Byte-level byte-pair encoding trained on the user's own text with the ``tokenizers`` library.
+
+    Every byte is in the base alphabet, so any text encodes without ``<unk>`` and
+    decodes back exactly. ``vocab_size`` counts the 256 bytes plus the merges.
+    """
+
+    kind = "bpe"
+    default_vocab_size = 1024
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+
+    @classmethod
+    def fit(cls, text: str, *, unknown: str = "unk", vocab_size: int = 0) -> "BPETokenizer":
+        from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+        tokenizer = Tokenizer(models.BPE())
+        tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        tokenizer.decoder = decoders.ByteLevel()
+        trainer = trainers.BpeTrainer(vocab_size=vocab_size or cls.default_vocab_size, show_progress=False,
+                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+        tokenizer.train_from_iterator(text.splitlines(keepends=True), trainer=trainer)
+        return cls(tokenizer)
+
+    @property
+    def vocab_size(self) -> int:
+        return self.tokenizer.get_vocab_size()
+
+    def encode(self, text: str) -> Tensor:
+        return torch.tensor(self.tokenizer.encode(text).ids, dtype=torch.long)
+
+    def decode(self, ids: Tensor | list[int]) -> str:
+        return self.tokenizer.decode(ids.tolist() if isinstance(ids, Tensor) else list(ids))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "tokenizer": self.tokenizer.to_str()}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "BPETokenizer":
+        from tokenizers import Tokenizer
+
+        return cls(Tokenizer.from_str(values["tokenizer"]))
+
+
+Tokenizer = CharTokenizer | WordTokenizer | BPETokenizer
+TOKENIZERS: dict[str, type] = {kind.kind: kind for kind in (CharTokenizer, WordTokenizer, BPETokenizer)}
+
+
+def fit_tokenizer(kind: str, text: str, *, unknown: str, vocab_size: int = 0) -> Tokenizer:
+    """Fit a tokenizer of ``kind`` (char, word, bpe) on training text; ``vocab_size`` 0 is the kind's default."""
     if kind not in TOKENIZERS:
         raise SeqlabError(f"unknown tokenizer {kind!r}; choose one of {', '.join(TOKENIZERS)}")
-    return TOKENIZERS[kind].fit(text, unknown=unknown)
+    if kind == "char":
+        return CharTokenizer.fit(text, unknown=unknown)
+    return TOKENIZERS[kind].fit(text, unknown=unknown, vocab_size=vocab_size)
 
 
-def tokenizer_from_dict(values: dict[str, Any]) -> CharTokenizer:
+def tokenizer_from_dict(values: dict[str, Any]) -> Tokenizer:
     kind = values.get("kind")
     if kind not in TOKENIZERS:
         raise SeqlabError(f"tokenizer kind {kind!r} is not one seqlab knows ({', '.join(TOKENIZERS)})")
     return TOKENIZERS[kind].from_dict(values)
 
 
-def save_tokenizer(tokenizer: CharTokenizer, path: Path) -> None:
+def save_tokenizer(tokenizer: Tokenizer, path: Path) -> None:
     path.write_text(json.dumps(tokenizer.to_dict(), ensure_ascii=False), encoding="utf-8")

@@ -27,7 +27,7 @@ from safetensors.torch import load_file, load_model, save_file, save_model
 from torch import Tensor, nn
 
 from ..config import Config
-from ..data.tokenizers import CharTokenizer, save_tokenizer, tokenizer_from_dict
+from ..data.tokenizers import Tokenizer, save_tokenizer, tokenizer_from_dict
 from ..errors import SeqlabError
 
 MANIFEST = "checkpoint.json"
@@ -45,7 +45,7 @@ class Checkpoint:
     directory: Path
     config: Config
     model: nn.Module
-    tokenizer: CharTokenizer
+    tokenizer: Tokenizer
 
 
 def _sha256(path: Path) -> str:
@@ -60,7 +60,7 @@ def is_checkpoint(directory: str | Path) -> bool:
     return (Path(directory) / MANIFEST).is_file()
 
 
-def save_checkpoint(directory: str | Path, *, config: Config, model: nn.Module, tokenizer: CharTokenizer,
+def save_checkpoint(directory: str | Path, *, config: Config, model: nn.Module, tokenizer: Tokenizer,
                     trainer_state: dict[str, Any] | None = None, trainer_tensors: dict[str, Tensor] | None = None) -> None:
     """Write a whole checkpoint into ``directory`` (created if needed), replacing the one there."""
     directory = Path(directory)

@@ -158,7 +158,8 @@ class Trainer:
         saved_tokenizer = load_checkpoint(self.out_dir).tokenizer if self.resume else None
         self.data: TextData = load_text_data(
             config.data.path, tokenizer_kind=config.data.tokenizer, unknown=config.data.unknown,
-            val_fraction=config.data.val_fraction, block_size=config.data.block_size, tokenizer=saved_tokenizer)
+            val_fraction=config.data.val_fraction, block_size=config.data.block_size,
+            vocab_size=config.data.vocab_size, tokenizer=saved_tokenizer)
         torch.manual_seed(train.seed)
         self.model = build_model(config, self.data.tokenizer.vocab_size).to(context.device)
         decay = [parameter for parameter in self.model.parameters() if parameter.dim() >= 2]
@@ -364,7 +365,7 @@ class Trainer:
             if improved:
                 self.best_val_loss = val_loss
             record = {"kind": "eval", "step": self.step, "val_loss": round(val_loss, 6),
-                      "bpc": round(val_loss / math.log(2), 6), "train_seconds": round(self.train_seconds, 3),
+                      "bpc": round(val_loss / math.log(2) * len(self.data.val) / self.data.val_characters, 6), "train_seconds": round(self.train_seconds, 3),
                       "elapsed_seconds": round(time.perf_counter() - started, 3)}
             history.append(record)
             if context.is_main:

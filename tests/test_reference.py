@@ -62,12 +62,12 @@ def run(cell: Cell, params: dict[str, np.ndarray], inputs: np.ndarray, targets: 
     return cell.module.forward(params, inputs, targets, *states, loss_at=loss_at, **cell.forward_options)
 
 
-def problem(cell: Cell, seed: int, time_steps: int = TIME) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+def problem(cell: Cell, seed: int) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """Random parameters (scaled up from torch's init so every term matters), inputs, targets and initial states."""
     rng = np.random.default_rng(seed)
     params = {name: 2.0 * value for name, value in cell.module.init_params(INPUT, HIDDEN, OUTPUT, rng).items()}
-    inputs = rng.normal(size=(time_steps, INPUT))
-    targets = rng.integers(0, OUTPUT, size=time_steps)
+    inputs = rng.normal(size=(TIME, INPUT))
+    targets = rng.integers(0, OUTPUT, size=TIME)
     initial = {f"{name}0": rng.normal(scale=0.5, size=HIDDEN) for name in cell.state_names}
     return params, inputs, targets, initial
 

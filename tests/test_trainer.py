@@ -9,7 +9,8 @@ from seqlab.config import Config
 from seqlab.errors import SeqlabError
 from seqlab.generate import generate
 from seqlab.train.checkpoint import load_checkpoint
-from seqlab.train.trainer import Trainer, evaluate_tokens, learning_rate
+from seqlab.tasks.language_model import evaluate_tokens
+from seqlab.train.trainer import Trainer, learning_rate
 
 from helpers import PARAGRAPH, small_config, tree_digest, words_text
 

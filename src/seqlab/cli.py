@@ -104,8 +104,9 @@ def _command_eval(arguments: argparse.Namespace, extra: list[str]) -> None:
     if arguments.json:
         print(json.dumps(metrics))
     else:
-        print(f"{metrics['split']} split of {arguments.data}: {metrics['tokens']} tokens, "
-              f"loss {metrics['val_loss']:.4f} nats/token, {metrics['bpc']:.4f} bits/char")
+        shown = ", ".join(f"{name} {value:.4f}" if isinstance(value, float) else f"{name} {value}"
+                          for name, value in metrics.items())
+        print(f"{arguments.data}: {shown}")
 
 
 def _command_demo(arguments: argparse.Namespace, extra: list[str]) -> None:

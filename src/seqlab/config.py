@@ -1,6 +1,6 @@
 """Typed configuration: dataclasses whose fields are the command line.
 
-A run's configuration is three sections (model, data, train). It comes from
+A run's configuration is four sections (task, model, data, train). It comes from
 defaults, then a preset or JSON file (``--config``), then command-line flags:
 every field is a flag named after it (``hidden_size`` -> ``--hidden-size``), and
 options of the chosen backbone (``--variant peephole``) land in
@@ -20,6 +20,11 @@ from typing import Any
 from .errors import SeqlabError
 
 PRESET_DIRECTORY = Path(__file__).parent / "configs"
+
+
+@dataclass
+class TaskConfig:
+    name: str = field(default="lm", metadata={"flag": "task"})  # the problem shape: "lm" (language model)
 
 
 @dataclass
@@ -69,6 +74,7 @@ class TrainConfig:
 
 @dataclass
 class Config:
+    task: TaskConfig = field(default_factory=TaskConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -97,6 +103,9 @@ class Config:
 
     def validate(self) -> None:
         """Range and choice checks that need more than a type."""
+        from .tasks import task_class
+
+        task_class(self.task.name)
         model, data, train = self.model, self.data, self.train
         _choice("model.embedding", model.embedding, ("learned", "onehot"))
         _choice("data.tokenizer", data.tokenizer, ("char", "word", "bpe"))
@@ -130,7 +139,7 @@ class Config:
             raise SeqlabError("--tie-weights needs a learned embedding, not a one-hot one")
 
 
-SECTIONS = {"model": ModelConfig, "data": DataConfig, "train": TrainConfig}
+SECTIONS = {"task": TaskConfig, "model": ModelConfig, "data": DataConfig, "train": TrainConfig}
 
 
 def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:

@@ -12,7 +12,7 @@ rows, so a 2-process run sees exactly the rows a 1-process run would.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 from torch import Tensor
@@ -22,9 +22,23 @@ from ..errors import SeqlabError
 
 @dataclass
 class Batch:
-    inputs: Tensor  # (B, T) int64
-    targets: Tensor  # (B, T) int64, inputs shifted left by one
-    reset: bool  # True: start from a fresh state (always, for random windows)
+    """A global batch: every tensor has the batch on dimension 0."""
+
+    inputs: Tensor  # e.g. (B, T) int64
+    targets: Tensor  # e.g. (B, T) int64, the inputs shifted left by one
+    reset: bool = True  # start from a fresh state (False: carry the previous batch's state, truncated BPTT)
+    lengths: Tensor | None = None  # (B,) real lengths of right-padded inputs
+
+    def _map(self, function) -> "Batch":
+        values = {item.name: getattr(self, item.name) for item in fields(self)}
+        return Batch(**{name: function(value) if isinstance(value, Tensor) else value for name, value in values.items()})
+
+    def rows(self, selection: slice) -> "Batch":
+        """This process's share of the batch."""
+        return self._map(lambda tensor: tensor[selection])
+
+    def to(self, device: torch.device) -> "Batch":
+        return self._map(lambda tensor: tensor.to(device))
 
 
 class RandomWindows:

@@ -2,7 +2,7 @@
 
     DIR/config.json          the run's Config; rebuilds the model by registry names
     DIR/model.safetensors    weights
-    DIR/tokenizer.json       the vocabulary
+    DIR/tokenizer.json, ...  the task's assets (vocabulary, labels, scalers): JSON
     DIR/trainer.json         step, schedule clock, best validation loss, optimizer hyper-parameters
     DIR/trainer.safetensors  optimizer moments, RNG states, data position, carried state
     DIR/checkpoint.json      the manifest: every file's size and SHA-256, written last
@@ -27,7 +27,6 @@ from safetensors.torch import load_file, load_model, save_file, save_model
 from torch import Tensor, nn
 
 from ..config import Config
-from ..data.tokenizers import Tokenizer, save_tokenizer, tokenizer_from_dict
 from ..errors import SeqlabError
 
 MANIFEST = "checkpoint.json"
@@ -35,7 +34,6 @@ FORMAT = "seqlab-checkpoint"
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 MODEL_FILE = "model.safetensors"
-TOKENIZER_FILE = "tokenizer.json"
 TRAINER_FILE = "trainer.json"
 TRAINER_TENSORS_FILE = "trainer.safetensors"
 
@@ -45,7 +43,11 @@ class Checkpoint:
     directory: Path
     config: Config
     model: nn.Module
-    tokenizer: Tokenizer
+    task: Any  # the Task rebuilt from its assets
+
+    @property
+    def tokenizer(self) -> Any:
+        return self.task.tokenizer
 
 
 def _sha256(path: Path) -> str:
@@ -60,7 +62,7 @@ def is_checkpoint(directory: str | Path) -> bool:
     return (Path(directory) / MANIFEST).is_file()
 
 
-def save_checkpoint(directory: str | Path, *, config: Config, model: nn.Module, tokenizer: Tokenizer,
+def save_checkpoint(directory: str | Path, *, config: Config, model: nn.Module, assets: dict[str, Any],
                     trainer_state: dict[str, Any] | None = None, trainer_tensors: dict[str, Tensor] | None = None) -> None:
     """Write a whole checkpoint into ``directory`` (created if needed), replacing the one there."""
     directory = Path(directory)
@@ -70,7 +72,8 @@ def save_checkpoint(directory: str | Path, *, config: Config, model: nn.Module, 
     staging.mkdir()
     (staging / CONFIG_FILE).write_text(json.dumps(config.to_dict(), indent=2) + "\n", encoding="utf-8")
     save_model(model, str(staging / MODEL_FILE), metadata={"format": "pt"})
-    save_tokenizer(tokenizer, staging / TOKENIZER_FILE)
+    for name, value in assets.items():
+        (staging / name).write_text(json.dumps(value, ensure_ascii=False), encoding="utf-8")
     if trainer_state is not None:
         (staging / TRAINER_FILE).write_text(json.dumps(trainer_state, indent=2) + "\n", encoding="utf-8")
         save_file({name: tensor.detach().cpu().contiguous() for name, tensor in (trainer_tensors or {}).items()},
@@ -124,18 +127,20 @@ def verify_checkpoint(directory: str | Path) -> dict[str, Any]:
 
 
 def load_checkpoint(directory: str | Path, *, device: str | torch.device = "cpu") -> Checkpoint:
-    """Rebuild config, tokenizer and model from a checkpoint directory (after verifying it)."""
-    from ..models import build_model  # models import the config; avoid a cycle at import time
+    """Rebuild config, task and model from a checkpoint directory (after verifying it)."""
+    from ..tasks import task_class  # tasks import the trainer's pieces; avoid a cycle at import time
 
     directory = Path(directory)
     verify_checkpoint(directory)
     try:
         config = Config.from_dict(json.loads((directory / CONFIG_FILE).read_text(encoding="utf-8")),
                                   source=str(directory / CONFIG_FILE))
-        tokenizer = tokenizer_from_dict(json.loads((directory / TOKENIZER_FILE).read_text(encoding="utf-8")))
-    except (ValueError, KeyError, TypeError) as error:
-        raise SeqlabError(f"checkpoint {directory} has an unreadable config or tokenizer ({error})") from None
-    model = build_model(config, tokenizer.vocab_size)
+        cls = task_class(config.task.name)
+        assets = {name: json.loads((directory / name).read_text(encoding="utf-8")) for name in cls.asset_files}
+        task = cls(config, assets)
+    except (ValueError, KeyError, TypeError, OSError) as error:
+        raise SeqlabError(f"checkpoint {directory} has an unreadable config or task file ({error})") from None
+    model = task.build_model()
     try:
         missing, unexpected = load_model(model, str(directory / MODEL_FILE), strict=False, device=str(device))
     except (SafetensorError, RuntimeError, OSError) as error:
@@ -145,7 +150,7 @@ def load_checkpoint(directory: str | Path, *, device: str | torch.device = "cpu"
                           f"(missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]})")
     model.to(device)
     model.eval()
-    return Checkpoint(directory=directory, config=config, model=model, tokenizer=tokenizer)
+    return Checkpoint(directory=directory, config=config, model=model, task=task)
 
 
 def load_trainer_state(directory: str | Path) -> tuple[dict[str, Any], dict[str, Tensor]]:

@@ -1,11 +1,11 @@
-"""The trainer: backpropagation through time, full windows or truncated with a carried state.
+"""The trainer: one loop for every task and backbone, with backpropagation through time.
 
-One loop serves every backbone: a batch of windows goes forward (from a fresh
-state, or from the state the previous window left, detached: truncated BPTT),
-the cross-entropy of every next token goes backward, the gradient is clipped
-(its pre-clip norm logged) and AdamW steps with a warmup + cosine schedule.
-Validation runs every ``eval_interval`` steps; the latest checkpoint is kept
-at the top of the output directory and the best by validation in ``best/``.
+A batch goes forward (from a fresh state, or from the state the previous
+batch left, detached: truncated BPTT), the task's loss goes backward, the
+gradient is clipped (its pre-clip norm logged) and AdamW steps with a warmup +
+cosine schedule. The task is validated every ``eval_interval`` steps; the
+latest checkpoint is kept at the top of the output directory and the best by
+the task's selection metric in ``best/``.
 
 Time budgets (``max_seconds``) count training time only, not validation or
 checkpoint writing, so a budgeted run's numbers compare across machines'
@@ -30,22 +30,18 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from torch import Tensor, nn
-from torch.nn import functional as F
 from torch.nn.parallel import DistributedDataParallel
 
 from ..backbones.base import State, map_state, state_tensors
 from ..config import Config
-from ..data.batches import evaluation_streams, make_batches
-from ..data.text import TextData, load_text_data
 from ..errors import SeqlabError
-from ..models import build_model
+from ..tasks import task_class
 from .checkpoint import is_checkpoint, load_checkpoint, load_trainer_state, save_checkpoint
 from .distributed import ProcessContext, start_processes, stop_processes
 
 BEST_DIRECTORY = "best"
 METRICS_FILE = {"jsonl": "metrics.jsonl", "csv": "metrics.csv"}
-CSV_COLUMNS = ("kind", "step", "loss", "lr", "grad_norm", "tokens_per_second", "train_seconds",
-               "val_loss", "bpc", "elapsed_seconds")
+CSV_COLUMNS = ("kind", "step", "loss", "lr", "grad_norm", "tokens_per_second", "train_seconds", "elapsed_seconds")
 
 
 @dataclass
@@ -53,8 +49,8 @@ class TrainSummary:
     steps: int
     train_seconds: float
     loss: float
-    val_loss: float | None
-    best_val_loss: float | None
+    metrics: dict[str, float] | None  # the last validation's
+    best: float | None  # the best value of the task's selection metric
     stopped_early: bool = False
     history: list[dict[str, Any]] = field(default_factory=list)
 
@@ -75,38 +71,6 @@ def learning_rate(config: Config, step: int, train_seconds: float) -> float:
         fractions.append(train_seconds / train.max_seconds)
     progress = min(1.0, max(fractions))
     return train.min_learning_rate + 0.5 * (train.learning_rate - train.min_learning_rate) * (1 + math.cos(math.pi * progress))
-
-
-@torch.no_grad()
-def evaluate_tokens(model: nn.Module, tokens: Tensor, *, block_size: int, batch_size: int, carry_state: bool,
-                    max_batches: int = 0, context: ProcessContext | None = None) -> tuple[float, int]:
-    """Mean next-token cross-entropy (nats) over a token split, deterministic.
-
-    The split is laid out as contiguous streams read ``block_size`` at a time;
-    with ``carry_state`` each window starts from the state the previous one
-    left (as the model was trained), otherwise from a fresh state. Under DDP
-    each process reads its share of the streams and the sums are combined.
-    Returns (mean loss, number of predicted tokens).
-    """
-    context = context or ProcessContext()
-    was_training = model.training
-    model.eval()
-    inputs, targets = evaluation_streams(tokens, block_size=block_size, batch_size=batch_size)
-    rows = list(range(context.rank, inputs.shape[0], context.world_size))
-    total = torch.zeros(2, dtype=torch.float64)  # (summed loss, count)
-    if rows:
-        inputs, targets = inputs[rows].to(context.device), targets[rows].to(context.device)
-        state: State = None
-        for window, start in enumerate(range(0, inputs.shape[1], block_size)):
-            if max_batches and window >= max_batches:
-                break
-            logits, state = model(inputs[:, start:start + block_size], state if carry_state else None)
-            window_targets = targets[:, start:start + block_size]
-            total[0] += F.cross_entropy(logits.flatten(0, 1).float(), window_targets.flatten(), reduction="sum").item()
-            total[1] += window_targets.numel()
-    total = context.all_reduce(total)
-    model.train(was_training)
-    return float(total[0] / total[1]), int(total[1])
 
 
 class Trainer:
@@ -155,23 +119,20 @@ class Trainer:
             raise SeqlabError(f"--batch-size {train.batch_size} does not split evenly among "
                               f"{context.world_size} processes; use a multiple of {context.world_size}")
         torch.set_num_threads(train.threads or max(1, (os.cpu_count() or 1) // context.local_world_size))
-        saved_tokenizer = load_checkpoint(self.out_dir).tokenizer if self.resume else None
-        self.data: TextData = load_text_data(
-            config.data.path, tokenizer_kind=config.data.tokenizer, unknown=config.data.unknown,
-            val_fraction=config.data.val_fraction, block_size=config.data.block_size,
-            vocab_size=config.data.vocab_size, tokenizer=saved_tokenizer)
+        self.task = load_checkpoint(self.out_dir).task if self.resume else task_class(config.task.name)(config)
+        self.task.config = config  # the budget flags of a resumed run override the checkpoint's
+        self.task.load_data()
         torch.manual_seed(train.seed)
-        self.model = build_model(config, self.data.tokenizer.vocab_size).to(context.device)
+        self.model = self.task.build_model().to(context.device)
         decay = [parameter for parameter in self.model.parameters() if parameter.dim() >= 2]
         no_decay = [parameter for parameter in self.model.parameters() if parameter.dim() < 2]
         self.optimizer = torch.optim.AdamW(
             [{"params": decay, "weight_decay": train.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
             lr=train.learning_rate, betas=(train.beta1, train.beta2))
-        self.batches = make_batches(config.data.batching, self.data.train, block_size=config.data.block_size,
-                                    batch_size=train.batch_size, seed=train.seed)
+        self.batches = self.task.batches()
         self.step = 0
         self.train_seconds = 0.0
-        self.best_val_loss: float | None = None
+        self.best: float | None = None
         self.carried: State = None
         if self.resume:
             self._load_trainer_state(context)
@@ -190,7 +151,7 @@ class Trainer:
         state = {
             "step": self.step,
             "train_seconds": self.train_seconds,
-            "best_val_loss": self.best_val_loss,
+            "best": self.best,
             "optimizer_param_groups": optimizer_state["param_groups"],
             "carried_state": self.carried is not None,
         }
@@ -220,11 +181,11 @@ class Trainer:
                                      self.model.init_state(rows))
         self.step = state["step"]
         self.train_seconds = state["train_seconds"]
-        self.best_val_loss = state["best_val_loss"]
+        self.best = state["best"]
 
     def _save(self, directory: Path, *, with_trainer_state: bool) -> None:
         trainer_state, trainer_tensors = self._trainer_state() if with_trainer_state else (None, None)
-        save_checkpoint(directory, config=self.config, model=self.model, tokenizer=self.data.tokenizer,
+        save_checkpoint(directory, config=self.config, model=self.model, assets=self.task.assets(),
                         trainer_state=trainer_state, trainer_tensors=trainer_tensors)
 
     # ---------------------------------------------------------------- metrics
@@ -237,7 +198,7 @@ class Trainer:
             return
         new_file = not path.exists()
         with path.open("a", encoding="utf-8", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
+            writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS + self.task.metric_names)
             if new_file:
                 writer.writeheader()
             writer.writerow(record)
@@ -279,10 +240,10 @@ class Trainer:
             model = DistributedDataParallel(self.model, find_unused_parameters=self.batches.carries_state)
         rows = context.rows(train.batch_size)
         tokens_per_step = train.batch_size * block_size
-        has_validation = len(self.data.val) > 1
+        has_validation = self.task.has_validation
         history: list[dict[str, Any]] = []
         loss_value = float("nan")
-        val_loss: float | None = None
+        metrics: dict[str, float] | None = None
         started = time.perf_counter()
         start_step = self.step
         progress = Progress(
@@ -299,11 +260,8 @@ class Trainer:
                     for group in self.optimizer.param_groups:
                         group["lr"] = rate
                     batch = self.batches.next_batch()
-                    inputs = batch.inputs[rows].to(context.device)
-                    targets = batch.targets[rows].to(context.device)
                     state = None if batch.reset or not self.batches.carries_state else self.carried
-                    logits, state = model(inputs, state)  # (b, T, V)
-                    loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten())
+                    loss, state = self.task.loss(model, batch.rows(rows).to(context.device), state)
                     self.optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), train.clip_norm or math.inf)
@@ -333,11 +291,11 @@ class Trainer:
                                 self.console.print(status)
                     end = self._budget_spent(context)
                     if self.step % train.eval_interval == 0 or end:
-                        val_loss = self._validate_and_save(context, has_validation, history, started)
+                        metrics = self._validate_and_save(context, has_validation, history, started) or metrics
         finally:
             del model  # the DDP wrapper must go before the process group (see stop_processes)
-        return TrainSummary(steps=self.step, train_seconds=self.train_seconds, loss=loss_value, val_loss=val_loss,
-                            best_val_loss=self.best_val_loss, stopped_early=self.stop_requested, history=history)
+        return TrainSummary(steps=self.step, train_seconds=self.train_seconds, loss=loss_value, metrics=metrics,
+                            best=self.best, stopped_early=self.stop_requested, history=history)
 
     def _progress_done(self) -> float:
         train = self.config.train
@@ -353,31 +311,30 @@ class Trainer:
                 or (train.max_seconds and float(clock[0]) >= train.max_seconds))
 
     def _validate_and_save(self, context: ProcessContext, has_validation: bool, history: list[dict[str, Any]],
-                           started: float) -> float | None:
-        config = self.config
-        val_loss = None
+                           started: float) -> dict[str, float] | None:
+        task = self.task
+        metrics = None
         improved = False
         if has_validation:
-            val_loss, _ = evaluate_tokens(
-                self.model, self.data.val, block_size=config.data.block_size, batch_size=config.train.batch_size,
-                carry_state=self.batches.carries_state, max_batches=config.train.eval_max_batches, context=context)
-            improved = self.best_val_loss is None or val_loss < self.best_val_loss
+            metrics = task.evaluate(self.model, context=context, max_batches=self.config.train.eval_max_batches)
+            value = metrics[task.selection_metric]
+            improved = self.best is None or (value > self.best if task.higher_is_better else value < self.best)
             if improved:
-                self.best_val_loss = val_loss
-            record = {"kind": "eval", "step": self.step, "val_loss": round(val_loss, 6),
-                      "bpc": round(val_loss / math.log(2) * len(self.data.val) / self.data.val_characters, 6), "train_seconds": round(self.train_seconds, 3),
+                self.best = value
+            record = {"kind": "eval", "step": self.step, **{name: round(number, 6) for name, number in metrics.items()},
+                      "train_seconds": round(self.train_seconds, 3),
                       "elapsed_seconds": round(time.perf_counter() - started, 3)}
             history.append(record)
             if context.is_main:
                 self._log(record)
-                self.console.print(f"step {self.step}: val loss {val_loss:.4f}, {record['bpc']:.4f} bits/char"
-                                   f"{' (best)' if improved else ''}")
+                shown = ", ".join(f"{name} {number:.4f}" for name, number in metrics.items())
+                self.console.print(f"step {self.step}: {shown}{' (best)' if improved else ''}")
         if context.is_main:
             self._save(self.out_dir, with_trainer_state=True)
             if improved:
                 self._save(self.out_dir / BEST_DIRECTORY, with_trainer_state=False)
         context.barrier()
-        return val_loss
+        return metrics
 
 
 def train(config: Config, out_dir: str | Path, *, resume: bool = False, overwrite: bool = False,
@@ -386,7 +343,8 @@ def train(config: Config, out_dir: str | Path, *, resume: bool = False, overwrit
     trainer = Trainer(config, out_dir, resume=resume, overwrite=overwrite, quiet=quiet)
     summary = trainer.fit()
     if trainer.is_main and not quiet:
-        tail = f", val loss {summary.val_loss:.4f}" if summary.val_loss is not None else ""
+        metrics = summary.metrics or {}
+        tail = "".join(f", {name} {value:.4f}" for name, value in metrics.items())
         print(f"trained {summary.steps} steps in {summary.train_seconds:.1f} s: loss {summary.loss:.4f}{tail}; "
               f"checkpoint in {out_dir}", file=sys.stderr)
         if summary.stopped_early:

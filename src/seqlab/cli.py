@@ -109,6 +109,19 @@ def _command_eval(arguments: argparse.Namespace, extra: list[str]) -> None:
         print(f"{arguments.data}: {shown}")
 
 
+def _command_predict(arguments: argparse.Namespace, extra: list[str]) -> None:
+    from .train.checkpoint import load_checkpoint
+
+    if not arguments.inputs and not arguments.file:
+        raise SeqlabError("give inputs to predict on the command line or with --file FILE")
+    checkpoint = load_checkpoint(arguments.checkpoint)
+    inputs = list(arguments.inputs)
+    if arguments.file:
+        inputs += checkpoint.task.read_inputs(arguments.file)
+    for prediction in checkpoint.task.predict(checkpoint.model, inputs):
+        print(json.dumps(prediction) if arguments.json else prediction)
+
+
 def _command_demo(arguments: argparse.Namespace, extra: list[str]) -> None:
     from .demo import run_demo
 
@@ -137,6 +150,13 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--split", choices=("val", "train", "all"), default="val")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.set_defaults(handler=_command_eval)
+
+    predict = subparsers.add_parser("predict", help="predict labels or values with a trained checkpoint")
+    predict.add_argument("checkpoint", help="checkpoint directory")
+    predict.add_argument("inputs", nargs="*", help="inputs, e.g. sentences to classify")
+    predict.add_argument("--file", help="a file of inputs: one per line, or laid out like the training data")
+    predict.add_argument("--json", action="store_true", help="one JSON value per line")
+    predict.set_defaults(handler=_command_predict)
 
     demo = subparsers.add_parser("demo", help="train a character LSTM on folk tunes shipped with music21, then play")
     demo.add_argument("--out", default="runs/demo")

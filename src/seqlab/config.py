@@ -24,7 +24,23 @@ PRESET_DIRECTORY = Path(__file__).parent / "configs"
 
 @dataclass
 class TaskConfig:
-    name: str = field(default="lm", metadata={"flag": "task"})  # the problem shape: "lm" (language model)
+    name: str = field(default="lm", metadata={"flag": "task"})  # the problem shape: lm, classify, forecast, ...
+    # starting point: a trained checkpoint's embedding and backbone (pretraining, then fine-tuning)
+    init_from: str = ""
+    freeze_backbone: bool = False
+    # classify: CSV/TSV columns by index (0, -1) or header name; "" text columns: all but the label
+    label_column: str = "-1"
+    text_columns: str = ""
+    header: str = "auto"  # "auto" (guess), "yes" or "no"
+    pooling: str = "last"  # "last", "mean", "max" or "attention"
+    bidirectional: bool = False
+    class_weights: bool = False
+    # forecast: predict `horizon` steps from the last `data.block_size` values
+    horizon: int = 1
+    forecast_mode: str = "direct"  # "direct" (all H at once) or "autoregressive" (one step, fed back)
+    target_columns: str = ""  # "" : every numeric column but the time column
+    time_column: str = ""
+    season: int = 0  # seasonal-naive baseline period; 0: guessed from the data
 
 
 @dataclass

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from ..backbones.base import State
 from ..config import Config
 from ..data.batches import Batch
+from ..errors import SeqlabError
 
 
 class BatchSource(Protocol):
@@ -76,3 +77,11 @@ class Task:
     def evaluate_file(self, model: nn.Module, path: str | Path, *, split: str) -> dict[str, Any]:
         """Metrics on ``split`` (val, train or all) of another file laid out like the training data."""
         raise NotImplementedError
+
+    def read_inputs(self, path: str | Path) -> list[Any]:
+        """Inputs for ``predict`` from a file (one per line, or laid out like the training data)."""
+        raise SeqlabError(f"task {self.name!r} has no predict; use seqlab sample for generation")
+
+    def predict(self, model: nn.Module, inputs: list[Any]) -> list[Any]:
+        """One prediction per input, in order."""
+        raise SeqlabError(f"task {self.name!r} has no predict; use seqlab sample for generation")

@@ -6,6 +6,7 @@ any wrong equation shows up as a large difference.
 """
 from __future__ import annotations
 
+import copy
 from typing import Any, Callable
 
 import pytest
@@ -14,6 +15,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from seqlab import backbone_names, build_backbone
+from seqlab.backbones import recurrent as recurrent_module
 from seqlab.backbones import state_tensors
 from seqlab.registry import backbone_options
 
@@ -43,9 +45,10 @@ def projection_loss(y: Tensor, state: Any) -> Tensor:
     """A scalar that depends on every output and state entry with a distinct weight,
     so a gradient error anywhere (even a sign or a swapped entry) changes it."""
     generator = torch.Generator().manual_seed(1234)
-    total = (y * torch.randn(y.shape, generator=generator, dtype=y.dtype)).sum()
+    # drawn in float64 whatever the dtype, so float32 and float64 runs get the same weights
+    total = (y * torch.randn(y.shape, generator=generator, dtype=torch.float64).to(y.dtype)).sum()
     for tensor in state_tensors(state):
-        total = total + (tensor * torch.randn(tensor.shape, generator=generator, dtype=tensor.dtype)).sum()
+        total = total + (tensor * torch.randn(tensor.shape, generator=generator, dtype=torch.float64).to(tensor.dtype)).sum()
     return total
 
 
@@ -320,26 +323,64 @@ def test_gru_own_cell_gradients_by_finite_differences(lengths: tuple[int, ...] |
     assert torch.autograd.gradcheck(function, (x, h0, *parameters), eps=1e-6, atol=1e-7, rtol=1e-6)
 
 
-def test_dropout_between_layers_uses_one_mask_per_layer_output() -> None:
-    """In training mode the own-cell path drops layer outputs like a reference that
-    draws the same (B, T, H) masks; eval mode drops nothing."""
-    model = lstm_variant("coupled", dropout=0.5)
-    x, (h0, c0) = random_inputs(2, generator_seed=6)
-    model.train()
-    torch.manual_seed(11)
-    y, (h, c) = model(x, (h0, c0))
+def value_mask_dropout(tensor: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Dropout whose mask depends on the values alone, so a reference draws the same mask
+    whatever memory layout the traversal keeps its layer outputs in."""
+    if not training:
+        return tensor
+    keep = (torch.sin(tensor.detach() * 1000.0) > 0).to(tensor.dtype)
+    return tensor * keep / (1.0 - p)
 
-    torch.manual_seed(11)
+
+@pytest.mark.parametrize("variant", ["peephole", "coupled", "no_forget"])
+def test_dropout_drops_between_layers_only_when_training(variant: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(nn.functional, "dropout", value_mask_dropout)
+    model = lstm_variant(variant, dropout=0.5)
+    x, (h0, c0) = random_inputs(2, generator_seed=6)
     weights = variant_weights(model)
-    first_y, first_h, first_c = reference_lstm_variant("coupled", x, h0[:1], c0[:1], weights[:1])
-    dropped = nn.functional.dropout(first_y, 0.5, training=True)
-    expected_y, second_h, second_c = reference_lstm_variant("coupled", dropped, h0[1:], c0[1:], weights[1:])
+    first_y, first_h, first_c = reference_lstm_variant(variant, x, h0[:1], c0[:1], weights[:1])
+    dropped = value_mask_dropout(first_y, 0.5)
+    assert bool((dropped == 0).any())
+    expected_y, second_h, second_c = reference_lstm_variant(variant, dropped, h0[1:], c0[1:], weights[1:])
+
+    y, (h, c) = model.train()(x, (h0, c0))
     assert_same(y, expected_y)
     assert_same((h, c), (torch.cat([first_h, second_h]), torch.cat([first_c, second_c])))
 
-    model.eval()
-    undropped_y, _, _ = reference_lstm_variant("coupled", x, h0, c0, weights)
-    assert_same(model(x, (h0, c0))[0], undropped_y)
+    undropped_y, _, _ = reference_lstm_variant(variant, x, h0, c0, weights)
+    assert_same(model.eval()(x, (h0, c0))[0], undropped_y)
+
+
+OWN_CELL_CASES = [
+    ("rnn", {"fused": False}),
+    ("rnn", {"nonlinearity": "relu", "fused": False}),
+    ("lstm", {"fused": False}),
+    ("lstm", {"variant": "peephole"}),
+    ("lstm", {"variant": "coupled"}),
+    ("lstm", {"variant": "no_forget"}),
+    ("gru", {"fused": False}),
+]
+
+
+@pytest.mark.parametrize(("name", "options"), OWN_CELL_CASES)
+@pytest.mark.parametrize("lengths", [None, (TIME, 1, 4)])
+def test_float32_own_cells_match_float64(name: str, options: dict[str, Any], lengths: tuple[int, ...] | None) -> None:
+    """float32 on CPU takes the fast product path (oneDNN); float64 the plain one, checked exactly above."""
+    if torch.backends.mkldnn.is_available():
+        assert recurrent_module.ONEDNN_LINEAR is not None, "the fast path is available but not used"
+    model64 = build_random(name, {"num_layers": LAYERS, **options})
+    model32 = copy.deepcopy(model64).float()
+    x = random_sequence(18)
+    length_tensor = None if lengths is None else torch.tensor(lengths)
+    results = []
+    for model, dtype in ((model64, torch.float64), (model32, torch.float32)):
+        leaf = x.to(dtype).requires_grad_(True)
+        y, state = model(leaf, lengths=length_tensor)
+        loss = projection_loss(y, state)
+        results.append((y, state_tensors(state), torch.autograd.grad(loss, [leaf, *model.parameters()])))
+    (exact_y, exact_state, exact_gradients), (fast_y, fast_state, fast_gradients) = results
+    for exact, fast in zip([exact_y, *exact_state, *exact_gradients], [fast_y, *fast_state, *fast_gradients]):
+        torch.testing.assert_close(fast, exact.float(), atol=2e-5, rtol=1e-4)
 
 
 # ---------------------------------------- 1c. invariants of every backbone

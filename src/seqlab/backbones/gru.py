@@ -6,7 +6,7 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from ..registry import register_backbone
-from .recurrent import RecurrentBackbone
+from .recurrent import CellKernel, RecurrentBackbone
 
 
 @register_backbone("gru")
@@ -40,3 +40,66 @@ class GRU(RecurrentBackbone):
         update = torch.sigmoid(x_z + h_z)
         candidate = torch.tanh(x_n + reset * h_n)
         return (candidate + update * (h - candidate),)
+
+    def cell_kernel(self, layer: int) -> tuple[CellKernel, tuple[Tensor, ...]]:
+        return GRUKernel(), ()
+
+
+class GRUKernel(CellKernel):
+    """The GRU's gate arithmetic. gates_x = W_ih x_t + b_ih; r_t = b_hh + h_{t-1} W_hh^T
+    (blocks r, z, n), kept apart because the reset gate multiplies its n block.
+
+    Backward, with F_n = (1 - z)(1 - n^2): dL/da_n = dL/dh_t F_n on the input side,
+    and on the recurrent side dL/dr_t = dL/dh_t * (F_n (W_hn h + b_hn) r', (h_{t-1} - n) z', F_n r)
+    for blocks (r, z, n); h_{t-1} also reaches h_t directly, as z h_{t-1}.
+    """
+
+    adds_input_to_recurrent = False
+
+    def begin(self, gates_x: Tensor, extras: tuple[Tensor, ...], parameters: tuple[Tensor, ...]) -> None:
+        time_steps, batch, gate_width = gates_x.shape
+        self.gates_x = gates_x
+        self.hidden = gate_width // 3
+        self.reset_update = gates_x.new_empty(time_steps, batch, 2 * self.hidden)  # (r, z) activations
+        self.candidate = gates_x.new_empty(time_steps, batch, self.hidden)  # n
+        self.recurrent_candidates: list[Tensor] = []  # W_hn h_{t-1} + b_hn, one (B, H) per step
+
+    def forward_step(self, t: int, recurrent: Tensor, h_previous: Tensor, h: Tensor) -> None:
+        split = 2 * self.hidden
+        gates_x = self.gates_x[t]
+        reset_update = self.reset_update[t]
+        torch.add(gates_x[:, :split], recurrent[:, :split], out=reset_update)
+        reset_update.sigmoid_()
+        candidate = self.candidate[t]
+        recurrent_candidate = recurrent[:, split:]
+        torch.addcmul(gates_x[:, split:], reset_update[:, : self.hidden], recurrent_candidate, out=candidate)
+        candidate.tanh_()
+        torch.lerp(candidate, h_previous, reset_update[:, self.hidden:], out=h)  # n + z (h_{t-1} - n)
+        self.recurrent_candidates.append(recurrent_candidate)
+
+    def begin_backward(self, y: Tensor, h0: Tensor) -> None:
+        hidden = self.hidden
+        reset, update = self.reset_update[:, :, :hidden], self.reset_update[:, :, hidden:]
+        candidate = self.candidate
+        self.update = update
+        self.candidate_factor = (1.0 - update) * (1.0 - candidate * candidate)  # (T, B, H)
+        factors = y.new_empty(*y.shape[:2], 3, hidden)
+        recurrent_candidate = torch.stack(self.recurrent_candidates)  # (T, B, H)
+        torch.mul(self.candidate_factor * recurrent_candidate, reset - reset * reset, out=factors[:, :, 0])
+        update_slope = update - update * update
+        torch.mul(h0 - candidate[0], update_slope[0], out=factors[0, :, 1])
+        torch.mul(y[:-1] - candidate[1:], update_slope[1:], out=factors[1:, :, 1])
+        torch.mul(self.candidate_factor, reset, out=factors[:, :, 2])
+        self.factors = factors
+        self.gates_x_gradient = torch.empty_like(self.gates_x)
+
+    def backward_step(self, t: int, h_gradient: Tensor, extra_gradients: list[Tensor], recurrent_gradient: Tensor) -> bool:
+        torch.mul(h_gradient.unsqueeze(1), self.factors[t], out=recurrent_gradient.view(-1, 3, self.hidden))
+        torch.mul(h_gradient, self.candidate_factor[t], out=self.gates_x_gradient[t, :, 2 * self.hidden:])
+        h_gradient.mul_(self.update[t])
+        return True
+
+    def input_gradients(self, recurrent_gradient: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
+        split = 2 * self.hidden
+        self.gates_x_gradient[:, :, :split].copy_(recurrent_gradient[:, :, :split])  # r and z enter both sides alike
+        return self.gates_x_gradient, ()

@@ -12,8 +12,13 @@ Where torch has a fused kernel for the cell (vanilla LSTM, GRU, tanh/ReLU RNN)
 invariant checks our equations against torch's kernel.
 
 Our own traversal hoists the input projection out of the time loop: one
-(B*T, D) x (D, G*H) matrix product per layer, leaving only h_{t-1} W_hh^T and
-the gate arithmetic inside the loop.
+(T*B, D) x (D, G*H) matrix product per layer, leaving only h_{t-1} W_hh^T and
+the gate arithmetic inside the loop. The loop runs in ``RecurrentLayerFunction``,
+an autograd function with a hand-written backward pass: autograd would record
+a dozen small nodes per step, while the hand-written reverse loop does one
+matrix product per step and computes every weight gradient with one large
+product over all steps at the end. The gate arithmetic of each cell is a
+``CellKernel``; the loop and the matrix products are shared by all cells.
 """
 from __future__ import annotations
 
@@ -179,28 +184,25 @@ class RecurrentBackbone(Backbone):
             return F.dropout(h, self.dropout, self.training)
         return h
 
+    def cell_kernel(self, layer: int) -> tuple[CellKernel, tuple[Tensor, ...]]:
+        """A fresh kernel for our own traversal of ``layer``, and the parameters it reads besides the four weights."""
+        raise NotImplementedError
+
     def _forward_cells(self, x: Tensor, hidden: tuple[Tensor, ...], lengths: Tensor | None) -> tuple[Tensor, tuple[Tensor, ...]]:
-        time_steps = x.shape[1]
-        mask = None if lengths is None else lengths_mask(lengths, time_steps).unsqueeze(-1)  # (B, T, 1)
-        layer_input = x
+        layer_input = x.transpose(0, 1)  # (T, B, D): each step's rows are contiguous
+        if lengths is not None:
+            lengths = lengths.to(x.device)
         finals = []
         for layer in range(self.num_layers):
-            w_ih, _, b_ih, _ = self.layer_weights(layer)
-            gates_x = F.linear(layer_input, w_ih, b_ih)  # (B, T, G*H), hoisted out of the loop
-            layer_state = tuple(tensor[layer] for tensor in hidden)
-            outputs = []
-            for t in range(time_steps):
-                new = self.cell(gates_x[:, t], layer_state, layer)
-                if mask is not None:  # padded positions keep the state they had
-                    new = tuple(torch.where(mask[:, t], fresh, old) for fresh, old in zip(new, layer_state))
-                layer_state = new
-                outputs.append(new[0])
-            layer_output = torch.stack(outputs, dim=1)  # (B, T, H)
-            if mask is not None:
-                layer_output = layer_output * mask
-            finals.append(layer_state)
+            kernel, parameters = self.cell_kernel(layer)
+            w_ih, w_hh, b_ih, b_hh = self.layer_weights(layer)
+            layer_output, *final = RecurrentLayerFunction.apply(
+                kernel, lengths, layer_input, w_ih, b_ih, w_hh, b_hh, *(tensor[layer] for tensor in hidden), *parameters
+            )
+            finals.append(final)
             layer_input = self._between_layers(layer_output, layer)
-        return layer_input, tuple(torch.stack([final[index] for final in finals]) for index in range(len(self.state_names)))
+        final_state = tuple(torch.stack([final[index] for final in finals]) for index in range(len(self.state_names)))
+        return layer_input.transpose(0, 1), final_state  # y (B, T, H)
 
     def _flat_weights(self) -> list[Tensor]:
         return [weight for layer in range(self.num_layers) for weight in self.layer_weights(layer)]
@@ -225,3 +227,180 @@ class RecurrentBackbone(Backbone):
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, initial_state={self.initial_state!r}, init={self.init!r}, fused={self.fused}"
 
+
+
+def _onednn_linear():
+    try:
+        return torch.ops.mkldnn._linear_pointwise if torch.backends.mkldnn.is_available() else None
+    except (AttributeError, RuntimeError):
+        return None
+
+
+ONEDNN_LINEAR = _onednn_linear()
+
+
+def linear(x: Tensor, weight: Tensor, *, bias: Tensor | None = None, add: Tensor | None = None) -> Tensor:
+    """x W^T + bias, or x W^T + add: (N, K), (M, K) -> (N, M); never both bias and add.
+
+    On CPU in float32 the product runs in oneDNN, as nn.LSTM's does: its kernels
+    use the widest vector instructions of any x86 CPU, while the BLAS behind
+    torch.mm may take a generic path several times slower (MKL does on AMD
+    CPUs). Elsewhere (float64, GPUs) it is torch.addmm.
+    """
+    if ONEDNN_LINEAR is not None and x.dtype == torch.float32 and x.device.type == "cpu":
+        if add is None:
+            return ONEDNN_LINEAR(x, weight, bias, "none", [], "")
+        return ONEDNN_LINEAR.binary(x, add, weight, None, "add")
+    if add is None:
+        return F.linear(x, weight, bias)
+    return torch.addmm(add, x, weight.t())
+
+
+class CellKernel:
+    """The gate arithmetic of one recurrent layer over a whole sequence, forward and backward.
+
+    ``RecurrentLayerFunction`` owns the loops and the matrix products: it
+    computes gates_x = x W_ih^T + bias for all steps at once, then at each step
+    r_t = h_{t-1} W_hh^T + (gates_x_t, or b_hh), (B, G*H), and hands r_t to
+    ``forward_step``, which turns it into h_t (and any other state, kept by the
+    kernel). In reverse, ``backward_step`` turns dL/dh_t into dL/dr_t, and the
+    function adds dL/dr_t W_hh to dL/dh_{t-1}.
+
+    A kernel instance serves one forward/backward pair and keeps the buffers
+    its backward pass needs.
+    """
+
+    extra_states: int = 0  # state tensors besides h, e.g. the LSTM's c
+    # True: r_t = gates_x_t + h_{t-1} W_hh^T with both biases in gates_x (RNN, LSTM).
+    # False: r_t = b_hh + h_{t-1} W_hh^T and the kernel combines it with gates_x (the GRU's reset gate sits between).
+    adds_input_to_recurrent: bool = True
+
+    def begin(self, gates_x: Tensor, extras: tuple[Tensor, ...], parameters: tuple[Tensor, ...]) -> None:
+        """Keep the inputs and allocate the per-sequence buffers: gates_x (T, B, G*H), extras (B, H)."""
+
+    def forward_step(self, t: int, recurrent: Tensor, h_previous: Tensor, h: Tensor) -> None:
+        """Write h_t into ``h`` (B, H) from r_t, ``recurrent`` (B, G*H), which the kernel may keep or overwrite."""
+        raise NotImplementedError
+
+    def final_extras(self, lengths: Tensor | None) -> tuple[Tensor, ...]:
+        """The extra states after the last step, (B, H) each; with lengths, after each sequence's own last step."""
+        return ()
+
+    def begin_backward(self, y: Tensor, h0: Tensor) -> None:
+        """Vectorised over all steps: the derivative factors the reverse loop multiplies by."""
+        raise NotImplementedError
+
+    def backward_step(self, t: int, h_gradient: Tensor, extra_gradients: list[Tensor], recurrent_gradient: Tensor) -> bool:
+        """dL/dh_t in ``h_gradient`` and dL/d(extras_t) in ``extra_gradients`` -> dL/dr_t into ``recurrent_gradient``.
+
+        Updates ``extra_gradients`` in place to dL/d(extras_{t-1}). Returns True if it
+        also left in ``h_gradient`` the gradient that reaches h_{t-1} other than
+        through r_t (the GRU's z * h_{t-1}); False if nothing does.
+        """
+        raise NotImplementedError
+
+    def input_gradients(self, recurrent_gradient: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
+        """dL/d(gates_x) (T, B, G*H) and dL/d(parameters), from dL/dr for all steps."""
+        return recurrent_gradient, ()
+
+
+class RecurrentLayerFunction(torch.autograd.Function):
+    """One recurrent layer over a whole sequence, with a hand-written backward pass.
+
+    Inputs: kernel, lengths (B,) or None, x (T, B, D), W_ih (G*H, D), b_ih,
+    W_hh (G*H, H), b_hh, h0 (B, H), the kernel's extra initial states (B, H),
+    then the kernel's parameters. Outputs: y (T, B, H), h_final, then the extra
+    final states.
+
+    Forward: the input projection for all steps in one product, then per step
+    one product h_{t-1} W_hh^T and the kernel's elementwise work into
+    preallocated buffers. Backward: per step one product dL/dr_t W_hh and the
+    kernel's elementwise work; then the weight gradients and dL/dx, each one
+    product over all steps.
+
+    With lengths every sequence still runs all T steps, which keeps each step
+    one dense product; afterwards the outputs past each length are zeroed
+    (their gradients ignored) and the final state is read at each sequence's
+    last real step, where its gradient enters the reverse loop. Nothing past a
+    length reaches a real position, so values and gradients are exact.
+    Double backward is not supported.
+    """
+
+    @staticmethod
+    def forward(ctx, kernel: CellKernel, lengths: Tensor | None, x: Tensor, weight_ih: Tensor, bias_ih: Tensor,
+                weight_hh: Tensor, bias_hh: Tensor, h0: Tensor, *rest: Tensor):
+        time_steps, batch, _ = x.shape
+        x_rows = x.reshape(time_steps * batch, -1)  # (T*B, D)
+        folded = kernel.adds_input_to_recurrent
+        gates_x = linear(x_rows, weight_ih, bias=bias_ih + bias_hh if folded else bias_ih)
+        gates_x = gates_x.view(time_steps, batch, -1)  # (T, B, G*H)
+        kernel.begin(gates_x, rest[: kernel.extra_states], rest[kernel.extra_states:])
+        y = x.new_empty(time_steps, batch, weight_hh.shape[1])
+        recurrent_bias = None if folded else bias_hh
+        h_previous = h0
+        for t in range(time_steps):
+            recurrent = linear(h_previous, weight_hh, bias=recurrent_bias, add=gates_x[t] if folded else None)
+            h = y[t]
+            kernel.forward_step(t, recurrent, h_previous, h)
+            h_previous = h
+        if lengths is None:
+            h_final = y[-1].clone()
+        else:
+            h_final = y[lengths - 1, torch.arange(batch, device=y.device)]
+            padding = ~lengths_mask(lengths, time_steps).t().unsqueeze(-1)  # (T, B, 1)
+            y.masked_fill_(padding, 0.0)
+            ctx.padding = padding
+        ctx.save_for_backward(x_rows, weight_ih, weight_hh, h0, y)
+        ctx.kernel = kernel
+        ctx.lengths = lengths
+        return (y, h_final, *kernel.final_extras(lengths))
+
+    @staticmethod
+    def backward(ctx, y_gradient: Tensor, h_final_gradient: Tensor, *extra_final_gradients: Tensor):
+        x_rows, weight_ih, weight_hh, h0, y = ctx.saved_tensors
+        kernel: CellKernel = ctx.kernel
+        lengths: Tensor | None = ctx.lengths
+        time_steps, batch, hidden = y.shape
+        kernel.begin_backward(y, h0)
+        if lengths is None:
+            endings = {}
+            y_gradient = y_gradient.contiguous()
+            h_gradient = y_gradient[-1] + h_final_gradient  # (B, H), dL/dh_t carried backwards
+            extra_gradients = [gradient.clone() for gradient in extra_final_gradients]
+        else:
+            # a sequence's final-state gradient enters at its own last step
+            last = lengths - 1
+            endings = {int(t): (last == t).unsqueeze(-1).to(y.dtype) for t in torch.unique(last)}
+            y_gradient = y_gradient.masked_fill(ctx.padding, 0.0)
+            h_gradient = y_gradient[-1].clone()
+            extra_gradients = [torch.zeros_like(gradient) for gradient in extra_final_gradients]
+        recurrent_gradient = y.new_empty(time_steps, batch, weight_hh.shape[0])  # (T, B, G*H)
+        weight_hh_t = weight_hh.t().contiguous()  # (H, G*H): dL/dr W_hh as a product with a transposed weight
+        for t in range(time_steps - 1, -1, -1):
+            if t in endings:
+                h_gradient.addcmul_(h_final_gradient, endings[t])
+                for carried, final in zip(extra_gradients, extra_final_gradients):
+                    carried.addcmul_(final, endings[t])
+            step_recurrent_gradient = recurrent_gradient[t]
+            keeps_direct = kernel.backward_step(t, h_gradient, extra_gradients, step_recurrent_gradient)
+            # dL/dh_{t-1}: the output's gradient at t-1, what reaches h_{t-1} directly, and what flows back through r_t
+            if t == 0:
+                add = h_gradient if keeps_direct else None
+            else:
+                add = h_gradient.add_(y_gradient[t - 1]) if keeps_direct else y_gradient[t - 1]
+            h_gradient = linear(step_recurrent_gradient, weight_hh_t, add=add)
+
+        recurrent_rows = recurrent_gradient.view(time_steps * batch, -1)  # (T*B, G*H)
+        weight_hh_gradient = recurrent_gradient[0].t().mm(h0)  # (G*H, H); steps 1.. below, against h_1..h_{T-1}
+        if time_steps > 1:
+            weight_hh_gradient += linear(recurrent_rows[batch:].t(), y[:-1].reshape(-1, hidden).t())
+        gates_x_gradient, parameter_gradients = kernel.input_gradients(recurrent_gradient)
+        gates_x_rows = gates_x_gradient.view(time_steps * batch, -1)
+        x_gradient = None
+        if ctx.needs_input_grad[2]:
+            x_gradient = linear(gates_x_rows, weight_ih.t().contiguous()).view(time_steps, batch, -1)
+        weight_ih_gradient = linear(gates_x_rows.t(), x_rows.t())
+        bias_ih_gradient = gates_x_rows.sum(0)
+        bias_hh_gradient = bias_ih_gradient.clone() if kernel.adds_input_to_recurrent else recurrent_rows.sum(0)
+        return (None, None, x_gradient, weight_ih_gradient, bias_ih_gradient, weight_hh_gradient, bias_hh_gradient,
+                h_gradient, *extra_gradients, *parameter_gradients)

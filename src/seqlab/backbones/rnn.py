@@ -6,7 +6,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ..registry import register_backbone
-from .recurrent import RecurrentBackbone
+from .recurrent import CellKernel, RecurrentBackbone
 
 IRNN_INPUT_STD = 0.001  # Le, Jaitly & Hinton 2015: input weights N(0, 0.001), recurrent = identity
 
@@ -59,5 +59,30 @@ class RNN(RecurrentBackbone):
         pre = gates_x + F.linear(state[0], w_hh, b_hh)  # (B, H)
         return (torch.tanh(pre) if self.nonlinearity == "tanh" else torch.relu(pre),)
 
+    def cell_kernel(self, layer: int) -> tuple[CellKernel, tuple[Tensor, ...]]:
+        return ElmanKernel(self.nonlinearity), ()
+
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, nonlinearity={self.nonlinearity!r}"
+
+
+class ElmanKernel(CellKernel):
+    """h_t = phi(r_t) with r_t = W_ih x_t + b_ih + b_hh + h_{t-1} W_hh^T; dL/dr_t = dL/dh_t phi'."""
+
+    def __init__(self, nonlinearity: str) -> None:
+        self.nonlinearity = nonlinearity
+
+    def forward_step(self, t: int, recurrent: Tensor, h_previous: Tensor, h: Tensor) -> None:
+        if self.nonlinearity == "tanh":
+            torch.tanh(recurrent, out=h)
+        else:
+            torch.clamp_min(recurrent, 0.0, out=h)
+
+    def begin_backward(self, y: Tensor, h0: Tensor) -> None:
+        # both slopes read from h_t alone: tanh' = 1 - h^2, relu' = [h > 0] (0 at the kink, as torch)
+        self.slope = 1.0 - y * y if self.nonlinearity == "tanh" else (y > 0).to(y.dtype)
+
+    def backward_step(self, t: int, h_gradient: Tensor, extra_gradients: list[Tensor], recurrent_gradient: Tensor) -> bool:
+        torch.mul(h_gradient, self.slope[t], out=recurrent_gradient)
+        return False
+

@@ -17,7 +17,9 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from seqlab import build_backbone
+from seqlab.backbones.transformer import ContextLengthError
 from seqlab.data.tokenizers import CharTokenizer
+from seqlab.errors import SeqlabError
 from seqlab.generate import generate
 from seqlab.models import LanguageModel
 
@@ -240,6 +242,16 @@ def test_learned_forward_refuses_positions_past_the_table() -> None:
     model(random_input(6, time_steps=6), lengths=torch.tensor([4, 2]))
     with pytest.raises(ValueError, match="context_length"):
         model.attention_maps(random_input(6, time_steps=5))
+    assert issubclass(ContextLengthError, SeqlabError), "the command line reports it in one line"
+
+
+def test_dropout_only_while_training() -> None:
+    model = transformer(positional="rotary", context_length=4, dropout=0.5)
+    x = random_input(11)
+    torch.testing.assert_close(model(x)[0], reference_transformer(model, x)[0], **TOLERANCE)
+    torch.manual_seed(3)
+    dropped = model.train()(x)[0]
+    assert not torch.allclose(dropped, reference_transformer(model, x)[0])
 
 
 # ------------------------------------------------------------- linear attention

@@ -8,12 +8,17 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from ..errors import SeqlabError
 from ..registry import register_backbone
-from .attention_common import PreNormStack, merge_heads, split_heads
+from .attention_common import INIT_STD, PreNormStack, merge_heads, split_heads
 from .base import State, check_lengths, lengths_mask
 
 POSITIONAL_ENCODINGS = ("learned", "sinusoidal", "rotary", "alibi", "none")
 FREQUENCY_BASE = 10000.0  # sinusoidal and rotary wavelengths run from 2*pi to 2*pi*10000
+
+
+class ContextLengthError(SeqlabError, ValueError):
+    """A forward past the learned position table: a ValueError to the API, one clear line to the command line."""
 
 
 @dataclass
@@ -21,8 +26,8 @@ class AttentionPlan:
     """What every layer's attention shares within one call.
 
     mask: None for plain causal attention over the new positions alone (the
-        fused fast path); else (B, 1, T, S) bool, True where a query may look,
-        or for ALiBi a (B, nh, T, S) additive bias that is -inf where it may not.
+        fused fast path, never explicit); else (B, 1, T, S) bool, True where a query
+        may look, or for ALiBi a (B, nh, T, S) additive bias that is -inf where it may not.
     rotary: (cos, sin), each (B, 1, T, hs // 2), or None.
     use_cache: whether the cache's slots come before the new keys (S = C + T) or not (S = T).
     explicit: compute the weights with an explicit softmax and return them.
@@ -120,7 +125,7 @@ class CausalSelfAttention(nn.Module):
         weights = None
         if plan.explicit:
             scores = query @ all_keys.transpose(-2, -1) / math.sqrt(query.shape[-1])  # (B, nh, T, S)
-            weights = torch.softmax(scores + additive_mask(plan, scores), dim=-1)
+            weights = torch.softmax(scores + additive_mask(plan.mask, scores), dim=-1)
             mixed = weights @ all_values
         else:
             mixed = F.scaled_dot_product_attention(
@@ -129,16 +134,11 @@ class CausalSelfAttention(nn.Module):
         return self.output(merge_heads(mixed)), (key, value, weights)
 
 
-def additive_mask(plan: AttentionPlan, scores: Tensor) -> Tensor:
-    """The plan's mask as 0 / -inf (plus any bias), broadcastable to scores (B, nh, T, S)."""
-    if plan.mask is None:
-        time_steps = scores.shape[-1]
-        visible = torch.ones(time_steps, time_steps, dtype=torch.bool, device=scores.device).tril()
-    elif plan.mask.dtype == torch.bool:
-        visible = plan.mask
-    else:
-        return plan.mask
-    return torch.zeros((), dtype=scores.dtype, device=scores.device).masked_fill(~visible, float("-inf"))
+def additive_mask(mask: Tensor, scores: Tensor) -> Tensor:
+    """A bool mask (True: may look) as 0 / -inf; an additive one (ALiBi's) as it is. Broadcasts to scores (B, nh, T, S)."""
+    if mask.dtype != torch.bool:
+        return mask
+    return torch.zeros((), dtype=scores.dtype, device=scores.device).masked_fill(~mask, float("-inf"))
 
 
 @register_backbone("transformer")
@@ -174,11 +174,13 @@ class Transformer(PreNormStack):
         at most the last C keys, itself included (j > i - C), in ``forward`` (a banded
         causal mask) as in ``step``, so stepping equals ``forward`` at any length for
         ``sinusoidal``, ``rotary``, ``alibi`` and ``none``, whose positions are unbounded.
-        ``learned`` has a row for positions 0..C-1 only, so ``forward`` raises ValueError
-        when a real position would reach C. ``step`` past that point does what nanoGPT
-        does when it crops its context: it re-encodes the last C-1 inputs (kept in
-        ``inputs``) and the new one as positions 0..C-1 from scratch, which costs a
-        whole forward over C positions per step; the cache then holds that window.
+        ``learned`` has a row for positions 0..C-1 only, so ``forward`` and
+        ``attention_maps`` raise :class:`ContextLengthError` (a ValueError) when a real
+        position would reach C: an input longer than C, or a state carried that far.
+        ``step`` past that point does what nanoGPT does when it crops its context: it
+        re-encodes the last C-1 inputs (kept in ``inputs``) and the new one as positions
+        0..C-1 from scratch, a whole forward over C positions per step; the cache then
+        holds that window's keys and values.
 
     Args:
         input_size: D; projected to H by a linear layer only when D != H.
@@ -205,7 +207,7 @@ class Transformer(PreNormStack):
         super().__init__(input_size, hidden_size, **options)
         if positional == "learned":
             self.position_embedding = nn.Embedding(context_length, hidden_size)
-            nn.init.normal_(self.position_embedding.weight, std=0.02)
+            nn.init.normal_(self.position_embedding.weight, std=INIT_STD)
 
     def make_mixer(self) -> nn.Module:
         return CausalSelfAttention(self.hidden_size, self.num_heads, dropout=self.dropout, bias=self.bias)
@@ -263,10 +265,10 @@ class Transformer(PreNormStack):
             reach = state["positions"] + reach
         furthest = int(torch.as_tensor(reach).max())
         if furthest > self.context_length:
-            raise ValueError(
-                f"learned positions cover {self.context_length} positions (context_length) but this forward reaches "
-                f"position {furthest - 1}; step() continues past it by re-encoding the last context_length-1 inputs, "
-                "or choose --positional rotary, alibi, sinusoidal or none")
+            raise ContextLengthError(
+                f"learned positions cover context_length={self.context_length} positions, but this input reaches "
+                f"position {furthest - 1}: give a shorter input (generation continues past the context by itself, "
+                "one step at a time) or use --positional rotary, alibi, sinusoidal or none")
 
     def _run(self, x: Tensor, state: State, lengths: Tensor | None, *,
              explicit: bool) -> tuple[Tensor, State, list[Tensor]]:
@@ -311,7 +313,7 @@ class Transformer(PreNormStack):
         rotary = None
         if self.positional == "rotary":
             half = self.head_size // 2
-            frequencies = FREQUENCY_BASE ** -(torch.arange(half, device=starts.device, dtype=dtype) / max(half, 1))
+            frequencies = FREQUENCY_BASE ** -(torch.arange(half, device=starts.device, dtype=dtype) / half)
             angles = (query_positions.to(dtype).unsqueeze(-1) * frequencies).unsqueeze(1)  # (B, 1, T, hs/2)
             rotary = (angles.cos(), angles.sin())
         if not use_cache and not explicit and time_steps <= self.context_length and self.positional != "alibi":

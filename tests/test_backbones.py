@@ -418,6 +418,21 @@ EXTRA_OPTION_SETS: dict[str, list[dict[str, Any]]] = {
         {"chunk_size": 2, "num_layers": 2, "num_heads": 2},
         {"chunk_size": 3, "bias": False, "eps": 0.0},
     ],
+    "tcn": [
+        {"kernel_size": 2, "num_layers": 3},
+        {"kernel_size": 4, "weight_norm": True, "num_layers": 2},
+        {"weight_norm": True},
+    ],
+    "mingru": [
+        {"num_layers": 3},
+        {"initial_state": "learned", "num_layers": 2},
+        {"initial_state": "random"},
+    ],
+    "minlstm": [
+        {"num_layers": 3},
+        {"initial_state": "learned", "num_layers": 2},
+        {"initial_state": "random", "num_layers": 2},
+    ],
 }
 
 

@@ -1,0 +1,182 @@
+r"""minGRU and minLSTM (Feng et al. 2024, "Were RNNs All We Needed?").
+
+Take the GRU and the LSTM, and let the gates and the candidate read x_t only,
+never h_{t-1}. Then every step is an elementwise affine map of the state,
+
+    h_t = a_t * h_{t-1} + b_t,    (a_t, b_t) functions of x_t alone,
+
+so a whole sequence is one matrix product for all (a_t, b_t) at once and one
+parallel scan (``scan.linear_scan``) instead of T dependent steps; ``step`` runs
+the same recurrence one position at a time, which is all generation needs.
+Depth is what lets the gates see the past: layer k reads layer k-1's states.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from ..registry import register_backbone
+from .base import Backbone, State, check_lengths, lengths_mask
+from .recurrent import INITIAL_STATES, RANDOM_INITIAL_STATE_STD
+from .scan import linear_scan
+
+
+def positive_activation(x: Tensor) -> Tensor:
+    r"""The paper's g: x + 1/2 for x >= 0, sigmoid(x) below; continuous, positive, linear for large x.
+
+    Keeping the candidate positive is what lets the paper run the scan in log
+    space; our scan does not need it, but the models keep the paper's equations.
+    """
+    return torch.where(x >= 0, x + 0.5, torch.sigmoid(x))
+
+
+class MinimalRecurrentBackbone(Backbone):
+    r"""A stack of minimal recurrent layers: h^k_t = a^k_t * h^k_{t-1} + b^k_t, (a^k_t, b^k_t) from h^{k-1}_t.
+
+    Layer k projects its input once, u = W_k h^{k-1}_t + c_k with
+    W_k: (G*H, D_k), and a subclass turns u into (a_t, b_t) in
+    ``coefficients``; h^0_t = x_t. ``forward`` runs the projection for every
+    position in one product and the recurrence by parallel scan; ``step`` runs
+    the recurrence directly. The output is the last layer's h_t. A plain stack,
+    as the paper's minimal models are: no residual, norm or MLP between layers.
+
+    Args:
+        input_size: D, features per position.
+        hidden_size: H.
+        num_layers: stacked layers; layer k > 0 reads layer k-1's h_t.
+        dropout: dropout on the outputs of every layer but the last (training only).
+        initial_state: ``"zeros"``; ``"random"`` (drawn once, saved with the model,
+            never trained); ``"learned"`` (a parameter trained with the rest).
+
+    Inputs/outputs: x (B, T, D) -> y (B, T, H); state h (num_layers, B, H).
+    With ``lengths``, steps past a sequence's length are identity steps
+    (a = 1, b = 0), so the final state is the state at its own last position,
+    and padded outputs are zero.
+    """
+
+    gates: int = 1  # H-wide blocks of the projection
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        *,
+        num_layers: int = 1,
+        dropout: float = 0.0,
+        initial_state: str = "zeros",
+    ) -> None:
+        super().__init__(input_size, hidden_size, num_layers=num_layers, dropout=dropout)
+        if initial_state not in INITIAL_STATES:
+            raise ValueError(f"initial_state must be one of {', '.join(INITIAL_STATES)}, got {initial_state!r}")
+        self.initial_state = initial_state
+        self.projections = nn.ModuleList(
+            nn.Linear(input_size if layer == 0 else hidden_size, self.gates * hidden_size) for layer in range(num_layers)
+        )
+        shape = (num_layers, 1, hidden_size)
+        if initial_state == "learned":
+            self.initial_hidden = nn.Parameter(torch.zeros(shape))
+        elif initial_state == "random":
+            self.register_buffer("initial_hidden", torch.randn(shape) * RANDOM_INITIAL_STATE_STD)
+
+    def coefficients(self, projected: Tensor) -> tuple[Tensor, Tensor]:
+        """(..., G*H) projected input -> (a, b), (..., H) each."""
+        raise NotImplementedError
+
+    def init_state(self, batch_size: int) -> State:
+        weight = self.projections[0].weight
+        if self.initial_state == "zeros":
+            return torch.zeros(self.num_layers, batch_size, self.hidden_size, device=weight.device, dtype=weight.dtype)
+        return self.initial_hidden.expand(-1, batch_size, -1)  # (num_layers, B, H)
+
+    def forward(self, x: Tensor, state: State = None, lengths: Tensor | None = None) -> tuple[Tensor, State]:
+        """x (B, T, D) -> y (B, T, H) = the last layer's h_t, and the final state (num_layers, B, H)."""
+        batch, time_steps, _ = x.shape
+        hidden = self.init_state(batch) if state is None else state  # (num_layers, B, H)
+        padding = None
+        if lengths is not None:
+            lengths = check_lengths(lengths, batch, time_steps).to(x.device)
+            if not bool((lengths == time_steps).all()):
+                padding = ~lengths_mask(lengths, time_steps).unsqueeze(-1)  # (B, T, 1)
+        layer_input = x
+        finals = []
+        for layer, projection in enumerate(self.projections):
+            a, b = self.coefficients(projection(layer_input))  # (B, T, H) each
+            if padding is not None:
+                a = a.masked_fill(padding, 1.0)
+                b = b.masked_fill(padding, 0.0)
+            h = linear_scan(a, b, hidden[layer])  # (B, T, H)
+            finals.append(h[:, -1])
+            if padding is not None:
+                h = h.masked_fill(padding, 0.0)
+            layer_input = self._between_layers(h, layer)
+        return layer_input, torch.stack(finals)
+
+    def step(self, x_t: Tensor, state: State) -> tuple[Tensor, State]:
+        """x_t (B, D) -> y_t (B, H), the new state (num_layers, B, H)."""
+        layer_input = x_t
+        new_hidden = []
+        for layer, projection in enumerate(self.projections):
+            a, b = self.coefficients(projection(layer_input))  # (B, H) each
+            h = torch.addcmul(b, a, state[layer])
+            new_hidden.append(h)
+            layer_input = self._between_layers(h, layer)
+        return layer_input, torch.stack(new_hidden)
+
+    def _between_layers(self, h: Tensor, layer: int) -> Tensor:
+        if layer < self.num_layers - 1 and self.dropout > 0:
+            return F.dropout(h, self.dropout, self.training)
+        return h
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, initial_state={self.initial_state!r}"
+
+
+@register_backbone("mingru")
+class MinGRU(MinimalRecurrentBackbone):
+    r"""minGRU: the GRU with gates that read the input only, and no reset gate.
+
+    .. math::
+        z_t &= \sigma(W_z x_t + b_z) \\
+        \tilde h_t &= g(W_h x_t + b_h) \\
+        h_t &= (1 - z_t) \odot h_{t-1} + z_t \odot \tilde h_t
+
+    with the paper's positive activation g(v) = v + 1/2 for v >= 0, sigmoid(v)
+    otherwise. As a scan: a_t = 1 - z_t, b_t = z_t g(W_h x_t + b_h). The
+    projection of layer k is ``projections[k]``, blocks (z, h), (2H, D_k).
+    See ``MinimalRecurrentBackbone`` for the stack, the options and the state.
+    """
+
+    gates = 2
+
+    def coefficients(self, projected: Tensor) -> tuple[Tensor, Tensor]:
+        gate, candidate = projected.chunk(2, dim=-1)
+        update = torch.sigmoid(gate)
+        return 1.0 - update, update * positive_activation(candidate)
+
+
+@register_backbone("minlstm")
+class MinLSTM(MinimalRecurrentBackbone):
+    r"""minLSTM: the LSTM with gates that read the input only, no output gate, and
+    forget and input gates normalised to sum to one (so the state stays on the
+    scale of the candidates, independent of time).
+
+    .. math::
+        f_t &= \sigma(W_f x_t + b_f), \quad i_t = \sigma(W_i x_t + b_i) \\
+        f'_t &= f_t / (f_t + i_t), \quad i'_t = i_t / (f_t + i_t) \\
+        h_t &= f'_t \odot h_{t-1} + i'_t \odot g(W_h x_t + b_h)
+
+    with g as in minGRU. We compute f'_t = sigmoid(log f_t - log i_t) and
+    i'_t = sigmoid(log i_t - log f_t) with log-sigmoids, which is the same
+    quantity without the 0/0 that f / (f + i) gives in float32 once both gates
+    underflow. As a scan: a_t = f'_t, b_t = i'_t g(...). The projection of
+    layer k is ``projections[k]``, blocks (f, i, h), (3H, D_k).
+    See ``MinimalRecurrentBackbone`` for the stack, the options and the state.
+    """
+
+    gates = 3
+
+    def coefficients(self, projected: Tensor) -> tuple[Tensor, Tensor]:
+        forget_gate, input_gate, candidate = projected.chunk(3, dim=-1)
+        log_ratio = F.logsigmoid(forget_gate) - F.logsigmoid(input_gate)  # log f - log i
+        return torch.sigmoid(log_ratio), torch.sigmoid(-log_ratio) * positive_activation(candidate)

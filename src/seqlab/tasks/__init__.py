@@ -26,5 +26,6 @@ def task_class(name: str) -> type[Task]:
 
 
 from . import language_model  # noqa: E402,F401  (registers "lm")
+from . import classify  # noqa: E402,F401  (registers "classify")
 
 __all__ = ["Batch", "BatchSource", "Task", "TASKS", "register_task", "task_class"]

@@ -1,0 +1,230 @@
+"""Labelled texts from CSV/TSV files: one example a row, a label column and one or more text columns.
+
+The layout is chosen by three settings (``task.label_column``,
+``task.text_columns``, ``task.header``): columns by index (``0``, ``-1``) or by
+header name, and a header row that is present, absent, or guessed. By default
+the last column is the label and the text is every other column joined with a
+space, so a sentence with unquoted commas still reads whole.
+
+TSV files (and tab-separated ``.txt``) are read without quoting, as TSV is
+usually written, so a stray ``"`` in a sentence stays a character.
+"""
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from ..errors import SeqlabError
+from .batches import Batch
+from .text import read_text
+
+SNIFF_LINES = 50
+
+
+@dataclass
+class LabelledTexts:
+    texts: list[str]
+    labels: list[str]
+    line_numbers: list[int]  # 1-based line of each example in its file, for error messages
+
+
+def delimiter_for(path: Path, text: str) -> str:
+    """Tab for .tsv, comma for .csv; otherwise tab when every one of the first lines has one, else comma."""
+    suffix = path.suffix.lower()
+    if suffix == ".tsv":
+        return "\t"
+    if suffix == ".csv":
+        return ","
+    sample = [line for line in text.splitlines()[:SNIFF_LINES] if line.strip()]
+    return "\t" if sample and all("\t" in line for line in sample) else ","
+
+
+def _rows(path: Path) -> list[tuple[int, list[str]]]:
+    """(line number, cells) of every row; blank lines at the end of the file are not rows."""
+    text = read_text(path).lstrip("\ufeff")
+    delimiter = delimiter_for(path, text)
+    quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
+    lines = text.splitlines()
+    while lines and not lines[-1].strip():
+        lines.pop()
+    reader = csv.reader(lines, delimiter=delimiter, quoting=quoting)
+    try:
+        # the reader's line_num counts lines consumed, so a quoted field spanning lines is reported where it ends
+        return [(reader.line_num, row) for row in reader]
+    except csv.Error as error:
+        raise SeqlabError(f"{path} line {reader.line_num}: not valid CSV ({error}); fix the quoting") from None
+
+
+def _is_index(selector: str) -> bool:
+    return selector.lstrip("-").isdigit()
+
+
+def _selectors(text_columns: str) -> list[str]:
+    return [selector.strip() for selector in text_columns.split(",") if selector.strip()]
+
+
+def _has_header(rows: list[tuple[int, list[str]]], *, header: str, label_column: str, text_columns: str) -> bool:
+    """``yes``/``no`` as told; ``auto``: a header when a column is chosen by name, or when the first row's
+    label appears nowhere else in its column while every other label repeats (a label set, then its name)."""
+    if header in ("yes", "no"):
+        return header == "yes"
+    if header != "auto":
+        raise SeqlabError(f"task.header must be auto, yes or no, got {header!r}")
+    if not all(_is_index(selector) for selector in [label_column, *_selectors(text_columns)]):
+        return True
+    if len(rows) < 3 or not _is_index(label_column):
+        return False
+    index = int(label_column)
+
+    def label_of(cells: list[str]) -> str | None:
+        return cells[index].strip() if -len(cells) <= index < len(cells) else None
+
+    first = label_of(rows[0][1])
+    rest = [label_of(cells) for _, cells in rows[1:]]
+    counts: dict[str | None, int] = {}
+    for label in rest:
+        counts[label] = counts.get(label, 0) + 1
+    return first not in counts and all(count >= 2 for count in counts.values())
+
+
+def _resolve(selector: str, names: list[str] | None, cells: list[str], *, what: str, where: str) -> int:
+    """A column selector (index or header name) -> a non-negative index into ``cells``."""
+    if _is_index(selector):
+        index = int(selector)
+        if not -len(cells) <= index < len(cells):
+            raise SeqlabError(f"{where} has {len(cells)} column(s), so {what} {index} does not exist; "
+                              "check --label-column / --text-columns")
+        return index % len(cells)
+    if names is None:
+        raise SeqlabError(f"{what} {selector!r} is a name but the file has no header row; "
+                          "choose columns by index (0, 1, -1) or pass --header yes")
+    if selector not in names:
+        raise SeqlabError(f"{what} {selector!r} is not in the header; its columns are {', '.join(names)}")
+    index = names.index(selector)
+    if index >= len(cells):
+        raise SeqlabError(f"{where} has {len(cells)} column(s), too few for {what} {selector!r}")
+    return index
+
+
+def read_labelled(path: str | Path, *, label_column: str = "-1", text_columns: str = "",
+                  header: str = "auto") -> LabelledTexts:
+    """Read every example of a CSV/TSV file, refusing with one clear line what does not fit the layout.
+
+    Args:
+        label_column: the label's column, an index (negative counts from the end) or a header name.
+        text_columns: comma-separated indices or names joined (with a space) into the text;
+            "" for every column but the label.
+        header: "yes", "no" or "auto" (see ``_has_header``).
+    """
+    path = Path(path)
+    rows = _rows(path)
+    if not rows:
+        raise SeqlabError(f"{path} has no rows; give a CSV/TSV file with a label and text on each line")
+    names: list[str] | None = None
+    if _has_header(rows, header=header, label_column=label_column, text_columns=text_columns):
+        names = [name.strip() for name in rows[0][1]]
+        rows = rows[1:]
+        if not rows:
+            raise SeqlabError(f"{path} has a header row and nothing else; add examples below it")
+    chosen_text = _selectors(text_columns)
+    texts, labels, line_numbers = [], [], []
+    for line_number, cells in rows:
+        where = f"{path} line {line_number}"
+        if not any(cell.strip() for cell in cells):
+            raise SeqlabError(f"{where} is empty; remove the empty row or fill it in")
+        label_index = _resolve(label_column, names, cells, what="label column", where=where)
+        if chosen_text:
+            text_indices = [_resolve(selector, names, cells, what="text column", where=where) for selector in chosen_text]
+        else:
+            text_indices = [index for index in range(len(cells)) if index != label_index]
+        label = cells[label_index].strip()
+        text = " ".join(cells[index].strip() for index in text_indices).strip()
+        if not label:
+            raise SeqlabError(f"{where} has an empty label; give every row a label")
+        if not text:
+            raise SeqlabError(f"{where} has no text (only a label); give every row some text")
+        texts.append(text)
+        labels.append(label)
+        line_numbers.append(line_number)
+    return LabelledTexts(texts=texts, labels=labels, line_numbers=line_numbers)
+
+
+def read_lines(path: str | Path) -> list[str]:
+    """One input per line of a plain text file; blank lines at the end are ignored, blank lines between refused."""
+    lines = read_text(path).lstrip("\ufeff").splitlines()
+    while lines and not lines[-1].strip():
+        lines.pop()
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            raise SeqlabError(f"{path} line {number} is blank; give one input per line")
+    return lines
+
+
+def split_indices(count: int, val_fraction: float, *, seed: int) -> tuple[list[int], list[int]]:
+    """A deterministic shuffled (train, validation) split of ``count`` examples, seeded by ``seed``.
+
+    The validation part is round(count * val_fraction) examples, at least one
+    when val_fraction > 0; both parts must be non-empty.
+    """
+    order = torch.randperm(count, generator=torch.Generator().manual_seed(seed)).tolist()
+    validation_size = max(1, round(count * val_fraction)) if val_fraction > 0 else 0
+    if count - validation_size < 1:
+        raise SeqlabError(f"{count} example(s) are too few to split into training and validation parts; "
+                          "add rows or pass --val-fraction 0")
+    return sorted(order[validation_size:]), sorted(order[:validation_size])
+
+
+class LabelledBatches:
+    """Random right-padded batches of labelled sequences: a fresh shuffle every epoch, seeded.
+
+    ``next_batch`` gives ``batch_size`` rows (wrapping into the next epoch's
+    shuffle when the current one runs out), padded with id 0 to the longest
+    row of the batch, with their lengths. The state (generator, shuffle,
+    position) resumes exactly.
+    """
+
+    carries_state = False
+
+    def __init__(self, sequences: list[Tensor], labels: Tensor, *, batch_size: int, seed: int) -> None:
+        if not sequences:
+            raise SeqlabError("there are no training examples to batch")
+        self.sequences = sequences
+        self.labels = labels
+        self.batch_size = batch_size
+        self.generator = torch.Generator().manual_seed(seed)
+        self.order = torch.randperm(len(sequences), generator=self.generator)
+        self.position = 0
+
+    def next_batch(self) -> Batch:
+        chosen: list[int] = []
+        while len(chosen) < self.batch_size:
+            if self.position == len(self.order):
+                self.order = torch.randperm(len(self.sequences), generator=self.generator)
+                self.position = 0
+            taken = self.order[self.position:self.position + self.batch_size - len(chosen)].tolist()
+            chosen += taken
+            self.position += len(taken)
+        inputs, lengths = pad_right([self.sequences[index] for index in chosen])
+        return Batch(inputs, self.labels[chosen], reset=True, lengths=lengths)
+
+    def state_dict(self) -> dict[str, Tensor]:
+        return {"generator": self.generator.get_state(), "order": self.order.clone(),
+                "position": torch.tensor(self.position)}
+
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        self.generator.set_state(state["generator"])
+        self.order = state["order"].clone()
+        self.position = int(state["position"])
+
+
+def pad_right(sequences: list[Tensor]) -> tuple[Tensor, Tensor]:
+    """Token sequences -> (B, T_max) int64 padded with id 0 on the right, and their (B,) lengths."""
+    lengths = torch.tensor([len(sequence) for sequence in sequences], dtype=torch.long)
+    padded = torch.zeros(len(sequences), int(lengths.max()), dtype=torch.long)
+    for row, sequence in enumerate(sequences):
+        padded[row, :len(sequence)] = sequence
+    return padded, lengths

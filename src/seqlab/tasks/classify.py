@@ -1,0 +1,258 @@
+"""Many-to-one: a label for each text of a CSV/TSV file (sentiment, topic, language, ...)."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from ..backbones.base import State
+from ..config import Config
+from ..data.batches import Batch
+from ..data.labelled import LabelledBatches, LabelledTexts, pad_right, read_labelled, read_lines, split_indices
+from ..data.tokenizers import Tokenizer, fit_tokenizer, tokenizer_from_dict
+from ..errors import SeqlabError
+from ..models.classifier import build_classifier
+from ..train.distributed import ProcessContext
+from . import register_task
+from .base import BatchSource, Task
+
+TOKENIZER_FILE = "tokenizer.json"
+LABELS_FILE = "labels.json"
+TABLE_SUFFIXES = (".csv", ".tsv")
+
+
+def confusion_matrix(targets: Tensor, predictions: Tensor, num_classes: int) -> Tensor:
+    """(N,) true and (N,) predicted class ids -> (C, C) counts, rows true, columns predicted."""
+    flat = targets.long() * num_classes + predictions.long()
+    return torch.bincount(flat, minlength=num_classes * num_classes).view(num_classes, num_classes)
+
+
+def classification_metrics(confusion: Tensor) -> dict[str, float]:
+    r"""Accuracy and macro-F1 from a (C, C) confusion matrix (rows true, columns predicted).
+
+    accuracy = sum_c M_cc / sum M;  F1_c = 2 M_cc / (2 M_cc + FP_c + FN_c), averaged
+    over the classes that occur among the true or the predicted labels (as
+    scikit-learn's default label set does).
+    """
+    confusion = confusion.double()
+    true_positives = confusion.diagonal()
+    false_positives = confusion.sum(0) - true_positives
+    false_negatives = confusion.sum(1) - true_positives
+    denominator = 2 * true_positives + false_positives + false_negatives
+    present = denominator > 0
+    f1 = 2 * true_positives[present] / denominator[present]
+    total = confusion.sum()
+    return {"accuracy": float(true_positives.sum() / total) if total > 0 else 0.0,
+            "macro_f1": float(f1.mean()) if present.any() else 0.0}
+
+
+@register_task("classify")
+class ClassifyTask(Task):
+    """p(label | text) over the rows of a CSV/TSV file; a seeded shuffle sets ``val_fraction`` of them aside.
+
+    The label set (every label in the training file, sorted) and the tokenizer
+    (fitted on the training part's texts) are the assets. Texts longer than
+    ``data.block_size`` tokens are cut to their first ``block_size``, in
+    training and prediction alike. Batches are random, right-padded, with
+    lengths, so padding never reaches a prediction.
+
+    With ``task.init_from`` (a checkpoint directory, e.g. a language model) the
+    classifier reuses that checkpoint's tokenizer and model architecture
+    (``config.model``, keeping this run's dropout) and starts its ``embedding``
+    and ``backbone`` from its weights; a bidirectional run's reverse backbone
+    starts fresh. ``task.freeze_backbone`` keeps ``backbone`` fixed.
+
+    Metrics: ``val_loss`` (nats), ``accuracy`` (the selection metric) and ``macro_f1``.
+    """
+
+    asset_files = (TOKENIZER_FILE, LABELS_FILE)
+    metric_names = ("val_loss", "accuracy", "macro_f1")
+    selection_metric = "accuracy"
+    higher_is_better = True
+
+    def __init__(self, config: Config, assets: dict[str, Any] | None = None) -> None:
+        super().__init__(config, assets)
+        self.tokenizer: Tokenizer | None = tokenizer_from_dict(assets[TOKENIZER_FILE]) if assets else None
+        self.labels: list[str] | None = list(assets[LABELS_FILE]) if assets else None
+        self.initial_weights: dict[str, dict[str, Tensor]] | None = None  # init_from's, for a fresh run
+        self.train_sequences: list[Tensor] = []
+        self.train_targets = torch.zeros(0, dtype=torch.long)
+        self.val_sequences: list[Tensor] = []
+        self.val_targets = torch.zeros(0, dtype=torch.long)
+
+    # ------------------------------------------------------------------ data
+    def _read(self, path: str | Path) -> LabelledTexts:
+        task = self.config.task
+        return read_labelled(path, label_column=task.label_column, text_columns=task.text_columns, header=task.header)
+
+    def _encode(self, text: str) -> Tensor:
+        tokens = self.tokenizer.encode(text)[:self.config.data.block_size]  # (L,)
+        if len(tokens) == 0:
+            raise SeqlabError(f"the text {text[:40]!r} has no tokens; give every input some text")
+        return tokens
+
+    def _targets(self, table: LabelledTexts, path: str | Path) -> Tensor:
+        ids = {label: index for index, label in enumerate(self.labels)}
+        for label, line_number in zip(table.labels, table.line_numbers):
+            if label not in ids:
+                raise SeqlabError(f"{path} line {line_number}: label {label!r} was not among the training labels "
+                                  f"({', '.join(self.labels)})")
+        return torch.tensor([ids[label] for label in table.labels], dtype=torch.long)
+
+    def _adopt_initial_checkpoint(self) -> Tokenizer:
+        """Take init_from's tokenizer, architecture and embedding/backbone weights for a fresh run."""
+        from ..train.checkpoint import load_checkpoint  # the trainer imports the tasks; avoid a cycle
+
+        source = load_checkpoint(self.config.task.init_from)
+        kind = source.tokenizer.kind
+        if kind != self.config.data.tokenizer:
+            raise SeqlabError(
+                f"--init-from {self.config.task.init_from} was trained with a {kind} tokenizer but this run asks "
+                f"for --tokenizer {self.config.data.tokenizer}; pass --tokenizer {kind} (its tokenizer is reused)")
+        self.config.model = dataclasses.replace(source.config.model, dropout=self.config.model.dropout,
+                                                options=dict(source.config.model.options))
+        self.initial_weights = {name: {key: value.detach().clone()
+                                       for key, value in getattr(source.model, name).state_dict().items()}
+                                for name in ("embedding", "backbone")}
+        return source.tokenizer
+
+    def load_data(self) -> None:
+        data, train = self.config.data, self.config.train
+        table = self._read(data.path)
+        if self.labels is None:
+            self.labels = sorted(set(table.labels))
+            if len(self.labels) < 2:
+                raise SeqlabError(f"{data.path}: every row has the label {self.labels[0]!r}; a classifier needs "
+                                  "at least two classes (check --label-column)")
+        targets = self._targets(table, data.path)
+        train_rows, val_rows = split_indices(len(table.texts), data.val_fraction, seed=train.seed)
+        if self.tokenizer is None:
+            if self.config.task.init_from:
+                self.tokenizer = self._adopt_initial_checkpoint()
+            else:
+                self.tokenizer = fit_tokenizer(data.tokenizer, "\n".join(table.texts[row] for row in train_rows),
+                                               unknown=data.unknown, vocab_size=data.vocab_size)
+        self.train_sequences = [self._encode(table.texts[row]) for row in train_rows]
+        self.train_targets = targets[train_rows]
+        self.val_sequences = [self._encode(table.texts[row]) for row in val_rows]
+        self.val_targets = targets[val_rows]
+
+    @property
+    def has_validation(self) -> bool:
+        return len(self.val_sequences) > 0
+
+    def assets(self) -> dict[str, Any]:
+        return {TOKENIZER_FILE: self.tokenizer.to_dict(), LABELS_FILE: list(self.labels)}
+
+    def class_weights(self) -> Tensor | None:
+        """Inverse training frequency, N / (C n_c), with ``task.class_weights``; classes never seen weigh 0."""
+        if not self.config.task.class_weights:
+            return None
+        counts = torch.bincount(self.train_targets, minlength=len(self.labels)).double()  # (C,)
+        weights = len(self.train_targets) / (len(self.labels) * counts)
+        return torch.where(counts > 0, weights, torch.zeros_like(weights)).float()
+
+    # ----------------------------------------------------------------- model
+    def build_model(self) -> nn.Module:
+        model = build_classifier(self.config, self.tokenizer.vocab_size, len(self.labels))
+        if self.initial_weights is not None:
+            try:
+                model.embedding.load_state_dict(self.initial_weights["embedding"])
+                model.backbone.load_state_dict(self.initial_weights["backbone"])
+            except RuntimeError as error:
+                raise SeqlabError(f"the weights of --init-from {self.config.task.init_from} do not fit ({error})") from None
+        if self.config.task.freeze_backbone:
+            model.backbone.requires_grad_(False)
+        return model
+
+    def batches(self) -> BatchSource:
+        return LabelledBatches(self.train_sequences, self.train_targets, batch_size=self.config.train.batch_size,
+                               seed=self.config.train.seed)
+
+    def loss(self, model: nn.Module, batch: Batch, state: State) -> tuple[Tensor, State]:
+        logits = model(batch.inputs, batch.lengths)  # (b, C)
+        weights = self.class_weights()
+        if weights is not None:
+            weights = weights.to(logits.device, logits.dtype)
+        return F.cross_entropy(logits, batch.targets, weight=weights), None
+
+    # ------------------------------------------------------------ evaluation
+    @torch.no_grad()
+    def _logits(self, model: nn.Module, sequences: list[Tensor]) -> Tensor:
+        """(N, C) float64 logits in the order given; batched by similar length so little padding is computed."""
+        was_training = model.training
+        model.eval()
+        device = next(model.parameters()).device
+        batch_size = self.config.train.batch_size
+        order = sorted(range(len(sequences)), key=lambda index: len(sequences[index]))
+        logits = torch.zeros(len(sequences), len(self.labels), dtype=torch.float64)
+        for start in range(0, len(order), batch_size):
+            chosen = order[start:start + batch_size]
+            inputs, lengths = pad_right([sequences[index] for index in chosen])
+            logits[chosen] = model(inputs.to(device), lengths.to(device)).double().cpu()  # (b, C)
+        model.train(was_training)
+        return logits
+
+    def _sums(self, model: nn.Module, sequences: list[Tensor], targets: Tensor) -> Tensor:
+        """[summed loss, count, confusion counts...] as one float64 vector, so processes can add theirs."""
+        summed = torch.zeros(2 + len(self.labels) ** 2, dtype=torch.float64)
+        if not sequences:  # a process with no share of a small split
+            return summed
+        logits = self._logits(model, sequences)  # (n, C)
+        summed[0] = F.cross_entropy(logits, targets, reduction="sum")
+        summed[1] = len(sequences)
+        summed[2:] = confusion_matrix(targets, logits.argmax(1), len(self.labels)).flatten().double()
+        return summed
+
+    def _metrics(self, sums: Tensor) -> tuple[dict[str, float], Tensor]:
+        classes = len(self.labels)
+        confusion = sums[2:].view(classes, classes).round().long()
+        return {"val_loss": float(sums[0] / sums[1]), **classification_metrics(confusion)}, confusion
+
+    def evaluate(self, model: nn.Module, *, context: ProcessContext, max_batches: int = 0) -> dict[str, float]:
+        rows = list(range(context.rank, len(self.val_sequences), context.world_size))
+        if max_batches:
+            rows = rows[:max_batches * self.config.train.batch_size]
+        sums = self._sums(model, [self.val_sequences[row] for row in rows], self.val_targets[rows])
+        metrics, _ = self._metrics(context.all_reduce(sums.to(context.device)).cpu())
+        return metrics
+
+    def evaluate_file(self, model: nn.Module, path: str | Path, *, split: str) -> dict[str, Any]:
+        """Metrics and the confusion matrix on ``split`` of a file laid out like the training data.
+
+        On the training file itself, ``val`` and ``train`` are exactly the
+        trainer's parts (``val`` is the whole file when training had none). Any
+        other file is new data and is evaluated whole: its split is ``all``.
+        """
+        table = self._read(path)
+        targets = self._targets(table, path)
+        rows = list(range(len(table.texts)))
+        same_file = Path(path).resolve() == Path(self.config.data.path).resolve()
+        if not same_file:
+            split = "all"
+        elif split != "all" and self.config.data.val_fraction > 0:
+            train_rows, val_rows = split_indices(len(rows), self.config.data.val_fraction, seed=self.config.train.seed)
+            rows = val_rows if split == "val" else train_rows
+        sums = self._sums(model, [self._encode(table.texts[row]) for row in rows], targets[rows])
+        metrics, confusion = self._metrics(sums)
+        return {"split": split, "examples": len(rows), "accuracy": metrics["accuracy"],
+                "macro_f1": metrics["macro_f1"], "val_loss": metrics["val_loss"],
+                "confusion_matrix": confusion.tolist(), "labels": list(self.labels)}
+
+    # ------------------------------------------------------------- prediction
+    def read_inputs(self, path: str | Path) -> list[Any]:
+        """.csv/.tsv: the texts of a file laid out like the training data; anything else: one text per line."""
+        if Path(path).suffix.lower() in TABLE_SUFFIXES:
+            return self._read(path).texts
+        return read_lines(path)
+
+    def predict(self, model: nn.Module, inputs: list[Any]) -> list[Any]:
+        for number, text in enumerate(inputs, start=1):
+            if not isinstance(text, str) or not text.strip():
+                raise SeqlabError(f"input {number} is empty; give some text to classify")
+        logits = self._logits(model, [self._encode(text) for text in inputs])  # (N, C)
+        return [self.labels[index] for index in logits.argmax(1).tolist()]

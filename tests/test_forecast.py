@@ -13,6 +13,7 @@ from seqlab.data.timeseries import (ForecastWindows, Scaler, forecast_metrics, g
 from seqlab.errors import SeqlabError
 from seqlab.models.forecaster import build_forecaster
 from seqlab.tasks.forecast import ForecastTask
+from seqlab.train.checkpoint import load_checkpoint
 
 
 def forecast_config(path, **task_fields) -> Config:
@@ -222,6 +223,14 @@ def test_train_eval_predict_on_builtin_sines(tmp_path, capsys, monkeypatch):
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 6 and all(math.isfinite(float(line)) for line in lines)
     assert (tmp_path / "builtin-sines.forecast.png").stat().st_size > 1000
+    tuned = tmp_path / "tuned"  # fine-tuning: the backbone (and the fitting embedding) from run, frozen
+    assert main(["train", "--out", str(tuned), *flags, "--init-from", str(run), "--freeze-backbone", "true",
+                 "--hidden-size", "32", "--learning-rate", "0.05"]) == 0
+    source, target = load_checkpoint(run).model, load_checkpoint(tuned).model
+    assert target.backbone.hidden_size == 16  # the source's architecture, not this run's --hidden-size
+    for name, value in source.backbone.state_dict().items():
+        assert torch.equal(value, target.backbone.state_dict()[name])
+    assert not torch.equal(source.head.weight, target.head.weight)
     auto = tmp_path / "auto"
     assert main(["train", "--out", str(auto), *flags, "--forecast-mode", "autoregressive", "--data", "builtin:ball",
                  "--backbone", "gru"]) == 0

@@ -50,6 +50,8 @@ SEASON_THRESHOLD = 0.2  # weaker autocorrelation peaks are noise, not a season
 
 @dataclass
 class TimeSeries:
+    """C numeric columns observed at N evenly spaced times: row t is x_t in R^C."""
+
     values: np.ndarray  # (N, C) float64
     columns: list[str]
     source: str  # the path or builtin:NAME, for messages and plot names

@@ -13,6 +13,13 @@ is ``task.season`` or guessed from the training rows, see ``guess_season``).
 autoregressive mode that is the fed-back forecast, not the teacher-forced
 training loss).
 
+With ``task.init_from`` (a checkpoint directory: a forecaster trained on
+another series, or even a language model) a fresh run takes that
+checkpoint's architecture (``config.model``, keeping this run's dropout) and
+starts its ``backbone`` from its weights, and its ``embedding`` too when that
+fits (a forecaster over as many columns); the scaler is fitted afresh on this
+series. ``task.freeze_backbone`` keeps ``backbone`` fixed.
+
 Assets: ``scaler.json`` holds the column names, the per-column mean and std
 fitted on the training rows only, and the season.
 
@@ -24,6 +31,7 @@ rows and the forecast in ``FILE.forecast.png`` beside FILE (for
 """
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 from typing import Any
@@ -81,6 +89,7 @@ class ForecastTask(Task):
         self.scaler: Scaler | None = Scaler.from_dict(saved) if saved else None
         self.columns: list[str] | None = list(saved["columns"]) if saved else None
         self.season: int = int(saved["season"]) if saved else 0
+        self.initial_weights: dict[str, dict[str, Tensor]] | None = None  # init_from's, for a fresh run
         self.series: TimeSeries | None = None
         self.cut = 0  # rows of the training part
 
@@ -119,6 +128,8 @@ class ForecastTask(Task):
             self.scaler = Scaler.fit(train)
             self.columns = list(series.columns)
             self.season = self.config.task.season or guess_season(train)
+            if self.config.task.init_from:
+                self._adopt_initial_checkpoint()
         if self.season >= self.cut:
             raise SeqlabError(f"--season {self.season} is not shorter than the training part ({self.cut} rows)")
         self.series = series
@@ -130,8 +141,31 @@ class ForecastTask(Task):
     def assets(self) -> dict[str, Any]:
         return {SCALER_FILE: {"columns": self.columns, **self.scaler.to_dict(), "season": self.season}}
 
+    def _adopt_initial_checkpoint(self) -> None:
+        """Take init_from's architecture and embedding/backbone weights for a fresh run."""
+        from ..train.checkpoint import load_checkpoint  # the trainer imports the tasks; avoid a cycle
+
+        source = load_checkpoint(self.config.task.init_from)
+        self.config.model = dataclasses.replace(source.config.model, dropout=self.config.model.dropout,
+                                                options=dict(source.config.model.options))
+        self.initial_weights = {name: {key: value.detach().clone()
+                                       for key, value in getattr(source.model, name).state_dict().items()}
+                                for name in ("embedding", "backbone")}
+
     def build_model(self) -> nn.Module:
-        return build_forecaster(self.config, len(self.columns))
+        model = build_forecaster(self.config, len(self.columns))
+        if self.initial_weights is not None:
+            try:
+                model.backbone.load_state_dict(self.initial_weights["backbone"])
+            except RuntimeError as error:
+                raise SeqlabError(f"the backbone of --init-from {self.config.task.init_from} does not fit ({error})") from None
+            embedding = self.initial_weights["embedding"]
+            fresh = model.embedding.state_dict()
+            if embedding.keys() == fresh.keys() and all(embedding[key].shape == fresh[key].shape for key in fresh):
+                model.embedding.load_state_dict(embedding)
+        if self.config.task.freeze_backbone:
+            model.backbone.requires_grad_(False)
+        return model
 
     def _scaled(self, series: TimeSeries) -> Tensor:
         return torch.tensor(self.scaler.transform(series.values), dtype=torch.float32)  # (N, C)

@@ -6,7 +6,7 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from ..registry import register_backbone
-from .recurrent import CellKernel, RecurrentBackbone
+from .recurrent import CellKernel, RecurrentBackbone, tanh_into
 
 
 @register_backbone("gru")
@@ -58,45 +58,49 @@ class GRUKernel(CellKernel):
 
     def begin(self, gates_x: Tensor, extras: tuple[Tensor, ...], parameters: tuple[Tensor, ...]) -> None:
         time_steps, batch, gate_width = gates_x.shape
-        self.gates_x = gates_x
         self.hidden = gate_width // 3
+        self.gates_x = gates_x
         self.reset_update = gates_x.new_empty(time_steps, batch, 2 * self.hidden)  # (r, z) activations
         self.candidate = gates_x.new_empty(time_steps, batch, self.hidden)  # n
         self.recurrent_candidates: list[Tensor] = []  # W_hn h_{t-1} + b_hn, one (B, H) per step
+        # per-step views made once: indexing inside the loop costs more than the small ops it feeds
+        self.gates_x_steps = gates_x.unbind(0)
+        self.reset_update_steps = self.reset_update.unbind(0)
+        self.candidate_steps = self.candidate.unbind(0)
 
     def forward_step(self, t: int, recurrent: Tensor, h_previous: Tensor, h: Tensor) -> None:
         split = 2 * self.hidden
-        gates_x = self.gates_x[t]
-        reset_update = self.reset_update[t]
+        gates_x = self.gates_x_steps[t]
+        reset_update = self.reset_update_steps[t]
         torch.add(gates_x[:, :split], recurrent[:, :split], out=reset_update)
         reset_update.sigmoid_()
-        candidate = self.candidate[t]
+        candidate = self.candidate_steps[t]
         recurrent_candidate = recurrent[:, split:]
         torch.addcmul(gates_x[:, split:], reset_update[:, : self.hidden], recurrent_candidate, out=candidate)
-        candidate.tanh_()
+        tanh_into(candidate, candidate)
         torch.lerp(candidate, h_previous, reset_update[:, self.hidden:], out=h)  # n + z (h_{t-1} - n)
         self.recurrent_candidates.append(recurrent_candidate)
 
-    def begin_backward(self, y: Tensor, h0: Tensor) -> None:
+    def begin_backward(self, h_previous: Tensor, y: Tensor) -> None:
         hidden = self.hidden
         reset, update = self.reset_update[:, :, :hidden], self.reset_update[:, :, hidden:]
         candidate = self.candidate
-        self.update = update
-        self.candidate_factor = (1.0 - update) * (1.0 - candidate * candidate)  # (T, B, H)
+        candidate_factor = (1.0 - update) * (1.0 - candidate * candidate)  # (T, B, H)
         factors = y.new_empty(*y.shape[:2], 3, hidden)
         recurrent_candidate = torch.stack(self.recurrent_candidates)  # (T, B, H)
-        torch.mul(self.candidate_factor * recurrent_candidate, reset - reset * reset, out=factors[:, :, 0])
-        update_slope = update - update * update
-        torch.mul(h0 - candidate[0], update_slope[0], out=factors[0, :, 1])
-        torch.mul(y[:-1] - candidate[1:], update_slope[1:], out=factors[1:, :, 1])
-        torch.mul(self.candidate_factor, reset, out=factors[:, :, 2])
-        self.factors = factors
+        torch.mul(candidate_factor * recurrent_candidate, reset - reset * reset, out=factors[:, :, 0])
+        torch.mul(h_previous - candidate, update - update * update, out=factors[:, :, 1])
+        torch.mul(candidate_factor, reset, out=factors[:, :, 2])
         self.gates_x_gradient = torch.empty_like(self.gates_x)
+        self.factor_steps = factors.unbind(0)
+        self.candidate_factor_steps = candidate_factor.unbind(0)
+        self.update_steps = update.unbind(0)
+        self.candidate_gradient_steps = self.gates_x_gradient[:, :, 2 * hidden:].unbind(0)
 
     def backward_step(self, t: int, h_gradient: Tensor, extra_gradients: list[Tensor], recurrent_gradient: Tensor) -> bool:
-        torch.mul(h_gradient.unsqueeze(1), self.factors[t], out=recurrent_gradient.view(-1, 3, self.hidden))
-        torch.mul(h_gradient, self.candidate_factor[t], out=self.gates_x_gradient[t, :, 2 * self.hidden:])
-        h_gradient.mul_(self.update[t])
+        torch.mul(h_gradient.unsqueeze(1), self.factor_steps[t], out=recurrent_gradient.view(-1, 3, self.hidden))
+        torch.mul(h_gradient, self.candidate_factor_steps[t], out=self.candidate_gradient_steps[t])
+        h_gradient.mul_(self.update_steps[t])
         return True
 
     def input_gradients(self, recurrent_gradient: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:

@@ -6,7 +6,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ..registry import register_backbone
-from .recurrent import CellKernel, RecurrentBackbone
+from .recurrent import ONE, CellKernel, RecurrentBackbone, tanh_into
 
 VARIANTS = ("vanilla", "peephole", "coupled", "no_forget")
 GATE_COUNT = {"vanilla": 4, "peephole": 4, "coupled": 3, "no_forget": 3}
@@ -107,57 +107,56 @@ class LSTM(RecurrentBackbone):
         return f"{super().extra_repr()}, variant={self.variant!r}, forget_bias={self.forget_bias}"
 
 
-def sigmoid_slope(gate: Tensor) -> Tensor:
-    """d sigmoid(a) / da from s = sigmoid(a): s (1 - s)."""
-    return gate - gate * gate
-
-
-def tanh_slope(value: Tensor) -> Tensor:
-    """d tanh(a) / da from v = tanh(a): 1 - v^2."""
-    return 1.0 - value * value
-
-
 class LSTMKernel(CellKernel):
     """The gate arithmetic shared by every LSTM variant; subclasses supply the cell update.
 
-    Gate blocks: sigmoid gates first, then the candidate C~ (tanh), the output
-    gate o last, so one kernel covers (i, f, g, o), (f, g, o) and (i, g, o).
-    The backward pass uses dL/da_o = dL/dh_t * tanh(c_t) o' and, for every
-    other block k, dL/da_k = dL/dc_t * F_k with F_k = dc_t/da_k, precomputed
-    for all steps; dL/dc_{t-1} = dL/dc_t * f_t, or dL/dc_t where there is no
-    forget gate.
+    Gate blocks: sigmoid gates first, then the candidate C~ = tanh(a_g), the
+    output gate o last, so one kernel covers (i, f, g, o), (f, g, o) and
+    (i, g, o). One sigmoid pass squashes every block: tanh(a) = 2 sigmoid(2a) - 1.
+
+    Backward: dL/da_o = dL/dh_t * tanh(c_t) o', and for every other block k
+    dL/da_k = dL/dc_t * F_k with F_k = dc_t/da_k, all precomputed for every
+    step; dL/dc_{t-1} = dL/dc_t * f_t, or dL/dc_t where there is no forget gate.
     """
 
     extra_states = 1
     forget_block: int | None = None  # which block's activation multiplies c_{t-1}
+    output_sees_cell = False  # the peephole's o_t reads c_t, so it is squashed after the cell update
 
     def begin(self, gates_x: Tensor, extras: tuple[Tensor, ...], parameters: tuple[Tensor, ...]) -> None:
         time_steps, batch, gate_width = gates_x.shape
         (c0,) = extras
         self.hidden = c0.shape[-1]
         self.blocks = gate_width // self.hidden
-        self.candidate_start = (self.blocks - 2) * self.hidden
-        self.output_start = self.candidate_start + self.hidden
-        self.gates = gates_x.new_empty(time_steps, batch, gate_width)  # activations, for the backward pass
+        self.candidate = slice((self.blocks - 2) * self.hidden, (self.blocks - 1) * self.hidden)
+        self.squashed_first = slice(0, self.candidate.stop if self.output_sees_cell else gate_width)
+        self.gates = gates_x.new_empty(time_steps, batch, gate_width)  # activations, kept for the backward pass
         self.cell = gates_x.new_empty(time_steps + 1, batch, self.hidden)  # c_0 .. c_T
         self.cell[0].copy_(c0)
         self.tanh_cell = gates_x.new_empty(time_steps, batch, self.hidden)
+        # per-step views made once: indexing inside the loop costs more than the small ops it feeds
+        self.gate_steps = self.gates.unbind(0)
+        self.cell_steps = self.cell.unbind(0)
+        self.tanh_cell_steps = self.tanh_cell.unbind(0)
 
     def forward_step(self, t: int, recurrent: Tensor, h_previous: Tensor, h: Tensor) -> None:
-        candidate_start, output_start = self.candidate_start, self.output_start
-        c_previous, c = self.cell[t], self.cell[t + 1]
-        gates = self.gates[t]
+        c_previous, c = self.cell_steps[t], self.cell_steps[t + 1]
+        gates = self.gate_steps[t]  # (B, G*H)
+        blocks = gates.view(-1, self.blocks, self.hidden)
         self.before_activation(recurrent.view(-1, self.blocks, self.hidden), c_previous)
-        torch.sigmoid(recurrent[:, :candidate_start], out=gates[:, :candidate_start])
-        torch.tanh(recurrent[:, candidate_start:output_start], out=gates[:, candidate_start:output_start])
-        self.update_cell(gates.view(-1, self.blocks, self.hidden), c_previous, c)
-        output_preactivation = recurrent[:, output_start:]
-        self.before_output_gate(output_preactivation, c)
-        output_gate = gates[:, output_start:]
-        torch.sigmoid(output_preactivation, out=output_gate)
-        tanh_c = self.tanh_cell[t]
-        torch.tanh(c, out=tanh_c)
-        torch.mul(output_gate, tanh_c, out=h)
+        candidate_preactivation = recurrent[:, self.candidate]
+        candidate_preactivation.add_(candidate_preactivation)
+        torch.sigmoid(recurrent[:, self.squashed_first], out=gates[:, self.squashed_first])
+        candidate = gates[:, self.candidate]
+        candidate.add_(candidate).sub_(ONE)
+        self.update_cell(blocks, c_previous, c)
+        if self.output_sees_cell:
+            output_preactivation = recurrent[:, self.candidate.stop:]
+            self.before_output_gate(output_preactivation, c)
+            torch.sigmoid(output_preactivation, out=blocks[:, -1])
+        tanh_c = self.tanh_cell_steps[t]
+        tanh_into(c, tanh_c)
+        torch.mul(blocks[:, -1], tanh_c, out=h)
 
     def before_activation(self, preactivations: Tensor, c_previous: Tensor) -> None:
         """Peephole hook: the gates (B, G, H) may see c_{t-1} before they are squashed."""
@@ -170,7 +169,7 @@ class LSTMKernel(CellKernel):
         raise NotImplementedError
 
     def cell_factors(self, gates: Tensor, c_previous: Tensor, factors: Tensor) -> None:
-        """Write dc_t/da_k for the blocks before o into ``factors`` (T, B, G-1, H)."""
+        """Turn ``factors`` (T, B, G-1, H), which holds each block's activation slope, into dc_t/da_k in place."""
         raise NotImplementedError
 
     def final_extras(self, lengths: Tensor | None) -> tuple[Tensor, ...]:
@@ -178,26 +177,30 @@ class LSTMKernel(CellKernel):
             return (self.cell[-1].clone(),)
         return (self.cell[lengths, torch.arange(lengths.shape[0], device=lengths.device)],)
 
-    def begin_backward(self, y: Tensor, h0: Tensor) -> None:
+    def begin_backward(self, h_previous: Tensor, y: Tensor) -> None:
         gates = self.gates.unflatten(-1, (self.blocks, self.hidden))  # (T, B, G, H) activations
-        output_gate = gates[:, :, -1]
+        output_gate, candidate = gates[:, :, -1], gates[:, :, -2]
         tanh_c = self.tanh_cell
-        self.factors = torch.empty_like(gates)
-        torch.mul(tanh_c, sigmoid_slope(output_gate), out=self.factors[:, :, -1])
-        self.cell_factors(gates, self.cell[:-1], self.factors[:, :, :-1])
-        self.output_through_tanh = output_gate * tanh_slope(tanh_c)  # dh_t/dc_t, (T, B, H)
-        self.forget_gates = None if self.forget_block is None else gates[:, :, self.forget_block]
+        factors = torch.addcmul(gates, gates, gates, value=-1.0)  # s (1 - s): the sigmoid blocks' slopes
+        torch.mul(candidate, candidate, out=factors[:, :, -2]).neg_().add_(1.0)  # the candidate's: 1 - g^2
+        self.cell_factors(gates, self.cell[:-1], factors[:, :, :-1])
+        factors[:, :, -1].mul_(tanh_c)
+        self.factor_steps = factors.unbind(0)
+        output_through_tanh = torch.mul(tanh_c, tanh_c).neg_().add_(1.0).mul_(output_gate)  # dh_t/dc_t
+        self.output_through_tanh_steps = output_through_tanh.unbind(0)
+        self.forget_gate_steps = None if self.forget_block is None else gates[:, :, self.forget_block].unbind(0)
 
     def backward_step(self, t: int, h_gradient: Tensor, extra_gradients: list[Tensor], recurrent_gradient: Tensor) -> bool:
         (c_gradient,) = extra_gradients
-        factors = self.factors[t]  # (B, G, H)
+        factors = self.factor_steps[t]  # (B, G, H)
         gradient = recurrent_gradient.view(-1, self.blocks, self.hidden)
-        torch.mul(h_gradient, factors[:, -1], out=gradient[:, -1])
-        c_gradient.addcmul_(h_gradient, self.output_through_tanh[t])
-        self.add_output_peephole(c_gradient, gradient[:, -1])
+        output_gradient = gradient[:, -1]
+        torch.mul(h_gradient, factors[:, -1], out=output_gradient)
+        c_gradient.addcmul_(h_gradient, self.output_through_tanh_steps[t])
+        self.add_output_peephole(c_gradient, output_gradient)
         torch.mul(c_gradient.unsqueeze(1), factors[:, :-1], out=gradient[:, :-1])
-        if self.forget_gates is not None:
-            c_gradient.mul_(self.forget_gates[t])
+        if self.forget_gate_steps is not None:
+            c_gradient.mul_(self.forget_gate_steps[t])
         self.add_gate_peepholes(c_gradient, gradient)
         return False
 
@@ -218,14 +221,15 @@ class VanillaKernel(LSTMKernel):
         c.addcmul_(gates[:, 0], gates[:, 2])
 
     def cell_factors(self, gates: Tensor, c_previous: Tensor, factors: Tensor) -> None:
-        input_gate, forget_gate, candidate = gates[:, :, 0], gates[:, :, 1], gates[:, :, 2]
-        torch.mul(candidate, sigmoid_slope(input_gate), out=factors[:, :, 0])
-        torch.mul(c_previous, sigmoid_slope(forget_gate), out=factors[:, :, 1])
-        torch.mul(input_gate, tanh_slope(candidate), out=factors[:, :, 2])
+        factors[:, :, 0].mul_(gates[:, :, 2])  # dc/da_i = g i'
+        factors[:, :, 1].mul_(c_previous)  # dc/da_f = c_{t-1} f'
+        factors[:, :, 2].mul_(gates[:, :, 0])  # dc/da_g = i g'
 
 
 class PeepholeKernel(VanillaKernel):
     """Vanilla plus a_i += p_i c_{t-1}, a_f += p_f c_{t-1}, a_o += p_o c_t; parameters (p,) with p (3, H)."""
+
+    output_sees_cell = True
 
     def begin(self, gates_x: Tensor, extras: tuple[Tensor, ...], parameters: tuple[Tensor, ...]) -> None:
         super().begin(gates_x, extras, parameters)
@@ -263,8 +267,8 @@ class CoupledKernel(LSTMKernel):
 
     def cell_factors(self, gates: Tensor, c_previous: Tensor, factors: Tensor) -> None:
         forget_gate, candidate = gates[:, :, 0], gates[:, :, 1]
-        torch.mul(c_previous - candidate, sigmoid_slope(forget_gate), out=factors[:, :, 0])
-        torch.mul(1.0 - forget_gate, tanh_slope(candidate), out=factors[:, :, 1])
+        factors[:, :, 0].mul_(c_previous - candidate)  # dc/da_f = (c_{t-1} - g) f'
+        factors[:, :, 1].mul_(1.0 - forget_gate)  # dc/da_g = (1 - f) g'
 
 
 class NoForgetKernel(LSTMKernel):
@@ -274,9 +278,8 @@ class NoForgetKernel(LSTMKernel):
         torch.addcmul(c_previous, gates[:, 0], gates[:, 1], out=c)
 
     def cell_factors(self, gates: Tensor, c_previous: Tensor, factors: Tensor) -> None:
-        input_gate, candidate = gates[:, :, 0], gates[:, :, 1]
-        torch.mul(candidate, sigmoid_slope(input_gate), out=factors[:, :, 0])
-        torch.mul(input_gate, tanh_slope(candidate), out=factors[:, :, 1])
+        factors[:, :, 0].mul_(gates[:, :, 1])  # dc/da_i = g i'
+        factors[:, :, 1].mul_(gates[:, :, 0])  # dc/da_g = i g'
 
 
 KERNELS: dict[str, type[LSTMKernel]] = {"vanilla": VanillaKernel, "coupled": CoupledKernel, "no_forget": NoForgetKernel}

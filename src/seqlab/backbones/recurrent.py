@@ -229,31 +229,60 @@ class RecurrentBackbone(Backbone):
 
 
 
-def _onednn_linear():
+def _onednn_ops():
+    """torch's oneDNN product and weight-packing ops, or None where this build lacks them."""
+    if not torch.backends.mkldnn.is_available():
+        return None
     try:
-        return torch.ops.mkldnn._linear_pointwise if torch.backends.mkldnn.is_available() else None
+        return torch.ops.mkldnn._linear_pointwise, torch.ops.mkldnn._reorder_linear_weight
     except (AttributeError, RuntimeError):
         return None
 
 
-ONEDNN_LINEAR = _onednn_linear()
+ONEDNN = _onednn_ops()
+
+
+def uses_onednn(tensor: Tensor) -> bool:
+    """Whether products with ``tensor`` run in oneDNN: on CPU in float32, where available.
+
+    oneDNN is what nn.LSTM runs on; its kernels use the widest vector
+    instructions of any x86 CPU, while the BLAS behind torch.mm may take a
+    generic path several times slower (MKL does on AMD CPUs).
+    """
+    return ONEDNN is not None and tensor.dtype == torch.float32 and tensor.device.type == "cpu"
+
+
+def pack_weight(weight: Tensor, rows: int) -> Tensor:
+    """``weight`` (M, K) laid out for many products x W^T with x of ``rows`` rows: oneDNN's
+    blocked layout, reordered once instead of at every product; elsewhere ``weight`` itself."""
+    return ONEDNN[1](weight, rows) if uses_onednn(weight) else weight
 
 
 def linear(x: Tensor, weight: Tensor, *, bias: Tensor | None = None, add: Tensor | None = None) -> Tensor:
     """x W^T + bias, or x W^T + add: (N, K), (M, K) -> (N, M); never both bias and add.
 
-    On CPU in float32 the product runs in oneDNN, as nn.LSTM's does: its kernels
-    use the widest vector instructions of any x86 CPU, while the BLAS behind
-    torch.mm may take a generic path several times slower (MKL does on AMD
-    CPUs). Elsewhere (float64, GPUs) it is torch.addmm.
+    ``weight`` is a plain tensor or one from ``pack_weight``.
     """
-    if ONEDNN_LINEAR is not None and x.dtype == torch.float32 and x.device.type == "cpu":
-        if add is None:
-            return ONEDNN_LINEAR(x, weight, bias, "none", [], "")
-        return ONEDNN_LINEAR.binary(x, add, weight, None, "add")
+    if uses_onednn(x):
+        product = ONEDNN[0]
+        return product(x, weight, bias, "none", [], "") if add is None else product.binary(x, add, weight, None, "add")
     if add is None:
         return F.linear(x, weight, bias)
     return torch.addmm(add, x, weight.t())
+
+
+# A 0-dim tensor rather than a Python number: per-step ops skip wrapping the number into a tensor.
+ONE = torch.tensor(1.0)
+
+
+def tanh_into(value: Tensor, out: Tensor) -> Tensor:
+    """tanh(value) into ``out``; on CPU as 2 sigmoid(2 value) - 1, four cheap passes that
+    together cost a fraction of torch's CPU tanh (accurate to a few units of the last place of 1)."""
+    if value.device.type != "cpu":
+        return torch.tanh(value, out=out)
+    torch.add(value, value, out=out)
+    out.sigmoid_()
+    return out.add_(out).sub_(ONE)
 
 
 class CellKernel:
@@ -286,8 +315,8 @@ class CellKernel:
         """The extra states after the last step, (B, H) each; with lengths, after each sequence's own last step."""
         return ()
 
-    def begin_backward(self, y: Tensor, h0: Tensor) -> None:
-        """Vectorised over all steps: the derivative factors the reverse loop multiplies by."""
+    def begin_backward(self, h_previous: Tensor, y: Tensor) -> None:
+        """Vectorised over all steps, from h_{t-1} and h_t (T, B, H): the factors the reverse loop multiplies by."""
         raise NotImplementedError
 
     def backward_step(self, t: int, h_gradient: Tensor, extra_gradients: list[Tensor], recurrent_gradient: Tensor) -> bool:
@@ -315,8 +344,8 @@ class RecurrentLayerFunction(torch.autograd.Function):
     Forward: the input projection for all steps in one product, then per step
     one product h_{t-1} W_hh^T and the kernel's elementwise work into
     preallocated buffers. Backward: per step one product dL/dr_t W_hh and the
-    kernel's elementwise work; then the weight gradients and dL/dx, each one
-    product over all steps.
+    kernel's elementwise work; then dL/dx and each weight gradient as one
+    product over all steps, e.g. dL/dW_hh = sum_t dL/dr_t^T h_{t-1}.
 
     With lengths every sequence still runs all T steps, which keeps each step
     one dense product; afterwards the outputs past each length are zeroed
@@ -336,11 +365,12 @@ class RecurrentLayerFunction(torch.autograd.Function):
         gates_x = gates_x.view(time_steps, batch, -1)  # (T, B, G*H)
         kernel.begin(gates_x, rest[: kernel.extra_states], rest[kernel.extra_states:])
         y = x.new_empty(time_steps, batch, weight_hh.shape[1])
+        recurrent_weight = pack_weight(weight_hh, batch)
         recurrent_bias = None if folded else bias_hh
+        inputs = gates_x.unbind(0) if folded else [None] * time_steps
         h_previous = h0
-        for t in range(time_steps):
-            recurrent = linear(h_previous, weight_hh, bias=recurrent_bias, add=gates_x[t] if folded else None)
-            h = y[t]
+        for t, h in enumerate(y.unbind(0)):
+            recurrent = linear(h_previous, recurrent_weight, bias=recurrent_bias, add=inputs[t])
             kernel.forward_step(t, recurrent, h_previous, h)
             h_previous = h
         if lengths is None:
@@ -361,7 +391,9 @@ class RecurrentLayerFunction(torch.autograd.Function):
         kernel: CellKernel = ctx.kernel
         lengths: Tensor | None = ctx.lengths
         time_steps, batch, hidden = y.shape
-        kernel.begin_backward(y, h0)
+        rows = time_steps * batch
+        h_previous = torch.cat([h0.unsqueeze(0), y[:-1]])  # (T, B, H): h_0 .. h_{T-1}
+        kernel.begin_backward(h_previous, y)
         if lengths is None:
             endings = {}
             y_gradient = y_gradient.contiguous()
@@ -375,32 +407,37 @@ class RecurrentLayerFunction(torch.autograd.Function):
             h_gradient = y_gradient[-1].clone()
             extra_gradients = [torch.zeros_like(gradient) for gradient in extra_final_gradients]
         recurrent_gradient = y.new_empty(time_steps, batch, weight_hh.shape[0])  # (T, B, G*H)
-        weight_hh_t = weight_hh.t().contiguous()  # (H, G*H): dL/dr W_hh as a product with a transposed weight
+        recurrent_gradient_steps = recurrent_gradient.unbind(0)
+        output_gradients = y_gradient.unbind(0)
+        transposed_weight = pack_weight(weight_hh.t().contiguous(), batch)  # dL/dr W_hh as a product with (W_hh^T)^T
         for t in range(time_steps - 1, -1, -1):
             if t in endings:
                 h_gradient.addcmul_(h_final_gradient, endings[t])
                 for carried, final in zip(extra_gradients, extra_final_gradients):
                     carried.addcmul_(final, endings[t])
-            step_recurrent_gradient = recurrent_gradient[t]
+            step_recurrent_gradient = recurrent_gradient_steps[t]
             keeps_direct = kernel.backward_step(t, h_gradient, extra_gradients, step_recurrent_gradient)
             # dL/dh_{t-1}: the output's gradient at t-1, what reaches h_{t-1} directly, and what flows back through r_t
             if t == 0:
                 add = h_gradient if keeps_direct else None
             else:
-                add = h_gradient.add_(y_gradient[t - 1]) if keeps_direct else y_gradient[t - 1]
-            h_gradient = linear(step_recurrent_gradient, weight_hh_t, add=add)
+                add = h_gradient.add_(output_gradients[t - 1]) if keeps_direct else output_gradients[t - 1]
+            h_gradient = linear(step_recurrent_gradient, transposed_weight, add=add)
 
-        recurrent_rows = recurrent_gradient.view(time_steps * batch, -1)  # (T*B, G*H)
-        weight_hh_gradient = recurrent_gradient[0].t().mm(h0)  # (G*H, H); steps 1.. below, against h_1..h_{T-1}
-        if time_steps > 1:
-            weight_hh_gradient += linear(recurrent_rows[batch:].t(), y[:-1].reshape(-1, hidden).t())
+        # Weight gradients sum over all T*B rows: one product each, with the row dimension
+        # innermost in both operands, so each operand is transposed (copied) once.
+        recurrent_columns = recurrent_gradient.view(rows, -1).t().contiguous()  # (G*H, T*B)
+        weight_hh_gradient = linear(recurrent_columns, h_previous.view(rows, hidden).t().contiguous())
         gates_x_gradient, parameter_gradients = kernel.input_gradients(recurrent_gradient)
-        gates_x_rows = gates_x_gradient.view(time_steps * batch, -1)
+        if gates_x_gradient is recurrent_gradient:
+            gates_x_columns = recurrent_columns
+        else:
+            gates_x_columns = gates_x_gradient.view(rows, -1).t().contiguous()
+        weight_ih_gradient = linear(gates_x_columns, x_rows.t().contiguous())
+        bias_ih_gradient = gates_x_columns.sum(1)
+        bias_hh_gradient = bias_ih_gradient.clone() if kernel.adds_input_to_recurrent else recurrent_columns.sum(1)
         x_gradient = None
         if ctx.needs_input_grad[2]:
-            x_gradient = linear(gates_x_rows, weight_ih.t().contiguous()).view(time_steps, batch, -1)
-        weight_ih_gradient = linear(gates_x_rows.t(), x_rows.t())
-        bias_ih_gradient = gates_x_rows.sum(0)
-        bias_hh_gradient = bias_ih_gradient.clone() if kernel.adds_input_to_recurrent else recurrent_rows.sum(0)
+            x_gradient = linear(gates_x_gradient.view(rows, -1), weight_ih.t().contiguous()).view(time_steps, batch, -1)
         return (None, None, x_gradient, weight_ih_gradient, bias_ih_gradient, weight_hh_gradient, bias_hh_gradient,
                 h_gradient, *extra_gradients, *parameter_gradients)

@@ -6,7 +6,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ..registry import register_backbone
-from .recurrent import CellKernel, RecurrentBackbone
+from .recurrent import CellKernel, RecurrentBackbone, tanh_into
 
 IRNN_INPUT_STD = 0.001  # Le, Jaitly & Hinton 2015: input weights N(0, 0.001), recurrent = identity
 
@@ -74,15 +74,16 @@ class ElmanKernel(CellKernel):
 
     def forward_step(self, t: int, recurrent: Tensor, h_previous: Tensor, h: Tensor) -> None:
         if self.nonlinearity == "tanh":
-            torch.tanh(recurrent, out=h)
+            tanh_into(recurrent, h)
         else:
             torch.clamp_min(recurrent, 0.0, out=h)
 
-    def begin_backward(self, y: Tensor, h0: Tensor) -> None:
+    def begin_backward(self, h_previous: Tensor, y: Tensor) -> None:
         # both slopes read from h_t alone: tanh' = 1 - h^2, relu' = [h > 0] (0 at the kink, as torch)
-        self.slope = 1.0 - y * y if self.nonlinearity == "tanh" else (y > 0).to(y.dtype)
+        slope = 1.0 - y * y if self.nonlinearity == "tanh" else (y > 0).to(y.dtype)
+        self.slope_steps = slope.unbind(0)
 
     def backward_step(self, t: int, h_gradient: Tensor, extra_gradients: list[Tensor], recurrent_gradient: Tensor) -> bool:
-        torch.mul(h_gradient, self.slope[t], out=recurrent_gradient)
+        torch.mul(h_gradient, self.slope_steps[t], out=recurrent_gradient)
         return False
 

@@ -82,3 +82,17 @@ def test_same_seed_same_text_and_temperature_zero_is_greedy():
     assert first == "".join(generate(model, tokenizer, "a", max_tokens=50, seed=7, top_k=4))
     assert "".join(generate(model, tokenizer, "a", max_tokens=30, temperature=0, seed=1)) == \
         "".join(generate(model, tokenizer, "a", max_tokens=30, temperature=0, seed=2))
+
+
+def test_a_prompt_longer_than_learned_positions_is_fed_by_steps_and_matches_recomputation():
+    torch.manual_seed(0)
+    tokenizer = CharTokenizer.fit("abcdefgh \n")
+    backbone = build_backbone("transformer", input_size=16, hidden_size=16, context_length=8, positional="learned")
+    model = LanguageModel(tokenizer.vocab_size, backbone).eval()
+    prompt = "abcdefghabcd"  # 12 characters, past the 8 learned positions
+    text = "".join(generate(model, tokenizer, prompt, max_tokens=6, temperature=0))
+    ids = tokenizer.encode(prompt)
+    with torch.no_grad():
+        for _ in range(6):  # nanoGPT's way: crop the context to the last 8 positions every time
+            ids = torch.cat([ids, model(ids[-8:].unsqueeze(0))[0][0, -1].argmax().view(1)])
+    assert tokenizer.decode(ids[len(prompt):]) == text

@@ -68,8 +68,12 @@ def generate(model: torch.nn.Module, tokenizer, prompt: str = "", *, max_tokens:
     prompt_ids = tokenizer.encode(prompt) if prompt else tokenizer.encode("\n")[-1:]
     if len(prompt_ids) == 0:
         prompt_ids = torch.zeros(1, dtype=torch.long)
-    logits, state = model(prompt_ids.unsqueeze(0).to(device))  # (1, P, V)
+    prompt_ids = prompt_ids.to(device)
+    limit = getattr(getattr(model, "backbone", None), "forward_limit", None) or len(prompt_ids)
+    logits, state = model(prompt_ids[:limit].unsqueeze(0))  # (1, P', V): the prompt in one pass where it fits
     logits = logits[:, -1]  # (1, V)
+    for token in prompt_ids[limit:]:  # the rest, if any, one step at a time
+        logits, state = model.step(token.view(1), state)
     pending = ""  # text held back because it could be the start of the stop string
     for position in range(max_tokens):
         if position:  # the prompt's forward gave the first logits; each later token costs one step

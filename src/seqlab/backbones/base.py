@@ -85,6 +85,11 @@ class Backbone(nn.Module):
     def output_size(self) -> int:
         return self.hidden_size
 
+    @property
+    def forward_limit(self) -> int | None:
+        """The most positions ``forward`` can take from a fresh state (None: any); ``step`` has no limit."""
+        return None
+
     def init_state(self, batch_size: int) -> State:  # pragma: no cover - interface
         raise NotImplementedError
 

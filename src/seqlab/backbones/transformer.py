@@ -209,6 +209,10 @@ class Transformer(PreNormStack):
             self.position_embedding = nn.Embedding(context_length, hidden_size)
             nn.init.normal_(self.position_embedding.weight, std=INIT_STD)
 
+    @property
+    def forward_limit(self) -> int | None:
+        return self.context_length if self.positional == "learned" else None
+
     def make_mixer(self) -> nn.Module:
         return CausalSelfAttention(self.hidden_size, self.num_heads, dropout=self.dropout, bias=self.bias)
 

@@ -128,6 +128,14 @@ def _command_demo(arguments: argparse.Namespace, extra: list[str]) -> None:
     run_demo(arguments.out, seconds=arguments.seconds, tunes=arguments.tunes)
 
 
+def _command_diagnose(arguments: argparse.Namespace, extra: list[str]) -> None:
+    from .diagnostics import diagnose, parse_analyses
+
+    what = None if arguments.what is None else parse_analyses(arguments.what)
+    print(diagnose(arguments.checkpoint, arguments.data, out=arguments.out, length=arguments.length,
+                   offset=arguments.offset, what=what).render())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="seqlab", allow_abbrev=False, description="Sequence models from the vanilla RNN to the Transformer.")
     subparsers = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -163,6 +171,18 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seconds", type=float, default=120.0, help="training time")
     demo.add_argument("--tunes", type=int, default=3, help="tunes to generate")
     demo.set_defaults(handler=_command_demo)
+
+    diagnose = subparsers.add_parser("diagnose", help="look inside a checkpoint: gradient flow, Jacobians, gates, "
+                                     "attention maps, state trajectories")
+    diagnose.add_argument("checkpoint", help="checkpoint directory")
+    diagnose.add_argument("--data", required=True, help="the text file to read")
+    diagnose.add_argument("--out", default=None, help="where to write figures and JSON (default CHECKPOINT/diagnostics)")
+    diagnose.add_argument("--length", type=int, default=100, help="tokens to read, T")
+    diagnose.add_argument("--offset", type=int, default=None,
+                          help="start at this token of the whole text (default: the start of the validation part)")
+    diagnose.add_argument("--what", default=None,
+                          help="comma-separated: gradients,jacobians,gates,attention,trajectories (default: all that apply)")
+    diagnose.set_defaults(handler=_command_diagnose)
     return parser
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import copy
+
 import pytest
 import torch
 from torch import Tensor
@@ -18,7 +20,7 @@ from torch.nn import functional as F
 
 from seqlab import build_backbone
 from seqlab.backbones import state_tensors
-from seqlab.backbones.minrnn import positive_activation
+from seqlab.backbones.minrnn import MinGRUCoefficients, MinLSTMCoefficients, positive_activation, positive_activation_slope
 from seqlab.backbones.scan import chunk_length, chunked_scan, linear_scan
 
 TOLERANCE = {"atol": 1e-10, "rtol": 0.0}
@@ -169,6 +171,41 @@ def test_positive_activation() -> None:
     expected = torch.tensor([torch.sigmoid(values[0]), torch.sigmoid(values[1]), 0.5, 2.5], dtype=torch.float64)
     torch.testing.assert_close(positive_activation(values), expected, **TOLERANCE)
     assert bool((positive_activation(torch.linspace(-50, 100, 1001)) > 0).all())
+
+
+def test_positive_activation_slope() -> None:
+    values = torch.tensor([-30.0, -2.0, -1e-3, 0.0, 1e-3, 3.0], dtype=torch.float64, requires_grad=True)
+    (expected,) = torch.autograd.grad(positive_activation(values).sum(), values)
+    expected[3] = 1.0  # the kink: g grows with slope 1 to the right of 0, which is what we use
+    slope = positive_activation_slope(values.detach(), positive_activation(values.detach()))
+    torch.testing.assert_close(slope, expected, **TOLERANCE)
+
+
+@pytest.mark.parametrize("function", [MinGRUCoefficients, MinLSTMCoefficients])
+def test_coefficient_gradients_by_finite_differences(function: type) -> None:
+    gates = 2 if function is MinGRUCoefficients else 3
+    projected = torch.randn(2, 3, gates * 4, generator=torch.Generator().manual_seed(11), dtype=torch.float64) * 2.0
+    projected = projected.where(projected.abs() > 1e-3, 0.5).requires_grad_(True)  # away from g's kink at 0
+    assert torch.autograd.gradcheck(function.apply, (projected,), eps=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("name", ["mingru", "minlstm"])
+def test_float32_fast_path_matches_float64(name: str) -> None:
+    """In float32 on a CPU the products run on oneDNN through their own autograd function."""
+    torch.manual_seed(0)
+    model = build_backbone(name, input_size=6, hidden_size=5, num_layers=2)
+    reference = copy.deepcopy(model).double()
+    x = torch.randn(3, 40, 6, generator=torch.Generator().manual_seed(12), requires_grad=True)
+    x64 = x.detach().double().requires_grad_(True)
+    y, h = model(x)
+    expected_y, expected_h = reference(x64)
+    (y.sum() + (h**2).sum()).backward()
+    (expected_y.sum() + (expected_h**2).sum()).backward()
+    loose = {"atol": 1e-5, "rtol": 1e-5}
+    torch.testing.assert_close(y.double(), expected_y, **loose)
+    torch.testing.assert_close(x.grad.double(), x64.grad, **loose)
+    for parameter, expected in zip(model.parameters(), reference.parameters()):
+        torch.testing.assert_close(parameter.grad.double(), expected.grad, **loose)
 
 
 def test_minlstm_normalised_gates_survive_underflow() -> None:

@@ -1,0 +1,221 @@
+"""The classify task: padding never changes a prediction, metrics by hand, CSV/TSV layouts, bad inputs, the CLI."""
+import json
+import random
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+from seqlab import backbone_names, build_backbone
+from seqlab.cli import main
+from seqlab.data.labelled import LabelledBatches, read_labelled, split_indices
+from seqlab.errors import SeqlabError
+from seqlab.models.classifier import POOLINGS, SequenceClassifier, reverse_within_lengths
+from seqlab.tasks.classify import classification_metrics, confusion_matrix
+
+VOCAB = 11
+OPTIONS = {"transformer": {"num_heads": 2}, "linear_attention": {"num_heads": 2}}
+
+
+def classifier(backbone: str, pooling: str, *, bidirectional: bool = False, seed: int = 0) -> SequenceClassifier:
+    torch.manual_seed(seed)
+
+    def make():
+        return build_backbone(backbone, input_size=6, hidden_size=8, num_layers=2, **OPTIONS.get(backbone, {}))
+
+    model = SequenceClassifier(VOCAB, 3, make(), reverse_backbone=make() if bidirectional else None, pooling=pooling)
+    return model.double().eval()
+
+
+@pytest.mark.parametrize("backbone", backbone_names())
+def test_padding_never_changes_a_prediction(backbone):
+    """Every backbone x pooling (and bidirectional): logits with extra padding equal those without."""
+    generator = torch.Generator().manual_seed(1)
+    lengths = torch.tensor([5, 2, 7])
+    tokens = torch.randint(1, VOCAB, (3, 7), generator=generator)
+    for pooling in POOLINGS:
+        for bidirectional in (False, True):
+            model = classifier(backbone, pooling, bidirectional=bidirectional)
+            with torch.no_grad():
+                alone = torch.cat([model(tokens[row:row + 1, :length]) for row, length in enumerate(lengths.tolist())])
+                padded = tokens.clone()
+                padded[lengths.unsqueeze(1) <= torch.arange(7)] = 5  # junk in the padding
+                wider = torch.cat([padded, torch.randint(1, VOCAB, (3, 4), generator=generator)], dim=1)  # (B, 11)
+                batched = model(wider, lengths)
+            torch.testing.assert_close(batched, alone, rtol=1e-9, atol=1e-9,
+                                       msg=f"{backbone} pooling={pooling} bidirectional={bidirectional}")
+
+
+def test_reverse_within_lengths_reverses_only_real_positions():
+    x = torch.arange(8.0).view(2, 4, 1).expand(2, 4, 2)
+    reversed_x = reverse_within_lengths(x, torch.tensor([3, 4]))
+    assert reversed_x[0, :, 0].tolist() == [2, 1, 0, 3]
+    assert reversed_x[1, :, 0].tolist() == [7, 6, 5, 4]
+    torch.testing.assert_close(reverse_within_lengths(reversed_x, torch.tensor([3, 4])), x)
+
+
+def test_bidirectional_reverse_direction_reads_the_unpadded_sequence_backwards():
+    model = classifier("gru", "mean", bidirectional=True)
+    tokens = torch.tensor([[3, 1, 4, 1, 5, 9], [2, 6, 5, 0, 0, 0]])
+    lengths = torch.tensor([6, 3])
+    with torch.no_grad():
+        features = model.features(tokens, lengths)  # (2, 6, 16)
+        for row, length in enumerate(lengths.tolist()):
+            reversed_tokens = tokens[row, :length].flip(0).unsqueeze(0)  # (1, L)
+            expected, _ = model.reverse_backbone(model.embedding(reversed_tokens))  # (1, L, 8)
+            torch.testing.assert_close(features[row, :length, 8:], expected[0].flip(0))
+        assert features[1, 3:].abs().max().item() == 0
+
+
+def test_masks_reach_the_loss():
+    """Loss and gradients ignore padding: padded positions get no gradient, the loss does not change."""
+    model = classifier("lstm", "attention", bidirectional=True)
+    tokens = torch.tensor([[3, 1, 4, 1, 5], [2, 6, 0, 0, 0]])
+    lengths = torch.tensor([5, 2])
+    targets = torch.tensor([0, 2])
+    embedded = model.embedding(tokens).detach().requires_grad_(True)
+    hook = model.embedding.register_forward_hook(lambda module, inputs, output: embedded)
+    F.cross_entropy(model(tokens, lengths), targets).backward()
+    hook.remove()
+    assert embedded.grad[1, 2:].abs().max().item() == 0
+    assert embedded.grad[1, :2].abs().max().item() > 0
+    shorter = F.cross_entropy(model(tokens[:, :5], lengths), targets)
+    longer = F.cross_entropy(model(torch.cat([tokens, torch.full((2, 3), 7)], dim=1), lengths), targets)
+    torch.testing.assert_close(shorter, longer)
+
+
+def test_metrics_on_a_known_confusion():
+    targets = torch.tensor([0, 0, 0, 0, 1, 1, 1, 2, 2, 2])
+    predicted = torch.tensor([0, 0, 1, 2, 1, 1, 0, 2, 2, 2])
+    confusion = confusion_matrix(targets, predicted, 4)  # class 3 never occurs: left out of the macro average
+    assert confusion[:3, :3].tolist() == [[2, 1, 1], [1, 2, 0], [0, 0, 3]]
+    metrics = classification_metrics(confusion)
+    assert metrics["accuracy"] == pytest.approx(7 / 10)
+    f1 = [2 * 2 / (4 + 1 + 2), 2 * 2 / (4 + 1 + 1), 2 * 3 / (6 + 1 + 0)]  # 2TP / (2TP + FP + FN)
+    assert metrics["macro_f1"] == pytest.approx(sum(f1) / 3)
+
+
+# ------------------------------------------------------------------ reading
+def write(path, text):
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_reading_csv_and_tsv_with_and_without_header(tmp_path):
+    plain = read_labelled(write(tmp_path / "a.tsv", "good film\tpos\nbad, bad film\tneg\nfine\tpos\ndull\tneg\n"))
+    assert plain.texts == ["good film", "bad, bad film", "fine", "dull"] and plain.labels == ["pos", "neg", "pos", "neg"]
+    headed = write(tmp_path / "b.csv", 'id,text,sentiment\n1,"good, really",1\n2,awful,-1\n3,great,1\n4,poor,-1\n')
+    guessed = read_labelled(headed)  # auto: "sentiment" never recurs while 1 and -1 do
+    assert guessed.labels == ["1", "-1", "1", "-1"] and guessed.texts[0] == "1 good, really"
+    named = read_labelled(headed, label_column="sentiment", text_columns="text")
+    assert named.texts == ["good, really", "awful", "great", "poor"]
+    by_index = read_labelled(headed, label_column="0", text_columns="1", header="yes")
+    assert by_index.labels == ["1", "2", "3", "4"] and by_index.texts[1] == "awful"
+    sniffed = read_labelled(write(tmp_path / "c.txt", "So good, yes.\t1\nNo.\t-1\n"), header="no")
+    assert sniffed.texts == ["So good, yes.", "No."]
+    first, second = split_indices(10, 0.3, seed=4), split_indices(10, 0.3, seed=4)
+    assert first == second and len(first[1]) == 3 and sorted(first[0] + first[1]) == list(range(10))
+
+
+@pytest.mark.parametrize("content, options, message", [
+    ("a\t1\nb\t2\n", {"label_column": "3"}, "does not exist"),
+    ("text,label\na,1\nb,2\n", {"label_column": "stars"}, "not in the header"),
+    ("a\t1\n\nb\t2\n", {}, "is empty"),
+    ("a\t1\n\t2\n", {}, "no text"),
+])
+def test_bad_layouts_are_refused(tmp_path, content, options, message):
+    with pytest.raises(SeqlabError, match=message):
+        read_labelled(write(tmp_path / "bad.tsv", content), **options)
+
+
+def test_batches_resume_exactly():
+    sequences = [torch.arange(1, length + 1) for length in (3, 1, 4, 1, 5, 9, 2)]
+    batches = LabelledBatches(sequences, torch.arange(7) % 2, batch_size=3, seed=5)
+    batches.next_batch()
+    saved = {name: value.clone() for name, value in batches.state_dict().items()}
+    expected = [batches.next_batch() for _ in range(4)]
+    resumed = LabelledBatches(sequences, torch.arange(7) % 2, batch_size=3, seed=0)
+    resumed.load_state_dict(saved)
+    for want, got in zip(expected, (resumed.next_batch() for _ in range(4))):
+        assert torch.equal(want.inputs, got.inputs) and torch.equal(want.lengths, got.lengths)
+        assert torch.equal(want.targets, got.targets)
+    assert expected[0].inputs.shape[1] == int(expected[0].lengths.max())
+
+
+# ---------------------------------------------------------------------- CLI
+FLAGS = ["--task", "classify", "--hidden-size", "16", "--max-steps", "40", "--eval-interval", "20", "--batch-size", "8",
+         "--warmup-steps", "5", "--learning-rate", "0.01", "--threads", "1", "--quiet", "--val-fraction", "0.25"]
+
+
+def sentiment_rows(count: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    words = {"yes": ["good", "great", "fine", "lovely"], "no": ["bad", "awful", "poor", "dull"]}
+    rows = []
+    for _ in range(count):
+        label = rng.choice(["yes", "no"])
+        sentence = " ".join(rng.choice(words[label] + ["the", "film", "was"]) for _ in range(rng.randint(2, 6)))
+        rows.append(f"{sentence} {rng.choice(words[label])}\t{label}")
+    return rows
+
+
+def run_bad(capsys, arguments):
+    capsys.readouterr()
+    assert main(arguments) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and error.startswith("seqlab: error:"), error
+    return error
+
+
+def test_command_line_train_eval_predict(tmp_path, capsys):
+    data = write(tmp_path / "train.tsv", "\n".join(sentiment_rows(80, 0)) + "\n")
+    other = write(tmp_path / "other.tsv", "\n".join(sentiment_rows(30, 1)) + "\n")
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--out", str(run), "--tokenizer", "word", "--pooling", "mean",
+                 "--bidirectional", "true", "--class-weights", "true", *FLAGS]) == 0
+    assert json.loads((run / "labels.json").read_text()) == ["no", "yes"]
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    last_eval = [record for record in records if record["kind"] == "eval"][-1]
+    capsys.readouterr()
+    assert main(["eval", str(run), "--data", str(data), "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["split"] == "val" and metrics["examples"] == 20 and metrics["labels"] == ["no", "yes"]
+    assert metrics["accuracy"] == pytest.approx(last_eval["accuracy"]) and metrics["accuracy"] >= 0.8
+    assert sum(map(sum, metrics["confusion_matrix"])) == 20
+    assert main(["eval", str(run), "--data", str(other), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["split"] == "all"
+    assert main(["predict", str(run), "a good great film", "awful dull poor"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["yes", "no"]
+    lines = write(tmp_path / "inputs.txt", "great lovely\nbad awful\n")
+    assert main(["predict", str(run), "--file", str(lines)]) == 0
+    assert capsys.readouterr().out.splitlines() == ["yes", "no"]
+    assert main(["predict", str(run), "--file", str(other)]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 30
+    one_class = write(tmp_path / "one.tsv", "a\tx\nb\tx\nc\tx\n")
+    assert "two classes" in run_bad(capsys, ["train", "--data", str(one_class), "--out", str(tmp_path / "r1"), *FLAGS])
+    too_few = write(tmp_path / "few.tsv", "a\tx\nb\ty\n")
+    assert "too few" in run_bad(capsys, ["train", "--data", str(too_few), "--out", str(tmp_path / "r2"), *FLAGS,
+                                         "--val-fraction", "0.75"])
+    latin = tmp_path / "latin.tsv"
+    latin.write_bytes("caf\u00e9\tx\nno\ty\n".encode("latin-1"))
+    assert "UTF-8" in run_bad(capsys, ["train", "--data", str(latin), "--out", str(tmp_path / "r3"), *FLAGS])
+
+
+def test_init_from_a_language_model(tmp_path, capsys):
+    text = write(tmp_path / "text.txt", " ".join(row.split("\t")[0] for row in sentiment_rows(200, 2)) + "\n")
+    language_model = tmp_path / "lm"
+    assert main(["train", "--data", str(text), "--out", str(language_model), "--tokenizer", "word", "--block-size", "16",
+                 "--hidden-size", "16", "--max-steps", "4", "--eval-interval", "4", "--batch-size", "4",
+                 "--threads", "1", "--quiet"]) == 0
+    data = write(tmp_path / "train.tsv", "\n".join(sentiment_rows(40, 3)) + "\n")
+    error = run_bad(capsys, ["train", "--data", str(data), "--out", str(tmp_path / "mismatch"),
+                             "--init-from", str(language_model), *FLAGS])
+    assert "word tokenizer" in error and "--tokenizer char" in error
+    run = tmp_path / "fine"
+    assert main(["train", "--data", str(data), "--out", str(run), "--init-from", str(language_model), "--tokenizer",
+                 "word", "--freeze-backbone", "true", *FLAGS, "--max-steps", "4", "--eval-interval", "4"]) == 0
+    from safetensors.torch import load_file
+
+    before, after = load_file(str(language_model / "model.safetensors")), load_file(str(run / "model.safetensors"))
+    assert json.loads((run / "tokenizer.json").read_text()) == json.loads((language_model / "tokenizer.json").read_text())
+    backbone = [name for name in before if name.startswith("backbone.")]
+    assert backbone and all(torch.equal(before[name], after[name]) for name in backbone)  # frozen

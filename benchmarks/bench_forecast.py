@@ -8,7 +8,10 @@ these same held-out rows) with ``seqlab eval --json`` on the held-out last
 beats the in-sample one-step naive forecast; the baselines are scored on the
 same origins and horizon, so the columns compare directly.
 
-    python benchmarks/bench_forecast.py --seconds 40
+    python benchmarks/bench_forecast.py --seconds 45
+
+One torch thread per run by default: on a shared, oversubscribed machine two
+threads spin at their barriers and a step can take 100 times longer.
 """
 from __future__ import annotations
 
@@ -21,6 +24,8 @@ from contextlib import redirect_stdout
 from io import StringIO
 from pathlib import Path
 
+import torch
+
 from common import machine
 from seqlab.cli import main as seqlab_main
 
@@ -30,15 +35,17 @@ SERIES = ("sines", "ball")
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=float, default=40.0, help="training-time budget per run")
+    parser.add_argument("--seconds", type=float, default=45.0, help="training-time budget per run")
     parser.add_argument("--backbone", default="lstm")
     parser.add_argument("--hidden-size", type=int, default=64)
     parser.add_argument("--block-size", type=int, default=48, help="history rows T")
     parser.add_argument("--horizon", type=int, default=12, help="forecast steps H")
     parser.add_argument("--modes", default="direct,autoregressive")
     parser.add_argument("--series", default=",".join(SERIES))
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (training and evaluation)")
     parser.add_argument("--out", default=str(ROOT / "runs" / "bench-forecast"))
     arguments = parser.parse_args()
+    torch.set_num_threads(arguments.threads)
     print("`" + shlex.join(["python", "benchmarks/bench_forecast.py", *sys.argv[1:]]) + "`")
     print(f"\n{machine()}\n")
     rows = []
@@ -50,7 +57,7 @@ def main() -> int:
                        "--hidden-size", str(arguments.hidden_size), "--block-size", str(arguments.block_size),
                        "--horizon", str(arguments.horizon), "--batch-size", "64", "--learning-rate", "3e-3",
                        "--warmup-steps", "50", "--max-steps", "0", "--max-seconds", str(arguments.seconds),
-                       "--eval-interval", "500", "--quiet"]
+                       "--eval-interval", "500", "--threads", str(arguments.threads), "--quiet"]
             print(f"    seqlab {shlex.join(command)}", file=sys.stderr)
             started = time.perf_counter()
             code = seqlab_main(command)

@@ -248,3 +248,26 @@ def test_cli_bad_forecast_inputs_end_in_one_line(tmp_path, capsys):
                      "--max-steps", "2", "--quiet"])
         error = capsys.readouterr().err
         assert code == 2 and error.count("\n") == 1 and expected in error, error
+
+
+def test_train_and_predict_on_a_csv_with_dates(tmp_path, capsys):
+    steps = np.arange(200)
+    rows = [f"2024-01-01T{step:04d},{math.sin(step / 5):.4f},{math.cos(step / 7):.4f}" for step in steps]
+    data = tmp_path / "sensor.csv"
+    data.write_text("when,a,b\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    run = tmp_path / "run"
+    assert main(["train", "--task", "forecast", "--data", str(data), "--out", str(run), "--block-size", "16",
+                 "--horizon", "3", "--season", "10", "--hidden-size", "8", "--batch-size", "4", "--max-steps", "3",
+                 "--threads", "1", "--quiet"]) == 0
+    assert json.loads((run / "scaler.json").read_text())["season"] == 10  # given, not guessed
+    capsys.readouterr()
+    assert main(["predict", str(run), "--file", str(data), "--json"]) == 0
+    steps_out = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(steps_out) == 3 and all(len(step) == 2 for step in steps_out)
+    assert (tmp_path / "sensor.csv.forecast.png").is_file()
+    assert main(["predict", str(run), str(data)]) == 0  # a path as an input works too
+    assert all(len(line.split(",")) == 2 for line in capsys.readouterr().out.splitlines())
+    other = tmp_path / "other.csv"
+    other.write_text("when,a\n" + "\n".join(row.rsplit(",", 1)[0] for row in rows) + "\n", encoding="utf-8")
+    assert main(["predict", str(run), "--file", str(other)]) == 2
+    assert "the model was trained on a, b" in capsys.readouterr().err

@@ -13,8 +13,10 @@ from seqlab.diagnostics import (
     gate_values,
     gradient_flow,
     principal_components,
+    jacobian_norms,
     read_sequence,
-    step_jacobians,
+    spectral_norm,
+    step_jacobian,
 )
 from seqlab.models.language_model import LanguageModel
 from seqlab.registry import build_backbone
@@ -48,10 +50,12 @@ def test_identity_recurrence_passes_gradients_unchanged():
     assert flow.quantity == "hidden" and flow.norms.shape == (LENGTH,)
     np.testing.assert_allclose(flow.norms, flow.norms[-1], rtol=1e-5)
     reading = read_sequence(model, tokens[:-1])
-    jacobians = step_jacobians(model.backbone, reading.inputs, reading.states)
-    np.testing.assert_allclose(jacobians.jacobians, np.broadcast_to(np.eye(HIDDEN), (LENGTH, HIDDEN, HIDDEN)), atol=1e-6)
-    np.testing.assert_allclose(jacobians.spectral, 1.0, atol=1e-6)
-    np.testing.assert_allclose(jacobians.frobenius, np.sqrt(HIDDEN), atol=1e-5)
+    for t in range(LENGTH):
+        torch.testing.assert_close(step_jacobian(model.backbone, reading.inputs[t:t + 1], reading.states[t]), torch.eye(HIDDEN))
+    norms = jacobian_norms(model.backbone, reading.inputs, reading.states)
+    assert norms.state_size == HIDDEN and norms.spectral.shape == (LENGTH,)
+    np.testing.assert_allclose(norms.spectral, 1.0, atol=1e-6)
+    np.testing.assert_allclose(norms.frobenius, np.sqrt(HIDDEN), atol=1e-5)
 
 
 def test_small_tanh_recurrence_makes_gradients_vanish_geometrically():
@@ -83,18 +87,21 @@ def test_gradients_and_jacobians_equal_the_numpy_reference(name, loss):
     flow = gradient_flow(model, tokens, loss=loss)
     np.testing.assert_allclose(flow.norms, expected, rtol=1e-4, atol=1e-7 * expected.max())
     reading = read_sequence(model, tokens[:-1])
-    ours = step_jacobians(model.backbone, reading.inputs, reading.states)
     expected_jacobians = module.step_jacobians(params, cache)  # the LSTM's state stacked as [h; c], as ours
-    np.testing.assert_allclose(ours.jacobians, expected_jacobians, atol=1e-5)
-    np.testing.assert_allclose(ours.spectral, np.linalg.norm(expected_jacobians, ord=2, axis=(1, 2)), atol=1e-5)
+    for t in range(LENGTH):
+        ours = step_jacobian(model.backbone, reading.inputs[t:t + 1], reading.states[t])
+        np.testing.assert_allclose(ours.numpy(), expected_jacobians[t], atol=1e-5)
+    norms = jacobian_norms(model.backbone, reading.inputs, reading.states)
+    np.testing.assert_allclose(norms.spectral, np.linalg.norm(expected_jacobians, ord=2, axis=(1, 2)), rtol=1e-5)
+    np.testing.assert_allclose(norms.frobenius, np.linalg.norm(expected_jacobians, axis=(1, 2)), rtol=1e-5)
 
 
 def test_jacobians_equal_autograd_jacobian_for_a_stacked_lstm():
     """Two layers, state (h, c): the batched rows equal torch.autograd.functional.jacobian of one step."""
     model = language_model("lstm", num_layers=2, embedding="learned")
     reading = read_sequence(model, random_tokens()[:-1])
-    ours = step_jacobians(model.backbone, reading.inputs, reading.states)
     t = 5
+    ours = step_jacobian(model.backbone, reading.inputs[t:t + 1], reading.states[t])
     h, c = reading.states[t]
 
     def step(h_flat, c_flat):
@@ -102,7 +109,16 @@ def test_jacobians_equal_autograd_jacobian_for_a_stacked_lstm():
         return torch.cat([new_h.flatten(), new_c.flatten()])
 
     (by_h, by_c) = torch.autograd.functional.jacobian(step, (h.flatten(), c.flatten()))
-    np.testing.assert_allclose(ours.jacobians[t], torch.cat([by_h, by_c], dim=1).numpy(), atol=1e-6)
+    np.testing.assert_allclose(ours.numpy(), torch.cat([by_h, by_c], dim=1).numpy(), atol=1e-6)
+
+
+def test_spectral_norm_by_power_iteration_equals_the_largest_singular_value():
+    generator = torch.Generator().manual_seed(3)
+    for size in (1, 7, 64):
+        matrix = torch.randn(size, size, generator=generator, dtype=torch.float64)
+        assert spectral_norm(matrix) == pytest.approx(float(torch.linalg.matrix_norm(matrix, ord=2)), rel=1e-8)
+    assert spectral_norm(torch.zeros(4, 4)) == 0.0
+    assert spectral_norm(torch.diag(torch.tensor([3.0, -5.0, 1.0]))) == pytest.approx(5.0, rel=1e-8)
 
 
 def test_gates_equal_the_numpy_reference():

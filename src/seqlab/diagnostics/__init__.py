@@ -8,13 +8,13 @@
 """
 from .attention import AttentionMaps, attention_maps
 from .gates import GateSaturation, gate_saturation, gate_values, has_gates
-from .gradients import GradientFlow, StepJacobians, gradient_flow, step_jacobians
+from .gradients import GradientFlow, JacobianNorms, gradient_flow, jacobian_norms, spectral_norm, step_jacobian
 from .reading import Reading, is_recurrent, read_sequence
 from .report import ANALYSES, Diagnosis, diagnose, parse_analyses
 from .trajectories import Trajectory, principal_components, state_trajectory
 
 __all__ = [
-    "ANALYSES", "AttentionMaps", "Diagnosis", "GateSaturation", "GradientFlow", "Reading", "StepJacobians", "Trajectory",
-    "attention_maps", "diagnose", "gate_saturation", "gate_values", "gradient_flow", "has_gates", "is_recurrent",
-    "parse_analyses", "principal_components", "read_sequence", "state_trajectory", "step_jacobians",
+    "ANALYSES", "AttentionMaps", "Diagnosis", "GateSaturation", "GradientFlow", "JacobianNorms", "Reading", "Trajectory",
+    "attention_maps", "diagnose", "gate_saturation", "gate_values", "gradient_flow", "has_gates", "is_recurrent", "jacobian_norms",
+    "parse_analyses", "principal_components", "read_sequence", "spectral_norm", "state_trajectory", "step_jacobian",
 ]

@@ -175,7 +175,8 @@ def plot_gradient_flow(flows: list[GradientFlow], path: Path) -> None:
     axes = figure.add_subplot()
     for flow in flows:
         positions = np.arange(1, len(flow.norms) + 1)
-        axes.plot(positions, np.maximum(flow.norms, 1e-30), marker=".", label=f"L = loss at {flow.loss}" if flow.loss == "last" else "L = summed loss")
+        label = "L = loss at the last position" if flow.loss == "last" else "L = loss summed over positions"
+        axes.plot(positions, np.maximum(flow.norms, 1e-30), marker=".", label=label)  # log axes cannot show an exact 0
     symbol = "h_t" if flows[0].quantity == "hidden" else "x_t"
     axes.set_yscale("log")
     axes.set_xlabel("position t")

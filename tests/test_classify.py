@@ -29,21 +29,28 @@ def classifier(backbone: str, pooling: str, *, bidirectional: bool = False, seed
 
 @pytest.mark.parametrize("backbone", backbone_names())
 def test_padding_never_changes_a_prediction(backbone):
-    """Every backbone x pooling (and bidirectional): logits with extra padding equal those without."""
+    """Every backbone x pooling, one- and bidirectional: logits with junk padding equal each row's alone."""
     generator = torch.Generator().manual_seed(1)
     lengths = torch.tensor([5, 2, 7])
     tokens = torch.randint(1, VOCAB, (3, 7), generator=generator)
-    for pooling in POOLINGS:
-        for bidirectional in (False, True):
-            model = classifier(backbone, pooling, bidirectional=bidirectional)
-            with torch.no_grad():
-                alone = torch.cat([model(tokens[row:row + 1, :length]) for row, length in enumerate(lengths.tolist())])
-                padded = tokens.clone()
-                padded[lengths.unsqueeze(1) <= torch.arange(7)] = 5  # junk in the padding
-                wider = torch.cat([padded, torch.randint(1, VOCAB, (3, 4), generator=generator)], dim=1)  # (B, 11)
-                batched = model(wider, lengths)
-            torch.testing.assert_close(batched, alone, rtol=1e-9, atol=1e-9,
-                                       msg=f"{backbone} pooling={pooling} bidirectional={bidirectional}")
+    tokens[lengths.unsqueeze(1) <= torch.arange(7)] = 5  # junk in the padding
+    wider = torch.cat([tokens, torch.randint(1, VOCAB, (3, 4), generator=generator)], dim=1)  # (B, 11)
+    for bidirectional in (False, True):
+        model = classifier(backbone, "attention", bidirectional=bidirectional)
+        with torch.no_grad():
+            # the backbones run once; every pooling then reads the same outputs, as forward would
+            alone = [model.features(tokens[row:row + 1, :length], torch.tensor([length]))
+                     for row, length in enumerate(lengths.tolist())]
+            batched = model.features(wider, lengths)  # (B, 11, D)
+            for pooling in POOLINGS:
+                model.pooling = pooling
+                expected = torch.cat([model.head(model.pool(features, torch.tensor([features.shape[1]])))
+                                      for features in alone])
+                torch.testing.assert_close(model.head(model.pool(batched, lengths)), expected, rtol=1e-9, atol=1e-9,
+                                           msg=f"{backbone} pooling={pooling} bidirectional={bidirectional}")
+        model.pooling = "last"
+        with torch.no_grad():  # and forward itself, end to end
+            torch.testing.assert_close(model(wider, lengths)[1:2], model(tokens[1:2, :2]), rtol=1e-9, atol=1e-9)
 
 
 def test_reverse_within_lengths_reverses_only_real_positions():
@@ -219,3 +226,17 @@ def test_init_from_a_language_model(tmp_path, capsys):
     assert json.loads((run / "tokenizer.json").read_text()) == json.loads((language_model / "tokenizer.json").read_text())
     backbone = [name for name in before if name.startswith("backbone.")]
     assert backbone and all(torch.equal(before[name], after[name]) for name in backbone)  # frozen
+
+
+def test_class_weights_are_inverse_frequency(tmp_path):
+    from seqlab.config import Config
+    from seqlab.tasks.classify import ClassifyTask
+
+    config = Config()
+    config.data.path = str(write(tmp_path / "skewed.tsv", "a\tx\nb\tx\nc\tx\nd\ty\n"))
+    config.data.val_fraction = 0.0
+    config.task.class_weights = True
+    task = ClassifyTask(config)
+    task.load_data()
+    assert task.labels == ["x", "y"] and not task.has_validation
+    torch.testing.assert_close(task.loss_weights, torch.tensor([4 / (2 * 3), 4 / (2 * 1)]))

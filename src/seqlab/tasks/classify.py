@@ -83,6 +83,7 @@ class ClassifyTask(Task):
         self.train_targets = torch.zeros(0, dtype=torch.long)
         self.val_sequences: list[Tensor] = []
         self.val_targets = torch.zeros(0, dtype=torch.long)
+        self.loss_weights: Tensor | None = None  # (C,) with task.class_weights
 
     # ------------------------------------------------------------------ data
     def _read(self, path: str | Path) -> LabelledTexts:
@@ -140,6 +141,7 @@ class ClassifyTask(Task):
         self.train_targets = targets[train_rows]
         self.val_sequences = [self._encode(table.texts[row]) for row in val_rows]
         self.val_targets = targets[val_rows]
+        self.loss_weights = self._class_weights()
 
     @property
     def has_validation(self) -> bool:
@@ -148,7 +150,7 @@ class ClassifyTask(Task):
     def assets(self) -> dict[str, Any]:
         return {TOKENIZER_FILE: self.tokenizer.to_dict(), LABELS_FILE: list(self.labels)}
 
-    def class_weights(self) -> Tensor | None:
+    def _class_weights(self) -> Tensor | None:
         """Inverse training frequency, N / (C n_c), with ``task.class_weights``; classes never seen weigh 0."""
         if not self.config.task.class_weights:
             return None
@@ -175,9 +177,7 @@ class ClassifyTask(Task):
 
     def loss(self, model: nn.Module, batch: Batch, state: State) -> tuple[Tensor, State]:
         logits = model(batch.inputs, batch.lengths)  # (b, C)
-        weights = self.class_weights()
-        if weights is not None:
-            weights = weights.to(logits.device, logits.dtype)
+        weights = None if self.loss_weights is None else self.loss_weights.to(logits.device, logits.dtype)
         return F.cross_entropy(logits, batch.targets, weight=weights), None
 
     # ------------------------------------------------------------ evaluation

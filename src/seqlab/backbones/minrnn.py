@@ -35,11 +35,14 @@ def positive_activation(x: Tensor) -> Tensor:
 
 
 def positive_activation_slope(x: Tensor, activated: Tensor) -> Tensor:
-    """g'(x) from x and g(x): s (1 - s) with s = min(g(x), 1/2) = sigmoid(min(x, 0)), plus 3/4 where x >= 0 (so 1 there)."""
-    sigmoid_part = torch.clamp(activated, max=0.5)
-    slope = torch.addcmul(sigmoid_part, sigmoid_part, sigmoid_part, value=-1.0)
+    """g'(x) from x and g(x): g (1 - g) = sigmoid'(x) where x < 0, and 1 where x >= 0.
+
+    There g >= 1/2, so g (1 - g) <= 1/4 and max(g (1 - g), [x >= 0]) picks the branch
+    in three passes, no ``torch.where``.
+    """
+    slope = torch.addcmul(activated, activated, activated, value=-1.0)  # g - g^2
     nonnegative = torch.ge(x, 0.0, out=torch.empty_like(slope))  # 1.0 / 0.0 in the slope's dtype
-    return slope.add_(nonnegative, alpha=0.75)
+    return torch.maximum(slope, nonnegative, out=slope)
 
 
 class MinGRUCoefficients(torch.autograd.Function):
@@ -106,7 +109,9 @@ class PositionwiseLinear(torch.autograd.Function):
     The products are nearly all of a minimal RNN's arithmetic. On a CPU in
     float32 ``recurrent.linear`` runs them on oneDNN, which the BLAS behind
     F.linear's own backward does not use; elsewhere it is F.linear. Backward:
-    dL/dx = dL/du W, dL/dW = (dL/du)^T x, dL/dc = the column sums of dL/du.
+    dL/dx = dL/du W, dL/dc = the column sums of dL/du, and
+    dL/dW = (x^T dL/du)^T: oneDNN reads the wide dL/du through a transposed
+    view at no extra cost, so only x^T is copied out, never (dL/du)^T.
     """
 
     @staticmethod
@@ -124,10 +129,8 @@ class PositionwiseLinear(torch.autograd.Function):
         x_gradient = None
         if ctx.needs_input_grad[0]:
             x_gradient = linear(gradient_rows, weight.t().contiguous()).view(ctx.input_shape)
-        # the sum over rows as one product, rows innermost in both operands
-        gradient_columns = gradient_rows.t().contiguous()  # (M, N)
-        weight_gradient = linear(gradient_columns, rows.t().contiguous())  # (M, D)
-        return x_gradient, weight_gradient, gradient_columns.sum(1)
+        weight_gradient = linear(rows.t().contiguous(), gradient_rows.t()).t().contiguous()  # (M, D)
+        return x_gradient, weight_gradient, gradient_rows.sum(0)
 
 
 def project(projection: nn.Linear, x: Tensor) -> Tensor:

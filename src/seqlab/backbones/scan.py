@@ -33,7 +33,8 @@ at h_t from outside:
     g_t = G_t + a_{t+1} g_{t+1},    g_T = G_T
     dL/da_t = g_t h_{t-1},   dL/db_t = g_t,   dL/dh_0 = a_1 g_1
 
-so ``LinearScan.backward`` is one reverse chunked scan and three products.
+so ``LinearScan.backward`` is one reverse chunked scan over T - 1 steps,
+with the multipliers a_{t+1} read as a view of a, and three products.
 """
 from __future__ import annotations
 
@@ -80,9 +81,10 @@ def chunked_scan(a: Tensor, b: Tensor, initial: Tensor, *, reverse: bool = False
 
     # 1. reduce each chunk to (A_c, E_c)
     totals = torch.prod(a_chunks, dim=2)  # (B, C, ...)
-    ends = b_chunks[:, :, first].clone()  # (B, C, ...)
+    ends = b_chunks[:, :, first]  # (B, C, ...)
     for position in rest:
-        ends.mul_(a_chunks[:, :, position]).add_(b_chunks[:, :, position])
+        # one fused op per step: on a shared machine every op may wait for a descheduled thread
+        ends = torch.addcmul(b_chunks[:, :, position], a_chunks[:, :, position], ends)
 
     # 2. carry the state across chunk boundaries: starts[:, c] is the state entering chunk c
     starts = torch.empty_like(ends)
@@ -129,14 +131,14 @@ class LinearScan(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, h_gradient: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
         a, h, h0 = ctx.saved_tensors
-        # g_t = G_t + a_{t+1} g_{t+1}: the coefficient at t is a shifted one step back
-        a_next = torch.empty_like(a)
-        a_next[:, :-1] = a[:, 1:]
-        a_next[:, -1] = 0.0  # nothing flows back from beyond the last step
-        gradient = chunked_scan(a_next, h_gradient, torch.zeros_like(h0), reverse=True)  # (B, T, ...) g_t
+        gradient = torch.empty(h.shape, dtype=h.dtype, device=h.device)  # (B, T, ...) g_t
+        gradient[:, -1] = h_gradient[:, -1]
+        if h.shape[1] > 1:
+            # g_t = G_t + a_{t+1} g_{t+1} for t < T-1: the multipliers are a[:, 1:], a view
+            chunked_scan(a[:, 1:], h_gradient[:, :-1], gradient[:, -1], reverse=True, out=gradient[:, :-1])
         a_gradient = None
         if ctx.needs_input_grad[0]:
-            a_gradient = torch.empty_like(a)
+            a_gradient = torch.empty_like(gradient)
             torch.mul(gradient[:, 1:], h[:, :-1], out=a_gradient[:, 1:])
             torch.mul(gradient[:, 0], h0, out=a_gradient[:, 0])
         h0_gradient = a[:, 0] * gradient[:, 0] if ctx.needs_input_grad[2] else None

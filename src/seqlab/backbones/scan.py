@@ -21,9 +21,10 @@ chunks:
 
 That is about 2 sqrt(T) + sqrt(T) tensor operations instead of T, each over
 many elements. It uses only products and sums (no exp, log or division), so
-it is as stable in float32 as the plain loop whatever the gates are; the
-log-space form with ``logcumsumexp`` divides through prod a and measured
-several times slower. The T - C L positions left over after the last whole
+it is as stable in float32 as the plain loop whatever the gates are. The
+paper's log-space form, exp(log prod a + logcumsumexp(log b - log prod a)),
+needs a > 0 and b > 0, loses precision once prod a underflows, and measured
+several times slower here (benchmarks/bench_scan.py). The T - C L positions left over after the last whole
 chunk run as a plain loop.
 
 The gradient is the same recurrence backwards in time. With g_t = dL/dh_t
@@ -46,9 +47,9 @@ from torch.autograd.function import once_differentiable
 
 
 def chunk_length(time_steps: int) -> int:
-    """L = ceil(sqrt(T)): about as many chunks as steps per chunk, which balances
+    """L = ceil(sqrt(T)) for T >= 1: about as many chunks as steps per chunk, which balances
     the sequential work of the carry pass against that of the two passes within chunks."""
-    return max(1, math.isqrt(time_steps - 1) + 1) if time_steps > 1 else 1
+    return math.isqrt(time_steps - 1) + 1
 
 
 def chunked_scan(a: Tensor, b: Tensor, initial: Tensor, *, reverse: bool = False, out: Tensor | None = None) -> Tensor:
@@ -65,7 +66,7 @@ def chunked_scan(a: Tensor, b: Tensor, initial: Tensor, *, reverse: bool = False
     Returns:
         h, (B, T, ...).
     """
-    batch, time_steps = a.shape[:2]
+    time_steps = a.shape[1]
     if out is None:
         out = torch.empty(a.shape, dtype=a.dtype, device=a.device)
     length = chunk_length(time_steps)

@@ -367,7 +367,7 @@ OWN_CELL_CASES = [
 def test_float32_own_cells_match_float64(name: str, options: dict[str, Any], lengths: tuple[int, ...] | None) -> None:
     """float32 on CPU takes the fast product path (oneDNN); float64 the plain one, checked exactly above."""
     if torch.backends.mkldnn.is_available():
-        assert recurrent_module.ONEDNN is not None, "the fast path is available but not used"
+        assert recurrent_module.uses_onednn(torch.ones(1)), "the fast path is available but not used"
     model64 = build_random(name, {"num_layers": LAYERS, **options})
     model32 = copy.deepcopy(model64).float()
     x = random_sequence(18)

@@ -81,7 +81,7 @@ class GRUKernel(CellKernel):
         torch.lerp(candidate, h_previous, reset_update[:, self.hidden:], out=h)  # n + z (h_{t-1} - n)
         self.recurrent_candidates.append(recurrent_candidate)
 
-    def begin_backward(self, h_previous: Tensor, y: Tensor) -> None:
+    def begin_backward(self, h_previous: Tensor, y: Tensor, recurrent_gradient: Tensor) -> None:
         hidden = self.hidden
         reset, update = self.reset_update[:, :, :hidden], self.reset_update[:, :, hidden:]
         candidate = self.candidate
@@ -96,9 +96,10 @@ class GRUKernel(CellKernel):
         self.candidate_factor_steps = candidate_factor.unbind(0)
         self.update_steps = update.unbind(0)
         self.candidate_gradient_steps = self.gates_x_gradient[:, :, 2 * hidden:].unbind(0)
+        self.recurrent_gradient_steps = recurrent_gradient.unflatten(-1, (3, hidden)).unbind(0)
 
-    def backward_step(self, t: int, h_gradient: Tensor, extra_gradients: list[Tensor], recurrent_gradient: Tensor) -> bool:
-        torch.mul(h_gradient.unsqueeze(1), self.factor_steps[t], out=recurrent_gradient.view(-1, 3, self.hidden))
+    def backward_step(self, t: int, h_gradient: Tensor, extra_gradients: list[Tensor]) -> bool:
+        torch.mul(h_gradient.unsqueeze(1), self.factor_steps[t], out=self.recurrent_gradient_steps[t])
         torch.mul(h_gradient, self.candidate_factor_steps[t], out=self.candidate_gradient_steps[t])
         h_gradient.mul_(self.update_steps[t])
         return True

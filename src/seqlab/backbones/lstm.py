@@ -134,38 +134,38 @@ class LSTMKernel(CellKernel):
         self.cell = gates_x.new_empty(time_steps + 1, batch, self.hidden)  # c_0 .. c_T
         self.cell[0].copy_(c0)
         self.tanh_cell = gates_x.new_empty(time_steps, batch, self.hidden)
-        # per-step views made once: indexing inside the loop costs more than the small ops it feeds
-        self.gate_steps = self.gates.unbind(0)
+        # Per-step views made once: building them inside the loop costs about as much as the small ops they feed.
+        blocks = self.gates.unflatten(-1, (self.blocks, self.hidden))  # (T, B, G, H)
+        self.block_steps = [blocks[:, :, block].unbind(0) for block in range(self.blocks)]
+        self.squashed_first_steps = self.gates[:, :, self.squashed_first].unbind(0)
         self.cell_steps = self.cell.unbind(0)
         self.tanh_cell_steps = self.tanh_cell.unbind(0)
 
     def forward_step(self, t: int, recurrent: Tensor, h_previous: Tensor, h: Tensor) -> None:
         c_previous, c = self.cell_steps[t], self.cell_steps[t + 1]
-        gates = self.gate_steps[t]  # (B, G*H)
-        blocks = gates.view(-1, self.blocks, self.hidden)
-        self.before_activation(recurrent.view(-1, self.blocks, self.hidden), c_previous)
+        gates = [steps[t] for steps in self.block_steps]  # (B, H) each
+        self.before_activation(recurrent, c_previous)
         candidate_preactivation = recurrent[:, self.candidate]
         candidate_preactivation.add_(candidate_preactivation)
-        torch.sigmoid(recurrent[:, self.squashed_first], out=gates[:, self.squashed_first])
-        candidate = gates[:, self.candidate]
-        candidate.add_(candidate).sub_(ONE)
-        self.update_cell(blocks, c_previous, c)
+        torch.sigmoid(recurrent[:, self.squashed_first], out=self.squashed_first_steps[t])
+        gates[-2].add_(gates[-2]).sub_(ONE)
+        self.update_cell(gates, c_previous, c)
         if self.output_sees_cell:
             output_preactivation = recurrent[:, self.candidate.stop:]
             self.before_output_gate(output_preactivation, c)
-            torch.sigmoid(output_preactivation, out=blocks[:, -1])
+            torch.sigmoid(output_preactivation, out=gates[-1])
         tanh_c = self.tanh_cell_steps[t]
         tanh_into(c, tanh_c)
-        torch.mul(blocks[:, -1], tanh_c, out=h)
+        torch.mul(gates[-1], tanh_c, out=h)
 
     def before_activation(self, preactivations: Tensor, c_previous: Tensor) -> None:
-        """Peephole hook: the gates (B, G, H) may see c_{t-1} before they are squashed."""
+        """Peephole hook: the gates' pre-activations (B, G*H) may see c_{t-1} before they are squashed."""
 
     def before_output_gate(self, output_preactivation: Tensor, c: Tensor) -> None:
         """Peephole hook: the output gate may see c_t."""
 
-    def update_cell(self, gates: Tensor, c_previous: Tensor, c: Tensor) -> None:
-        """Write c_t into ``c`` from the activated gates (B, G, H) and c_{t-1}."""
+    def update_cell(self, gates: list[Tensor], c_previous: Tensor, c: Tensor) -> None:
+        """Write c_t into ``c`` from the activated gates, (B, H) each, and c_{t-1}."""
         raise NotImplementedError
 
     def cell_factors(self, gates: Tensor, c_previous: Tensor, factors: Tensor) -> None:
@@ -177,7 +177,7 @@ class LSTMKernel(CellKernel):
             return (self.cell[-1].clone(),)
         return (self.cell[lengths, torch.arange(lengths.shape[0], device=lengths.device)],)
 
-    def begin_backward(self, h_previous: Tensor, y: Tensor) -> None:
+    def begin_backward(self, h_previous: Tensor, y: Tensor, recurrent_gradient: Tensor) -> None:
         gates = self.gates.unflatten(-1, (self.blocks, self.hidden))  # (T, B, G, H) activations
         output_gate, candidate = gates[:, :, -1], gates[:, :, -2]
         tanh_c = self.tanh_cell
@@ -185,30 +185,32 @@ class LSTMKernel(CellKernel):
         torch.mul(candidate, candidate, out=factors[:, :, -2]).neg_().add_(1.0)  # the candidate's: 1 - g^2
         self.cell_factors(gates, self.cell[:-1], factors[:, :, :-1])
         factors[:, :, -1].mul_(tanh_c)
-        self.factor_steps = factors.unbind(0)
         output_through_tanh = torch.mul(tanh_c, tanh_c).neg_().add_(1.0).mul_(output_gate)  # dh_t/dc_t
+        gradient = recurrent_gradient.unflatten(-1, (self.blocks, self.hidden))
+        self.output_factor_steps = factors[:, :, -1].unbind(0)
+        self.cell_factor_steps = factors[:, :, :-1].unbind(0)
         self.output_through_tanh_steps = output_through_tanh.unbind(0)
         self.forget_gate_steps = None if self.forget_block is None else gates[:, :, self.forget_block].unbind(0)
+        self.output_gradient_steps = gradient[:, :, -1].unbind(0)
+        self.cell_gradient_steps = gradient[:, :, :-1].unbind(0)
 
-    def backward_step(self, t: int, h_gradient: Tensor, extra_gradients: list[Tensor], recurrent_gradient: Tensor) -> bool:
+    def backward_step(self, t: int, h_gradient: Tensor, extra_gradients: list[Tensor]) -> bool:
         (c_gradient,) = extra_gradients
-        factors = self.factor_steps[t]  # (B, G, H)
-        gradient = recurrent_gradient.view(-1, self.blocks, self.hidden)
-        output_gradient = gradient[:, -1]
-        torch.mul(h_gradient, factors[:, -1], out=output_gradient)
+        output_gradient, cell_gradient = self.output_gradient_steps[t], self.cell_gradient_steps[t]
+        torch.mul(h_gradient, self.output_factor_steps[t], out=output_gradient)
         c_gradient.addcmul_(h_gradient, self.output_through_tanh_steps[t])
         self.add_output_peephole(c_gradient, output_gradient)
-        torch.mul(c_gradient.unsqueeze(1), factors[:, :-1], out=gradient[:, :-1])
+        torch.mul(c_gradient.unsqueeze(1), self.cell_factor_steps[t], out=cell_gradient)
         if self.forget_gate_steps is not None:
             c_gradient.mul_(self.forget_gate_steps[t])
-        self.add_gate_peepholes(c_gradient, gradient)
+        self.add_gate_peepholes(c_gradient, cell_gradient)
         return False
 
     def add_output_peephole(self, c_gradient: Tensor, output_gradient: Tensor) -> None:
         """Peephole hook: a_o also depends on c_t."""
 
-    def add_gate_peepholes(self, c_gradient: Tensor, gradient: Tensor) -> None:
-        """Peephole hook: a_i and a_f also depend on c_{t-1}."""
+    def add_gate_peepholes(self, c_gradient: Tensor, cell_gradient: Tensor) -> None:
+        """Peephole hook: a_i and a_f, the first two of ``cell_gradient``'s blocks (B, G-1, H), also depend on c_{t-1}."""
 
 
 class VanillaKernel(LSTMKernel):
@@ -216,9 +218,10 @@ class VanillaKernel(LSTMKernel):
 
     forget_block = 1
 
-    def update_cell(self, gates: Tensor, c_previous: Tensor, c: Tensor) -> None:
-        torch.mul(gates[:, 1], c_previous, out=c)
-        c.addcmul_(gates[:, 0], gates[:, 2])
+    def update_cell(self, gates: list[Tensor], c_previous: Tensor, c: Tensor) -> None:
+        input_gate, forget_gate, candidate, _ = gates
+        torch.mul(forget_gate, c_previous, out=c)
+        c.addcmul_(input_gate, candidate)
 
     def cell_factors(self, gates: Tensor, c_previous: Tensor, factors: Tensor) -> None:
         factors[:, :, 0].mul_(gates[:, :, 2])  # dc/da_i = g i'
@@ -236,7 +239,7 @@ class PeepholeKernel(VanillaKernel):
         (self.peephole,) = parameters
 
     def before_activation(self, preactivations: Tensor, c_previous: Tensor) -> None:
-        preactivations[:, :2].addcmul_(c_previous.unsqueeze(1), self.peephole[:2])
+        preactivations.view(-1, 4, self.hidden)[:, :2].addcmul_(c_previous.unsqueeze(1), self.peephole[:2])
 
     def before_output_gate(self, output_preactivation: Tensor, c: Tensor) -> None:
         output_preactivation.addcmul_(c, self.peephole[2])
@@ -244,9 +247,9 @@ class PeepholeKernel(VanillaKernel):
     def add_output_peephole(self, c_gradient: Tensor, output_gradient: Tensor) -> None:
         c_gradient.addcmul_(output_gradient, self.peephole[2])
 
-    def add_gate_peepholes(self, c_gradient: Tensor, gradient: Tensor) -> None:
-        c_gradient.addcmul_(gradient[:, 0], self.peephole[0])
-        c_gradient.addcmul_(gradient[:, 1], self.peephole[1])
+    def add_gate_peepholes(self, c_gradient: Tensor, cell_gradient: Tensor) -> None:
+        c_gradient.addcmul_(cell_gradient[:, 0], self.peephole[0])
+        c_gradient.addcmul_(cell_gradient[:, 1], self.peephole[1])
 
     def input_gradients(self, recurrent_gradient: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
         gradient = recurrent_gradient.unflatten(-1, (4, self.hidden))  # (T, B, 4, H)
@@ -262,8 +265,9 @@ class CoupledKernel(LSTMKernel):
 
     forget_block = 0
 
-    def update_cell(self, gates: Tensor, c_previous: Tensor, c: Tensor) -> None:
-        torch.lerp(gates[:, 1], c_previous, gates[:, 0], out=c)  # g + f (c_{t-1} - g)
+    def update_cell(self, gates: list[Tensor], c_previous: Tensor, c: Tensor) -> None:
+        forget_gate, candidate, _ = gates
+        torch.lerp(candidate, c_previous, forget_gate, out=c)  # g + f (c_{t-1} - g)
 
     def cell_factors(self, gates: Tensor, c_previous: Tensor, factors: Tensor) -> None:
         forget_gate, candidate = gates[:, :, 0], gates[:, :, 1]
@@ -274,8 +278,9 @@ class CoupledKernel(LSTMKernel):
 class NoForgetKernel(LSTMKernel):
     """Blocks (i, g, o): c_t = c_{t-1} + i g, so dc_t/dc_{t-1} = 1."""
 
-    def update_cell(self, gates: Tensor, c_previous: Tensor, c: Tensor) -> None:
-        torch.addcmul(c_previous, gates[:, 0], gates[:, 1], out=c)
+    def update_cell(self, gates: list[Tensor], c_previous: Tensor, c: Tensor) -> None:
+        input_gate, candidate, _ = gates
+        torch.addcmul(c_previous, input_gate, candidate, out=c)
 
     def cell_factors(self, gates: Tensor, c_previous: Tensor, factors: Tensor) -> None:
         factors[:, :, 0].mul_(gates[:, :, 1])  # dc/da_i = g i'

@@ -18,7 +18,9 @@ an autograd function with a hand-written backward pass: autograd would record
 a dozen small nodes per step, while the hand-written reverse loop does one
 matrix product per step and computes every weight gradient with one large
 product over all steps at the end. The gate arithmetic of each cell is a
-``CellKernel``; the loop and the matrix products are shared by all cells.
+``CellKernel``; the loops and the matrix products are shared by all cells. On
+CPU in float32 the products run in oneDNN, like nn.LSTM's, which is what keeps
+our own cells within reach of torch's fused kernel.
 """
 from __future__ import annotations
 
@@ -228,18 +230,18 @@ class RecurrentBackbone(Backbone):
         return f"{super().extra_repr()}, initial_state={self.initial_state!r}, init={self.init!r}, fused={self.fused}"
 
 
-
-def _onednn_ops():
-    """torch's oneDNN product and weight-packing ops, or None where this build lacks them."""
+def _onednn_op(name: str):
+    """One of torch's oneDNN ops, or None where this build lacks it."""
     if not torch.backends.mkldnn.is_available():
         return None
     try:
-        return torch.ops.mkldnn._linear_pointwise, torch.ops.mkldnn._reorder_linear_weight
+        return getattr(torch.ops.mkldnn, name)
     except (AttributeError, RuntimeError):
         return None
 
 
-ONEDNN = _onednn_ops()
+ONEDNN_LINEAR = _onednn_op("_linear_pointwise")
+ONEDNN_PACK = _onednn_op("_reorder_linear_weight")
 
 
 def uses_onednn(tensor: Tensor) -> bool:
@@ -249,13 +251,13 @@ def uses_onednn(tensor: Tensor) -> bool:
     instructions of any x86 CPU, while the BLAS behind torch.mm may take a
     generic path several times slower (MKL does on AMD CPUs).
     """
-    return ONEDNN is not None and tensor.dtype == torch.float32 and tensor.device.type == "cpu"
+    return ONEDNN_LINEAR is not None and ONEDNN_PACK is not None and tensor.dtype == torch.float32 and tensor.device.type == "cpu"
 
 
 def pack_weight(weight: Tensor, rows: int) -> Tensor:
     """``weight`` (M, K) laid out for many products x W^T with x of ``rows`` rows: oneDNN's
     blocked layout, reordered once instead of at every product; elsewhere ``weight`` itself."""
-    return ONEDNN[1](weight, rows) if uses_onednn(weight) else weight
+    return ONEDNN_PACK(weight, rows) if uses_onednn(weight) else weight
 
 
 def linear(x: Tensor, weight: Tensor, *, bias: Tensor | None = None, add: Tensor | None = None) -> Tensor:
@@ -264,8 +266,9 @@ def linear(x: Tensor, weight: Tensor, *, bias: Tensor | None = None, add: Tensor
     ``weight`` is a plain tensor or one from ``pack_weight``.
     """
     if uses_onednn(x):
-        product = ONEDNN[0]
-        return product(x, weight, bias, "none", [], "") if add is None else product.binary(x, add, weight, None, "add")
+        if add is None:
+            return ONEDNN_LINEAR(x, weight, bias, "none", [], "")
+        return ONEDNN_LINEAR.binary(x, add, weight, None, "add")
     if add is None:
         return F.linear(x, weight, bias)
     return torch.addmm(add, x, weight.t())
@@ -315,12 +318,15 @@ class CellKernel:
         """The extra states after the last step, (B, H) each; with lengths, after each sequence's own last step."""
         return ()
 
-    def begin_backward(self, h_previous: Tensor, y: Tensor) -> None:
-        """Vectorised over all steps, from h_{t-1} and h_t (T, B, H): the factors the reverse loop multiplies by."""
+    def begin_backward(self, h_previous: Tensor, y: Tensor, recurrent_gradient: Tensor) -> None:
+        """Vectorised over all steps, from h_{t-1} and h_t (T, B, H): the factors the reverse loop multiplies by.
+
+        ``recurrent_gradient`` (T, B, G*H) is where ``backward_step`` writes dL/dr_t.
+        """
         raise NotImplementedError
 
-    def backward_step(self, t: int, h_gradient: Tensor, extra_gradients: list[Tensor], recurrent_gradient: Tensor) -> bool:
-        """dL/dh_t in ``h_gradient`` and dL/d(extras_t) in ``extra_gradients`` -> dL/dr_t into ``recurrent_gradient``.
+    def backward_step(self, t: int, h_gradient: Tensor, extra_gradients: list[Tensor]) -> bool:
+        """dL/dh_t in ``h_gradient`` and dL/d(extras_t) in ``extra_gradients`` -> dL/dr_t into step t of ``recurrent_gradient``.
 
         Updates ``extra_gradients`` in place to dL/d(extras_{t-1}). Returns True if it
         also left in ``h_gradient`` the gradient that reaches h_{t-1} other than
@@ -393,7 +399,8 @@ class RecurrentLayerFunction(torch.autograd.Function):
         time_steps, batch, hidden = y.shape
         rows = time_steps * batch
         h_previous = torch.cat([h0.unsqueeze(0), y[:-1]])  # (T, B, H): h_0 .. h_{T-1}
-        kernel.begin_backward(h_previous, y)
+        recurrent_gradient = y.new_empty(time_steps, batch, weight_hh.shape[0])  # (T, B, G*H)
+        kernel.begin_backward(h_previous, y, recurrent_gradient)
         if lengths is None:
             endings = {}
             y_gradient = y_gradient.contiguous()
@@ -406,7 +413,6 @@ class RecurrentLayerFunction(torch.autograd.Function):
             y_gradient = y_gradient.masked_fill(ctx.padding, 0.0)
             h_gradient = y_gradient[-1].clone()
             extra_gradients = [torch.zeros_like(gradient) for gradient in extra_final_gradients]
-        recurrent_gradient = y.new_empty(time_steps, batch, weight_hh.shape[0])  # (T, B, G*H)
         recurrent_gradient_steps = recurrent_gradient.unbind(0)
         output_gradients = y_gradient.unbind(0)
         transposed_weight = pack_weight(weight_hh.t().contiguous(), batch)  # dL/dr W_hh as a product with (W_hh^T)^T
@@ -415,14 +421,13 @@ class RecurrentLayerFunction(torch.autograd.Function):
                 h_gradient.addcmul_(h_final_gradient, endings[t])
                 for carried, final in zip(extra_gradients, extra_final_gradients):
                     carried.addcmul_(final, endings[t])
-            step_recurrent_gradient = recurrent_gradient_steps[t]
-            keeps_direct = kernel.backward_step(t, h_gradient, extra_gradients, step_recurrent_gradient)
+            keeps_direct = kernel.backward_step(t, h_gradient, extra_gradients)
             # dL/dh_{t-1}: the output's gradient at t-1, what reaches h_{t-1} directly, and what flows back through r_t
             if t == 0:
                 add = h_gradient if keeps_direct else None
             else:
                 add = h_gradient.add_(output_gradients[t - 1]) if keeps_direct else output_gradients[t - 1]
-            h_gradient = linear(step_recurrent_gradient, transposed_weight, add=add)
+            h_gradient = linear(recurrent_gradient_steps[t], transposed_weight, add=add)
 
         # Weight gradients sum over all T*B rows: one product each, with the row dimension
         # innermost in both operands, so each operand is transposed (copied) once.

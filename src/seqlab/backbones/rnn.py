@@ -78,12 +78,13 @@ class ElmanKernel(CellKernel):
         else:
             torch.clamp_min(recurrent, 0.0, out=h)
 
-    def begin_backward(self, h_previous: Tensor, y: Tensor) -> None:
+    def begin_backward(self, h_previous: Tensor, y: Tensor, recurrent_gradient: Tensor) -> None:
         # both slopes read from h_t alone: tanh' = 1 - h^2, relu' = [h > 0] (0 at the kink, as torch)
         slope = 1.0 - y * y if self.nonlinearity == "tanh" else (y > 0).to(y.dtype)
         self.slope_steps = slope.unbind(0)
+        self.recurrent_gradient_steps = recurrent_gradient.unbind(0)
 
-    def backward_step(self, t: int, h_gradient: Tensor, extra_gradients: list[Tensor], recurrent_gradient: Tensor) -> bool:
-        torch.mul(h_gradient, self.slope_steps[t], out=recurrent_gradient)
+    def backward_step(self, t: int, h_gradient: Tensor, extra_gradients: list[Tensor]) -> bool:
+        torch.mul(h_gradient, self.slope_steps[t], out=self.recurrent_gradient_steps[t])
         return False
 

@@ -99,9 +99,8 @@ class LSTM(RecurrentBackbone):
         return torch.sigmoid(a_o) * torch.tanh(c), c
 
     def cell_kernel(self, layer: int) -> tuple[CellKernel, tuple[Tensor, ...]]:
-        if self.variant == "peephole":
-            return PeepholeKernel(), (getattr(self, f"weight_ch_l{layer}"),)
-        return KERNELS[self.variant](), ()
+        parameters = (getattr(self, f"weight_ch_l{layer}"),) if self.variant == "peephole" else ()
+        return KERNELS[self.variant](), parameters
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, variant={self.variant!r}, forget_bias={self.forget_bias}"
@@ -182,10 +181,10 @@ class LSTMKernel(CellKernel):
         output_gate, candidate = gates[:, :, -1], gates[:, :, -2]
         tanh_c = self.tanh_cell
         factors = torch.addcmul(gates, gates, gates, value=-1.0)  # s (1 - s): the sigmoid blocks' slopes
-        torch.mul(candidate, candidate, out=factors[:, :, -2]).neg_().add_(1.0)  # the candidate's: 1 - g^2
+        torch.addcmul(ONE, candidate, candidate, value=-1.0, out=factors[:, :, -2])  # the candidate's: 1 - g^2
         self.cell_factors(gates, self.cell[:-1], factors[:, :, :-1])
         factors[:, :, -1].mul_(tanh_c)
-        output_through_tanh = torch.mul(tanh_c, tanh_c).neg_().add_(1.0).mul_(output_gate)  # dh_t/dc_t
+        output_through_tanh = torch.addcmul(ONE, tanh_c, tanh_c, value=-1.0).mul_(output_gate)  # dh_t/dc_t
         gradient = recurrent_gradient.unflatten(-1, (self.blocks, self.hidden))
         self.output_factor_steps = factors[:, :, -1].unbind(0)
         self.cell_factor_steps = factors[:, :, :-1].unbind(0)
@@ -287,4 +286,6 @@ class NoForgetKernel(LSTMKernel):
         factors[:, :, 1].mul_(gates[:, :, 0])  # dc/da_g = i g'
 
 
-KERNELS: dict[str, type[LSTMKernel]] = {"vanilla": VanillaKernel, "coupled": CoupledKernel, "no_forget": NoForgetKernel}
+KERNELS: dict[str, type[LSTMKernel]] = {
+    "vanilla": VanillaKernel, "peephole": PeepholeKernel, "coupled": CoupledKernel, "no_forget": NoForgetKernel,
+}

@@ -429,20 +429,17 @@ class RecurrentLayerFunction(torch.autograd.Function):
                 add = h_gradient.add_(output_gradients[t - 1]) if keeps_direct else output_gradients[t - 1]
             h_gradient = linear(recurrent_gradient_steps[t], transposed_weight, add=add)
 
-        # Weight gradients sum over all T*B rows: one product each, with the row dimension
-        # innermost in both operands, so each operand is transposed (copied) once.
-        recurrent_columns = recurrent_gradient.view(rows, -1).t().contiguous()  # (G*H, T*B)
-        weight_hh_gradient = linear(recurrent_columns, h_previous.view(rows, hidden).t().contiguous())
+        # Each weight gradient is one product over all T*B rows, dW = dR^T X, computed as (X^T dR)^T:
+        # oneDNN then reads dR (T*B, G*H) in place and only the narrower X is transposed.
+        recurrent_rows = recurrent_gradient.view(rows, -1)  # (T*B, G*H)
+        weight_hh_gradient = linear(h_previous.view(rows, hidden).t().contiguous(), recurrent_rows.t()).t().contiguous()
         gates_x_gradient, parameter_gradients = kernel.input_gradients(recurrent_gradient)
-        if gates_x_gradient is recurrent_gradient:
-            gates_x_columns = recurrent_columns
-        else:
-            gates_x_columns = gates_x_gradient.view(rows, -1).t().contiguous()
-        weight_ih_gradient = linear(gates_x_columns, x_rows.t().contiguous())
-        bias_ih_gradient = gates_x_columns.sum(1)
-        bias_hh_gradient = bias_ih_gradient.clone() if kernel.adds_input_to_recurrent else recurrent_columns.sum(1)
+        gates_x_rows = gates_x_gradient.view(rows, -1)
+        weight_ih_gradient = linear(x_rows.t().contiguous(), gates_x_rows.t()).t().contiguous()
+        bias_ih_gradient = gates_x_rows.sum(0)
+        bias_hh_gradient = bias_ih_gradient.clone() if kernel.adds_input_to_recurrent else recurrent_rows.sum(0)
         x_gradient = None
         if ctx.needs_input_grad[2]:
-            x_gradient = linear(gates_x_gradient.view(rows, -1), weight_ih.t().contiguous()).view(time_steps, batch, -1)
+            x_gradient = linear(gates_x_rows, weight_ih.t().contiguous()).view(time_steps, batch, -1)
         return (None, None, x_gradient, weight_ih_gradient, bias_ih_gradient, weight_hh_gradient, bias_hh_gradient,
                 h_gradient, *extra_gradients, *parameter_gradients)

@@ -208,16 +208,19 @@ def test_float32_fast_path_matches_float64(name: str) -> None:
         torch.testing.assert_close(parameter.grad.double(), expected.grad, **loose)
 
 
-def test_minlstm_normalised_gates_survive_underflow() -> None:
-    """f / (f + i) is 0/0 once both sigmoids underflow in float32; the log-ratio form is not."""
+def test_minlstm_normalised_gates_at_tiny_gates() -> None:
+    """f / (f + i) stays exact while the gates are tiny normal floats, and finite once both underflow."""
     model = build_backbone("minlstm", input_size=1, hidden_size=1)
     with torch.no_grad():
         model.projections[0].weight.zero_()
+        model.projections[0].bias.copy_(torch.tensor([-80.0, -81.0, 1.0]))
+    _, h = model(torch.zeros(1, 4, 1))
+    forget = torch.sigmoid(torch.tensor(1.0))  # f / (f + i) = sigmoid(log f - log i), log f - log i ~ 1
+    torch.testing.assert_close(h[0, 0, 0], (1 - forget**4) * 1.5, atol=1e-5, rtol=1e-5)
+    with torch.no_grad():
         model.projections[0].bias.copy_(torch.tensor([-200.0, -201.0, 1.0]))
     y, h = model(torch.zeros(1, 4, 1))
     assert bool(torch.isfinite(y).all()) and bool(torch.isfinite(h).all())
-    forget = 1.0 / (1.0 + torch.exp(torch.tensor(-1.0)))  # f' = sigmoid(log f - log i) ~ sigmoid(1)
-    torch.testing.assert_close(h[0, 0, 0], (1 - forget**4) * 1.5, atol=1e-5, rtol=1e-5)
 
 
 # ---------------------------------------------------------------------- TCN

@@ -78,30 +78,36 @@ class MinGRUCoefficients(torch.autograd.Function):
 class MinLSTMCoefficients(torch.autograd.Function):
     """(a, b) = (f', i' g(c)) from u = (f logits, i logits, c), with a hand-written backward pass.
 
-    f' = sigmoid(d), i' = 1 - f' with d = log f - log i = logsigmoid(u_f) - logsigmoid(u_i).
-    Backward: dL/dd = (dL/da - dL/db g(c)) f' i', then dL/du_f = dL/dd sigmoid(-u_f),
-    dL/du_i = -dL/dd sigmoid(-u_i) (the slopes of logsigmoid), dL/du_c = dL/db i' g'(c).
+    f = sigmoid(u_f), i = sigmoid(u_i), f' = f / (f + i), i' = 1 - f'. The sum
+    f + i is floored at the smallest normal float: it only reaches it when
+    both logits are below about -87 (float32), where f / (f + i) is 0/0.
+    Backward, with d = log f - log i so that f' = sigmoid(d):
+    dL/dd = (dL/da - dL/db g(c)) f' i', dL/du_f = dL/dd (1 - f),
+    dL/du_i = -dL/dd (1 - i), dL/du_c = dL/db i' g'(c).
     """
 
     @staticmethod
     def forward(ctx, projected: Tensor) -> tuple[Tensor, Tensor]:
         forget_gate, input_gate, candidate = projected.chunk(3, dim=-1)  # (..., H) each
-        forget = torch.sigmoid(F.logsigmoid(forget_gate).sub_(F.logsigmoid(input_gate)))  # f'
+        forget_raw = torch.sigmoid(forget_gate)  # f
+        input_raw = torch.sigmoid(input_gate)  # i
+        total = torch.add(forget_raw, input_raw).clamp_(min=torch.finfo(projected.dtype).tiny)
+        forget = torch.div(forget_raw, total)  # f'
         remember = torch.rsub(forget, 1.0)  # i'
         activated = positive_activation(candidate)
-        ctx.save_for_backward(forget_gate, input_gate, candidate, forget, remember, activated)
+        ctx.save_for_backward(candidate, forget_raw, input_raw, forget, remember, activated)
         return forget, remember * activated
 
     @staticmethod
     @once_differentiable
     def backward(ctx, a_gradient: Tensor, b_gradient: Tensor) -> Tensor:
-        forget_gate, input_gate, candidate, forget, remember, activated = ctx.saved_tensors
+        candidate, forget_raw, input_raw, forget, remember, activated = ctx.saved_tensors
         projected_gradient = b_gradient.new_empty(*forget.shape[:-1], 3 * forget.shape[-1])  # (..., 3H)
         forget_gate_gradient, input_gate_gradient, candidate_gradient = projected_gradient.chunk(3, dim=-1)
         ratio_gradient = torch.addcmul(a_gradient, b_gradient, activated, value=-1.0)
         torch.ops.aten.sigmoid_backward.grad_input(ratio_gradient, forget, grad_input=ratio_gradient)  # times f' i'
-        torch.mul(ratio_gradient, torch.sigmoid(forget_gate.neg()), out=forget_gate_gradient)
-        torch.mul(ratio_gradient, torch.sigmoid(input_gate.neg()), out=input_gate_gradient).neg_()
+        torch.addcmul(ratio_gradient, ratio_gradient, forget_raw, value=-1.0, out=forget_gate_gradient)
+        torch.mul(ratio_gradient, input_raw, out=input_gate_gradient).sub_(ratio_gradient)
         torch.mul(b_gradient, remember, out=candidate_gradient).mul_(positive_activation_slope(candidate, activated))
         return projected_gradient
 
@@ -276,10 +282,9 @@ class MinLSTM(MinimalRecurrentBackbone):
         f'_t &= f_t / (f_t + i_t), \quad i'_t = i_t / (f_t + i_t) \\
         h_t &= f'_t \odot h_{t-1} + i'_t \odot g(W_h x_t + b_h)
 
-    with g as in minGRU. We compute f'_t = sigmoid(log f_t - log i_t) with
-    log-sigmoids and i'_t = 1 - f'_t, the same quantities without the 0/0 that
-    f / (f + i) gives in float32 once both gates underflow. As a scan: a_t = f'_t, b_t = i'_t g(...). The projection of
-    layer k is ``projections[k]``, blocks (f, i, h), (3H, D_k).
+    with g as in minGRU, and i'_t computed as 1 - f'_t. As a scan: a_t = f'_t,
+    b_t = i'_t g(...). The projection of layer k is ``projections[k]``, blocks
+    (f, i, h), (3H, D_k).
     See ``MinimalRecurrentBackbone`` for the stack, the options and the state.
     """
 

@@ -57,26 +57,22 @@ class GRUKernel(CellKernel):
     adds_input_to_recurrent = False
 
     def begin(self, gates_x: Tensor, extras: tuple[Tensor, ...], parameters: tuple[Tensor, ...]) -> None:
-        time_steps, batch, gate_width = gates_x.shape
-        self.hidden = gate_width // 3
+        self.hidden = gates_x.shape[-1] // 3
         self.gates_x = gates_x
-        self.reset_update = gates_x.new_empty(time_steps, batch, 2 * self.hidden)  # (r, z) activations
-        self.candidate = gates_x.new_empty(time_steps, batch, self.hidden)  # n
+        # The activations r, z, n overwrite gates_x where they came from, kept for the backward pass.
+        self.reset_update = gates_x[:, :, : 2 * self.hidden]
+        self.candidate = gates_x[:, :, 2 * self.hidden:]
         self.recurrent_candidates: list[Tensor] = []  # W_hn h_{t-1} + b_hn, one (B, H) per step
         # per-step views made once: indexing inside the loop costs more than the small ops it feeds
-        self.gates_x_steps = gates_x.unbind(0)
         self.reset_update_steps = self.reset_update.unbind(0)
         self.candidate_steps = self.candidate.unbind(0)
 
     def forward_step(self, t: int, recurrent: Tensor, h_previous: Tensor, h: Tensor) -> None:
-        split = 2 * self.hidden
-        gates_x = self.gates_x_steps[t]
         reset_update = self.reset_update_steps[t]
-        torch.add(gates_x[:, :split], recurrent[:, :split], out=reset_update)
-        reset_update.sigmoid_()
+        reset_update.add_(recurrent[:, : 2 * self.hidden]).sigmoid_()
         candidate = self.candidate_steps[t]
-        recurrent_candidate = recurrent[:, split:]
-        torch.addcmul(gates_x[:, split:], reset_update[:, : self.hidden], recurrent_candidate, out=candidate)
+        recurrent_candidate = recurrent[:, 2 * self.hidden:]
+        candidate.addcmul_(reset_update[:, : self.hidden], recurrent_candidate)
         tanh_into(candidate, candidate)
         torch.lerp(candidate, h_previous, reset_update[:, self.hidden:], out=h)  # n + z (h_{t-1} - n)
         self.recurrent_candidates.append(recurrent_candidate)

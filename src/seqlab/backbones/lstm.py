@@ -129,7 +129,8 @@ class LSTMKernel(CellKernel):
         self.blocks = gate_width // self.hidden
         self.candidate = slice((self.blocks - 2) * self.hidden, (self.blocks - 1) * self.hidden)
         self.squashed_first = slice(0, self.candidate.stop if self.output_sees_cell else gate_width)
-        self.gates = gates_x.new_empty(time_steps, batch, gate_width)  # activations, kept for the backward pass
+        # The activations, kept for the backward pass, overwrite gates_x: step t's part is spent once r_t exists.
+        self.gates = gates_x
         self.cell = gates_x.new_empty(time_steps + 1, batch, self.hidden)  # c_0 .. c_T
         self.cell[0].copy_(c0)
         self.tanh_cell = gates_x.new_empty(time_steps, batch, self.hidden)

@@ -308,7 +308,10 @@ class CellKernel:
     adds_input_to_recurrent: bool = True
 
     def begin(self, gates_x: Tensor, extras: tuple[Tensor, ...], parameters: tuple[Tensor, ...]) -> None:
-        """Keep the inputs and allocate the per-sequence buffers: gates_x (T, B, G*H), extras (B, H)."""
+        """Keep the inputs and allocate the per-sequence buffers: gates_x (T, B, G*H), extras (B, H).
+
+        gates_x is the kernel's to overwrite: step t's part once ``forward_step(t)`` has begun.
+        """
 
     def forward_step(self, t: int, recurrent: Tensor, h_previous: Tensor, h: Tensor) -> None:
         """Write h_t into ``h`` (B, H) from r_t, ``recurrent`` (B, G*H), which the kernel may keep or overwrite."""

@@ -35,12 +35,6 @@ TORCH_REFERENCE: dict[str, tuple[Callable[..., nn.Module], dict[str, Any]]] = {
 
 
 # ------------------------------------------------------------------ helpers
-def random_like_state(state: Any, generator: torch.Generator) -> Any:
-    if isinstance(state, Tensor):
-        return torch.randn(state.shape, generator=generator, dtype=state.dtype)
-    return type(state)(random_like_state(item, generator) for item in state)
-
-
 def projection_loss(y: Tensor, state: Any) -> Tensor:
     """A scalar that depends on every output and state entry with a distinct weight,
     so a gradient error anywhere (even a sign or a swapped entry) changes it."""
@@ -381,6 +375,21 @@ def test_float32_own_cells_match_float64(name: str, options: dict[str, Any], len
     (exact_y, exact_state, exact_gradients), (fast_y, fast_state, fast_gradients) = results
     for exact, fast in zip([exact_y, *exact_state, *exact_gradients], [fast_y, *fast_state, *fast_gradients]):
         torch.testing.assert_close(fast, exact.float(), atol=2e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize(("name", "options"), OWN_CELL_CASES)
+def test_own_cells_single_step_gradients_by_finite_differences(name: str, options: dict[str, Any]) -> None:
+    """T = 1: the reverse loop and the weight-gradient products at their edge."""
+    model = build_random(name, {"num_layers": LAYERS, **options})
+    names = [key for key, _ in model.named_parameters()]
+    parameters = [parameter.detach().clone().requires_grad_(True) for parameter in model.parameters()]
+
+    def function(x: Tensor, *values: Tensor) -> tuple[Tensor, ...]:
+        y, state = torch.func.functional_call(model, dict(zip(names, values)), (x,))
+        return (y, *state_tensors(state))
+
+    x = random_sequence(19, time_steps=1).requires_grad_(True)
+    assert torch.autograd.gradcheck(function, (x, *parameters), eps=1e-6, atol=1e-7, rtol=1e-6)
 
 
 # ---------------------------------------- 1c. invariants of every backbone

@@ -77,7 +77,7 @@ class GRUKernel(CellKernel):
         torch.lerp(candidate, h_previous, reset_update[:, self.hidden:], out=h)  # n + z (h_{t-1} - n)
         self.recurrent_candidates.append(recurrent_candidate)
 
-    def begin_backward(self, h_previous: Tensor, y: Tensor, recurrent_gradient: Tensor) -> None:
+    def begin_backward(self, h0: Tensor, y: Tensor, recurrent_gradient: Tensor) -> None:
         hidden = self.hidden
         reset, update = self.reset_update[:, :, :hidden], self.reset_update[:, :, hidden:]
         candidate = self.candidate
@@ -85,7 +85,9 @@ class GRUKernel(CellKernel):
         factors = y.new_empty(*y.shape[:2], 3, hidden)
         recurrent_candidate = torch.stack(self.recurrent_candidates)  # (T, B, H)
         torch.mul(candidate_factor * recurrent_candidate, reset - reset * reset, out=factors[:, :, 0])
-        torch.mul(h_previous - candidate, update - update * update, out=factors[:, :, 1])
+        update_slope = update - update * update
+        torch.mul(h0 - candidate[0], update_slope[0], out=factors[0, :, 1])  # (h_{t-1} - n) z', with h_{t-1} = h_0 ...
+        torch.mul(y[:-1] - candidate[1:], update_slope[1:], out=factors[1:, :, 1])  # ... then the outputs
         torch.mul(candidate_factor, reset, out=factors[:, :, 2])
         self.gates_x_gradient = torch.empty_like(self.gates_x)
         self.factor_steps = factors.unbind(0)

@@ -177,7 +177,7 @@ class LSTMKernel(CellKernel):
             return (self.cell[-1].clone(),)
         return (self.cell[lengths, torch.arange(lengths.shape[0], device=lengths.device)],)
 
-    def begin_backward(self, h_previous: Tensor, y: Tensor, recurrent_gradient: Tensor) -> None:
+    def begin_backward(self, h0: Tensor, y: Tensor, recurrent_gradient: Tensor) -> None:
         gates = self.gates.unflatten(-1, (self.blocks, self.hidden))  # (T, B, G, H) activations
         output_gate, candidate = gates[:, :, -1], gates[:, :, -2]
         tanh_c = self.tanh_cell
@@ -185,32 +185,30 @@ class LSTMKernel(CellKernel):
         torch.addcmul(ONE, candidate, candidate, value=-1.0, out=factors[:, :, -2])  # the candidate's: 1 - g^2
         self.cell_factors(gates, self.cell[:-1], factors[:, :, :-1])
         factors[:, :, -1].mul_(tanh_c)
-        output_through_tanh = torch.addcmul(ONE, tanh_c, tanh_c, value=-1.0).mul_(output_gate)  # dh_t/dc_t
+        # dL/dc_t = (what reaches it from c_{t+1}) + dL/dh_t * through_t, and dL/dc_{t-1} = dL/dc_t * carry_t
+        through = torch.addcmul(ONE, tanh_c, tanh_c, value=-1.0).mul_(output_gate)  # dh_t/dc_t = o (1 - tanh^2 c_t)
+        carry = None if self.forget_block is None else gates[:, :, self.forget_block]  # dc_t/dc_{t-1} = f
+        through, carry = self.cell_paths(factors, through, carry)
         gradient = recurrent_gradient.unflatten(-1, (self.blocks, self.hidden))
         self.output_factor_steps = factors[:, :, -1].unbind(0)
         self.cell_factor_steps = factors[:, :, :-1].unbind(0)
-        self.output_through_tanh_steps = output_through_tanh.unbind(0)
-        self.forget_gate_steps = None if self.forget_block is None else gates[:, :, self.forget_block].unbind(0)
+        self.through_steps = through.unbind(0)
+        self.carry_steps = None if carry is None else carry.unbind(0)
         self.output_gradient_steps = gradient[:, :, -1].unbind(0)
         self.cell_gradient_steps = gradient[:, :, :-1].unbind(0)
 
+    def cell_paths(self, factors: Tensor, through: Tensor, carry: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        """Peephole hook: further paths from c to the gates, folded into through_t and carry_t (T, B, H)."""
+        return through, carry
+
     def backward_step(self, t: int, h_gradient: Tensor, extra_gradients: list[Tensor]) -> bool:
         (c_gradient,) = extra_gradients
-        output_gradient, cell_gradient = self.output_gradient_steps[t], self.cell_gradient_steps[t]
-        torch.mul(h_gradient, self.output_factor_steps[t], out=output_gradient)
-        c_gradient.addcmul_(h_gradient, self.output_through_tanh_steps[t])
-        self.add_output_peephole(c_gradient, output_gradient)
-        torch.mul(c_gradient.unsqueeze(1), self.cell_factor_steps[t], out=cell_gradient)
-        if self.forget_gate_steps is not None:
-            c_gradient.mul_(self.forget_gate_steps[t])
-        self.add_gate_peepholes(c_gradient, cell_gradient)
+        torch.mul(h_gradient, self.output_factor_steps[t], out=self.output_gradient_steps[t])
+        c_gradient.addcmul_(h_gradient, self.through_steps[t])
+        torch.mul(c_gradient.unsqueeze(1), self.cell_factor_steps[t], out=self.cell_gradient_steps[t])
+        if self.carry_steps is not None:
+            c_gradient.mul_(self.carry_steps[t])
         return False
-
-    def add_output_peephole(self, c_gradient: Tensor, output_gradient: Tensor) -> None:
-        """Peephole hook: a_o also depends on c_t."""
-
-    def add_gate_peepholes(self, c_gradient: Tensor, cell_gradient: Tensor) -> None:
-        """Peephole hook: a_i and a_f, the first two of ``cell_gradient``'s blocks (B, G-1, H), also depend on c_{t-1}."""
 
 
 class VanillaKernel(LSTMKernel):
@@ -237,26 +235,31 @@ class PeepholeKernel(VanillaKernel):
     def begin(self, gates_x: Tensor, extras: tuple[Tensor, ...], parameters: tuple[Tensor, ...]) -> None:
         super().begin(gates_x, extras, parameters)
         (self.peephole,) = parameters
+        self.gate_peepholes, self.output_peephole = self.peephole[:2], self.peephole[2]  # (2, H), (H,)
 
     def before_activation(self, preactivations: Tensor, c_previous: Tensor) -> None:
-        preactivations.view(-1, 4, self.hidden)[:, :2].addcmul_(c_previous.unsqueeze(1), self.peephole[:2])
+        preactivations.view(-1, 4, self.hidden)[:, :2].addcmul_(c_previous.unsqueeze(1), self.gate_peepholes)
 
     def before_output_gate(self, output_preactivation: Tensor, c: Tensor) -> None:
-        output_preactivation.addcmul_(c, self.peephole[2])
+        output_preactivation.addcmul_(c, self.output_peephole)
 
-    def add_output_peephole(self, c_gradient: Tensor, output_gradient: Tensor) -> None:
-        c_gradient.addcmul_(output_gradient, self.peephole[2])
-
-    def add_gate_peepholes(self, c_gradient: Tensor, cell_gradient: Tensor) -> None:
-        c_gradient.addcmul_(cell_gradient[:, 0], self.peephole[0])
-        c_gradient.addcmul_(cell_gradient[:, 1], self.peephole[1])
+    def cell_paths(self, factors: Tensor, through: Tensor, carry: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        # c_t reaches h_t also through a_o (dh/da_o p_o); c_{t-1} reaches c_t also through a_i and a_f
+        p_i, p_f, p_o = self.peephole
+        through.addcmul_(factors[:, :, 3], p_o)
+        carry = torch.addcmul(carry, factors[:, :, 0], p_i).addcmul_(factors[:, :, 1], p_f)
+        return through, carry
 
     def input_gradients(self, recurrent_gradient: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
-        gradient = recurrent_gradient.unflatten(-1, (4, self.hidden))  # (T, B, 4, H)
-        peephole_gradient = torch.empty_like(self.peephole)
-        # p_i and p_f saw c_{t-1}; p_o saw c_t
-        torch.sum(gradient[:, :, :2] * self.cell[:-1].unsqueeze(2), dim=(0, 1), out=peephole_gradient[:2])
-        torch.sum(gradient[:, :, 3] * self.cell[1:], dim=(0, 1), out=peephole_gradient[2])
+        rows = recurrent_gradient.shape[0] * recurrent_gradient.shape[1]
+        gradient = recurrent_gradient.view(rows, 4, self.hidden)
+        c_previous, c = self.cell[:-1].reshape(rows, -1), self.cell[1:].reshape(rows, -1)
+        # p_i and p_f saw c_{t-1}, p_o saw c_t: each gradient is a dot product over all T*B rows
+        peephole_gradient = torch.stack([
+            torch.linalg.vecdot(gradient[:, 0], c_previous, dim=0),
+            torch.linalg.vecdot(gradient[:, 1], c_previous, dim=0),
+            torch.linalg.vecdot(gradient[:, 3], c, dim=0),
+        ])
         return recurrent_gradient, (peephole_gradient,)
 
 

@@ -321,8 +321,8 @@ class CellKernel:
         """The extra states after the last step, (B, H) each; with lengths, after each sequence's own last step."""
         return ()
 
-    def begin_backward(self, h_previous: Tensor, y: Tensor, recurrent_gradient: Tensor) -> None:
-        """Vectorised over all steps, from h_{t-1} and h_t (T, B, H): the factors the reverse loop multiplies by.
+    def begin_backward(self, h0: Tensor, y: Tensor, recurrent_gradient: Tensor) -> None:
+        """Vectorised over all steps, given h_0 (B, H) and h_1..h_T (T, B, H): the factors the reverse loop multiplies by.
 
         ``recurrent_gradient`` (T, B, G*H) is where ``backward_step`` writes dL/dr_t.
         """
@@ -401,12 +401,10 @@ class RecurrentLayerFunction(torch.autograd.Function):
         lengths: Tensor | None = ctx.lengths
         time_steps, batch, hidden = y.shape
         rows = time_steps * batch
-        h_previous = torch.cat([h0.unsqueeze(0), y[:-1]])  # (T, B, H): h_0 .. h_{T-1}
         recurrent_gradient = y.new_empty(time_steps, batch, weight_hh.shape[0])  # (T, B, G*H)
-        kernel.begin_backward(h_previous, y, recurrent_gradient)
+        kernel.begin_backward(h0, y, recurrent_gradient)
         if lengths is None:
             endings = {}
-            y_gradient = y_gradient.contiguous()
             h_gradient = y_gradient[-1] + h_final_gradient  # (B, H), dL/dh_t carried backwards
             extra_gradients = [gradient.clone() for gradient in extra_final_gradients]
         else:
@@ -435,7 +433,10 @@ class RecurrentLayerFunction(torch.autograd.Function):
         # Each weight gradient is one product over all T*B rows, dW = dR^T X, computed as (X^T dR)^T:
         # oneDNN then reads dR (T*B, G*H) in place and only the narrower X is transposed.
         recurrent_rows = recurrent_gradient.view(rows, -1)  # (T*B, G*H)
-        weight_hh_gradient = linear(h_previous.view(rows, hidden).t().contiguous(), recurrent_rows.t()).t().contiguous()
+        h_previous_columns = y.new_empty(hidden, rows)  # h_0 .. h_{T-1}, transposed
+        h_previous_columns[:, :batch].copy_(h0.t())
+        h_previous_columns[:, batch:].copy_(y[:-1].reshape(-1, hidden).t())
+        weight_hh_gradient = linear(h_previous_columns, recurrent_rows.t()).t().contiguous()
         gates_x_gradient, parameter_gradients = kernel.input_gradients(recurrent_gradient)
         gates_x_rows = gates_x_gradient.view(rows, -1)
         weight_ih_gradient = linear(x_rows.t().contiguous(), gates_x_rows.t()).t().contiguous()

@@ -78,7 +78,7 @@ class ElmanKernel(CellKernel):
         else:
             torch.clamp_min(recurrent, 0.0, out=h)
 
-    def begin_backward(self, h_previous: Tensor, y: Tensor, recurrent_gradient: Tensor) -> None:
+    def begin_backward(self, h0: Tensor, y: Tensor, recurrent_gradient: Tensor) -> None:
         # both slopes read from h_t alone: tanh' = 1 - h^2, relu' = [h > 0] (0 at the kink, as torch)
         slope = 1.0 - y * y if self.nonlinearity == "tanh" else (y > 0).to(y.dtype)
         self.slope_steps = slope.unbind(0)

@@ -431,15 +431,22 @@ class RecurrentLayerFunction(torch.autograd.Function):
             h_gradient = linear(recurrent_gradient_steps[t], transposed_weight, add=add)
 
         # Each weight gradient is one product over all T*B rows, dW = dR^T X, computed as (X^T dR)^T:
-        # oneDNN then reads dR (T*B, G*H) in place and only the narrower X is transposed.
+        # oneDNN then reads dR (T*B, G*H) in place and only the narrower X is transposed. X^T stacks
+        # x_t over h_{t-1}, so when both weights see the same dR one product gives both gradients.
+        input_size = x_rows.shape[1]
         recurrent_rows = recurrent_gradient.view(rows, -1)  # (T*B, G*H)
-        h_previous_columns = y.new_empty(hidden, rows)  # h_0 .. h_{T-1}, transposed
-        h_previous_columns[:, :batch].copy_(h0.t())
-        h_previous_columns[:, batch:].copy_(y[:-1].reshape(-1, hidden).t())
-        weight_hh_gradient = linear(h_previous_columns, recurrent_rows.t()).t().contiguous()
+        columns = y.new_empty(input_size + hidden, rows)  # (D + H, T*B)
+        columns[:input_size].copy_(x_rows.t())
+        columns[input_size:, :batch].copy_(h0.t())
+        columns[input_size:, batch:].copy_(y[:-1].reshape(-1, hidden).t())
         gates_x_gradient, parameter_gradients = kernel.input_gradients(recurrent_gradient)
         gates_x_rows = gates_x_gradient.view(rows, -1)
-        weight_ih_gradient = linear(x_rows.t().contiguous(), gates_x_rows.t()).t().contiguous()
+        if gates_x_gradient is recurrent_gradient:
+            both = linear(columns, recurrent_rows.t())  # (D + H, G*H)
+            weight_ih_gradient, weight_hh_gradient = both[:input_size].t().contiguous(), both[input_size:].t().contiguous()
+        else:
+            weight_ih_gradient = linear(columns[:input_size], gates_x_rows.t()).t().contiguous()
+            weight_hh_gradient = linear(columns[input_size:], recurrent_rows.t()).t().contiguous()
         bias_ih_gradient = gates_x_rows.sum(0)
         bias_hh_gradient = bias_ih_gradient.clone() if kernel.adds_input_to_recurrent else recurrent_rows.sum(0)
         x_gradient = None

@@ -6,7 +6,7 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from ..registry import register_backbone
-from .recurrent import ONE, CellKernel, RecurrentBackbone, tanh_into
+from .recurrent import CellKernel, RecurrentBackbone, one_minus_square, tanh_into
 
 
 @register_backbone("gru")
@@ -81,7 +81,7 @@ class GRUKernel(CellKernel):
         hidden = self.hidden
         reset, update = self.reset_update[:, :, :hidden], self.reset_update[:, :, hidden:]
         candidate = self.candidate
-        candidate_factor = torch.addcmul(ONE, candidate, candidate, value=-1.0).mul_(1.0 - update)  # (1 - z)(1 - n^2)
+        candidate_factor = one_minus_square(candidate).mul_(1.0 - update)  # (1 - z)(1 - n^2)
         factors = y.new_empty(*y.shape[:2], 3, hidden)
         recurrent_candidate = torch.stack(self.recurrent_candidates)  # (T, B, H)
         torch.mul(candidate_factor * recurrent_candidate, reset - reset * reset, out=factors[:, :, 0])

@@ -6,7 +6,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ..registry import register_backbone
-from .recurrent import ONE, CellKernel, RecurrentBackbone, tanh_into
+from .recurrent import ONE, CellKernel, RecurrentBackbone, one_minus_square, tanh_into
 
 VARIANTS = ("vanilla", "peephole", "coupled", "no_forget")
 GATE_COUNT = {"vanilla": 4, "peephole": 4, "coupled": 3, "no_forget": 3}
@@ -182,11 +182,11 @@ class LSTMKernel(CellKernel):
         output_gate, candidate = gates[:, :, -1], gates[:, :, -2]
         tanh_c = self.tanh_cell
         factors = torch.addcmul(gates, gates, gates, value=-1.0)  # s (1 - s): the sigmoid blocks' slopes
-        torch.addcmul(ONE, candidate, candidate, value=-1.0, out=factors[:, :, -2])  # the candidate's: 1 - g^2
+        one_minus_square(candidate, out=factors[:, :, -2])  # the candidate's slope: 1 - g^2
         self.cell_factors(gates, self.cell[:-1], factors[:, :, :-1])
         factors[:, :, -1].mul_(tanh_c)
         # dL/dc_t = (what reaches it from c_{t+1}) + dL/dh_t * through_t, and dL/dc_{t-1} = dL/dc_t * carry_t
-        through = torch.addcmul(ONE, tanh_c, tanh_c, value=-1.0).mul_(output_gate)  # dh_t/dc_t = o (1 - tanh^2 c_t)
+        through = one_minus_square(tanh_c).mul_(output_gate)  # dh_t/dc_t = o (1 - tanh^2 c_t)
         carry = None if self.forget_block is None else gates[:, :, self.forget_block]  # dc_t/dc_{t-1} = f
         through, carry = self.cell_paths(factors, through, carry)
         gradient = recurrent_gradient.unflatten(-1, (self.blocks, self.hidden))

@@ -288,6 +288,11 @@ def tanh_into(value: Tensor, out: Tensor) -> Tensor:
     return out.add_(out).sub_(ONE)
 
 
+def one_minus_square(value: Tensor, out: Tensor | None = None) -> Tensor:
+    """1 - value^2 in one pass: tanh's slope from tanh's value."""
+    return torch.addcmul(ONE.to(value), value, value, value=-1.0, out=out)
+
+
 class CellKernel:
     """The gate arithmetic of one recurrent layer over a whole sequence, forward and backward.
 

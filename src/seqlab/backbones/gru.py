@@ -63,7 +63,7 @@ class GRUKernel(CellKernel):
         self.reset_update = gates_x[:, :, : 2 * self.hidden]
         self.candidate = gates_x[:, :, 2 * self.hidden:]
         self.recurrent_candidates: list[Tensor] = []  # W_hn h_{t-1} + b_hn, one (B, H) per step
-        # per-step views made once: indexing inside the loop costs more than the small ops it feeds
+        # Per-step views made once: building them inside the loop costs about as much as the small ops they feed.
         self.reset_update_steps = self.reset_update.unbind(0)
         self.candidate_steps = self.candidate.unbind(0)
 

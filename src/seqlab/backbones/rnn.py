@@ -6,7 +6,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ..registry import register_backbone
-from .recurrent import CellKernel, RecurrentBackbone, tanh_into
+from .recurrent import CellKernel, RecurrentBackbone, one_minus_square, tanh_into
 
 IRNN_INPUT_STD = 0.001  # Le, Jaitly & Hinton 2015: input weights N(0, 0.001), recurrent = identity
 
@@ -80,7 +80,7 @@ class ElmanKernel(CellKernel):
 
     def begin_backward(self, h0: Tensor, y: Tensor, recurrent_gradient: Tensor) -> None:
         # both slopes read from h_t alone: tanh' = 1 - h^2, relu' = [h > 0] (0 at the kink, as torch)
-        slope = 1.0 - y * y if self.nonlinearity == "tanh" else (y > 0).to(y.dtype)
+        slope = one_minus_square(y) if self.nonlinearity == "tanh" else (y > 0).to(y.dtype)
         self.slope_steps = slope.unbind(0)
         self.recurrent_gradient_steps = recurrent_gradient.unbind(0)
 

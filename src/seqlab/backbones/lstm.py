@@ -113,9 +113,11 @@ class LSTMKernel(CellKernel):
     output gate o last, so one kernel covers (i, f, g, o), (f, g, o) and
     (i, g, o). One sigmoid pass squashes every block: tanh(a) = 2 sigmoid(2a) - 1.
 
-    Backward: dL/da_o = dL/dh_t * tanh(c_t) o', and for every other block k
-    dL/da_k = dL/dc_t * F_k with F_k = dc_t/da_k, all precomputed for every
-    step; dL/dc_{t-1} = dL/dc_t * f_t, or dL/dc_t where there is no forget gate.
+    Backward, with every factor precomputed for all steps so that a reverse
+    step is four elementwise ops: dL/da_o = dL/dh_t * tanh(c_t) o';
+    dL/dc_t gains dL/dh_t * through_t (through_t = o (1 - tanh^2 c_t));
+    dL/da_k = dL/dc_t * F_k, F_k = dc_t/da_k, for every other block k; and
+    dL/dc_{t-1} = dL/dc_t * carry_t (carry_t = f_t, or 1 without a forget gate).
     """
 
     extra_states = 1

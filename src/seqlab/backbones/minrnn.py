@@ -26,7 +26,7 @@ from torch.nn import functional as F
 
 from ..registry import register_backbone
 from .base import Backbone, State, check_lengths, lengths_mask
-from .recurrent import INITIAL_STATES, RANDOM_INITIAL_STATE_STD, linear, uses_onednn
+from .recurrent import check_initial_state, linear, register_initial_state, uses_onednn
 from .scan import linear_scan
 
 
@@ -192,17 +192,13 @@ class MinimalRecurrentBackbone(Backbone):
         initial_state: str = "zeros",
     ) -> None:
         super().__init__(input_size, hidden_size, num_layers=num_layers, dropout=dropout)
-        if initial_state not in INITIAL_STATES:
-            raise ValueError(f"initial_state must be one of {', '.join(INITIAL_STATES)}, got {initial_state!r}")
+        check_initial_state(initial_state)
         self.initial_state = initial_state
         self.projections = nn.ModuleList(
             nn.Linear(input_size if layer == 0 else hidden_size, self.gates * hidden_size) for layer in range(num_layers)
         )
         shape = (num_layers, 1, hidden_size)
-        if initial_state == "learned":
-            self.initial_hidden = nn.Parameter(torch.zeros(shape))
-        elif initial_state == "random":
-            self.register_buffer("initial_hidden", torch.randn(shape) * RANDOM_INITIAL_STATE_STD)
+        register_initial_state(self, initial_state, shape)
 
     def coefficients(self, projected: Tensor) -> tuple[Tensor, Tensor]:
         """(..., G*H) projected input -> (a, b), (..., H) each."""

@@ -37,6 +37,21 @@ INITIAL_STATES = ("zeros", "random", "learned")
 RANDOM_INITIAL_STATE_STD = 0.1  # the spread of a state drawn once and kept fixed
 
 
+
+def check_initial_state(initial_state: str) -> None:
+    if initial_state not in INITIAL_STATES:
+        raise ValueError(f"initial_state must be one of {', '.join(INITIAL_STATES)}, got {initial_state!r}")
+
+
+def register_initial_state(module: nn.Module, initial_state: str, shape: tuple[int, ...]) -> None:
+    """Give ``module`` its ``initial_hidden``: a trained parameter ("learned"), a fixed buffer drawn once
+    ("random"), or nothing ("zeros": the state is built fresh)."""
+    if initial_state == "learned":
+        module.initial_hidden = nn.Parameter(torch.zeros(shape))
+    elif initial_state == "random":
+        module.register_buffer("initial_hidden", torch.randn(shape) * RANDOM_INITIAL_STATE_STD)
+
+
 class RecurrentBackbone(Backbone):
     """A stack of recurrent layers sharing one traversal.
 
@@ -74,8 +89,7 @@ class RecurrentBackbone(Backbone):
         fused: bool = True,
     ) -> None:
         super().__init__(input_size, hidden_size, num_layers=num_layers, dropout=dropout)
-        if initial_state not in INITIAL_STATES:
-            raise ValueError(f"initial_state must be one of {', '.join(INITIAL_STATES)}, got {initial_state!r}")
+        check_initial_state(initial_state)
         if init not in self.init_schemes:
             raise ValueError(f"init must be one of {', '.join(self.init_schemes)}, got {init!r}")
         self.initial_state = initial_state
@@ -89,10 +103,7 @@ class RecurrentBackbone(Backbone):
             self.register_parameter(f"bias_ih_l{layer}", nn.Parameter(torch.empty(rows)))
             self.register_parameter(f"bias_hh_l{layer}", nn.Parameter(torch.empty(rows)))
         shape = (len(self.state_names), num_layers, 1, hidden_size)
-        if initial_state == "learned":
-            self.initial_hidden = nn.Parameter(torch.zeros(shape))
-        elif initial_state == "random":
-            self.register_buffer("initial_hidden", torch.randn(shape) * RANDOM_INITIAL_STATE_STD)
+        register_initial_state(self, initial_state, shape)
         self.reset_parameters()
 
     # ----------------------------------------------------------------- weights

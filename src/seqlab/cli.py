@@ -136,6 +136,35 @@ def _command_diagnose(arguments: argparse.Namespace, extra: list[str]) -> None:
                    offset=arguments.offset, what=what).render())
 
 
+def _command_experiment(arguments: argparse.Namespace, extra: list[str]) -> None:
+    from .experiments import EXPERIMENTS, run_experiment
+    from .experiments.base import TABLE_FILE, check_experiment
+
+    if arguments.list:
+        for experiment in EXPERIMENTS.values():
+            print(f"{experiment.name:24} {experiment.title}")
+        return
+    if not arguments.name:
+        raise SeqlabError("name an experiment (seqlab experiment --list shows them), or 'all'")
+    if arguments.out is None:
+        raise SeqlabError("give --out DIR for the experiment's figures, table and JSON")
+    names = list(EXPERIMENTS) if arguments.name == "all" else [arguments.name]
+    for name in names:
+        check_experiment(name, arguments.preset)
+    for name in names:
+        out = f"{arguments.out}/{name}" if arguments.name == "all" else arguments.out
+        record = run_experiment(name, preset=arguments.preset, out_dir=out)
+        print(open(f"{out}/{TABLE_FILE}", encoding="utf-8").read())
+        if arguments.name == "all":
+            print(f"({record['seconds']} s; written to {out})\n")
+
+
+def _command_report(arguments: argparse.Namespace, extra: list[str]) -> None:
+    from .experiments.report import build_report
+
+    print(build_report(arguments.directory))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="seqlab", allow_abbrev=False, description="Sequence models from the vanilla RNN to the Transformer.")
     subparsers = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -183,6 +212,17 @@ def build_parser() -> argparse.ArgumentParser:
     diagnose.add_argument("--what", default=None,
                           help="comma-separated: gradients,jacobians,gates,attention,trajectories (default: all that apply)")
     diagnose.set_defaults(handler=_command_diagnose)
+
+    experiment = subparsers.add_parser("experiment", help="reproduce a classic claim: figures, a table and JSON")
+    experiment.add_argument("name", nargs="?", help="the experiment (see --list), or 'all'")
+    experiment.add_argument("--list", action="store_true", help="name every experiment")
+    experiment.add_argument("--preset", default="quick", help="quick (minutes on 2 cores) or full")
+    experiment.add_argument("--out", default=None, help="directory for the figures, table.md and result.json")
+    experiment.set_defaults(handler=_command_experiment)
+
+    report = subparsers.add_parser("report", help="gather the experiment results under DIR into DIR/report.html")
+    report.add_argument("directory")
+    report.set_defaults(handler=_command_report)
     return parser
 
 

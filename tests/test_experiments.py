@@ -1,0 +1,59 @@
+"""The experiment framework: registry, files written, the CLI and the HTML report."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from seqlab.cli import main
+from seqlab.experiments import EXPERIMENTS, ExperimentResult, register_experiment, run_experiment
+from seqlab.experiments.report import build_report
+
+
+@pytest.fixture
+def toy_experiment():
+    import matplotlib.pyplot as plt
+
+    def run(preset: str, out: Path) -> ExperimentResult:
+        figure, axes = plt.subplots()
+        axes.plot([1, 2, 3])
+        figure.savefig(out / "line.png")
+        plt.close(figure)
+        return ExperimentResult(rows=[{"model": "a<b", "loss": 0.5}, {"model": "c", "loss": 1.25}],
+                                verdict=f"ran {preset}", reproduced=True, figures=["line.png"])
+
+    register_experiment("toy-test", title="Toy", claim="toys & <tags> work")(run)
+    yield "toy-test"
+    del EXPERIMENTS["toy-test"]
+
+
+def test_run_writes_json_and_table(tmp_path, toy_experiment):
+    record = run_experiment(toy_experiment, preset="quick", out_dir=tmp_path / "toy")
+    saved = json.loads((tmp_path / "toy" / "result.json").read_text())
+    assert saved == record
+    assert saved["rows"][1] == {"model": "c", "loss": 1.25} and saved["verdict"] == "ran quick"
+    table = (tmp_path / "toy" / "table.md").read_text()
+    assert "| model | loss |" in table and "| c | 1.25 |" in table
+
+
+def test_report_embeds_figures_and_escapes(tmp_path, toy_experiment):
+    run_experiment(toy_experiment, preset="full", out_dir=tmp_path / "runs" / "toy")
+    page = build_report(tmp_path / "runs").read_text()
+    assert "data:image/png;base64," in page
+    assert "a&lt;b" in page and "toys &amp; &lt;tags&gt;" in page and "reproduced" in page
+
+
+def test_cli_lists_and_refuses(tmp_path, capsys, toy_experiment):
+    assert main(["experiment", "--list"]) == 0
+    assert "toy-test" in capsys.readouterr().out
+    assert main(["experiment", "no-such", "--out", str(tmp_path)]) == 2
+    assert "unknown experiment 'no-such'" in capsys.readouterr().err
+    assert main(["experiment", "toy-test", "--preset", "huge", "--out", str(tmp_path)]) == 2
+    assert "unknown preset 'huge'" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())  # refused before writing anything
+    assert main(["report", str(tmp_path)]) == 2
+    assert "no experiment results" in capsys.readouterr().err
+    assert main(["experiment", "toy-test", "--out", str(tmp_path / "t")]) == 0
+    assert main(["report", str(tmp_path)]) == 0
+    assert (tmp_path / "report.html").exists()

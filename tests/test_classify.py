@@ -135,18 +135,41 @@ def test_bad_layouts_are_refused(tmp_path, content, options, message):
         read_labelled(write(tmp_path / "bad.tsv", content), **options)
 
 
-def test_batches_resume_exactly():
+@pytest.mark.parametrize("bucketing", [False, True])
+def test_batches_resume_exactly(bucketing):
     sequences = [torch.arange(1, length + 1) for length in (3, 1, 4, 1, 5, 9, 2)]
-    batches = LabelledBatches(sequences, torch.arange(7) % 2, batch_size=3, seed=5)
+    batches = LabelledBatches(sequences, torch.arange(7) % 2, batch_size=3, seed=5, bucketing=bucketing)
     batches.next_batch()
     saved = {name: value.clone() for name, value in batches.state_dict().items()}
     expected = [batches.next_batch() for _ in range(4)]
-    resumed = LabelledBatches(sequences, torch.arange(7) % 2, batch_size=3, seed=0)
+    resumed = LabelledBatches(sequences, torch.arange(7) % 2, batch_size=3, seed=0, bucketing=bucketing)
     resumed.load_state_dict(saved)
     for want, got in zip(expected, (resumed.next_batch() for _ in range(4))):
         assert torch.equal(want.inputs, got.inputs) and torch.equal(want.lengths, got.lengths)
         assert torch.equal(want.targets, got.targets)
     assert expected[0].inputs.shape[1] == int(expected[0].lengths.max())
+
+
+def test_bucketing_covers_every_example_once_per_epoch_with_less_padding():
+    generator = torch.Generator().manual_seed(0)
+    lengths = torch.randint(1, 60, (1000,), generator=generator).tolist()
+    sequences = [torch.full((length,), index + 1) for index, length in enumerate(lengths)]
+    labels = torch.arange(1000)
+    padding = {}
+    for bucketing in (False, True):
+        batches = LabelledBatches(sequences, labels, batch_size=16, seed=3, bucketing=bucketing)
+        BATCHES_PER_EPOCH = 1000 // 16
+        seen, padded = [], 0
+        for _ in range(BATCHES_PER_EPOCH):
+            batch = batches.next_batch()
+            seen += batch.targets.tolist()
+            padded += int((batch.inputs == 0).sum())
+            # each row is its own example, intact, with its label
+            for row, target in zip(batch.inputs, batch.targets.tolist()):
+                assert torch.equal(row[:lengths[target]], sequences[target]) and not row[lengths[target]:].any()
+        assert len(set(seen)) == len(seen) == BATCHES_PER_EPOCH * 16  # no repeats within an epoch
+        padding[bucketing] = padded
+    assert padding[True] < padding[False] / 10
 
 
 # ---------------------------------------------------------------------- CLI

@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from seqlab.cli import main
 
@@ -193,3 +194,24 @@ def test_word_and_bpe_tokenizers_train_sample_and_report_bits_per_character(tmp_
     assert metrics["bpc"] < metrics["val_loss"] / 0.6931471805599453
     assert main(["sample", str(run), "--prompt", "the cat", "--max-tokens", "5", "--seed", "0"]) == 0
     assert capsys.readouterr().out.startswith("the cat")
+
+
+def test_language_model_fine_tuned_from_a_checkpoint(trained, tmp_path, capsys):
+    data, run = trained
+    new_text = tmp_path / "new.txt"
+    new_text.write_text(words_text(2000, seed=7), encoding="utf-8")
+    error = run_bad(capsys, ["train", "--data", str(new_text), "--out", str(tmp_path / "bad"), "--init-from", str(run),
+                             "--tokenizer", "word", *TRAIN_FLAGS])
+    assert "char tokenizer" in error and "--tokenizer char" in error
+    tuned = tmp_path / "tuned"
+    # a learning rate so small that the weights stay the checkpoint's: every part (embedding, backbone, head) is copied
+    assert main(["train", "--data", str(new_text), "--out", str(tuned), "--init-from", str(run), *TRAIN_FLAGS,
+                 "--hidden-size", "32", "--learning-rate", "1e-12", "--min-learning-rate", "0", "--max-steps", "1",
+                 "--warmup-steps", "0"]) == 0
+    from safetensors.torch import load_file
+
+    before, after = load_file(str(run / "model.safetensors")), load_file(str(tuned / "model.safetensors"))
+    assert before.keys() == after.keys()
+    assert all(torch.allclose(before[name], after[name], atol=1e-6) for name in before)
+    assert json.loads((tuned / "config.json").read_text())["model"]["hidden_size"] == 16  # the checkpoint's architecture
+    assert json.loads((tuned / "tokenizer.json").read_text()) == json.loads((run / "tokenizer.json").read_text())

@@ -185,25 +185,49 @@ class LabelledBatches:
     shuffle when the current one runs out), padded with id 0 to the longest
     row of the batch, with their lengths. The state (generator, shuffle,
     position) resumes exactly.
+
+    With ``bucketing`` each epoch's shuffle is cut into pools of
+    ``BUCKET_POOL`` batches, each pool is sorted by length and cut into
+    batches, and the batches are shuffled: rows of a batch have similar
+    lengths, so little padding is computed, while batches still come in a
+    random order.
     """
 
     carries_state = False
 
-    def __init__(self, sequences: list[Tensor], labels: Tensor, *, batch_size: int, seed: int) -> None:
+    BUCKET_POOL = 50
+
+    def __init__(self, sequences: list[Tensor], labels: Tensor, *, batch_size: int, seed: int,
+                 bucketing: bool = False) -> None:
         if not sequences:
             raise SeqlabError("there are no training examples to batch")
         self.sequences = sequences
         self.labels = labels
         self.batch_size = batch_size
+        self.bucketing = bucketing
+        self.lengths = torch.tensor([len(sequence) for sequence in sequences])
         self.generator = torch.Generator().manual_seed(seed)
-        self.order = torch.randperm(len(sequences), generator=self.generator)
+        self.order = self._epoch_order()
         self.position = 0
+
+    def _epoch_order(self) -> Tensor:
+        order = torch.randperm(len(self.sequences), generator=self.generator)
+        if not self.bucketing:
+            return order
+        batches: list[Tensor] = []
+        for pool in order.split(self.batch_size * self.BUCKET_POOL):
+            # stable sort: rows of equal length keep their shuffled order
+            batches += pool[torch.sort(self.lengths[pool], stable=True).indices].split(self.batch_size)
+        # a short batch (the epoch's remainder) goes last, so every other batch starts on a bucket's edge
+        full = [batch for batch in batches if len(batch) == self.batch_size]
+        shuffled = torch.randperm(len(full), generator=self.generator).tolist()
+        return torch.cat([full[index] for index in shuffled] + [batch for batch in batches if len(batch) < self.batch_size])
 
     def next_batch(self) -> Batch:
         chosen: list[int] = []
         while len(chosen) < self.batch_size:
             if self.position == len(self.order):
-                self.order = torch.randperm(len(self.sequences), generator=self.generator)
+                self.order = self._epoch_order()
                 self.position = 0
             taken = self.order[self.position:self.position + self.batch_size - len(chosen)].tolist()
             chosen += taken

@@ -8,6 +8,7 @@ is rebuilt without the training data.
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
@@ -85,3 +86,59 @@ class Task:
     def predict(self, model: nn.Module, inputs: list[Any]) -> list[Any]:
         """One prediction per input, in order."""
         raise SeqlabError(f"task {self.name!r} has no predict; use seqlab sample for generation")
+
+
+class InitialWeights:
+    """``--init-from CKPT``: a trained checkpoint's architecture and weights as the start of a fresh run.
+
+    Building one sets ``config.model`` to the checkpoint's (keeping this run's
+    dropout) and copies the weights of the model's named ``parts`` (e.g.
+    embedding and backbone: the GPT recipe of pretraining as initialisation).
+    ``apply`` loads them into the new model and freezes the backbone when asked.
+    """
+
+    def __init__(self, config: Config, parts: tuple[str, ...]) -> None:
+        from ..train.checkpoint import load_checkpoint  # the trainer imports the tasks; avoid a cycle
+
+        self.source_dir = config.task.init_from
+        self.checkpoint = load_checkpoint(self.source_dir)
+        config.model = dataclasses.replace(self.checkpoint.config.model, dropout=config.model.dropout,
+                                           options=dict(self.checkpoint.config.model.options))
+        self.weights = {name: {key: value.detach().clone() for key, value in getattr(self.checkpoint.model, name)
+                               .state_dict().items()}
+                        for name in parts if hasattr(self.checkpoint.model, name)}
+
+    def tokenizer(self, config: Config) -> Any:
+        """The checkpoint's tokenizer, refusing a run that asked for another kind."""
+        source = getattr(self.checkpoint.task, "tokenizer", None)
+        if source is None:
+            raise SeqlabError(f"--init-from {self.source_dir} has no tokenizer (a {self.checkpoint.config.task.name} "
+                              "checkpoint); start a text task from a text checkpoint")
+        if source.kind != config.data.tokenizer:
+            raise SeqlabError(
+                f"--init-from {self.source_dir} was trained with a {source.kind} tokenizer but this run asks "
+                f"for --tokenizer {config.data.tokenizer}; pass --tokenizer {source.kind} (its tokenizer is reused)")
+        return source
+
+    def apply(self, model: nn.Module, *, optional: tuple[str, ...] = ()) -> None:
+        """Load every copied part into ``model``; a part in ``optional`` is skipped where its shapes differ."""
+        for name, weights in self.weights.items():
+            fresh = getattr(model, name).state_dict()
+            fits = weights.keys() == fresh.keys() and all(weights[key].shape == fresh[key].shape for key in fresh)
+            if not fits and name in optional:
+                continue
+            try:
+                getattr(model, name).load_state_dict(weights)
+            except RuntimeError as error:
+                raise SeqlabError(f"the {name} of --init-from {self.source_dir} does not fit ({error})") from None
+
+
+def start_model(model: nn.Module, config: Config, initial: InitialWeights | None, *,
+                optional: tuple[str, ...] = ()) -> nn.Module:
+    """A freshly built model, given ``--init-from``'s weights (if any) and frozen with ``--freeze-backbone``
+    (which, without --init-from, leaves a random backbone fixed: reservoir computing)."""
+    if initial is not None:
+        initial.apply(model, optional=optional)
+    if config.task.freeze_backbone:
+        model.backbone.requires_grad_(False)
+    return model

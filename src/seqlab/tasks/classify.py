@@ -1,7 +1,6 @@
 """Many-to-one: a label for each text of a CSV/TSV file (sentiment, topic, language, ...)."""
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from ..errors import SeqlabError
 from ..models.classifier import build_classifier
 from ..train.distributed import ProcessContext
 from . import register_task
-from .base import BatchSource, Task
+from .base import BatchSource, InitialWeights, Task, start_model
 
 TOKENIZER_FILE = "tokenizer.json"
 LABELS_FILE = "labels.json"
@@ -78,7 +77,7 @@ class ClassifyTask(Task):
         super().__init__(config, assets)
         self.tokenizer: Tokenizer | None = tokenizer_from_dict(assets[TOKENIZER_FILE]) if assets else None
         self.labels: list[str] | None = list(assets[LABELS_FILE]) if assets else None
-        self.initial_weights: dict[str, dict[str, Tensor]] | None = None  # init_from's, for a fresh run
+        self.initial_weights: InitialWeights | None = None  # init_from's, for a fresh run
         self.train_sequences: list[Tensor] = []
         self.train_targets = torch.zeros(0, dtype=torch.long)
         self.val_sequences: list[Tensor] = []
@@ -104,23 +103,6 @@ class ClassifyTask(Task):
                                   f"({', '.join(self.labels)})")
         return torch.tensor([ids[label] for label in table.labels], dtype=torch.long)
 
-    def _adopt_initial_checkpoint(self) -> Tokenizer:
-        """Take init_from's tokenizer, architecture and embedding/backbone weights for a fresh run."""
-        from ..train.checkpoint import load_checkpoint  # the trainer imports the tasks; avoid a cycle
-
-        source = load_checkpoint(self.config.task.init_from)
-        kind = source.tokenizer.kind
-        if kind != self.config.data.tokenizer:
-            raise SeqlabError(
-                f"--init-from {self.config.task.init_from} was trained with a {kind} tokenizer but this run asks "
-                f"for --tokenizer {self.config.data.tokenizer}; pass --tokenizer {kind} (its tokenizer is reused)")
-        self.config.model = dataclasses.replace(source.config.model, dropout=self.config.model.dropout,
-                                                options=dict(source.config.model.options))
-        self.initial_weights = {name: {key: value.detach().clone()
-                                       for key, value in getattr(source.model, name).state_dict().items()}
-                                for name in ("embedding", "backbone")}
-        return source.tokenizer
-
     def load_data(self) -> None:
         data, train = self.config.data, self.config.train
         table = self._read(data.path)
@@ -133,7 +115,8 @@ class ClassifyTask(Task):
         train_rows, val_rows = split_indices(len(table.texts), data.val_fraction, seed=train.seed)
         if self.tokenizer is None:
             if self.config.task.init_from:
-                self.tokenizer = self._adopt_initial_checkpoint()
+                self.initial_weights = InitialWeights(self.config, ("embedding", "backbone"))
+                self.tokenizer = self.initial_weights.tokenizer(self.config)
             else:
                 self.tokenizer = fit_tokenizer(data.tokenizer, "\n".join(table.texts[row] for row in train_rows),
                                                unknown=data.unknown, vocab_size=data.vocab_size)
@@ -161,19 +144,11 @@ class ClassifyTask(Task):
     # ----------------------------------------------------------------- model
     def build_model(self) -> nn.Module:
         model = build_classifier(self.config, self.tokenizer.vocab_size, len(self.labels))
-        if self.initial_weights is not None:
-            try:
-                model.embedding.load_state_dict(self.initial_weights["embedding"])
-                model.backbone.load_state_dict(self.initial_weights["backbone"])
-            except RuntimeError as error:
-                raise SeqlabError(f"the weights of --init-from {self.config.task.init_from} do not fit ({error})") from None
-        if self.config.task.freeze_backbone:
-            model.backbone.requires_grad_(False)
-        return model
+        return start_model(model, self.config, self.initial_weights)
 
     def batches(self) -> BatchSource:
         return LabelledBatches(self.train_sequences, self.train_targets, batch_size=self.config.train.batch_size,
-                               seed=self.config.train.seed)
+                               seed=self.config.train.seed, bucketing=self.config.data.bucketing)
 
     def loss(self, model: nn.Module, batch: Batch, state: State) -> tuple[Tensor, State]:
         logits = model(batch.inputs, batch.lengths)  # (b, C)

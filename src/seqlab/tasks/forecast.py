@@ -31,7 +31,6 @@ rows and the forecast in ``FILE.forecast.png`` beside FILE (for
 """
 from __future__ import annotations
 
-import dataclasses
 import sys
 from pathlib import Path
 from typing import Any
@@ -50,7 +49,7 @@ from ..data.timeseries import (BUILTIN_PREFIX, ForecastWindows, Scaler, TimeSeri
 from ..errors import SeqlabError
 from ..models.forecaster import FORECAST_MODES, Forecaster, build_forecaster
 from . import register_task
-from .base import BatchSource, Task
+from .base import BatchSource, InitialWeights, Task, start_model
 
 SCALER_FILE = "scaler.json"
 SPLITS = ("val", "train", "all")
@@ -89,7 +88,7 @@ class ForecastTask(Task):
         self.scaler: Scaler | None = Scaler.from_dict(saved) if saved else None
         self.columns: list[str] | None = list(saved["columns"]) if saved else None
         self.season: int = int(saved["season"]) if saved else 0
-        self.initial_weights: dict[str, dict[str, Tensor]] | None = None  # init_from's, for a fresh run
+        self.initial_weights: InitialWeights | None = None  # init_from's, for a fresh run
         self.series: TimeSeries | None = None
         self.cut = 0  # rows of the training part
 
@@ -129,7 +128,7 @@ class ForecastTask(Task):
             self.columns = list(series.columns)
             self.season = self.config.task.season or guess_season(train)
             if self.config.task.init_from:
-                self._adopt_initial_checkpoint()
+                self.initial_weights = InitialWeights(self.config, ("embedding", "backbone"))
         if self.season >= self.cut:
             raise SeqlabError(f"--season {self.season} is not shorter than the training part ({self.cut} rows)")
         self.series = series
@@ -141,31 +140,10 @@ class ForecastTask(Task):
     def assets(self) -> dict[str, Any]:
         return {SCALER_FILE: {"columns": self.columns, **self.scaler.to_dict(), "season": self.season}}
 
-    def _adopt_initial_checkpoint(self) -> None:
-        """Take init_from's architecture and embedding/backbone weights for a fresh run."""
-        from ..train.checkpoint import load_checkpoint  # the trainer imports the tasks; avoid a cycle
-
-        source = load_checkpoint(self.config.task.init_from)
-        self.config.model = dataclasses.replace(source.config.model, dropout=self.config.model.dropout,
-                                                options=dict(source.config.model.options))
-        self.initial_weights = {name: {key: value.detach().clone()
-                                       for key, value in getattr(source.model, name).state_dict().items()}
-                                for name in ("embedding", "backbone")}
-
     def build_model(self) -> nn.Module:
+        # a text model's embedding (token ids) does not fit a forecaster's input projection: kept fresh
         model = build_forecaster(self.config, len(self.columns))
-        if self.initial_weights is not None:
-            try:
-                model.backbone.load_state_dict(self.initial_weights["backbone"])
-            except RuntimeError as error:
-                raise SeqlabError(f"the backbone of --init-from {self.config.task.init_from} does not fit ({error})") from None
-            embedding = self.initial_weights["embedding"]
-            fresh = model.embedding.state_dict()
-            if embedding.keys() == fresh.keys() and all(embedding[key].shape == fresh[key].shape for key in fresh):
-                model.embedding.load_state_dict(embedding)
-        if self.config.task.freeze_backbone:
-            model.backbone.requires_grad_(False)
-        return model
+        return start_model(model, self.config, self.initial_weights, optional=("embedding",))
 
     def _scaled(self, series: TimeSeries) -> Tensor:
         return torch.tensor(self.scaler.transform(series.values), dtype=torch.float32)  # (N, C)

@@ -18,7 +18,7 @@ from ..errors import SeqlabError
 from ..models import build_model
 from ..train.distributed import ProcessContext
 from . import register_task
-from .base import BatchSource, Task
+from .base import BatchSource, InitialWeights, Task, start_model
 
 TOKENIZER_FILE = "tokenizer.json"
 
@@ -74,6 +74,7 @@ class LanguageModelTask(Task):
         super().__init__(config, assets)
         self.tokenizer = tokenizer_from_dict(assets[TOKENIZER_FILE]) if assets else None
         self.data: TextData | None = None
+        self.initial_weights: InitialWeights | None = None  # init_from's, for a fresh run
 
     @property
     def carries_state(self) -> bool:
@@ -81,6 +82,9 @@ class LanguageModelTask(Task):
 
     def load_data(self) -> None:
         data = self.config.data
+        if self.tokenizer is None and self.config.task.init_from:  # fine-tuning: the old vocabulary, on new text
+            self.initial_weights = InitialWeights(self.config, ("embedding", "backbone", "head"))
+            self.tokenizer = self.initial_weights.tokenizer(self.config)
         self.data = load_text_data(data.path, tokenizer_kind=data.tokenizer, unknown=data.unknown,
                                    val_fraction=data.val_fraction, block_size=data.block_size,
                                    vocab_size=data.vocab_size, tokenizer=self.tokenizer)
@@ -94,7 +98,7 @@ class LanguageModelTask(Task):
         return {TOKENIZER_FILE: self.tokenizer.to_dict()}
 
     def build_model(self) -> nn.Module:
-        return build_model(self.config, self.tokenizer.vocab_size)
+        return start_model(build_model(self.config, self.tokenizer.vocab_size), self.config, self.initial_weights)
 
     def batches(self) -> BatchSource:
         return make_batches(self.config.data.batching, self.data.train, block_size=self.config.data.block_size,

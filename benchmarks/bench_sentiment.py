@@ -13,6 +13,14 @@ habits, and 1,000 sentences are too few to learn that "Great" is "great").
 
     python benchmarks/bench_sentiment.py            # everything (several minutes on 2 cores)
     python benchmarks/bench_sentiment.py --quick    # cross-domain only
+    python benchmarks/bench_sentiment.py --pretrain # each model also initialised from a pretrained language model
+
+With ``--pretrain`` each split first trains a word-level language model (same
+backbone and sizes, one direction) on every sentence that split does not test
+on, labels unused: for cross-validation the training folds and the other
+site; cross-domain, the source site. The classifier then starts from its
+embedding and forward backbone (``--init-from``, the GPT recipe); the reverse
+direction of a bidirectional encoder starts fresh.
 """
 from __future__ import annotations
 
@@ -116,13 +124,32 @@ def bag_of_words_accuracy(train_rows: list[tuple[str, str]], test_rows: list[tup
 
 
 # -------------------------------------------------------------------- seqlab
+PRETRAIN = {"data": {"block_size": 32, "val_fraction": 0.05}, "train": {"max_steps": 600, "weight_decay": 0.1,
+                                                                       "learning_rate": 5e-3, "eval_interval": 100}}
+
+
+def pretrain_language_model(name: str, sentences: list[str], *, workspace: Path, threads: int) -> Path:
+    """A word-level language model with classifier ``name``'s backbone and sizes, on ``sentences``; its best checkpoint."""
+    config = Config.from_dict({section: {**COMMON.get(section, {}), **MODELS[name].get(section, {}),
+                                         **PRETRAIN.get(section, {})} for section in ("model", "data", "train")})
+    config.train.threads = threads
+    order = torch.randperm(len(sentences), generator=torch.Generator().manual_seed(SEED)).tolist()
+    corpus = workspace / "corpus.txt"
+    corpus.write_text("".join(sentences[index] + "\n" for index in order), encoding="utf-8")
+    config.data.path = str(corpus)
+    out = workspace / "lm"
+    train(config, out, overwrite=True, quiet=True)
+    return out / "best"
+
+
 def seqlab_accuracy(name: str, train_rows: list[tuple[str, str]], test_rows: list[tuple[str, str]], *,
-                    workspace: Path, threads: int, steps: int) -> float:
+                    workspace: Path, threads: int, steps: int, init_from: Path | None = None) -> float:
     """Train ``seqlab`` classifier ``name`` on train_rows (10% held for checkpoint selection), test on test_rows."""
     config = Config.from_dict({section: {**COMMON.get(section, {}), **MODELS[name].get(section, {})}
                                for section in ("task", "model", "data", "train")})
     config.task.name = "classify"
     config.task.header = "no"
+    config.task.init_from = str(init_from or "")
     config.train.threads = threads
     config.train.max_steps = steps
     config.data.path = str(write_rows(workspace / "train.tsv", train_rows))
@@ -133,12 +160,18 @@ def seqlab_accuracy(name: str, train_rows: list[tuple[str, str]], test_rows: lis
     return metrics["accuracy"]
 
 
-def folds(rows: list[tuple[str, str]]) -> list[tuple[list[tuple[str, str]], list[tuple[str, str]]]]:
-    """FOLDS seeded (train, test) partitions of rows."""
+Split = tuple[list[tuple[str, str]], list[tuple[str, str]], list[str]]  # train rows, test rows, unlabelled text
+
+
+def folds(rows: list[tuple[str, str]], other: list[tuple[str, str]]) -> list[Split]:
+    """FOLDS seeded (train, test, pretraining text) partitions of rows; the other site's sentences are unlabelled text."""
     order = torch.randperm(len(rows), generator=torch.Generator().manual_seed(SEED)).tolist()
     parts = [order[index::FOLDS] for index in range(FOLDS)]
-    return [([rows[i] for part in parts[:k] + parts[k + 1:] for i in part], [rows[i] for i in parts[k]])
-            for k in range(FOLDS)]
+    splits = []
+    for k in range(FOLDS):
+        train_rows = [rows[i] for part in parts[:k] + parts[k + 1:] for i in part]
+        splits.append((train_rows, [rows[i] for i in parts[k]], [s for s, _ in train_rows] + [s for s, _ in other]))
+    return splits
 
 
 def main() -> int:
@@ -148,6 +181,8 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="cross-domain only (no cross-validation)")
     parser.add_argument("--steps", type=int, default=COMMON["train"]["max_steps"], help="training steps per run")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a busy machine)")
+    parser.add_argument("--pretrain", action="store_true",
+                        help="also start each model from a language model pretrained on the split's unlabelled text")
     arguments = parser.parse_args()
     paths = {site: Path(arguments.data) / f"{site}_labelled.txt" for site in SITES}
     if not all(path.exists() for path in paths.values()):
@@ -161,24 +196,32 @@ def main() -> int:
         print(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(MODELS)}", file=sys.stderr)
         return 2
     data = {site: read_site(path) for site, path in paths.items()}
-    experiments = [(f"{source} -> {target}", [(data[source], data[target])]) for source, target in
-                   (("yelp", "amazon"), ("amazon", "yelp"))]
+    experiments = [(f"{source} -> {target}", [(data[source], data[target], [s for s, _ in data[source]])])
+                   for source, target in (("yelp", "amazon"), ("amazon", "yelp"))]
     if not arguments.quick:
-        experiments += [(f"{site} 5-fold CV", folds(data[site])) for site in SITES]
-    columns = ["bag of words (TF-IDF + LR)", *names]
+        experiments += [(f"{site} 5-fold CV", folds(data[site], data[other]))
+                        for site, other in zip(SITES, reversed(SITES))]
+    variants = [(name, False) for name in names] + [(name, True) for name in names if arguments.pretrain]
+    columns = ["bag of words (TF-IDF + LR)", *(f"{name} (LM-pretrained)" if pretrained else name
+                                                for name, pretrained in variants)]
     results: dict[str, list[float]] = {}
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as scratch:
         for label, splits in experiments:
-            row = [sum(bag_of_words_accuracy(train_rows, test_rows) for train_rows, test_rows in splits) / len(splits)]
-            for name in names:
-                scores = [seqlab_accuracy(name, train_rows, test_rows, workspace=Path(scratch),
-                                          threads=arguments.threads, steps=arguments.steps)
-                          for train_rows, test_rows in splits]
+            row = [sum(bag_of_words_accuracy(train_rows, test_rows) for train_rows, test_rows, _ in splits) / len(splits)]
+            for name, pretrained in variants:
+                scores = []
+                for train_rows, test_rows, text in splits:
+                    init_from = (pretrain_language_model(name, text, workspace=Path(scratch), threads=arguments.threads)
+                                 if pretrained else None)
+                    scores.append(seqlab_accuracy(name, train_rows, test_rows, workspace=Path(scratch),
+                                                  threads=arguments.threads, steps=arguments.steps, init_from=init_from))
                 row.append(sum(scores) / len(scores))
-                print(f"{label}: {name} {row[-1]:.3f} ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
+                print(f"{label}: {columns[len(row) - 1]} {row[-1]:.3f} ({time.perf_counter() - started:.0f} s)",
+                      file=sys.stderr)
             results[label] = row
     command = "python benchmarks/bench_sentiment.py" + (" --quick" if arguments.quick else "") + (
+        " --pretrain" if arguments.pretrain else "") + (
         f" --models {arguments.models}" if arguments.models != ",".join(MODELS) else "") + (
         f" --steps {arguments.steps}" if arguments.steps != COMMON["train"]["max_steps"] else "")
     print("# Sentence sentiment accuracy (UCI Yelp / Amazon labelled sentences)")

@@ -15,6 +15,7 @@ token for token.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -40,6 +41,16 @@ def check_decoding(*, beam_size: int, max_length: int) -> None:
         raise SeqlabError(f"--beam-size must be at least 1, got {beam_size}")
     if max_length < 1:
         raise SeqlabError(f"--max-target-length must be at least 1, got {max_length}")
+
+
+def use_beam_size(checkpoint: Any, beam_size: int | None) -> None:
+    """Make a loaded seq2seq checkpoint decode with ``beam_size`` instead of its own (None: keep its own)."""
+    if beam_size is None:
+        return
+    if checkpoint.config.task.name != "seq2seq":
+        raise SeqlabError(f"--beam-size is for seq2seq checkpoints; this one is --task {checkpoint.config.task.name}")
+    check_decoding(beam_size=beam_size, max_length=checkpoint.config.task.max_target_length)
+    checkpoint.config.task.beam_size = beam_size
 
 
 @torch.no_grad()

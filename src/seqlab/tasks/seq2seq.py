@@ -121,7 +121,7 @@ class SeqToSeqTask(Task):
         return self.vocabulary.tokenizer
 
     # ------------------------------------------------------------------ data
-    def _source(self, text: str) -> Tensor:
+    def encode_source(self, text: str) -> Tensor:
         ids = self.vocabulary.source(text)[:self.config.data.block_size]  # (L,)
         if len(ids) == 0:
             raise SeqlabError(f"the source {text[:40]!r} has no tokens; give every input some text")
@@ -146,10 +146,10 @@ class SeqToSeqTask(Task):
             text = "\n".join(part for row in train_rows for part in (pairs.sources[row], pairs.targets[row]))
             self.vocabulary = SeqToSeqVocabulary(
                 fit_tokenizer(data.tokenizer, text, unknown=data.unknown, vocab_size=data.vocab_size))
-        self.train_sources = [self._source(pairs.sources[row]) for row in train_rows]
+        self.train_sources = [self.encode_source(pairs.sources[row]) for row in train_rows]
         self.train_targets = [self._target(pairs.targets[row], f"{data.path} line {pairs.line_numbers[row]}")
                               for row in train_rows]
-        self.val_sources = [self._source(pairs.sources[row]) for row in val_rows]
+        self.val_sources = [self.encode_source(pairs.sources[row]) for row in val_rows]
         self.val_targets = [pairs.targets[row] for row in val_rows]
 
     @property
@@ -244,7 +244,7 @@ class SeqToSeqTask(Task):
         elif split != "all" and self.config.data.val_fraction > 0:
             train_rows, val_rows = split_indices(len(rows), self.config.data.val_fraction, seed=self.config.train.seed)
             rows = val_rows if split == "val" else train_rows
-        sums = self._sums(model, [self._source(pairs.sources[row]) for row in rows],
+        sums = self._sums(model, [self.encode_source(pairs.sources[row]) for row in rows],
                           [pairs.targets[row] for row in rows])
         return {"split": split, "examples": len(rows), **self._metrics(sums)}
 
@@ -259,4 +259,4 @@ class SeqToSeqTask(Task):
         for number, text in enumerate(inputs, start=1):
             if not isinstance(text, str) or not text.strip():
                 raise SeqlabError(f"input {number} is empty; give some text to translate")
-        return [self.vocabulary.decode(ids) for ids in self._decode(model, [self._source(text) for text in inputs])]
+        return [self.vocabulary.decode(ids) for ids in self._decode(model, [self.encode_source(text) for text in inputs])]

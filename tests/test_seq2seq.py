@@ -227,6 +227,25 @@ def test_stepping_the_decoder_equals_teacher_forcing(backbone, attention):
                 torch.testing.assert_close(weights_t, weights[:, t], rtol=1e-9, atol=1e-9)
 
 
+def test_without_attention_the_decoder_sees_only_the_final_state():
+    """--attention none: the same summary with any other encoder outputs decodes the same."""
+    model = random_model("gru", "none")
+    src, src_len, tgt_in = padded_batch()
+    with torch.no_grad():
+        memory = model.encode(src, src_len)
+        scrambled = {**memory, "outputs": torch.randn_like(memory["outputs"])}
+        for t in range(tgt_in.shape[1]):
+            state = model.start(memory) if t == 0 else state
+            logits, state, weights = model.step(tgt_in[:, t], state, memory)
+            other_state = model.start(scrambled) if t == 0 else other_state
+            other, other_state, _ = model.step(tgt_in[:, t], other_state, scrambled)
+            torch.testing.assert_close(other, logits, rtol=0, atol=0)
+            assert weights is None
+        changed = {**memory, "summary": memory["summary"] + 1.0}
+        assert not torch.allclose(model.step(tgt_in[:, 0], model.start(changed), changed)[0],
+                                  model.step(tgt_in[:, 0], model.start(memory), memory)[0])
+
+
 def test_the_loss_ignores_padded_targets():
     config = seq2seq_config("lstm", "luong")
     torch.manual_seed(0)

@@ -21,7 +21,6 @@ import math
 
 import torch
 from torch import Tensor, nn
-from torch.nn import functional as F
 
 from ..backbones.attention_common import INIT_STD, MLP, PreNormBlock, merge_heads, resolve_heads, split_heads
 from ..backbones.base import Backbone, State, lengths_mask

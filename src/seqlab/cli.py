@@ -100,7 +100,8 @@ def _command_sample(arguments: argparse.Namespace, extra: list[str]) -> None:
 def _command_eval(arguments: argparse.Namespace, extra: list[str]) -> None:
     from .evaluate import evaluate_checkpoint
 
-    metrics = evaluate_checkpoint(arguments.checkpoint, arguments.data, split=arguments.split)
+    metrics = evaluate_checkpoint(arguments.checkpoint, arguments.data, split=arguments.split,
+                                  beam_size=arguments.beam_size)
     if arguments.json:
         print(json.dumps(metrics))
     else:
@@ -114,12 +115,24 @@ def _command_predict(arguments: argparse.Namespace, extra: list[str]) -> None:
 
     if not arguments.inputs and not arguments.file:
         raise SeqlabError("give inputs to predict on the command line or with --file FILE")
+    from .decode import use_beam_size
+
     checkpoint = load_checkpoint(arguments.checkpoint)
+    use_beam_size(checkpoint, arguments.beam_size)
     inputs = list(arguments.inputs)
     if arguments.file:
         inputs += checkpoint.task.read_inputs(arguments.file)
     for prediction in checkpoint.task.predict(checkpoint.model, inputs):
         print(json.dumps(prediction) if arguments.json else prediction)
+
+
+def _command_align(arguments: argparse.Namespace, extra: list[str]) -> None:
+    from .diagnostics.alignment import write_alignment
+
+    result, figure, numbers = write_alignment(arguments.checkpoint, arguments.text, arguments.out,
+                                              beam_size=arguments.beam_size)
+    print(result.text)
+    print(f"alignment: {figure} and {numbers}", file=sys.stderr)
 
 
 def _command_demo(arguments: argparse.Namespace, extra: list[str]) -> None:
@@ -186,6 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--data", required=True, help="the text file (split as in training)")
     evaluate.add_argument("--split", choices=("val", "train", "all"), default="val")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    evaluate.add_argument("--beam-size", type=int, default=None, help="seq2seq: decode with this beam (1: greedy)")
     evaluate.set_defaults(handler=_command_eval)
 
     predict = subparsers.add_parser("predict", help="predict labels or values with a trained checkpoint")
@@ -193,7 +207,15 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("inputs", nargs="*", help="inputs, e.g. sentences to classify")
     predict.add_argument("--file", help="a file of inputs: one per line, or laid out like the training data")
     predict.add_argument("--json", action="store_true", help="one JSON value per line")
+    predict.add_argument("--beam-size", type=int, default=None, help="seq2seq: decode with this beam (1: greedy)")
     predict.set_defaults(handler=_command_predict)
+
+    align = subparsers.add_parser("align", help="seq2seq: decode one input and draw its attention alignment")
+    align.add_argument("checkpoint", help="a seq2seq checkpoint directory")
+    align.add_argument("text", help="the source text, e.g. \"3 March 2017\"")
+    align.add_argument("--out", default="align.png", help="the figure (.png, .pdf, .svg); its weights go beside it as .json")
+    align.add_argument("--beam-size", type=int, default=None, help="decode with this beam (1: greedy)")
+    align.set_defaults(handler=_command_align)
 
     demo = subparsers.add_parser("demo", help="train a character LSTM on folk tunes shipped with music21, then play")
     demo.add_argument("--out", default="runs/demo")

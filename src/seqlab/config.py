@@ -24,7 +24,7 @@ PRESET_DIRECTORY = Path(__file__).parent / "configs"
 
 @dataclass
 class TaskConfig:
-    name: str = field(default="lm", metadata={"flag": "task"})  # the problem shape: lm, classify, forecast, ...
+    name: str = field(default="lm", metadata={"flag": "task"})  # the problem shape: lm, classify, forecast, seq2seq
     # starting point: a trained checkpoint's embedding and backbone (pretraining, then fine-tuning)
     init_from: str = ""
     freeze_backbone: bool = False
@@ -41,6 +41,10 @@ class TaskConfig:
     target_columns: str = ""  # "" : every numeric column but the time column
     time_column: str = ""
     season: int = 0  # seasonal-naive baseline period; 0: guessed from the data
+    # seq2seq: the recurrent decoder's attention; decoding (also for eval and predict)
+    attention: str = "bahdanau"  # "bahdanau" (additive), "luong" (multiplicative) or "none"
+    beam_size: int = 1  # 1: greedy
+    max_target_length: int = 100  # tokens decoded at most (EOS included); longer training targets are refused
 
 
 @dataclass

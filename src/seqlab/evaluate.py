@@ -4,10 +4,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from .decode import use_beam_size
 from .train.checkpoint import load_checkpoint
 
 
-def evaluate_checkpoint(checkpoint_dir: str | Path, data_path: str | Path, *, split: str = "val") -> dict[str, Any]:
-    """The task's metrics (lower-case keys) on ``split`` (val, train or all) of ``data_path``."""
+def evaluate_checkpoint(checkpoint_dir: str | Path, data_path: str | Path, *, split: str = "val",
+                        beam_size: int | None = None) -> dict[str, Any]:
+    """The task's metrics (lower-case keys) on ``split`` (val, train or all) of ``data_path``;
+    ``beam_size`` (seq2seq only) replaces the checkpoint's."""
     checkpoint = load_checkpoint(checkpoint_dir)
+    use_beam_size(checkpoint, beam_size)
     return checkpoint.task.evaluate_file(checkpoint.model, data_path, split=split)

@@ -1,0 +1,262 @@
+"""Many-to-many, unaligned: sequence to sequence over (source, target) pairs, e.g. dates -> ISO 8601.
+
+Data: a TSV/CSV of pairs or ``builtin:dates`` (see ``seqlab.data.pairs`` and
+``seqlab.data.dates``); a seeded shuffle sets ``data.val_fraction`` of the
+pairs aside. One tokenizer (``data.tokenizer``: char, word or bpe), fitted on
+the training sources and targets together, serves both sides, its ids shifted
+past PAD, BOS and EOS; it is the checkpoint's asset. Sources longer than
+``data.block_size`` tokens are cut to their first ``block_size``; a training
+target longer than ``task.max_target_length`` tokens is refused.
+
+Model (``seqlab.models.seq2seq``): ``--backbone transformer`` is the Transformer
+encoder-decoder; any other backbone encodes for a recurrent decoder with
+``task.attention`` bahdanau, luong or none (``task.bidirectional``: a second,
+right-to-left encoder). Training is teacher forcing: cross-entropy of
+y_1 .. y_T, EOS given BOS, y_1 .. y_{T-1}, averaged over real target tokens.
+
+Metrics: ``val_loss`` (teacher-forced nats per target token, EOS included),
+``exact_match`` (the selection metric: share of decoded outputs equal to the
+target) and ``bleu`` (corpus BLEU-4 over the tokenizer's tokens, characters by
+default). Decoding is greedy for ``task.beam_size`` 1, else beam search, and
+stops at EOS or after ``task.max_target_length`` tokens.
+"""
+from __future__ import annotations
+
+import math
+from collections import Counter
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from ..backbones.base import State
+from ..config import Config
+from ..data.batches import Batch
+from ..data.labelled import pad_right, read_lines, split_indices
+from ..data.pairs import BUILTIN_PREFIX, EOS, PAD, PairBatches, Pairs, SeqToSeqVocabulary, read_pairs
+from ..data.tokenizers import fit_tokenizer, tokenizer_from_dict
+from ..decode import check_decoding, decode
+from ..errors import SeqlabError
+from ..models.seq2seq import ATTENTIONS, EncoderDecoder, build_seq2seq
+from ..train.distributed import ProcessContext
+from . import register_task
+from .base import BatchSource, Task
+
+TOKENIZER_FILE = "tokenizer.json"
+TABLE_SUFFIXES = (".csv", ".tsv")
+BLEU_ORDER = 4
+
+
+# ----------------------------------------------------------------- BLEU
+def bleu_statistics(hypothesis: Sequence[Any], reference: Sequence[Any], *, max_order: int = BLEU_ORDER) -> list[float]:
+    """[clipped matches of n = 1..N, hypothesis n-grams of n = 1..N, hypothesis length, reference length].
+
+    Sums of these over a corpus give corpus BLEU (``bleu_from_statistics``); they add across processes too.
+    """
+    matches, totals = [], []
+    for order in range(1, max_order + 1):
+        hypothesis_grams = Counter(tuple(hypothesis[i:i + order]) for i in range(len(hypothesis) - order + 1))
+        reference_grams = Counter(tuple(reference[i:i + order]) for i in range(len(reference) - order + 1))
+        matches.append(sum(min(count, reference_grams[gram]) for gram, count in hypothesis_grams.items()))
+        totals.append(max(0, len(hypothesis) - order + 1))
+    return [*matches, *totals, len(hypothesis), len(reference)]
+
+
+def bleu_from_statistics(statistics: Sequence[float], *, max_order: int = BLEU_ORDER) -> float:
+    r"""BLEU = BP exp((1/N) sum_n log p_n) (Papineni et al. 2002), no smoothing.
+
+    p_n = clipped n-gram matches / hypothesis n-grams over the corpus;
+    BP = 1 if c > r else exp(1 - r / c), c and r the hypothesis and reference
+    lengths. 0 when some p_n is 0 or the hypotheses are empty.
+    """
+    matches, totals = statistics[:max_order], statistics[max_order:2 * max_order]
+    hypothesis_length, reference_length = statistics[2 * max_order], statistics[2 * max_order + 1]
+    if hypothesis_length == 0 or any(match == 0 for match in matches):
+        return 0.0
+    log_precision = sum(math.log(match / total) for match, total in zip(matches, totals)) / max_order
+    brevity = 1.0 if hypothesis_length > reference_length else math.exp(1 - reference_length / hypothesis_length)
+    return brevity * math.exp(log_precision)
+
+
+def corpus_bleu(hypotheses: Sequence[Sequence[Any]], references: Sequence[Sequence[Any]]) -> float:
+    """Corpus BLEU-4 of token sequences against one reference each."""
+    totals = [0.0] * (2 * BLEU_ORDER + 2)
+    for hypothesis, reference in zip(hypotheses, references, strict=True):
+        totals = [a + b for a, b in zip(totals, bleu_statistics(hypothesis, reference))]
+    return bleu_from_statistics(totals)
+
+
+# ----------------------------------------------------------------- task
+@register_task("seq2seq")
+class SeqToSeqTask(Task):
+    """p(y | x) over (source, target) pairs, trained by teacher forcing; see the module docstring.
+
+    Metrics: ``val_loss``, ``exact_match`` (kept in ``best/``, higher is better) and ``bleu``.
+    """
+
+    asset_files = (TOKENIZER_FILE,)
+    metric_names = ("val_loss", "exact_match", "bleu")
+    selection_metric = "exact_match"
+    higher_is_better = True
+
+    def __init__(self, config: Config, assets: dict[str, Any] | None = None) -> None:
+        super().__init__(config, assets)
+        task = config.task
+        if task.attention not in ATTENTIONS:
+            raise SeqlabError(f"task.attention must be one of {', '.join(ATTENTIONS)}, got {task.attention!r}")
+        check_decoding(beam_size=task.beam_size, max_length=task.max_target_length)
+        if task.init_from:
+            raise SeqlabError("--init-from is not supported by --task seq2seq; train it from scratch")
+        self.vocabulary: SeqToSeqVocabulary | None = (
+            SeqToSeqVocabulary(tokenizer_from_dict(assets[TOKENIZER_FILE])) if assets else None)
+        self.train_sources: list[Tensor] = []
+        self.train_targets: list[Tensor] = []
+        self.val_sources: list[Tensor] = []
+        self.val_targets: list[str] = []
+
+    @property
+    def tokenizer(self) -> Any:
+        return self.vocabulary.tokenizer
+
+    # ------------------------------------------------------------------ data
+    def encode_source(self, text: str) -> Tensor:
+        ids = self.vocabulary.source(text)[:self.config.data.block_size]  # (L,)
+        if len(ids) == 0:
+            raise SeqlabError(f"the source {text[:40]!r} has no tokens; give every input some text")
+        return ids
+
+    def _target(self, text: str, where: str) -> Tensor:
+        ids = self.vocabulary.target(text)  # (T + 2,)
+        limit = self.config.task.max_target_length
+        if len(ids) - 1 > limit:
+            raise SeqlabError(f"{where}: the target has {len(ids) - 1} tokens with EOS, more than "
+                              f"--max-target-length {limit}; raise it")
+        return ids
+
+    def _read(self, path: str | Path) -> Pairs:
+        return read_pairs(path, header=self.config.task.header)
+
+    def load_data(self) -> None:
+        data = self.config.data
+        pairs = self._read(data.path)
+        train_rows, val_rows = split_indices(len(pairs.sources), data.val_fraction, seed=self.config.train.seed)
+        if self.vocabulary is None:
+            text = "\n".join(part for row in train_rows for part in (pairs.sources[row], pairs.targets[row]))
+            self.vocabulary = SeqToSeqVocabulary(
+                fit_tokenizer(data.tokenizer, text, unknown=data.unknown, vocab_size=data.vocab_size))
+        self.train_sources = [self.encode_source(pairs.sources[row]) for row in train_rows]
+        self.train_targets = [self._target(pairs.targets[row], f"{data.path} line {pairs.line_numbers[row]}")
+                              for row in train_rows]
+        self.val_sources = [self.encode_source(pairs.sources[row]) for row in val_rows]
+        self.val_targets = [pairs.targets[row] for row in val_rows]
+
+    @property
+    def has_validation(self) -> bool:
+        return len(self.val_sources) > 0
+
+    def assets(self) -> dict[str, Any]:
+        return {TOKENIZER_FILE: self.tokenizer.to_dict()}
+
+    # ----------------------------------------------------------------- model
+    def build_model(self) -> nn.Module:
+        return build_seq2seq(self.config, self.vocabulary.size)
+
+    def batches(self) -> BatchSource:
+        return PairBatches(self.train_sources, self.train_targets, batch_size=self.config.train.batch_size,
+                           seed=self.config.train.seed)
+
+    def loss(self, model: nn.Module, batch: Batch, state: State) -> tuple[Tensor, State]:
+        logits = model(batch.inputs, batch.lengths, batch.targets[:, :-1])  # (b, T, V)
+        return F.cross_entropy(logits.flatten(0, 1), batch.targets[:, 1:].flatten(), ignore_index=PAD), None
+
+    # ------------------------------------------------------------ evaluation
+    def _batches(self, sources: list[Tensor]) -> list[list[int]]:
+        """Row indices in batches of similar source length, so little padding is computed."""
+        order = sorted(range(len(sources)), key=lambda index: len(sources[index]))
+        size = self.config.train.batch_size
+        return [order[start:start + size] for start in range(0, len(order), size)]
+
+    @torch.no_grad()
+    def _decode(self, model: EncoderDecoder, sources: list[Tensor]) -> list[list[int]]:
+        """The decoded token ids (EOS and after dropped) of every source, in order."""
+        was_training = model.training
+        model.eval()
+        device = next(model.parameters()).device
+        task = self.config.task
+        outputs: list[list[int]] = [[] for _ in sources]
+        for chosen in self._batches(sources):
+            inputs, lengths = pad_right([sources[index] for index in chosen])
+            hypotheses = decode(model, inputs.to(device), lengths.to(device), beam_size=task.beam_size,
+                                max_length=task.max_target_length)
+            for index, hypothesis in zip(chosen, hypotheses):
+                outputs[index] = [token for token in hypothesis.tokens if token != EOS]
+        model.train(was_training)
+        return outputs
+
+    @torch.no_grad()
+    def _sums(self, model: EncoderDecoder, sources: list[Tensor], targets: list[str]) -> Tensor:
+        """[summed loss, target tokens, exact matches, pairs, BLEU statistics...] as one float64 vector."""
+        sums = torch.zeros(4 + 2 * BLEU_ORDER + 2, dtype=torch.float64)
+        if not sources:  # a process with no share of a small split
+            return sums
+        was_training = model.training
+        model.eval()
+        device = next(model.parameters()).device
+        target_ids = [self.vocabulary.target(text) for text in targets]
+        for chosen in self._batches(sources):
+            inputs, lengths = pad_right([sources[index] for index in chosen])
+            padded, _ = pad_right([target_ids[index] for index in chosen])
+            padded = padded.to(device)
+            logits = model(inputs.to(device), lengths.to(device), padded[:, :-1])
+            sums[0] += float(F.cross_entropy(logits.flatten(0, 1).float(), padded[:, 1:].flatten(),
+                                             ignore_index=PAD, reduction="sum"))
+            sums[1] += int((padded[:, 1:] != PAD).sum())
+        model.train(was_training)
+        for decoded, target, ids in zip(self._decode(model, sources), targets, target_ids):
+            sums[2] += float(self.vocabulary.decode(decoded) == target)
+            sums[3] += 1
+            sums[4:] += torch.tensor(bleu_statistics(decoded, ids[1:-1].tolist()), dtype=torch.float64)
+        return sums
+
+    @staticmethod
+    def _metrics(sums: Tensor) -> dict[str, float]:
+        return {"val_loss": float(sums[0] / sums[1]), "exact_match": float(sums[2] / sums[3]),
+                "bleu": bleu_from_statistics(sums[4:].tolist())}
+
+    def evaluate(self, model: nn.Module, *, context: ProcessContext, max_batches: int = 0) -> dict[str, float]:
+        rows = list(range(context.rank, len(self.val_sources), context.world_size))
+        if max_batches:
+            rows = rows[:max_batches * self.config.train.batch_size]
+        sums = self._sums(model, [self.val_sources[row] for row in rows], [self.val_targets[row] for row in rows])
+        return self._metrics(context.all_reduce(sums.to(context.device)).cpu())
+
+    def evaluate_file(self, model: nn.Module, path: str | Path, *, split: str) -> dict[str, Any]:
+        """Metrics on ``split`` of a pairs file; on the training data itself ``val`` and ``train`` are the
+        trainer's parts (``val`` is all of it when training held none out), any other file is evaluated whole."""
+        pairs = self._read(path)
+        rows = list(range(len(pairs.sources)))
+        same_data = (str(path) == self.config.data.path if str(path).startswith(BUILTIN_PREFIX)
+                     else Path(path).resolve() == Path(self.config.data.path).resolve())
+        if not same_data:
+            split = "all"
+        elif split != "all" and self.config.data.val_fraction > 0:
+            train_rows, val_rows = split_indices(len(rows), self.config.data.val_fraction, seed=self.config.train.seed)
+            rows = val_rows if split == "val" else train_rows
+        sums = self._sums(model, [self.encode_source(pairs.sources[row]) for row in rows],
+                          [pairs.targets[row] for row in rows])
+        return {"split": split, "examples": len(rows), **self._metrics(sums)}
+
+    # ------------------------------------------------------------- prediction
+    def read_inputs(self, path: str | Path) -> list[Any]:
+        """.csv/.tsv: the sources of a pairs file; anything else: one source per line."""
+        if Path(path).suffix.lower() in TABLE_SUFFIXES:
+            return self._read(path).sources
+        return read_lines(path)
+
+    def predict(self, model: nn.Module, inputs: list[Any]) -> list[Any]:
+        for number, text in enumerate(inputs, start=1):
+            if not isinstance(text, str) or not text.strip():
+                raise SeqlabError(f"input {number} is empty; give some text to translate")
+        return [self.vocabulary.decode(ids) for ids in self._decode(model, [self.encode_source(text) for text in inputs])]

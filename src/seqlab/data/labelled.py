@@ -196,14 +196,18 @@ class LabelledBatches:
         self.labels = labels
         self.batch_size = batch_size
         self.generator = torch.Generator().manual_seed(seed)
-        self.order = torch.randperm(len(sequences), generator=self.generator)
+        self.order = self.epoch_order()
         self.position = 0
+
+    def epoch_order(self) -> Tensor:
+        """The order in which an epoch visits the sequences: a fresh shuffle."""
+        return torch.randperm(len(self.sequences), generator=self.generator)
 
     def next_batch(self) -> Batch:
         chosen: list[int] = []
         while len(chosen) < self.batch_size:
             if self.position == len(self.order):
-                self.order = torch.randperm(len(self.sequences), generator=self.generator)
+                self.order = self.epoch_order()
                 self.position = 0
             taken = self.order[self.position:self.position + self.batch_size - len(chosen)].tolist()
             chosen += taken
@@ -228,3 +232,41 @@ def pad_right(sequences: list[Tensor]) -> tuple[Tensor, Tensor]:
     for row, sequence in enumerate(sequences):
         padded[row, :len(sequence)] = sequence
     return padded, lengths
+
+
+IGNORED_TARGET = -100  # cross_entropy's ignore_index: the targets at padded positions
+
+
+def next_token_batch(padded: Tensor, lengths: Tensor, condition: Tensor | None = None) -> Batch:
+    """Right-padded whole sequences (B, T+1) with (B,) lengths -> inputs (B, T), targets (B, T) shifted left
+    by one with ``IGNORED_TARGET`` past each sequence's end, lengths - 1, and the (B, C) condition."""
+    inputs, targets = padded[:, :-1], padded[:, 1:].clone()
+    lengths = lengths - 1
+    positions = torch.arange(targets.shape[1]).unsqueeze(0)  # (1, T)
+    targets[positions >= lengths.unsqueeze(1)] = IGNORED_TARGET
+    return Batch(inputs, targets, reset=True, lengths=lengths, condition=condition)
+
+
+class ConditionedSequenceBatches(LabelledBatches):
+    """Random batches of whole sequences for next-token prediction, each with its condition vector.
+
+    The (N, C) conditions ride as ``LabelledBatches``' labels; each batch is
+    laid out by ``next_token_batch``. Every sequence must hold at least two
+    tokens. An epoch's shuffle is bucketed so that a batch pads little: the
+    shuffled sequences are cut into pools of ``POOL_BATCHES`` batches, each
+    pool sorted by length and cut into batches, and the batches shuffled.
+    """
+
+    POOL_BATCHES = 16
+
+    def epoch_order(self) -> Tensor:
+        shuffled = super().epoch_order()
+        pool = self.batch_size * self.POOL_BATCHES
+        lengths = torch.tensor([len(sequence) for sequence in self.sequences])
+        pools = [part[torch.argsort(lengths[part], stable=True)] for part in shuffled.split(pool)]
+        batches = torch.cat(pools).split(self.batch_size)
+        return torch.cat([batches[index] for index in torch.randperm(len(batches), generator=self.generator).tolist()])
+
+    def next_batch(self) -> Batch:
+        chosen = super().next_batch()  # inputs (B, T+1), targets: the conditions (B, C)
+        return next_token_batch(chosen.inputs, chosen.lengths, chosen.targets)

@@ -164,15 +164,15 @@ def generate_tunes(checkpoint: Any, count: int, *, condition: str = "", temperat
     if count < 1:
         raise SeqlabError(f"--tunes must be at least 1, got {count}")
     check_sampling(max_tokens=max_tokens, temperature=temperature, top_k=top_k, top_p=top_p)
-    task, model = checkpoint.task, checkpoint.model
-    state_for = getattr(task, "condition_state", None)
-    if state_for is None:
+    if checkpoint.config.task.name != "music":
         raise SeqlabError(f"{checkpoint.directory} is a {checkpoint.config.task.name!r} checkpoint; "
                           "generate tunes from one trained with --task music")
+    model = checkpoint.model
+    state = checkpoint.task.condition_state(model, condition)
     tunes = []
     for number in range(count):
         pieces = generate(model, checkpoint.tokenizer, "", max_tokens=max_tokens, temperature=temperature,
-                          top_k=top_k, top_p=top_p, seed=seed + number, stop="\n\n", state=state_for(model, condition))
+                          top_k=top_k, top_p=top_p, seed=seed + number, stop="\n\n", state=state)
         tunes.append("".join(pieces).strip("\n"))
     return tunes
 

@@ -60,16 +60,25 @@ class ConditionVocabulary:
         return f"unknown condition {name}:{label}; the model knows {name}: {known}"
 
     def parse(self, text: str) -> dict[str, str]:
-        """"K:D M:6/8" -> {"K": "D", "M": "6/8"}: whitespace-separated group:label pairs."""
+        """"K:D M:6/8" -> {"K": "D", "M": "6/8"}: group:label pairs; a label runs to the next group's name
+        ("K: G major M:3/4" -> {"K": "G major", "M": "3/4"})."""
         values: dict[str, str] = {}
-        for piece in text.split():
-            name, colon, label = piece.partition(":")
-            if not colon or not label:
+        name = None
+        for word in text.split():
+            group, colon, rest = word.partition(":")
+            if colon and group in self.groups:
+                name = group
+                values[name] = rest
+            elif colon and group.isalpha():  # a group this vocabulary lacks
+                raise SeqlabError(self.unknown_message(group, rest))
+            elif name is None:
                 example = " ".join(f"{group}:{next(iter(labels), 'x')}" for group, labels in self.groups.items())
-                raise SeqlabError(f"condition {piece!r} is not group:label; write e.g. {example!r}")
-            if name not in self.groups:
-                raise SeqlabError(self.unknown_message(name, label))
-            values[name] = label
+                raise SeqlabError(f"condition {text!r} is not group:label pairs; write e.g. {example!r}")
+            else:
+                values[name] = f"{values[name]} {word}".strip()
+        for name, label in values.items():
+            if not label:
+                raise SeqlabError(f"condition {name}: has no label; write e.g. {name}:{next(iter(self.groups[name]), 'x')}")
         return values
 
     def to_dict(self) -> dict[str, Any]:

@@ -115,7 +115,7 @@ class MusicTask(Task):
     def parse_condition(self, text: str) -> dict[str, str | None]:
         """ "K:D M:6/8" (or "K:D major", one group, or "") -> {"K": "D", "M": "6/8"}, normalized; None where not asked."""
         asked: dict[str, str | None] = {name: None for name in self.vocabulary.groups}
-        for name, label in self.vocabulary.parse(text.replace("K: ", "K:").replace("M: ", "M:")).items():
+        for name, label in self.vocabulary.parse(text).items():
             normalizer = NORMALIZERS.get(name)
             normalized = normalizer(label) if normalizer else label
             if normalized is None:

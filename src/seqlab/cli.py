@@ -87,9 +87,12 @@ def _command_sample(arguments: argparse.Namespace, extra: list[str]) -> None:
     check_sampling(max_tokens=arguments.max_tokens, temperature=arguments.temperature, top_k=arguments.top_k,
                    top_p=arguments.top_p)
     checkpoint = load_checkpoint(arguments.checkpoint)
+    state = None
+    if arguments.condition is not None:
+        state = checkpoint.task.condition_state(checkpoint.model, arguments.condition)
     pieces = generate(checkpoint.model, checkpoint.tokenizer, arguments.prompt, max_tokens=arguments.max_tokens,
                       temperature=arguments.temperature, top_k=arguments.top_k, top_p=arguments.top_p,
-                      seed=arguments.seed, stop=arguments.stop)
+                      seed=arguments.seed, stop=arguments.stop, state=state)
     sys.stdout.write(arguments.prompt)
     for piece in pieces:
         sys.stdout.write(piece)
@@ -139,6 +142,20 @@ def _command_demo(arguments: argparse.Namespace, extra: list[str]) -> None:
     from .demo import run_demo
 
     run_demo(arguments.out, seconds=arguments.seconds, tunes=arguments.tunes)
+
+
+def _command_music(arguments: argparse.Namespace, extra: list[str]) -> None:
+    from .music import make_music
+
+    report = make_music(arguments.checkpoint, tunes=arguments.tunes, out=arguments.out, condition=arguments.condition,
+                        midi=arguments.midi, wav=arguments.wav, temperature=arguments.temperature,
+                        top_k=arguments.top_k, top_p=arguments.top_p, max_tokens=arguments.max_tokens,
+                        seed=arguments.seed)
+    if arguments.out is None:
+        for number, tune in enumerate(report.tunes, start=1):
+            print(f"X:{number}\n{tune}\n")
+    print(report.summary() + (f"; {len(report.files)} files in {arguments.out}" if arguments.out else ""),
+          file=sys.stderr)
 
 
 def _command_diagnose(arguments: argparse.Namespace, extra: list[str]) -> None:
@@ -192,6 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--top-p", type=float, default=1.0, help="1: off")
     sample.add_argument("--seed", type=int, default=None)
     sample.add_argument("--stop", default=None, help="end where the text first contains this string")
+    sample.add_argument("--condition", default=None,
+                        help='start from a condition, for conditioned checkpoints (music: "K:D M:6/8")')
     sample.set_defaults(handler=_command_sample)
 
     evaluate = subparsers.add_parser("eval", help="validation loss and bits per character of a checkpoint")
@@ -222,6 +241,21 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seconds", type=float, default=120.0, help="training time")
     demo.add_argument("--tunes", type=int, default=3, help="tunes to generate")
     demo.set_defaults(handler=_command_demo)
+
+    music = subparsers.add_parser("music", help="generate tunes from a music checkpoint, check them with music21, "
+                                  "export MIDI and WAV")
+    music.add_argument("checkpoint", help="checkpoint directory (trained with --task music)")
+    music.add_argument("--tunes", type=int, default=10, help="how many tunes")
+    music.add_argument("--condition", default="", help='key and/or meter, e.g. "K:D M:6/8" (default: the model\'s choice)')
+    music.add_argument("--out", default=None, help="write tune-001.abc, ... here (default: print the tunes)")
+    music.add_argument("--midi", action="store_true", help="also write a .mid per tune that parses (needs --out)")
+    music.add_argument("--wav", action="store_true", help="also render .wav with timidity or fluidsynth (needs --out)")
+    music.add_argument("--temperature", type=float, default=0.8, help="0 is greedy")
+    music.add_argument("--top-k", type=int, default=0, help="0: off")
+    music.add_argument("--top-p", type=float, default=1.0, help="1: off")
+    music.add_argument("--max-tokens", type=int, default=1500, help="the longest tune, in tokens")
+    music.add_argument("--seed", type=int, default=0, help="tune n uses seed + n")
+    music.set_defaults(handler=_command_music)
 
     diagnose = subparsers.add_parser("diagnose", help="look inside a checkpoint: gradient flow, Jacobians, gates, "
                                      "attention maps, state trajectories")

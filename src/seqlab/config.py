@@ -24,7 +24,7 @@ PRESET_DIRECTORY = Path(__file__).parent / "configs"
 
 @dataclass
 class TaskConfig:
-    name: str = field(default="lm", metadata={"flag": "task"})  # the problem shape: lm, classify, forecast, seq2seq
+    name: str = field(default="lm", metadata={"flag": "task"})  # the problem shape: lm, classify, forecast, seq2seq, music, ...
     # starting point: a trained checkpoint's embedding and backbone (pretraining, then fine-tuning)
     init_from: str = ""
     freeze_backbone: bool = False
@@ -56,6 +56,8 @@ class ModelConfig:
     embedding: str = "learned"  # "learned" or "onehot"
     embedding_size: int = 0  # 0: the hidden size
     tie_weights: bool = False
+    # conditioned models (music): the condition enters the "state", the "input"s, or "auto" (state where it can)
+    conditioning: str = "auto"
     options: dict = field(default_factory=dict)  # the backbone's own options, e.g. {"variant": "peephole"}
 
 
@@ -129,6 +131,7 @@ class Config:
         task_class(self.task.name)
         model, data, train = self.model, self.data, self.train
         _choice("model.embedding", model.embedding, ("learned", "onehot"))
+        _choice("model.conditioning", model.conditioning, ("auto", "state", "input"))
         _choice("data.tokenizer", data.tokenizer, ("char", "word", "bpe"))
         _choice("data.unknown", data.unknown, ("unk", "error"))
         _choice("data.batching", data.batching, ("random", "stream"))

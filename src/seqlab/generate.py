@@ -11,6 +11,7 @@ from typing import Iterator
 import torch
 from torch import Tensor
 
+from .backbones.base import State
 from .errors import SeqlabError
 
 
@@ -53,12 +54,15 @@ def check_sampling(*, max_tokens: int, temperature: float, top_k: int, top_p: fl
 
 @torch.no_grad()
 def generate(model: torch.nn.Module, tokenizer, prompt: str = "", *, max_tokens: int = 500, temperature: float = 1.0,
-             top_k: int = 0, top_p: float = 1.0, seed: int | None = None, stop: str | None = None) -> Iterator[str]:
+             top_k: int = 0, top_p: float = 1.0, seed: int | None = None, stop: str | None = None,
+             state: State = None) -> Iterator[str]:
     """Yield generated text piece by piece (not including the prompt).
 
     With ``stop``, generation ends where the text first contains it; the stop
     string itself is not yielded. An empty prompt starts from a newline when the
-    vocabulary has one (texts begin after one), else from token 0.
+    vocabulary has one (texts begin after one), else from token 0. ``state`` is
+    the state the prompt starts from (batch 1), e.g. a conditioned model's
+    ``condition_state``; None: the model's own fresh state.
     """
     check_sampling(max_tokens=max_tokens, temperature=temperature, top_k=top_k, top_p=top_p)
     model.eval()
@@ -70,7 +74,7 @@ def generate(model: torch.nn.Module, tokenizer, prompt: str = "", *, max_tokens:
         prompt_ids = torch.zeros(1, dtype=torch.long)
     prompt_ids = prompt_ids.to(device)
     limit = getattr(getattr(model, "backbone", None), "forward_limit", None) or len(prompt_ids)
-    logits, state = model(prompt_ids[:limit].unsqueeze(0))  # (1, P', V): the prompt in one pass where it fits
+    logits, state = model(prompt_ids[:limit].unsqueeze(0), state)  # (1, P', V): the prompt in one pass where it fits
     logits = logits[:, -1]  # (1, V)
     for token in prompt_ids[limit:]:  # the rest, if any, one step at a time
         logits, state = model.step(token.view(1), state)

@@ -1,14 +1,20 @@
-"""ABC music notation: tunes from files or from the corpora the music21 package ships."""
+"""ABC music notation: tunes from files, folders or the corpora the music21 package ships; their key and meter."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from ..errors import SeqlabError
+from .text import read_text
 
 # Header fields that describe a tune's music (title, meter, unit length, tempo, key);
 # the rest (sources, transcribers, notes, numbering) is bookkeeping a model need not learn.
 MUSICAL_HEADERS = ("T:", "M:", "L:", "Q:", "K:")
 MUSIC21_ABC_CORPORA = ("oneills1850", "ryansMammoth")
+BUILTIN_MUSIC21 = "builtin:music21"  # --data value naming the corpora inside the music21 wheel
+KEY_MODES = {"": "", "maj": "", "ion": "", "m": "m", "min": "m", "aeo": "m",
+             "dor": "dor", "phr": "phr", "lyd": "lyd", "mix": "mix", "loc": "loc"}
+METER_SYMBOLS = {"C": "4/4", "C|": "2/2"}
 
 
 def split_tunes(text: str) -> list[str]:
@@ -39,3 +45,55 @@ def music21_tunes(corpora: tuple[str, ...] = MUSIC21_ABC_CORPORA) -> list[str]:
     if not tunes:
         raise SeqlabError(f"found no ABC tunes in music21's corpora {', '.join(corpora)}")
     return tunes
+
+
+def read_tunes(path: str | Path) -> list[str]:
+    """Tunes from an ABC file, from every .abc file below a folder (sorted by path), or ``builtin:music21``."""
+    if str(path) == BUILTIN_MUSIC21:
+        return music21_tunes()
+    folder = Path(path)
+    if folder.is_dir():
+        files = sorted(folder.rglob("*.abc"))
+        if not files:
+            raise SeqlabError(f"folder {folder} holds no .abc files; point --data at ABC files or {BUILTIN_MUSIC21}")
+        tunes = [tune for file in files for tune in split_tunes(read_text(file))]
+    else:
+        tunes = split_tunes(read_text(path))
+    if not tunes:
+        raise SeqlabError(f"{path} holds no ABC tunes (each starts with an X: line and has a K: line); "
+                          f"check the file, or use --data {BUILTIN_MUSIC21}")
+    return tunes
+
+
+def header(tune: str, field: str) -> str | None:
+    """The value of the first header line ``field`` ("K:", "M:", ...) of a tune, stripped; None if absent."""
+    for line in tune.split("\n"):
+        if line.startswith(field):
+            return line[len(field):].strip()
+    return None
+
+
+def normalize_key(text: str | None) -> str | None:
+    """A K: value -> tonic, accidental and mode: "D Major" -> "D", "A Dorian" -> "Ador", "Em" -> "Em";
+    None when it names no tonic and mode we know (e.g. "none", "HP")."""
+    match = re.match(r"([A-Ga-g])([#b]?)\s*([A-Za-z]*)", text or "")
+    if not match:
+        return None
+    tonic, accidental, mode = match.groups()
+    mode = mode.lower()
+    mode = KEY_MODES.get(mode if mode in ("m", "") else mode[:3])
+    if mode is None or (match.end() < len(text) and text[match.end()] not in " \t%"):
+        return None
+    return tonic.upper() + accidental + mode
+
+
+def normalize_meter(text: str | None) -> str | None:
+    """An M: value -> "6/8" form: "C" -> "4/4", "C|" -> "2/2", "6 / 8" -> "6/8"; None for free meter or nonsense."""
+    compact = re.sub(r"\s+", "", text or "")
+    compact = METER_SYMBOLS.get(compact, compact)
+    return compact if re.fullmatch(r"[1-9][0-9]*/[1-9][0-9]*", compact) else None
+
+
+def tune_conditions(tune: str) -> dict[str, str | None]:
+    """{"K": key, "M": meter} of a tune, normalized, from its header."""
+    return {"K": normalize_key(header(tune, "K:")), "M": normalize_meter(header(tune, "M:"))}

@@ -207,10 +207,11 @@ class LabelledBatches:
         self.bucketing = bucketing
         self.lengths = torch.tensor([len(sequence) for sequence in sequences])
         self.generator = torch.Generator().manual_seed(seed)
-        self.order = self._epoch_order()
+        self.order = self.epoch_order()
         self.position = 0
 
-    def _epoch_order(self) -> Tensor:
+    def epoch_order(self) -> Tensor:
+        """The order in which an epoch visits the sequences: a fresh shuffle, bucketed when asked."""
         order = torch.randperm(len(self.sequences), generator=self.generator)
         if not self.bucketing:
             return order
@@ -227,7 +228,7 @@ class LabelledBatches:
         chosen: list[int] = []
         while len(chosen) < self.batch_size:
             if self.position == len(self.order):
-                self.order = self._epoch_order()
+                self.order = self.epoch_order()
                 self.position = 0
             taken = self.order[self.position:self.position + self.batch_size - len(chosen)].tolist()
             chosen += taken
@@ -252,3 +253,33 @@ def pad_right(sequences: list[Tensor]) -> tuple[Tensor, Tensor]:
     for row, sequence in enumerate(sequences):
         padded[row, :len(sequence)] = sequence
     return padded, lengths
+
+
+IGNORED_TARGET = -100  # cross_entropy's ignore_index: the targets at padded positions
+
+
+def next_token_batch(padded: Tensor, lengths: Tensor, condition: Tensor | None = None) -> Batch:
+    """Right-padded whole sequences (B, T+1) with (B,) lengths -> inputs (B, T), targets (B, T) shifted left
+    by one with ``IGNORED_TARGET`` past each sequence's end, lengths - 1, and the (B, C) condition."""
+    inputs, targets = padded[:, :-1], padded[:, 1:].clone()
+    lengths = lengths - 1
+    positions = torch.arange(targets.shape[1]).unsqueeze(0)  # (1, T)
+    targets[positions >= lengths.unsqueeze(1)] = IGNORED_TARGET
+    return Batch(inputs, targets, reset=True, lengths=lengths, condition=condition)
+
+
+class ConditionedSequenceBatches(LabelledBatches):
+    """Random batches of whole sequences for next-token prediction, each with its condition vector.
+
+    The (N, C) conditions ride as ``LabelledBatches``' labels; each batch is
+    laid out by ``next_token_batch``. Every sequence must hold at least two
+    tokens. Bucketing (see ``LabelledBatches``) is on unless asked otherwise.
+    """
+
+    def __init__(self, sequences: list[Tensor], conditions: Tensor, *, batch_size: int, seed: int,
+                 bucketing: bool = True) -> None:
+        super().__init__(sequences, conditions, batch_size=batch_size, seed=seed, bucketing=bucketing)
+
+    def next_batch(self) -> Batch:
+        chosen = super().next_batch()  # inputs (B, T+1), targets: the conditions (B, C)
+        return next_token_batch(chosen.inputs, chosen.lengths, chosen.targets)

@@ -1,6 +1,9 @@
 """Problem shapes, by name: every task trains through the same trainer and checkpoints the same way."""
 from __future__ import annotations
 
+import importlib
+import pkgutil
+
 from typing import Callable, TypeVar
 
 from ..errors import SeqlabError
@@ -25,9 +28,9 @@ def task_class(name: str) -> type[Task]:
     return TASKS[name]
 
 
-from . import language_model  # noqa: E402,F401  (registers "lm")
-from . import classify  # noqa: E402,F401  (registers "classify")
-from . import forecast  # noqa: E402,F401  (registers "forecast")
-from . import seq2seq  # noqa: E402,F401  (registers "seq2seq")
+# every module here registers its task(s); importing them all makes a new task one file
+for _module in pkgutil.iter_modules(__path__):
+    if _module.name != "base":
+        importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = ["Batch", "BatchSource", "Task", "TASKS", "register_task", "task_class"]

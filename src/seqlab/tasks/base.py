@@ -79,6 +79,11 @@ class Task:
         """Metrics on ``split`` (val, train or all) of another file laid out like the training data."""
         raise NotImplementedError
 
+    def condition_state(self, model: nn.Module, text: str) -> State:
+        """The state (batch 1) from which a conditioned model generates for the condition ``text``."""
+        raise SeqlabError(f"task {self.name!r} takes no condition; --condition needs a checkpoint of a conditioned "
+                          "task such as --task music")
+
     def read_inputs(self, path: str | Path) -> list[Any]:
         """Inputs for ``predict`` from a file (one per line, or laid out like the training data)."""
         raise SeqlabError(f"task {self.name!r} has no predict; use seqlab sample for generation")

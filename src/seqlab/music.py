@@ -1,0 +1,209 @@
+"""Music from a music checkpoint: generate tunes, check them with music21, export MIDI and WAV.
+
+A tune "parses" when music21 reads its ABC into a score holding at least one
+note, without raising and within a time limit. MIDI comes from music21; WAV
+from a MIDI synthesiser on PATH (timidity, or fluidsynth with a General MIDI
+soundfont), so nothing here needs the network.
+"""
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import threading
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from .data.abc import header, normalize_key, normalize_meter
+from .errors import SeqlabError
+
+PARSE_SECONDS = 10.0  # music21 can crawl on a pathological tune; give up on one after this long
+SOUNDFONTS = ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/soundfonts/default.sf2",
+              "/usr/share/sounds/sf2/default-GM.sf2")
+SYNTHESISER_PACKAGES = "sudo apt-get install timidity (or fluidsynth fluid-soundfont-gm)"
+
+
+def _music21() -> Any:
+    try:
+        import music21
+    except ImportError:
+        raise SeqlabError("music21 is not installed; pip install music21") from None
+    return music21
+
+
+@contextmanager
+def _time_limit(seconds: float) -> Iterator[None]:
+    """Raise TimeoutError in the block after ``seconds`` (main thread only, where signals arrive; elsewhere no limit)."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def expire(signum: int, frame: Any) -> None:
+        raise TimeoutError(f"took longer than {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def with_reference_number(tune: str, number: int = 1) -> str:
+    """A tune as a complete ABC record: an X: line first (music21 and abc2midi want one)."""
+    return tune if tune.startswith("X:") else f"X:{number}\n{tune}"
+
+
+def parse_tune(tune: str, *, seconds: float = PARSE_SECONDS) -> Any:
+    """ABC text -> a music21 Score; raises ValueError naming why music21 cannot read it (or found no notes)."""
+    music21 = _music21()
+    try:
+        with warnings.catch_warnings(), _time_limit(seconds):
+            warnings.simplefilter("ignore")
+            score = music21.converter.parse(with_reference_number(tune), format="abc")
+    except Exception as error:  # music21 raises anything from IndexError to ZeroDivisionError on bad ABC
+        raise ValueError(f"{type(error).__name__}: {error}") from None
+    if not len(score.flatten().notes):
+        raise ValueError("no notes")
+    return score
+
+
+def tune_problem(tune: str, *, full: bool = True, seconds: float = PARSE_SECONDS) -> str | None:
+    """Why music21 cannot read a tune, or None if it can.
+
+    ``full``: build the whole score (``parse_tune``, ~30 ms a tune). Otherwise
+    only music21's ABC tokenizer and parser run (~2 ms a tune), which is what
+    raises on bad syntax; used to screen training sets of thousands of tunes.
+    """
+    if full:
+        try:
+            parse_tune(tune, seconds=seconds)
+        except ValueError as error:
+            return str(error)
+        return None
+    music21 = _music21()
+    try:
+        with warnings.catch_warnings(), _time_limit(seconds):
+            warnings.simplefilter("ignore")
+            music21.abcFormat.ABCHandler().process(with_reference_number(tune))
+    except Exception as error:  # see parse_tune
+        return f"{type(error).__name__}: {error}"
+    return None
+
+
+def export_midi(tune: str, path: str | Path) -> Path:
+    """Write a tune as a standard MIDI file through music21; refuses one music21 cannot parse."""
+    try:
+        score = parse_tune(tune)
+    except ValueError as error:
+        raise SeqlabError(f"music21 cannot parse the tune ({error}); no MIDI written") from None
+    path = Path(path)
+    score.write("midi", fp=str(path))
+    return path
+
+
+def find_synthesiser() -> list[str] | None:
+    """The command that renders MIDI to WAV, with {midi} and {wav} to fill in; None if none is installed."""
+    if shutil.which("timidity"):
+        return ["timidity", "-Ow", "-o", "{wav}", "{midi}"]
+    soundfont = next((font for font in SOUNDFONTS if Path(font).is_file()), None)
+    if shutil.which("fluidsynth") and soundfont:
+        return ["fluidsynth", "-ni", "-F", "{wav}", "-r", "44100", soundfont, "{midi}"]
+    return None
+
+
+def export_wav(midi_path: str | Path, wav_path: str | Path) -> Path:
+    """Render a MIDI file to WAV with timidity or fluidsynth."""
+    command = find_synthesiser()
+    if command is None:
+        raise SeqlabError(f"no MIDI synthesiser found for --wav; install one: {SYNTHESISER_PACKAGES}")
+    filled = [part.format(midi=midi_path, wav=wav_path) for part in command]
+    result = subprocess.run(filled, capture_output=True, text=True, timeout=120)
+    if result.returncode != 0 or not Path(wav_path).is_file():
+        last = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise SeqlabError(f"{command[0]} could not render {midi_path} ({last[0]})")
+    return Path(wav_path)
+
+
+@dataclass
+class MusicReport:
+    """What ``make_music`` generated and how the tunes fared."""
+
+    tunes: list[str]
+    problems: list[str | None]  # per tune: why music21 cannot read it, or None
+    condition: dict[str, str] = field(default_factory=dict)  # the asked {"K": key, "M": meter}, normalized
+    files: list[Path] = field(default_factory=list)
+
+    @property
+    def parse_share(self) -> float:
+        return sum(problem is None for problem in self.problems) / max(1, len(self.tunes))
+
+    def agreement(self) -> dict[str, float]:
+        """Per asked header field ("K", "M"): the share of tunes whose own header carries the asked value."""
+        normalizers = {"K": normalize_key, "M": normalize_meter}
+        return {name: sum(normalizers[name](header(tune, f"{name}:")) == value for tune in self.tunes)
+                / max(1, len(self.tunes)) for name, value in self.condition.items()}
+
+    def summary(self) -> str:
+        parsed = sum(problem is None for problem in self.problems)
+        text = f"{len(self.tunes)} tunes: {parsed} parse with music21 ({self.parse_share:.0%})"
+        for name, share in self.agreement().items():
+            text += f"; header {name}:{self.condition[name]} in {share:.0%}"
+        return text
+
+
+def generate_tunes(checkpoint: Any, count: int, *, condition: str = "", temperature: float = 0.8, top_k: int = 0,
+                   top_p: float = 1.0, max_tokens: int = 1500, seed: int = 0) -> list[str]:
+    """``count`` tunes from a music checkpoint, each started from the condition's state and stopped at a blank line."""
+    from .generate import check_sampling, generate
+
+    if count < 1:
+        raise SeqlabError(f"--tunes must be at least 1, got {count}")
+    check_sampling(max_tokens=max_tokens, temperature=temperature, top_k=top_k, top_p=top_p)
+    if checkpoint.config.task.name != "music":
+        raise SeqlabError(f"{checkpoint.directory} is a {checkpoint.config.task.name!r} checkpoint; "
+                          "generate tunes from one trained with --task music")
+    model = checkpoint.model
+    state = checkpoint.task.condition_state(model, condition)
+    tunes = []
+    for number in range(count):
+        pieces = generate(model, checkpoint.tokenizer, "", max_tokens=max_tokens, temperature=temperature,
+                          top_k=top_k, top_p=top_p, seed=seed + number, stop="\n\n", state=state)
+        tunes.append("".join(pieces).strip("\n"))
+    return tunes
+
+
+def make_music(checkpoint_dir: str | Path, *, tunes: int = 10, out: str | Path | None = None, condition: str = "",
+               midi: bool = False, wav: bool = False, temperature: float = 0.8, top_k: int = 0, top_p: float = 1.0,
+               max_tokens: int = 1500, seed: int = 0) -> MusicReport:
+    """Generate tunes, check each with music21, and write them (.abc, with --midi .mid, with --wav .wav) to ``out``."""
+    from .train.checkpoint import load_checkpoint
+
+    if (midi or wav) and out is None:
+        raise SeqlabError("--midi and --wav write files; give --out DIR")
+    if wav and find_synthesiser() is None:
+        raise SeqlabError(f"no MIDI synthesiser found for --wav; install one: {SYNTHESISER_PACKAGES}")
+    checkpoint = load_checkpoint(checkpoint_dir)
+    generated = generate_tunes(checkpoint, tunes, condition=condition, temperature=temperature, top_k=top_k,
+                               top_p=top_p, max_tokens=max_tokens, seed=seed)
+    asked = checkpoint.task.parse_condition(condition)
+    report = MusicReport(generated, [tune_problem(tune) for tune in generated],
+                         {name: value for name, value in asked.items() if value is not None})
+    if out is not None:
+        directory = Path(out)
+        if directory.exists() and not directory.is_dir():
+            raise SeqlabError(f"--out {directory} is a file; give a directory")
+        directory.mkdir(parents=True, exist_ok=True)
+        for number, (tune, problem) in enumerate(zip(generated, report.problems), start=1):
+            stem = directory / f"tune-{number:03d}"
+            stem.with_suffix(".abc").write_text(with_reference_number(tune, number) + "\n", encoding="utf-8")
+            report.files.append(stem.with_suffix(".abc"))
+            if problem is None and (midi or wav):
+                report.files.append(export_midi(tune, stem.with_suffix(".mid")))
+                if wav:
+                    report.files.append(export_wav(stem.with_suffix(".mid"), stem.with_suffix(".wav")))
+    return report

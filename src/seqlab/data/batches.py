@@ -28,6 +28,7 @@ class Batch:
     targets: Tensor  # e.g. (B, T) int64, the inputs shifted left by one
     reset: bool = True  # start from a fresh state (False: carry the previous batch's state, truncated BPTT)
     lengths: Tensor | None = None  # (B,) real lengths of right-padded inputs
+    mask: Tensor | None = None  # (B, T) bool, the positions the loss counts (synthetic tasks)
 
     def _map(self, function) -> "Batch":
         values = {item.name: getattr(self, item.name) for item in fields(self)}

@@ -28,5 +28,6 @@ def task_class(name: str) -> type[Task]:
 from . import language_model  # noqa: E402,F401  (registers "lm")
 from . import classify  # noqa: E402,F401  (registers "classify")
 from . import forecast  # noqa: E402,F401  (registers "forecast")
+from . import synthetic  # noqa: E402,F401  (registers "synthetic")
 
 __all__ = ["Batch", "BatchSource", "Task", "TASKS", "register_task", "task_class"]

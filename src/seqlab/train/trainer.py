@@ -284,7 +284,7 @@ class Trainer:
                         self.step_callback(self, self.step, loss_value)
                     if self.step % train.log_interval == 0 or self.step == start_step + 1:
                         record = {"kind": "train", "step": self.step, "loss": round(loss_value, 6),
-                                  "pascanu": None if penalty is None else round(float(penalty), 6), "lr": rate,
+                                  "pascanu": None if penalty is None else round(float(penalty.detach()), 6), "lr": rate,
                                   "grad_norm": round(float(grad_norm), 6),
                                   "tokens_per_second": round(tokens_per_step / step_seconds),
                                   "train_seconds": round(self.train_seconds, 3),

@@ -64,13 +64,25 @@ def _verdict(rows: list[dict[str, Any]], settings: dict[str, Any]) -> tuple[str,
     learned = by_name["transformer/learned"]["largest_n_all_accepted"]
     relative = max(by_name[f"transformer/{name}"]["largest_n_all_accepted"] for name in ("rotary", "alibi", "none"))
     reproduced = learned <= settings["train_n_max"] + 1 and relative > learned
-    text = (f"a^n b^n next-symbol prediction, trained on n = 1..{settings['train_n_max']} (strings up to "
-            f"{longest_train} symbols), tested on n = 1..{settings['test_n_max']}; largest n with every shorter string "
+    text = (f"a^n b^n next-symbol prediction, trained on n = 1..{settings['train_n_max']} (inputs up to "
+            f"{longest_train} positions), tested on n = 1..{settings['test_n_max']}; largest n with every shorter string "
             f"accepted (and the share of longer n accepted): {summary}. ")
-    text += (f"Learned absolute positions stop at n = {learned}, at the edge of the training lengths; the best of "
-             f"rotary/ALiBi/none reaches n = {relative}. " if reproduced else
-             f"The expected ordering (learned positions stuck at the training length, relative or no encodings "
-             f"beyond it) did not appear: learned reaches n = {learned}, the best relative/none n = {relative}. ")
+    transformers = {row["model"]: row["largest_n_all_accepted"] for row in rows if row["model"].startswith("transformer")}
+    best = max(transformers, key=transformers.get)
+    recurrent = {name: by_name[name]["largest_n_all_accepted"] for name in ("rnn", "lstm", "gru")}
+    text += (f"Best Transformer: {best} (n = {transformers[best]}); recurrent nets: "
+             + ", ".join(f"{name} {value}" for name, value in recurrent.items()) + ". ")
+    if reproduced:
+        text += (f"Learned absolute positions stop at n = {learned}, at the edge of the training lengths; the best "
+                 f"of rotary/ALiBi/none reaches n = {relative}.")
+    else:
+        text += (f"The expected ordering (learned positions stuck at the training length, relative or no encodings "
+                 f"beyond it) did not appear: learned reaches n = {learned}, the best of rotary/ALiBi/none n = "
+                 f"{relative}.")
+        if learned > settings["train_n_max"] + 1:
+            text += (" A likely reason: rows of the learned table for positions never trained on keep their small "
+                     "initial values (and weight decay shrinks them), so past the training lengths that model "
+                     "behaves like one without an encoding rather than meeting unseen position vectors.")
     return text, reproduced
 
 

@@ -24,7 +24,8 @@ def _train_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "train", allow_abbrev=False, help="train a model on a text file",
         description="Train a model. Every config field is a flag (--hidden-size 512, --learning-rate 3e-3, ...); "
-                    "options of the chosen backbone are flags too (--variant peephole, --nonlinearity relu).")
+                    "options of the chosen backbone are flags too (--variant peephole, --nonlinearity relu), and so "
+                    "are those of a synthetic source (--task synthetic --data builtin:adding --length 200).")
     parser.add_argument("--config", help="a preset name (see configs/) or a JSON config file")
     parser.add_argument("--out", required=True, help="checkpoint directory (latest at its top, best in best/)")
     parser.add_argument("--resume", action="store_true", help="continue the checkpoint in --out exactly")
@@ -40,6 +41,7 @@ def _train_parser(subparsers: Any) -> argparse.ArgumentParser:
 def _build_config(arguments: argparse.Namespace, extra: list[str]):
     """Defaults <- checkpoint (with --resume) or --config <- flags <- backbone options."""
     from .config import Config, load_config_file, parse_flag_value, parse_option_value
+    from .data.synthetic import source_name, source_options
     from .registry import backbone_options
     from .train.checkpoint import CONFIG_FILE, verify_checkpoint
 
@@ -58,17 +60,24 @@ def _build_config(arguments: argparse.Namespace, extra: list[str]):
         known_options = backbone_options(config.model.backbone)
     except ValueError as error:
         raise SeqlabError(str(error)) from None
+    source = source_name(config.data.path) if config.task.name == "synthetic" else None
+    known_source_options = source_options(source) if source else {}
     index = 0
     while index < len(extra):
         flag = extra[index]
         name = flag[2:].replace("-", "_") if flag.startswith("--") else ""
-        if name not in known_options or name in ("num_layers", "dropout"):
-            raise SeqlabError(f"unknown option {flag}; backbone {config.model.backbone!r} takes "
-                              f"{', '.join('--' + option.replace('_', '-') for option in sorted(known_options))}, "
-                              "and every config field is a flag (seqlab train --help)")
+        backbone_option = name in known_options and name not in ("num_layers", "dropout")
+        if not backbone_option and name not in known_source_options:
+            takes = f"backbone {config.model.backbone!r} takes " + ", ".join(
+                "--" + option.replace("_", "-") for option in sorted(known_options))
+            if source:
+                takes += f"; source {source!r} takes " + ", ".join(
+                    "--" + option.replace("_", "-") for option in sorted(known_source_options))
+            raise SeqlabError(f"unknown option {flag}; {takes}, and every config field is a flag (seqlab train --help)")
         if index + 1 >= len(extra):
             raise SeqlabError(f"{flag} needs a value")
-        config.model.options[name] = parse_option_value(extra[index + 1])
+        options = config.model.options if backbone_option else config.data.options
+        options[name] = parse_option_value(extra[index + 1])
         index += 2
     return config
 

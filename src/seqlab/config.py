@@ -2,9 +2,10 @@
 
 A run's configuration is four sections (task, model, data, train). It comes from
 defaults, then a preset or JSON file (``--config``), then command-line flags:
-every field is a flag named after it (``hidden_size`` -> ``--hidden-size``), and
+every field is a flag named after it (``hidden_size`` -> ``--hidden-size``),
 options of the chosen backbone (``--variant peephole``) land in
-``model.options``. Every value is checked for type and range here, so a bad
+``model.options`` and options of a synthetic source (``--length 200``) in
+``data.options``. Every value is checked for type and range here, so a bad
 config fails before anything touches the disk.
 """
 from __future__ import annotations
@@ -24,7 +25,7 @@ PRESET_DIRECTORY = Path(__file__).parent / "configs"
 
 @dataclass
 class TaskConfig:
-    name: str = field(default="lm", metadata={"flag": "task"})  # the problem shape: lm, classify, forecast, seq2seq, music, ...
+    name: str = field(default="lm", metadata={"flag": "task"})  # the problem shape: lm, classify, forecast, seq2seq, music, synthetic
     # starting point: a trained checkpoint's embedding and backbone (pretraining, then fine-tuning)
     init_from: str = ""
     freeze_backbone: bool = False
@@ -71,6 +72,7 @@ class DataConfig:
     block_size: int = 128  # T, positions per training window (and per truncated-BPTT segment)
     batching: str = "random"  # "random" windows, or contiguous "stream"s with the state carried
     bucketing: bool = False  # variable-length examples (classify): batch rows of similar length, less padding
+    options: dict = field(default_factory=dict)  # a synthetic source's own options, e.g. {"length": 200}
 
 
 @dataclass
@@ -86,6 +88,7 @@ class TrainConfig:
     beta2: float = 0.99
     clip_norm: float = 1.0  # 0: no clipping by norm
     clip_value: float = 0.0  # 0: no clipping by value
+    pascanu_weight: float = 0.0  # weight of the Pascanu et al. 2013 vanishing-gradient regulariser; 0: off
     eval_interval: int = 250  # steps between validations (and checkpoints)
     eval_max_batches: int = 0  # 0: the whole validation split
     log_interval: int = 10
@@ -146,6 +149,7 @@ class Config:
                             ("train.warmup_steps", train.warmup_steps), ("train.eval_max_batches", train.eval_max_batches),
                             ("train.threads", train.threads), ("train.max_seconds", train.max_seconds),
                             ("train.clip_norm", train.clip_norm), ("train.clip_value", train.clip_value),
+                            ("train.pascanu_weight", train.pascanu_weight),
                             ("train.weight_decay", train.weight_decay), ("train.min_learning_rate", train.min_learning_rate)):
             if value < 0 or (isinstance(value, float) and not math.isfinite(value)):
                 raise SeqlabError(f"{name} must be zero or more, got {value}")

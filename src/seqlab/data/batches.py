@@ -29,6 +29,7 @@ class Batch:
     reset: bool = True  # start from a fresh state (False: carry the previous batch's state, truncated BPTT)
     lengths: Tensor | None = None  # (B,) real lengths of right-padded inputs
     condition: Tensor | None = None  # (B, C) what a conditioned model starts from
+    mask: Tensor | None = None  # (B, T) bool, the positions the loss counts (synthetic tasks)
 
     def _map(self, function) -> "Batch":
         values = {item.name: getattr(self, item.name) for item in fields(self)}

@@ -1,7 +1,9 @@
 """The trainer: one loop for every task and backbone, with backpropagation through time.
 
 A batch goes forward (from a fresh state, or from the state the previous
-batch left, detached: truncated BPTT), the task's loss goes backward, the
+batch left, detached: truncated BPTT), the task's loss (plus, with
+``train.pascanu_weight``, that weight times the vanishing-gradient regulariser
+of Pascanu et al. 2013, see ``regularisers.py``, logged as ``pascanu``) goes backward, the
 gradient is clipped (its pre-clip norm logged) and AdamW steps with a warmup +
 cosine schedule. The task is validated every ``eval_interval`` steps; the
 latest checkpoint is kept at the top of the output directory and the best by
@@ -38,10 +40,12 @@ from ..errors import SeqlabError
 from ..tasks import task_class
 from .checkpoint import is_checkpoint, load_checkpoint, load_trainer_state, save_checkpoint
 from .distributed import ProcessContext, start_processes, stop_processes
+from .regularisers import StateRecorder, check_regularisable
 
 BEST_DIRECTORY = "best"
 METRICS_FILE = {"jsonl": "metrics.jsonl", "csv": "metrics.csv"}
-CSV_COLUMNS = ("kind", "step", "loss", "lr", "grad_norm", "tokens_per_second", "train_seconds", "elapsed_seconds")
+CSV_COLUMNS = ("kind", "step", "loss", "pascanu", "lr", "grad_norm", "tokens_per_second", "train_seconds",
+               "elapsed_seconds")
 
 
 @dataclass
@@ -124,6 +128,8 @@ class Trainer:
         self.task.load_data()
         torch.manual_seed(train.seed)
         self.model = self.task.build_model().to(context.device)
+        if train.pascanu_weight:
+            check_regularisable(getattr(self.model, "backbone", None))
         decay = [parameter for parameter in self.model.parameters() if parameter.dim() >= 2]
         no_decay = [parameter for parameter in self.model.parameters() if parameter.dim() < 2]
         self.optimizer = torch.optim.AdamW(
@@ -261,9 +267,9 @@ class Trainer:
                         group["lr"] = rate
                     batch = self.batches.next_batch()
                     state = None if batch.reset or not self.batches.carries_state else self.carried
-                    loss, state = self.task.loss(model, batch.rows(rows).to(context.device), state)
+                    loss, state, penalty = self._loss(model, batch.rows(rows).to(context.device), state)
                     self.optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
+                    (loss if penalty is None else loss + train.pascanu_weight * penalty).backward()
                     grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), train.clip_norm or math.inf)
                     if train.clip_value:
                         torch.nn.utils.clip_grad_value_(self.model.parameters(), train.clip_value)
@@ -277,7 +283,8 @@ class Trainer:
                     if self.step_callback is not None:
                         self.step_callback(self, self.step, loss_value)
                     if self.step % train.log_interval == 0 or self.step == start_step + 1:
-                        record = {"kind": "train", "step": self.step, "loss": round(loss_value, 6), "lr": rate,
+                        record = {"kind": "train", "step": self.step, "loss": round(loss_value, 6),
+                                  "pascanu": None if penalty is None else round(float(penalty.detach()), 6), "lr": rate,
                                   "grad_norm": round(float(grad_norm), 6),
                                   "tokens_per_second": round(tokens_per_step / step_seconds),
                                   "train_seconds": round(self.train_seconds, 3),
@@ -296,6 +303,14 @@ class Trainer:
             del model  # the DDP wrapper must go before the process group (see stop_processes)
         return TrainSummary(steps=self.step, train_seconds=self.train_seconds, loss=loss_value, metrics=metrics,
                             best=self.best, stopped_early=self.stop_requested, history=history)
+
+    def _loss(self, model: nn.Module, batch: Any, state: State) -> tuple[Tensor, State, Tensor | None]:
+        """The task's loss, and with ``train.pascanu_weight`` the regulariser Omega (else None) on its forward."""
+        if not self.config.train.pascanu_weight:
+            return (*self.task.loss(model, batch, state), None)
+        with StateRecorder(self.model.backbone) as recorder:
+            loss, state = self.task.loss(model, batch, state)
+        return loss, state, recorder.penalty(loss)
 
     def _progress_done(self) -> float:
         train = self.config.train

@@ -1,0 +1,83 @@
+"""Shortcuts vs a scratchpad: addition trained on 1-2 digit numbers, tested on longer ones."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+
+from .base import ExperimentResult, register_experiment
+from .common import save_figure
+from .common_synthetic import held_out_set, sequence_correct, synthetic_config, train_synthetic
+
+PRESETS = {
+    "quick": {"steps": 800, "batch_size": 32, "train_digits": 2, "test_digits": (1, 2, 3, 4), "test_examples": 200},
+    "full": {"steps": 6000, "batch_size": 64, "train_digits": 2, "test_digits": (1, 2, 3, 4, 5, 6),
+             "test_examples": 500},
+}
+MODELS = {
+    "transformer": {"backbone": "transformer", "hidden_size": 64, "num_layers": 2,
+                    "options": {"positional": "rotary", "num_heads": 4, "context_length": 128}},
+    "lstm": {"backbone": "lstm", "hidden_size": 128},
+}
+
+
+@register_experiment(
+    "scratchpad", title="Shortcuts vs scratchpad: 1-2 digit addition tested on more digits",
+    claim="Trained on 1-2 digit addition, a model answering directly learns a brittle shortcut that fails on 3 "
+          "digits; showing its work (a scratchpad) uses the output as working memory and makes the computation "
+          "easier (lectures; Nye et al. 2021)")
+def run(preset: str, out_dir: Path) -> ExperimentResult:
+    settings = PRESETS[preset]
+    rows: list[dict[str, Any]] = []
+    for name, model in MODELS.items():
+        for scratchpad in (False, True):
+            options = {"digits_max": settings["train_digits"], "scratchpad": scratchpad}
+            config = synthetic_config("addition", options, model, steps=settings["steps"], batch_size=settings["batch_size"],
+                                      learning_rate=3e-3)
+            metrics, checkpoint, seconds = train_synthetic(config)
+            row: dict[str, Any] = {"model": name, "answer": "scratchpad" if scratchpad else "direct"}
+            for digits in settings["test_digits"]:
+                examples = held_out_set("addition", {**options, "val_digits_min": digits, "val_digits_max": digits},
+                                        settings["test_examples"])
+                row[f"{digits}_digits"] = round(float(sequence_correct(checkpoint, examples).float().mean()), 3)
+            row["train_s"] = round(seconds, 1)
+            rows.append(row)
+    verdict, reproduced = _verdict(rows, settings)
+    return ExperimentResult(rows=rows, verdict=verdict, reproduced=reproduced, figures=[_figure(rows, settings, out_dir)])
+
+
+def _verdict(rows: list[dict[str, Any]], settings: dict[str, Any]) -> tuple[str, bool]:
+    trained, beyond = settings["train_digits"], settings["train_digits"] + 1
+    parts, holds = [], []
+    for name in MODELS:
+        direct, pad = (next(row for row in rows if row["model"] == name and row["answer"] == answer)
+                       for answer in ("direct", "scratchpad"))
+        parts.append(f"{name}: {trained} digits direct {direct[f'{trained}_digits']:.0%} / scratchpad "
+                     f"{pad[f'{trained}_digits']:.0%}, {beyond} digits direct {direct[f'{beyond}_digits']:.0%} / "
+                     f"scratchpad {pad[f'{beyond}_digits']:.0%}")
+        holds.append(pad[f"{beyond}_digits"] > direct[f"{beyond}_digits"] + 0.05)
+    text = (f"Exact match (greedy decoding reproduces the whole scored continuation) on 1..{max(settings['test_digits'])}"
+            f"-digit operands after training on 1..{trained} digits for {settings['steps']} steps: "
+            + "; ".join(parts) + ". ")
+    reproduced = any(holds)
+    text += ("The direct answer does not carry over to longer numbers; the scratchpad helps there for "
+             + ", ".join(name for name, held in zip(MODELS, holds) if held) + "." if reproduced else
+             "Neither format carried over to longer numbers here: the scratchpad's columns must still be found by "
+             "position in a question longer than any seen in training, which these small models did not learn to "
+             "do, so the claim that the scratchpad rescues out-of-distribution lengths did not reproduce.")
+    return text, reproduced
+
+
+def _figure(rows: list[dict[str, Any]], settings: dict[str, Any], out_dir: Path) -> str:
+    figure, axis = plt.subplots(figsize=(7, 4))
+    digits = list(settings["test_digits"])
+    for row in rows:
+        axis.plot(digits, [row[f"{count}_digits"] for count in digits], marker="o",
+                  linestyle="-" if row["answer"] == "scratchpad" else "--", label=f"{row['model']} {row['answer']}")
+    axis.axvspan(0.5, settings["train_digits"] + 0.5, color="grey", alpha=0.15, label="trained digits")
+    axis.set_xlabel("digits per operand")
+    axis.set_ylabel("exact match")
+    axis.set_xticks(digits)
+    axis.legend(fontsize=8)
+    return save_figure(figure, out_dir, "scratchpad.png")

@@ -118,11 +118,17 @@ def run(preset: str, out_dir: Path) -> ExperimentResult:
                          "allocated_bytes@end": float("nan")})
 
     figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
-    for label, curve in curves.items():
-        left.loglog(grid, curve["ms"], marker="o", label=label)
-        right.loglog(grid, curve["live_bytes"], marker="o", label=label + (" (live)" if "cached" in label else ""))
+    for index, (label, curve) in enumerate(curves.items()):
+        colour = f"C{index}"
+        left.loglog(grid, curve["ms"], marker="o", color=colour, label=label)
+        if "recompute" in label:  # the same keys and values as the live cache, computed afresh for each token
+            right.loglog(grid, curve["live_bytes"], marker="+", markersize=12, linestyle="none", color=colour,
+                         label=label + ": keys and values recomputed")
+            continue
+        right.loglog(grid, curve["live_bytes"], marker="o", color=colour, label=label + (" (live)" if "cached" in label else ""))
         if "cached" in label:
-            right.loglog(grid, curve["allocated_bytes"], marker="x", linestyle=":", label=label + " (allocated ring)")
+            right.loglog(grid, curve["allocated_bytes"], marker="x", linestyle=":", color=colour,
+                         label=label + " (allocated ring)")
     left.set_xlabel("position t of the generated token")
     left.set_ylabel("ms per token (batch 1, 1 thread)")
     left.set_title("time per generated token")

@@ -80,12 +80,14 @@ class TrainConfig:
     batch_size: int = 32  # global: shared out among processes under torchrun
     max_steps: int = 2000  # 0: no step limit (then max_seconds must be set)
     max_seconds: float = 0.0  # 0: no time limit; otherwise the schedule spans this time
+    optimizer: str = "adamw"  # "adamw", or "sgd" (plain SGD with ``momentum``, as in Pascanu et al. 2013)
     learning_rate: float = 2e-3
     min_learning_rate: float = 1e-4
     warmup_steps: int = 50
     weight_decay: float = 0.01
     beta1: float = 0.9
     beta2: float = 0.99
+    momentum: float = 0.0  # sgd only
     clip_norm: float = 1.0  # 0: no clipping by norm
     clip_value: float = 0.0  # 0: no clipping by value
     pascanu_weight: float = 0.0  # weight of the Pascanu et al. 2013 vanishing-gradient regulariser; 0: off
@@ -139,6 +141,7 @@ class Config:
         _choice("data.unknown", data.unknown, ("unk", "error"))
         _choice("data.batching", data.batching, ("random", "stream"))
         _choice("train.log_format", train.log_format, ("jsonl", "csv"))
+        _choice("train.optimizer", train.optimizer, ("adamw", "sgd"))
         for name, value in (("model.hidden_size", model.hidden_size), ("model.num_layers", model.num_layers),
                             ("data.block_size", data.block_size), ("train.batch_size", train.batch_size),
                             ("train.eval_interval", train.eval_interval), ("train.log_interval", train.log_interval)):
@@ -161,6 +164,8 @@ class Config:
             raise SeqlabError(f"train.learning_rate must be positive, got {train.learning_rate}")
         if not (0 <= train.beta1 < 1 and 0 <= train.beta2 < 1):
             raise SeqlabError("train.beta1 and train.beta2 must be in [0, 1)")
+        if not 0 <= train.momentum < 1:
+            raise SeqlabError(f"train.momentum must be in [0, 1), got {train.momentum}")
         if train.max_steps == 0 and train.max_seconds == 0:
             raise SeqlabError("training needs a budget: give --max-steps or --max-seconds (or both)")
         if model.tie_weights and model.embedding == "onehot":

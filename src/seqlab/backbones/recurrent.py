@@ -69,6 +69,9 @@ class RecurrentBackbone(Backbone):
         init: ``"default"`` (torch's U(-1/sqrt(H), 1/sqrt(H))), ``"xavier"``
             (Glorot-uniform per gate block, zero biases) or ``"orthogonal"``
             (orthogonal recurrent blocks, Glorot input blocks, zero biases).
+        recurrent_gain: W_hh is multiplied by this after ``init``; with ``"orthogonal"`` every
+            singular value of each recurrent block is then the gain, so a gain above 1 gives the
+            exploding start of Pascanu et al. 2013 and one below 1 a vanishing one.
         fused: use torch's fused kernel in ``forward`` when the cell has one.
     """
 
@@ -86,14 +89,18 @@ class RecurrentBackbone(Backbone):
         dropout: float = 0.0,
         initial_state: str = "zeros",
         init: str = "default",
+        recurrent_gain: float = 1.0,
         fused: bool = True,
     ) -> None:
         super().__init__(input_size, hidden_size, num_layers=num_layers, dropout=dropout)
         check_initial_state(initial_state)
         if init not in self.init_schemes:
             raise ValueError(f"init must be one of {', '.join(self.init_schemes)}, got {init!r}")
+        if not (isinstance(recurrent_gain, (int, float)) and math.isfinite(recurrent_gain) and recurrent_gain > 0):
+            raise ValueError(f"recurrent_gain must be a positive number, got {recurrent_gain!r}")
         self.initial_state = initial_state
         self.init = init
+        self.recurrent_gain = float(recurrent_gain)
         self.fused = fused
         rows = self.gates * hidden_size
         for layer in range(num_layers):
@@ -105,6 +112,10 @@ class RecurrentBackbone(Backbone):
         shape = (len(self.state_names), num_layers, 1, hidden_size)
         register_initial_state(self, initial_state, shape)
         self.reset_parameters()
+        if self.recurrent_gain != 1.0:
+            with torch.no_grad():
+                for layer in range(num_layers):
+                    self.layer_weights(layer)[1].mul_(self.recurrent_gain)
 
     # ----------------------------------------------------------------- weights
     def layer_weights(self, layer: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -238,7 +249,8 @@ class RecurrentBackbone(Backbone):
         return y, tuple(tensor.index_select(1, packed.unsorted_indices) for tensor in final)
 
     def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, initial_state={self.initial_state!r}, init={self.init!r}, fused={self.fused}"
+        return (f"{super().extra_repr()}, initial_state={self.initial_state!r}, init={self.init!r}, "
+                f"recurrent_gain={self.recurrent_gain}, fused={self.fused}")
 
 
 def _onednn_op(name: str):

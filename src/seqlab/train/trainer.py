@@ -4,7 +4,7 @@ A batch goes forward (from a fresh state, or from the state the previous
 batch left, detached: truncated BPTT), the task's loss (plus, with
 ``train.pascanu_weight``, that weight times the vanishing-gradient regulariser
 of Pascanu et al. 2013, see ``regularisers.py``, logged as ``pascanu``) goes backward, the
-gradient is clipped (its pre-clip norm logged) and AdamW steps with a warmup +
+gradient is clipped (its pre-clip norm logged) and AdamW (or SGD) steps with a warmup +
 cosine schedule. The task is validated every ``eval_interval`` steps; the
 latest checkpoint is kept at the top of the output directory and the best by
 the task's selection metric in ``best/``.
@@ -132,9 +132,11 @@ class Trainer:
             check_regularisable(getattr(self.model, "backbone", None))
         decay = [parameter for parameter in self.model.parameters() if parameter.dim() >= 2]
         no_decay = [parameter for parameter in self.model.parameters() if parameter.dim() < 2]
-        self.optimizer = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": train.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-            lr=train.learning_rate, betas=(train.beta1, train.beta2))
+        groups = [{"params": decay, "weight_decay": train.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        if train.optimizer == "sgd":
+            self.optimizer: torch.optim.Optimizer = torch.optim.SGD(groups, lr=train.learning_rate, momentum=train.momentum)
+        else:
+            self.optimizer = torch.optim.AdamW(groups, lr=train.learning_rate, betas=(train.beta1, train.beta2))
         self.batches = self.task.batches()
         self.step = 0
         self.train_seconds = 0.0

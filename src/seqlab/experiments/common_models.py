@@ -1,0 +1,39 @@
+"""Language models of roughly equal size for the experiments that compare backbones' costs."""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..models import LanguageModel
+from ..registry import build_backbone
+
+# Depth per backbone; the width is then chosen for the parameter budget. Attention widths come in
+# whole heads of 64 (the Transformer's default num_heads is H // 64).
+LAYERS = {"rnn": 2, "lstm": 2, "gru": 2, "mingru": 3, "minlstm": 3, "tcn": 4, "linear_attention": 2, "transformer": 2}
+WIDTH_STEP = {"transformer": 64, "linear_attention": 64}
+
+
+def parameter_count(module: nn.Module) -> int:
+    return sum(parameter.numel() for parameter in module.parameters())
+
+
+def matched_language_model(name: str, *, target_parameters: int, vocab_size: int, seed: int = 0,
+                           **options: Any) -> LanguageModel:
+    """The language model with backbone ``name`` (depth LAYERS[name]) whose width brings its parameter count
+    closest to ``target_parameters``; widths step by 16 (64 for attention). Seeded, in eval mode."""
+    step = WIDTH_STEP.get(name, 16)
+    layers = LAYERS.get(name, 2)
+    best: tuple[int, int] | None = None  # (gap, width)
+    for width in range(step, 4096 + step, step):
+        backbone = build_backbone(name, input_size=width, hidden_size=width, num_layers=layers, **options)
+        count = parameter_count(LanguageModel(vocab_size, backbone))
+        if best is None or abs(count - target_parameters) < best[0]:
+            best = (abs(count - target_parameters), width)
+        if count > target_parameters:
+            break
+    assert best is not None
+    torch.manual_seed(seed)
+    backbone = build_backbone(name, input_size=best[1], hidden_size=best[1], num_layers=layers, **options)
+    return LanguageModel(vocab_size, backbone).eval()

@@ -7,12 +7,13 @@ soundfont), so nothing here needs the network.
 """
 from __future__ import annotations
 
+import io
 import shutil
 import signal
 import subprocess
 import threading
 import warnings
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stderr
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -62,7 +63,7 @@ def parse_tune(tune: str, *, seconds: float = PARSE_SECONDS) -> Any:
     """ABC text -> a music21 Score; raises ValueError naming why music21 cannot read it (or found no notes)."""
     music21 = _music21()
     try:
-        with warnings.catch_warnings(), _time_limit(seconds):
+        with warnings.catch_warnings(), redirect_stderr(io.StringIO()), _time_limit(seconds):  # music21 warns on stderr
             warnings.simplefilter("ignore")
             score = music21.converter.parse(with_reference_number(tune), format="abc")
     except Exception as error:  # music21 raises anything from IndexError to ZeroDivisionError on bad ABC
@@ -87,7 +88,7 @@ def tune_problem(tune: str, *, full: bool = True, seconds: float = PARSE_SECONDS
         return None
     music21 = _music21()
     try:
-        with warnings.catch_warnings(), _time_limit(seconds):
+        with warnings.catch_warnings(), redirect_stderr(io.StringIO()), _time_limit(seconds):
             warnings.simplefilter("ignore")
             music21.abcFormat.ABCHandler().process(with_reference_number(tune))
     except Exception as error:  # see parse_tune

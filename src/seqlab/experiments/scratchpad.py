@@ -47,25 +47,34 @@ def run(preset: str, out_dir: Path) -> ExperimentResult:
     return ExperimentResult(rows=rows, verdict=verdict, reproduced=reproduced, figures=[_figure(rows, settings, out_dir)])
 
 
-def _verdict(rows: list[dict[str, Any]], settings: dict[str, Any]) -> tuple[str, bool]:
+def _verdict(rows: list[dict[str, Any]], settings: dict[str, Any]) -> tuple[str, bool | None]:
+    """Only models that learned the training lengths (>= 80% exact match in both formats) can test the claim."""
     trained, beyond = settings["train_digits"], settings["train_digits"] + 1
-    parts, holds = [], []
+    parts, verdicts = [], {}
     for name in MODELS:
         direct, pad = (next(row for row in rows if row["model"] == name and row["answer"] == answer)
                        for answer in ("direct", "scratchpad"))
         parts.append(f"{name}: {trained} digits direct {direct[f'{trained}_digits']:.0%} / scratchpad "
                      f"{pad[f'{trained}_digits']:.0%}, {beyond} digits direct {direct[f'{beyond}_digits']:.0%} / "
                      f"scratchpad {pad[f'{beyond}_digits']:.0%}")
-        holds.append(pad[f"{beyond}_digits"] > direct[f"{beyond}_digits"] + 0.05)
+        if min(direct[f"{trained}_digits"], pad[f"{trained}_digits"]) >= 0.8:
+            verdicts[name] = pad[f"{beyond}_digits"] > direct[f"{beyond}_digits"] + 0.05
     text = (f"Exact match (greedy decoding reproduces the whole scored continuation) on 1..{max(settings['test_digits'])}"
             f"-digit operands after training on 1..{trained} digits for {settings['steps']} steps: "
             + "; ".join(parts) + ". ")
-    reproduced = any(holds)
-    text += ("The direct answer does not carry over to longer numbers; the scratchpad helps there for "
-             + ", ".join(name for name, held in zip(MODELS, holds) if held) + "." if reproduced else
-             "Neither format carried over to longer numbers here: the scratchpad's columns must still be found by "
-             "position in a question longer than any seen in training, which these small models did not learn to "
-             "do, so the claim that the scratchpad rescues out-of-distribution lengths did not reproduce.")
+    if not verdicts:
+        text += ("Inconclusive: no model learned the training lengths themselves in both formats (80% exact match "
+                 f"on {trained} digits) within this budget, so what happens beyond them says nothing about shortcuts "
+                 "versus working; the full preset trains longer.")
+        return text, None
+    reproduced = any(verdicts.values())
+    if reproduced:
+        text += ("The scratchpad carries over to longer numbers better than the direct answer for "
+                 + ", ".join(name for name, held in verdicts.items() if held) + ".")
+    else:
+        text += ("Among the models that learned the training lengths (" + ", ".join(verdicts) + "), the scratchpad "
+                 "did not carry over to longer numbers better than the direct answer: its columns must still be "
+                 "found by position in a question longer than any seen in training.")
     return text, reproduced
 
 

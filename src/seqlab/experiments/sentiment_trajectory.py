@@ -248,9 +248,9 @@ def run(preset: str, out_dir: Path) -> ExperimentResult:
            "The state did not both move at the sentiment word and fade back toward the baseline within the probe, "
            "so the claim did not reproduce as stated")
         + (", and the readout fades with it. " if score_decays else
-           "; the readout, though, does not fade within the probe: the classifier was trained to answer at the end "
+           "; nor does the readout fade within the probe: the classifier was trained to answer at the end "
            f"of sentences with up to {MAX_FILLER} trailing words, so it learned to latch the sentiment, and the "
-           "partial return of the state is not enough to flip its answer. ")
+           "templated sentences are separable by one word, so a latch is the easiest solution. ")
         + ("PCA (state_trajectories.png): the positive, negative and neutral paths part at the sentiment word and "
            + ("drift back toward one another through the filler. " if state_decays else
               "each settles in a region of its own and stays there through the filler: three attractors, a latch. "))

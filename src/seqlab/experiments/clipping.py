@@ -29,10 +29,11 @@ from .common_abc import charlm_config, write_abc_corpus
 
 RULES = {"none": {"clip_norm": 0.0, "clip_value": 0.0}, "norm 1": {"clip_norm": 1.0, "clip_value": 0.0},
          "value 0.1": {"clip_norm": 0.0, "clip_value": 0.1}}
-SETTINGS = {"quick": {"gains": (3.0,), "seeds": 3, "steps": 300, "hidden": 64, "characters": 200_000},
-            "full": {"gains": (1.5, 3.0, 5.0), "seeds": 5, "steps": 2000, "hidden": 128, "characters": 876_000}}
+SETTINGS = {"quick": {"gains": (2.5, 3.0), "seeds": 3, "steps": 500, "hidden": 64, "characters": 200_000},
+            "full": {"gains": (1.5, 2.5, 3.0, 5.0), "seeds": 5, "steps": 2000, "hidden": 128, "characters": 876_000}}
 LEARNING_RATE = 0.5
 STUCK_FRACTION = 0.9
+EXPLODING = 100.0  # a gain whose unclipped runs saw a pre-clip norm above this counts as exploding
 
 
 def run_outcome(losses: list[float], weights_finite: bool, val_loss: float, initial_loss: float) -> str:
@@ -110,33 +111,45 @@ def run(preset: str, out_dir: Path) -> ExperimentResult:
                 "steps_norm_over_100": float(np.mean([row["steps_norm_over_100"] for row in chosen])),
                 "W_hh_spectral_end": float(np.mean([row["W_hh_spectral_end"] for row in chosen])),
             })
-    worst = max(gains)
-    by_rule = {row["rule"]: row for row in summary_rows if row["gain"] == worst}
-    none, norm, value = by_rule["none"], by_rule["norm 1"], by_rule["value 0.1"]
-    failures = {rule: row["diverged"] + row["stuck"] for rule, row in by_rule.items()}
-    reproduced = bool(failures["norm 1"] < failures["none"] or (failures["norm 1"] == failures["none"] == 0
-                                                               and norm["val_loss_mean"] < none["val_loss_mean"]))
+    sentences, helped = [], {}
+    for gain in gains:
+        by_rule = {row["rule"]: row for row in summary_rows if row["gain"] == gain}
+        none, norm, value = by_rule["none"], by_rule["norm 1"], by_rule["value 0.1"]
+        failures = {rule: row["diverged"] + row["stuck"] for rule, row in by_rule.items()}
+        if none["max_grad_norm"] > EXPLODING:
+            helped[gain] = bool(failures["norm 1"] <= failures["none"] and norm["val_loss_mean"] < none["val_loss_mean"])
+        sentences.append(
+            f"W_hh = {gain:g} x orthogonal: pre-clip norms up to {none['max_grad_norm']:.3g} (median over steps "
+            f"{none['median_grad_norm']:.3g} unclipped, {norm['median_grad_norm']:.3g} under norm clipping); "
+            f"diverged/stuck of {none['runs']}: none {none['diverged']}/{none['stuck']}, norm 1 "
+            f"{norm['diverged']}/{norm['stuck']}, value 0.1 {value['diverged']}/{value['stuck']}; mean val loss none "
+            f"{none['val_loss_mean']:.3f}, norm 1 {norm['val_loss_mean']:.3f}, value 0.1 {value['val_loss_mean']:.3f}; "
+            f"spectral norm of W_hh at the end none {none['W_hh_spectral_end']:.3g}, norm 1 "
+            f"{norm['W_hh_spectral_end']:.3g}, value 0.1 {value['W_hh_spectral_end']:.3g}.")
+    reproduced = bool(helped) and all(helped.values())
+    helped_at = ", ".join(f"{gain:g}" for gain, yes in helped.items() if yes)
+    not_at = ", ".join(f"{gain:g}" for gain, yes in helped.items() if not yes)
+    if reproduced:
+        finding = ("Wherever the gradient exploded (a pre-clip norm above 100), norm clipping ended with a lower loss "
+                   "than no clipping: the claim reproduces. ")
+    elif helped_at:
+        finding = f"Norm clipping ended with a lower loss at gain {helped_at} but not at {not_at}: the claim reproduced in part. "
+    else:
+        finding = ("Norm clipping did not end with a lower loss than no clipping at any gain, so the claim did not "
+                   "reproduce in this budget. ")
     verdict = (
-        f"W_hh = {worst:g} x orthogonal, SGD at lr {LEARNING_RATE}, {settings['steps']} steps, {settings['seeds']} seeds: "
-        f"pre-clip gradient norms reach {none['max_grad_norm']:.3g} (median over steps {none['median_grad_norm']:.3g} "
-        f"unclipped, {norm['median_grad_norm']:.3g} under norm clipping). "
-        f"Diverged / stuck / runs: none {none['diverged']}/{none['stuck']}/{none['runs']}, "
-        f"norm 1 {norm['diverged']}/{norm['stuck']}/{norm['runs']}, value 0.1 {value['diverged']}/{value['stuck']}/{value['runs']}; "
-        f"mean val loss none {none['val_loss_mean']:.3f}, norm 1 {norm['val_loss_mean']:.3f}, value 0.1 "
-        f"{value['val_loss_mean']:.3f}; mean spectral norm of W_hh at the end none {none['W_hh_spectral_end']:.3g}, "
-        f"norm 1 {norm['W_hh_spectral_end']:.3g}, value 0.1 {value['W_hh_spectral_end']:.3g} (from {worst:g}). "
-        + ("Norm clipping trained where the unclipped runs failed: the claim reproduces. " if reproduced else
-           "Norm clipping did not rescue training here, so the claim did not reproduce as stated. ")
-        + "What happened: a tanh state is bounded, so nothing became NaN; the unclipped first steps (lr x ||g|| in the "
-          "hundreds of thousands) blow the weights up and saturate the units, after which the gradients are small "
-          "again and the model learns slowly through what is left. Norm clipping keeps the weights where they "
-          "started, but when ||g|| is ~1e5 at every step a threshold of 1 shrinks each step by that factor, so the "
-          "run barely moves out of the exploding regime in this budget; Pascanu et al. clip occasional spikes at a "
-          "threshold near the typical norm, not a gradient that is huge throughout. "
-        + f"Clip-by-value at 0.1 {'beat' if value['val_loss_mean'] < none['val_loss_mean'] else 'did not beat'} no "
-          "clipping: it caps each component, so the output layer's small gradients pass almost whole while the "
-          "exploding recurrent ones are cut, a different direction from the true gradient but one that learns. "
-        + ("A quick run: one gain, three seeds, 300 steps." if preset == "quick" else ""))
+        f"SGD at lr {LEARNING_RATE}, {settings['steps']} steps, {settings['seeds']} seeds per rule. " + " ".join(sentences)
+        + " " + finding
+        + "What the curves show: a tanh state is bounded, so nothing became NaN; an explosion does its damage "
+          "through the step it causes. Unclipped, the first steps (lr x ||g||) throw W_hh far out (its spectral "
+          "norm at the end, in the table) and saturate the units: the loss drops at once, then stalls on a network "
+          "whose recurrence is mostly switched off. Norm clipping does tame the explosion (W_hh stays near its "
+          "start), but every step is capped at lr x 1, so a run that starts deep in the exploding regime first "
+          "crawls out of it; once out, its loss falls fast. When ||g|| is ~1e5 at every step even the output "
+          "layer's share of the clipped step is negligible and the run stays stuck at the uniform prediction. "
+          "Clip-by-value at 0.1 caps each component instead, so the output layer's small gradients pass whole while "
+          "the exploding recurrent ones are cut: not the gradient's direction, but here the rule that learned best. "
+        + (f"A quick run: {settings['seeds']} seeds of {settings['steps']} steps." if preset == "quick" else ""))
     return ExperimentResult(rows=summary_rows, verdict=verdict, reproduced=reproduced, figures=figures,
                             extra={"runs": rows, "curves": {f"{gain}|{rule}|{seed}": {"loss": losses, "grad_norm": norms}
                                               for (gain, rule, seed), (losses, norms) in curves.items()}})

@@ -28,7 +28,7 @@ from .common_abc import charlm_config, write_abc_corpus
 
 VARIANTS = ("vanilla", "peephole", "coupled", "no_forget")
 READ_CHARACTERS = 2000
-SETTINGS = {"quick": {"seeds": 3, "steps": 600, "hidden": 64, "characters": 200_000},
+SETTINGS = {"quick": {"seeds": 3, "steps": 500, "hidden": 64, "characters": 200_000},
             "full": {"seeds": 5, "steps": 4000, "hidden": 128, "characters": 876_000}}
 # |t| above this is significant at the two-sided 5% level for 4 or more degrees of freedom (2.78 at exactly 4);
 # with 3 seeds a side Welch's degrees of freedom are at most 4, so this is the threshold we use

@@ -48,11 +48,13 @@ def decay_per_step(norms: np.ndarray) -> float:
 
 
 def cell_gradient_flow(model: nn.Module, tokens: Tensor) -> np.ndarray:
-    """||dL_T/dc_t|| for t = 1..T of an LSTM language model, L_T the cross-entropy at the last position.
+    """||dL_T/dc_t|| along the memory lane for t = 1..T of an LSTM language model, L_T the cross-entropy at T.
 
-    As :func:`~seqlab.diagnostics.gradients.gradient_flow` does for h: a zero probe (1, H)
-    is added to the last layer's c_t after each step, so dL/dprobe_t = dL/dc_t through the later steps.
-    y_T is computed before the last probe, so the value at t = T is 0 (the fit leaves it out). tokens (T + 1,).
+    As :func:`~seqlab.diagnostics.gradients.gradient_flow` does for h: a zero probe (1, H) is
+    added to the last layer's c_t in the state handed to step t + 1, so dL/dprobe_t is the gradient
+    that reaches c_t from the later steps (through c_{t+1} and the gates), without the same-step
+    path c_t -> h_t, which the h curve already covers. The value at t = T is therefore 0 (the fit
+    leaves it out). tokens (T + 1,).
     """
     inputs, targets = tokens[:-1], tokens[1:]
     backbone = model.backbone

@@ -7,13 +7,14 @@ import torch
 from torch import nn
 
 from seqlab.cli import main
-from seqlab.data.abc import normalize_key, normalize_meter, read_tunes, tune_conditions
+from seqlab.data.abc import conditions_first, normalize_key, normalize_meter, read_tunes, titles_first, tune_conditions
 from seqlab.data.conditions import ConditionVocabulary
 from seqlab.data.labelled import IGNORED_TARGET, ConditionedSequenceBatches
 from seqlab.errors import SeqlabError
 from seqlab.generate import generate
 from seqlab.models import ConditionedLanguageModel, LanguageModel
-from seqlab.music import export_midi, find_synthesiser, tune_problem
+from seqlab.music import (bars_in_meter, check_tune, export_midi, find_synthesiser, key_relation, parse_tune,
+                          tune_problem)
 from seqlab.registry import build_backbone
 from seqlab.train.checkpoint import load_checkpoint
 
@@ -68,6 +69,36 @@ def test_music21_check_and_headers():
         ["D", "Ador", "Em", "Amix", "F#m", "Bb", None, None]
     assert [normalize_meter(text) for text in ("C", "C|", "6 / 8", "none")] == ["4/4", "2/2", "6/8", None]
     assert tune_conditions(SCALE) == {"K": "D", "M": "4/4"}
+
+
+JIG = ("T:Hand-written jig\nT:second title\nM:6/8\nL:1/8\nK:D\n"
+       "A|d2f a2f|d2f a2f|g2e f2d|e3 e2A|d2f a2f|d2f a2d|g2e cde|d3 d2|]")  # arpeggios on D, cadence on D
+
+
+def test_conditions_first_keeps_the_notes_and_round_trips():
+    moved = conditions_first(JIG)
+    assert moved.startswith("M:6/8\nL:1/8\nK:D\nT:Hand-written jig\nT:second title\nA|")
+    assert titles_first(moved) == JIG and tune_conditions(moved) == tune_conditions(JIG)
+    original, reordered = parse_tune(JIG), parse_tune(moved)
+    notes = [(str(note.pitch), float(note.quarterLength)) for note in original.flatten().notes]
+    assert notes == [(str(note.pitch), float(note.quarterLength)) for note in reordered.flatten().notes]
+    assert notes[:2] == [("A4", 0.5), ("D5", 1.0)] and reordered.metadata.title == original.metadata.title
+    assert conditions_first("no header") == "no header" == titles_first("no header")
+
+
+def test_key_analysis_and_bar_lengths_of_a_hand_written_tune():
+    check = check_tune(JIG, {"K": "D", "M": "6/8"})
+    assert check.problem is None and check.key == "D" and check.key_relation == "exact"
+    assert (check.bars, check.bars_in_meter) == (7, 7)  # a pickup and 8 bars, less the pickup and the last
+    score = parse_tune(JIG)
+    assert bars_in_meter(score, "3/4") == (7, 7) and bars_in_meter(score, "2/4") == (0, 7)  # 3/4 lasts as long
+    short = JIG.replace("|g2e f2d|", "|g2e f2|")  # one bar an eighth short
+    assert bars_in_meter(parse_tune(short), "6/8") == (6, 7)
+    minor = "M:3/4\nL:1/8\nK:Am\nE2|A2 c2 e2|a4 e2|d2 B2 G2|E4 E2|A2 c2 B2|A6|]"
+    assert check_tune(minor, {"K": "Am"}).key == "Am"
+    assert [key_relation("D", found) for found in ("D", "Bm", "Dm", "G")] == ["exact", "related", "related", "other"]
+    assert key_relation("Ador", "G") == "related" and key_relation("Ador", "Am") == "related"
+    assert check_tune(UNPARSEABLE, {"K": "D"}).problem is not None
 
 
 def test_read_tunes_from_a_folder_and_refusals(tmp_path):

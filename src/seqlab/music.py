@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from .data.abc import header, normalize_key, normalize_meter
+from .data.abc import header, normalize_key, normalize_meter, titles_first
 from .errors import SeqlabError
 
 PARSE_SECONDS = 10.0  # music21 can crawl on a pathological tune; give up on one after this long
@@ -96,6 +96,81 @@ def tune_problem(tune: str, *, full: bool = True, seconds: float = PARSE_SECONDS
     return None
 
 
+MODE_NAMES = {"": "major", "m": "minor", "dor": "dorian", "phr": "phrygian", "lyd": "lydian", "mix": "mixolydian",
+              "loc": "locrian"}
+
+
+def music21_key(key: str) -> Any:
+    """A normalized key ("D", "F#m", "Bb", "Ador") -> a music21 ``key.Key``."""
+    music21 = _music21()
+    size = 2 if key[1:2] in ("b", "#") else 1
+    if key[size:] not in MODE_NAMES:
+        raise ValueError(f"{key!r} is not a normalized key")
+    return music21.key.Key(key[:size].replace("b", "-"), MODE_NAMES[key[size:]])
+
+
+def analysed_key(score: Any) -> str:
+    """The key music21 hears in the notes (``score.analyze("key")``, Krumhansl-Schmuckler key profiles
+    correlated with the pitch-class durations), normalized like K: values: "D", "Em", "Bb"."""
+    found = score.analyze("key")
+    return found.tonic.name.replace("-", "b") + ("m" if found.mode == "minor" else "")
+
+
+def key_relation(asked: str, found: str) -> str:
+    """How an analysed key relates to the asked one (both normalized): "exact" (same tonic and mode),
+    "related" (same tonic, or same key signature: the relative major/minor, or a mode on the same
+    scale), or "other". Analysis names only major and minor keys, so a modal ask is at best "related"."""
+    asked_key, found_key = music21_key(asked), music21_key(found)
+    if asked_key.tonic.name == found_key.tonic.name and asked_key.mode == found_key.mode:
+        return "exact"
+    if asked_key.tonic.name == found_key.tonic.name or asked_key.sharps == found_key.sharps:
+        return "related"
+    return "other"
+
+
+def bars_in_meter(score: Any, meter: str) -> tuple[int, int]:
+    """(bars lasting one bar of ``meter``, bars counted): every bar of every part but its first (maybe a
+    pickup) and last, its length the end of its last note or rest (music21's ``highestTime``, in
+    quarter notes) against the meter's bar (6/8 -> 3 quarters). Independent of the tune's own M: line."""
+    music21 = _music21()
+    expected = music21.meter.TimeSignature(meter).barDuration.quarterLength
+    matching = counted = 0
+    for part in (score.parts or [score]):
+        bars = list(part.getElementsByClass("Measure"))[1:-1]
+        counted += len(bars)
+        matching += sum(bar.highestTime == expected for bar in bars)
+    return matching, counted
+
+
+@dataclass
+class TuneCheck:
+    """One tune read by music21: why it cannot be read (or None); else the key in its notes and its bars."""
+
+    problem: str | None
+    key: str | None = None  # analysed, normalized ("D", "Em")
+    key_relation: str | None = None  # to the asked key: "exact", "related" or "other"; None if none asked
+    bars: int = 0  # bars counted (see bars_in_meter); 0 if no meter asked
+    bars_in_meter: int = 0
+
+
+def check_tune(tune: str, condition: dict[str, str] | None = None, *, seconds: float = PARSE_SECONDS) -> TuneCheck:
+    """Parse a tune once and check its notes against the asked {"K": key, "M": meter} (either may be absent)."""
+    condition = condition or {}
+    try:
+        score = parse_tune(tune, seconds=seconds)
+    except ValueError as error:
+        return TuneCheck(str(error))
+    try:
+        with warnings.catch_warnings(), redirect_stderr(io.StringIO()), _time_limit(seconds):
+            warnings.simplefilter("ignore")
+            key = analysed_key(score)
+            matching, counted = bars_in_meter(score, condition["M"]) if "M" in condition else (0, 0)
+    except Exception:  # music21's analysis can fail on odd scores as its parser does; count the tune as unchecked
+        return TuneCheck(None)
+    relation = key_relation(condition["K"], key) if "K" in condition else None
+    return TuneCheck(None, key, relation, counted, matching)
+
+
 def export_midi(tune: str, path: str | Path) -> Path:
     """Write a tune as a standard MIDI file through music21; refuses one music21 cannot parse."""
     try:
@@ -132,12 +207,17 @@ def export_wav(midi_path: str | Path, wav_path: str | Path) -> Path:
 
 @dataclass
 class MusicReport:
-    """What ``make_music`` generated and how the tunes fared."""
+    """What ``make_music`` generated and how the tunes fared (``check_tune`` on each, against the asked condition)."""
 
     tunes: list[str]
-    problems: list[str | None]  # per tune: why music21 cannot read it, or None
+    checks: list[TuneCheck]
     condition: dict[str, str] = field(default_factory=dict)  # the asked {"K": key, "M": meter}, normalized
     files: list[Path] = field(default_factory=list)
+
+    @property
+    def problems(self) -> list[str | None]:
+        """Per tune: why music21 cannot read it, or None."""
+        return [check.problem for check in self.checks]
 
     @property
     def parse_share(self) -> float:
@@ -149,17 +229,37 @@ class MusicReport:
         return {name: sum(normalizers[name](header(tune, f"{name}:")) == value for tune in self.tunes)
                 / max(1, len(self.tunes)) for name, value in self.condition.items()}
 
+    def body(self) -> dict[str, float]:
+        """How the notes follow the asked condition, over the tunes music21 parses: with a key asked, the share
+        whose analysed key is the asked one ("key exact") and the asked one or related ("key related"); with a
+        meter asked, the share of all their inner bars that last one bar of it ("bars")."""
+        parsed = [check for check in self.checks if check.problem is None]
+        shares: dict[str, float] = {}
+        if "K" in self.condition:
+            shares["key exact"] = sum(check.key_relation == "exact" for check in parsed) / max(1, len(parsed))
+            shares["key related"] = sum(check.key_relation in ("exact", "related") for check in parsed) / max(1, len(parsed))
+        if "M" in self.condition:
+            shares["bars"] = sum(check.bars_in_meter for check in parsed) / max(1, sum(check.bars for check in parsed))
+        return shares
+
     def summary(self) -> str:
         parsed = sum(problem is None for problem in self.problems)
         text = f"{len(self.tunes)} tunes: {parsed} parse with music21 ({self.parse_share:.0%})"
         for name, share in self.agreement().items():
             text += f"; header {name}:{self.condition[name]} in {share:.0%}"
+        body = self.body()
+        if "key exact" in body:
+            text += (f"; notes in {self.condition['K']} (music21's key analysis) {body['key exact']:.0%}, "
+                     f"same tonic or relative key {body['key related']:.0%}")
+        if "bars" in body:
+            text += f"; inner bars lasting {self.condition['M']} {body['bars']:.0%}"
         return text
 
 
 def generate_tunes(checkpoint: Any, count: int, *, condition: str = "", temperature: float = 0.8, top_k: int = 0,
                    top_p: float = 1.0, max_tokens: int = 1500, seed: int = 0) -> list[str]:
-    """``count`` tunes from a music checkpoint, each started from the condition's state and stopped at a blank line."""
+    """``count`` tunes from a music checkpoint, each started from the condition's state and stopped at a blank line,
+    its title lines moved back before its header (``titles_first``)."""
     from .generate import check_sampling, generate
 
     if count < 1:
@@ -174,7 +274,7 @@ def generate_tunes(checkpoint: Any, count: int, *, condition: str = "", temperat
     for number in range(count):
         pieces = generate(model, checkpoint.tokenizer, "", max_tokens=max_tokens, temperature=temperature,
                           top_k=top_k, top_p=top_p, seed=seed + number, stop="\n\n", state=state)
-        tunes.append("".join(pieces).strip("\n"))
+        tunes.append(titles_first("".join(pieces).strip("\n")))  # the model writes T: after K: (see the music task)
     return tunes
 
 
@@ -192,8 +292,8 @@ def make_music(checkpoint_dir: str | Path, *, tunes: int = 10, out: str | Path |
     generated = generate_tunes(checkpoint, tunes, condition=condition, temperature=temperature, top_k=top_k,
                                top_p=top_p, max_tokens=max_tokens, seed=seed)
     asked = checkpoint.task.parse_condition(condition)
-    report = MusicReport(generated, [tune_problem(tune) for tune in generated],
-                         {name: value for name, value in asked.items() if value is not None})
+    condition = {name: value for name, value in asked.items() if value is not None}
+    report = MusicReport(generated, [check_tune(tune, condition) for tune in generated], condition)
     if out is not None:
         directory = Path(out)
         if directory.exists() and not directory.is_dir():

@@ -94,6 +94,37 @@ def normalize_meter(text: str | None) -> str | None:
     return compact if re.fullmatch(r"[1-9][0-9]*/[1-9][0-9]*", compact) else None
 
 
+def _header_end(lines: list[str]) -> int:
+    """The index of a tune's first K: line (the end of its header), or -1."""
+    return next((index for index, line in enumerate(lines) if line.startswith("K:")), -1)
+
+
+def conditions_first(tune: str) -> str:
+    """A tune with its header's title lines (T:) moved to just after K:, so it opens with the fields a model is
+    conditioned on: "T:Jig\nM:6/8\nL:1/8\nK:D\n..." -> "M:6/8\nL:1/8\nK:D\nT:Jig\n...". A T: line after K:
+    is a part title in ABC, which music21 reads as the tune's title; the notes are unchanged."""
+    lines = tune.split("\n")
+    end = _header_end(lines)
+    if end < 0:
+        return tune
+    header_lines = lines[:end + 1]
+    titles = [line for line in header_lines if line.startswith("T:")]
+    return "\n".join([line for line in header_lines if not line.startswith("T:")] + titles + lines[end + 1:])
+
+
+def titles_first(tune: str) -> str:
+    """The inverse of ``conditions_first``: the T: lines right after the first K: line move back to the top,
+    giving the usual ABC order (title first, K: last)."""
+    lines = tune.split("\n")
+    end = _header_end(lines)
+    if end < 0:
+        return tune
+    after = end + 1
+    while after < len(lines) and lines[after].startswith("T:"):
+        after += 1
+    return "\n".join(lines[end + 1:after] + lines[:end + 1] + lines[after:])
+
+
 def tune_conditions(tune: str) -> dict[str, str | None]:
     """{"K": key, "M": meter} of a tune, normalized, from its header."""
     return {"K": normalize_key(header(tune, "K:")), "M": normalize_meter(header(tune, "M:"))}

@@ -21,7 +21,7 @@ from torch.nn import functional as F
 
 from ..backbones.base import State
 from ..config import Config
-from ..data.abc import normalize_key, normalize_meter, read_tunes, tune_conditions
+from ..data.abc import conditions_first, normalize_key, normalize_meter, read_tunes, tune_conditions
 from ..data.batches import Batch
 from ..data.conditions import ConditionVocabulary
 from ..data.labelled import IGNORED_TARGET, ConditionedSequenceBatches, next_token_batch, pad_right, split_indices
@@ -44,7 +44,7 @@ class Tunes:
     """The tunes of one split, encoded: token sequences (each >= 2 tokens) and their (N, C) conditions."""
 
     def __init__(self, tunes: list[str], tokenizer: Any, vocabulary: ConditionVocabulary, *, max_tokens: int) -> None:
-        self.sequences = [tokenizer.encode(TUNE_START + tune + TUNE_END)[:max_tokens] for tune in tunes]
+        self.sequences = [tokenizer.encode(TUNE_START + conditions_first(tune) + TUNE_END)[:max_tokens] for tune in tunes]
         self.truncated = sum(len(TUNE_START + tune + TUNE_END) > max_tokens for tune in tunes)
         self.characters = sum(len(tokenizer.decode(sequence[1:])) for sequence in self.sequences)  # what is predicted
         self.conditions = (torch.stack([vocabulary.encode(tune_conditions(tune), strict=False) for tune in tunes])
@@ -89,7 +89,7 @@ class MusicTask(Task):
         data = self.config.data
         train_tunes, val_tunes, skipped = self._read(data.path)
         if self.tokenizer is None:
-            self.tokenizer = fit_tokenizer(data.tokenizer, TUNE_START + TUNE_END.join(train_tunes) + TUNE_END,
+            self.tokenizer = fit_tokenizer(data.tokenizer, TUNE_START + TUNE_END.join(map(conditions_first, train_tunes)) + TUNE_END,
                                            unknown=data.unknown, vocab_size=data.vocab_size)
             self.vocabulary = ConditionVocabulary.fit([tune_conditions(tune) for tune in train_tunes])
         if not self.vocabulary.size:

@@ -143,13 +143,16 @@ def pretrain_language_model(name: str, sentences: list[str], *, workspace: Path,
 
 
 def seqlab_accuracy(name: str, train_rows: list[tuple[str, str]], test_rows: list[tuple[str, str]], *,
-                    workspace: Path, threads: int, steps: int, init_from: Path | None = None) -> float:
+                    workspace: Path, threads: int, steps: int, init_from: Path | None = None,
+                    weight_decay: float | None = None) -> float:
     """Train ``seqlab`` classifier ``name`` on train_rows (10% held for checkpoint selection), test on test_rows."""
     config = Config.from_dict({section: {**COMMON.get(section, {}), **MODELS[name].get(section, {})}
                                for section in ("task", "model", "data", "train")})
     config.task.name = "classify"
     config.task.header = "no"
     config.task.init_from = str(init_from or "")
+    if weight_decay is not None:
+        config.train.weight_decay = weight_decay
     config.train.threads = threads
     config.train.max_steps = steps
     config.data.path = str(write_rows(workspace / "train.tsv", train_rows))
@@ -181,6 +184,8 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="cross-domain only (no cross-validation)")
     parser.add_argument("--steps", type=int, default=COMMON["train"]["max_steps"], help="training steps per run")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a busy machine)")
+    parser.add_argument("--finetune-weight-decay", type=float, default=None,
+                        help="weight decay for the LM-pretrained classifiers (default: the same as from scratch)")
     parser.add_argument("--pretrain", action="store_true",
                         help="also start each model from a language model pretrained on the split's unlabelled text")
     arguments = parser.parse_args()
@@ -215,13 +220,16 @@ def main() -> int:
                     init_from = (pretrain_language_model(name, text, workspace=Path(scratch), threads=arguments.threads)
                                  if pretrained else None)
                     scores.append(seqlab_accuracy(name, train_rows, test_rows, workspace=Path(scratch),
-                                                  threads=arguments.threads, steps=arguments.steps, init_from=init_from))
+                                                  threads=arguments.threads, steps=arguments.steps, init_from=init_from,
+                                                  weight_decay=arguments.finetune_weight_decay if pretrained else None))
                 row.append(sum(scores) / len(scores))
                 print(f"{label}: {columns[len(row) - 1]} {row[-1]:.3f} ({time.perf_counter() - started:.0f} s)",
                       file=sys.stderr)
             results[label] = row
     command = "python benchmarks/bench_sentiment.py" + (" --quick" if arguments.quick else "") + (
         " --pretrain" if arguments.pretrain else "") + (
+        f" --finetune-weight-decay {arguments.finetune_weight_decay}" if arguments.finetune_weight_decay is not None
+        else "") + (
         f" --models {arguments.models}" if arguments.models != ",".join(MODELS) else "") + (
         f" --steps {arguments.steps}" if arguments.steps != COMMON["train"]["max_steps"] else "")
     print("# Sentence sentiment accuracy (UCI Yelp / Amazon labelled sentences)")

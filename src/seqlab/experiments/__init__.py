@@ -11,9 +11,13 @@ import pkgutil
 from .base import (EXPERIMENTS, PRESETS, Experiment, ExperimentResult, experiment_names, register_experiment,
                    run_experiment)
 
-for _module in pkgutil.iter_modules(__path__):
-    if _module.name not in ("base", "report") and not _module.name.startswith("common"):
-        importlib.import_module(f"{__name__}.{_module.name}")
+# the order of the story (and of --list and the report); a module not named here follows, by name
+ORDER = ("vanishing_gradients", "long_range", "clipping", "counting", "length_generalisation", "scratchpad",
+         "inference_cost", "training_parallelism", "initial_state", "lstm_variants", "sentiment_trajectory")
+_modules = [module.name for module in pkgutil.iter_modules(__path__)
+            if module.name not in ("base", "report") and not module.name.startswith("common")]
+for _name in sorted(_modules, key=lambda name: (ORDER.index(name) if name in ORDER else len(ORDER), name)):
+    importlib.import_module(f"{__name__}.{_name}")
 
 __all__ = ["EXPERIMENTS", "PRESETS", "Experiment", "ExperimentResult", "experiment_names", "register_experiment",
            "run_experiment"]

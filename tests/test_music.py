@@ -272,3 +272,20 @@ def test_bad_music_inputs(trained, tmp_path, capsys):
                  "8", "--hidden-size", "8", "--batch-size", "2", "--threads", "1", "--quiet"]) == 0
     assert "takes no condition" in run_bad(capsys, ["sample", str(tmp_path / "lm"), "--condition", "K:D"])
     assert "--task music" in run_bad(capsys, ["music", str(tmp_path / "lm")])
+
+
+def test_init_from_a_language_model_trained_on_abc(trained, tmp_path):
+    data, _ = trained
+    language_model = tmp_path / "lm"
+    assert main(["train", "--data", str(data), "--out", str(language_model), "--hidden-size", "16", "--embedding-size",
+                 "8", "--block-size", "32", "--batch-size", "4", "--max-steps", "2", "--eval-interval", "2",
+                 "--threads", "1", "--quiet"]) == 0
+    tuned = tmp_path / "tuned"
+    assert main(["train", "--data", str(data), "--out", str(tuned), *TRAIN_FLAGS, "--init-from", str(language_model),
+                 "--max-steps", "1", "--learning-rate", "1e-12", "--min-learning-rate", "0", "--warmup-steps", "0"]) == 0
+    from safetensors.torch import load_file
+
+    before, after = load_file(str(language_model / "model.safetensors")), load_file(str(tuned / "model.safetensors"))
+    shared = [name for name in before if name.split(".")[0] in ("embedding", "backbone", "head")]
+    assert shared and all(torch.allclose(before[name], after[name], atol=1e-6) for name in shared)
+    assert json.loads((tuned / "tokenizer.json").read_text()) == json.loads((language_model / "tokenizer.json").read_text())

@@ -224,3 +224,17 @@ def test_task_metrics_on_a_regression_source():
     targets = task.validation.targets[:, -1]
     assert metrics["val_loss"] == pytest.approx(float(((targets - 1) ** 2).mean()), rel=1e-5)
     assert metrics["baseline_mse"] == pytest.approx(float(targets.var(unbiased=False)), rel=1e-5)
+
+
+def test_init_from_a_shorter_curriculum_stage(tmp_path):
+    common = ["--task", "synthetic", "--data", "builtin:anbn", "--backbone", "gru", "--hidden-size", "8",
+              "--eval-interval", "2", "--threads", "1", "--quiet"]
+    first, second = tmp_path / "n4", tmp_path / "n8"
+    assert main(["train", *common, "--n-max", "4", "--max-steps", "2", "--out", str(first)]) == 0
+    assert main(["train", *common, "--n-max", "8", "--max-steps", "1", "--learning-rate", "1e-12",
+                 "--min-learning-rate", "0", "--warmup-steps", "0", "--init-from", str(first), "--out", str(second)]) == 0
+    from safetensors.torch import load_file
+
+    before, after = load_file(str(first / "model.safetensors")), load_file(str(second / "model.safetensors"))
+    assert before.keys() == after.keys()
+    assert all(torch.allclose(before[name], after[name], atol=1e-6) for name in before)

@@ -31,7 +31,7 @@ from ..models import build_model
 from ..music import tune_problem
 from ..train.distributed import ProcessContext
 from . import register_task
-from .base import BatchSource, Task
+from .base import BatchSource, InitialWeights, Task, start_model
 from .language_model import TOKENIZER_FILE
 
 CONDITIONS_FILE = "conditions.json"
@@ -72,6 +72,7 @@ class MusicTask(Task):
         self.vocabulary = ConditionVocabulary.from_dict(assets[CONDITIONS_FILE]) if assets else None
         self.train_tunes: Tunes | None = None
         self.val_tunes: Tunes | None = None
+        self.initial_weights: InitialWeights | None = None  # init_from's, for a fresh run
 
     # ------------------------------------------------------------------ data
     def _read(self, path: str | Path) -> tuple[list[str], list[str], int]:
@@ -89,8 +90,12 @@ class MusicTask(Task):
         data = self.config.data
         train_tunes, val_tunes, skipped = self._read(data.path)
         if self.tokenizer is None:
-            self.tokenizer = fit_tokenizer(data.tokenizer, TUNE_START + TUNE_END.join(map(conditions_first, train_tunes)) + TUNE_END,
-                                           unknown=data.unknown, vocab_size=data.vocab_size)
+            if self.config.task.init_from:  # e.g. a language model trained on ABC text: its vocabulary and weights
+                self.initial_weights = InitialWeights(self.config, ("embedding", "backbone", "head"))
+                self.tokenizer = self.initial_weights.tokenizer(self.config)
+            else:
+                text = TUNE_START + TUNE_END.join(map(conditions_first, train_tunes)) + TUNE_END
+                self.tokenizer = fit_tokenizer(data.tokenizer, text, unknown=data.unknown, vocab_size=data.vocab_size)
             self.vocabulary = ConditionVocabulary.fit([tune_conditions(tune) for tune in train_tunes])
         if not self.vocabulary.size:
             raise SeqlabError(f"no tune in {data.path} has a key or meter to condition on (K:, M: headers)")
@@ -130,7 +135,8 @@ class MusicTask(Task):
 
     # ----------------------------------------------------------------- model
     def build_model(self) -> nn.Module:
-        return build_model(self.config, self.tokenizer.vocab_size, condition_size=self.vocabulary.size)
+        model = build_model(self.config, self.tokenizer.vocab_size, condition_size=self.vocabulary.size)
+        return start_model(model, self.config, self.initial_weights)
 
     def batches(self) -> BatchSource:
         tunes = self.train_tunes

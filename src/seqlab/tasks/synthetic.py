@@ -42,7 +42,7 @@ from ..errors import SeqlabError
 from ..models.positionwise import PositionwiseModel
 from ..registry import build_backbone
 from . import register_task
-from .base import BatchSource, Task
+from .base import BatchSource, InitialWeights, Task, start_model
 
 VALIDATION_SEED_OFFSET = 1
 TRAIN_SPLIT_SEED_OFFSET = 2
@@ -121,6 +121,9 @@ class SyntheticTask(Task):
         self.metric_names = (("val_loss", "baseline_mse") if self.regression else
                              ("val_loss", "token_accuracy", "sequence_accuracy", "baseline_accuracy"))
         self.validation: Examples | None = None
+        # --init-from (e.g. the same source at a shorter length: a curriculum); parts that do not fit start fresh
+        self.initial_weights = InitialWeights(config, ("embedding", "backbone", "head")) if (
+            config.task.init_from and assets is None) else None
 
     def _draw(self, split: str) -> Examples:
         offset = VALIDATION_SEED_OFFSET if split == "val" else TRAIN_SPLIT_SEED_OFFSET
@@ -153,7 +156,7 @@ class SyntheticTask(Task):
         if limit is not None and source.longest() > limit:
             raise SeqlabError(f"source {source.name!r} makes sequences of up to {source.longest()} positions, more than "
                               f"the backbone's context of {limit}; raise --context-length or shorten the sequences")
-        return built
+        return start_model(built, self.config, self.initial_weights, optional=("embedding", "head"))
 
     def batches(self) -> BatchSource:
         return SyntheticBatches(self.source, batch_size=self.config.train.batch_size, seed=self.config.train.seed)

@@ -29,7 +29,7 @@ from .common_models import matched_language_model, parameter_count
 VOCAB = 64
 MODELS = ("lstm", "gru", "transformer", "mingru", "tcn")
 SEQUENTIAL = ("lstm", "gru")
-SETTINGS = {"quick": {"tokens": 4096, "lengths": (16, 64, 256, 1024, 4096), "parameters": 400_000, "repeats": 2},
+SETTINGS = {"quick": {"tokens": 4096, "lengths": (16, 64, 256, 1024, 4096), "parameters": 400_000, "repeats": 3},
             "full": {"tokens": 16384, "lengths": (16, 64, 256, 1024, 4096, 16384), "parameters": 1_000_000,
                      "repeats": 3}}
 

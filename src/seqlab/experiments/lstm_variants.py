@@ -19,7 +19,6 @@ import math
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from ..data.text import split_text
 from ..diagnostics.reading import read_sequence

@@ -21,8 +21,8 @@ from seqlab.experiments.common_abc import charlm_config, position_losses, write_
 from seqlab.experiments.common_models import matched_language_model, parameter_count
 from seqlab.experiments.inference_cost import log_log_slope, state_bytes
 from seqlab.experiments.lstm_variants import t_critical, welch_degrees_of_freedom, welch_t
-from seqlab.experiments.sentiment_trajectory import (NEGATIVE, NEUTRAL, POSITIVE, half_life, templated_corpus,
-                                                     templated_sentence, word_positions)
+from seqlab.experiments.sentiment_trajectory import (NEGATIVE, NEUTRAL, POSITIVE, half_life, polarity_labels,
+                                                     templated_corpus, templated_sentence, word_positions)
 from seqlab.experiments.vanishing_gradients import cell_gradient_flow, decay_per_step
 from seqlab.models import LanguageModel
 from seqlab.registry import build_backbone
@@ -206,3 +206,10 @@ def test_word_positions_skip_the_spaces():
     tokens = tokenizer.encode("the food was great  and")
     assert [tokenizer.pieces[token] for token in tokens[word_positions(tokenizer, tokens)].tolist()] == [
         "the", "food", "was", "great", "and"]
+
+
+def test_polarity_labels_and_refusal():
+    assert polarity_labels(["negative", "neutral", "positive"], source="f") == (2, 0)
+    assert polarity_labels(["0", "1"], source="f") == (1, 0)
+    with pytest.raises(SeqlabError, match="f: labels no, yes name no polarity"):
+        polarity_labels(["no", "yes"], source="f")

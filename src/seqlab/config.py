@@ -78,7 +78,7 @@ class TrainConfig:
     weight_decay: float = 0.01
     beta1: float = 0.9
     beta2: float = 0.99
-    momentum: float = 0.0  # sgd only
+    momentum: float = 0.0  # sgd only (with sgd, weight_decay is an L2 penalty added to the gradient)
     clip_norm: float = 1.0  # 0: no clipping by norm
     clip_value: float = 0.0  # 0: no clipping by value
     eval_interval: int = 250  # steps between validations (and checkpoints)

@@ -20,9 +20,9 @@ from seqlab.experiments.clipping import run_outcome
 from seqlab.experiments.common_abc import charlm_config, position_losses, write_abc_corpus
 from seqlab.experiments.common_models import matched_language_model, parameter_count
 from seqlab.experiments.inference_cost import log_log_slope, state_bytes
-from seqlab.experiments.lstm_variants import welch_t
-from seqlab.experiments.sentiment_trajectory import (NEGATIVE, NEUTRAL, POSITIVE, half_life, templated_corpus,
-                                                     templated_sentence, word_positions)
+from seqlab.experiments.lstm_variants import t_critical, welch_degrees_of_freedom, welch_t
+from seqlab.experiments.sentiment_trajectory import (NEGATIVE, NEUTRAL, POSITIVE, half_life, polarity_labels,
+                                                     templated_corpus, templated_sentence, word_positions)
 from seqlab.experiments.vanishing_gradients import cell_gradient_flow, decay_per_step
 from seqlab.models import LanguageModel
 from seqlab.registry import build_backbone
@@ -167,6 +167,11 @@ def test_abc_corpus_is_whole_tunes_under_the_limit(tmp_path):
 def test_welch_t_against_the_formula():
     assert welch_t([1.0, 2.0, 3.0], [2.0, 3.0, 4.0]) == pytest.approx(-1.0 / math.sqrt(2 / 3))
     assert math.isnan(welch_t([1.0], [2.0, 3.0]))
+    # equal spreads and sizes: df = 2 (n - 1); a sample with no spread leaves the other's n - 1
+    assert welch_degrees_of_freedom([1.0, 2.0, 3.0], [2.0, 3.0, 4.0]) == pytest.approx(4.0)
+    assert welch_degrees_of_freedom([1.0, 1.0, 1.0], [2.0, 3.0, 7.0]) == pytest.approx(2.0)
+    assert t_critical(4.0) == 2.776 and t_critical(2.7) == 4.303 and t_critical(13.0) == 2.179
+    assert t_critical(100.0) == 1.960
 
 
 # ---------------------------------------------------------------- sentiment
@@ -201,3 +206,10 @@ def test_word_positions_skip_the_spaces():
     tokens = tokenizer.encode("the food was great  and")
     assert [tokenizer.pieces[token] for token in tokens[word_positions(tokenizer, tokens)].tolist()] == [
         "the", "food", "was", "great", "and"]
+
+
+def test_polarity_labels_and_refusal():
+    assert polarity_labels(["negative", "neutral", "positive"], source="f") == (2, 0)
+    assert polarity_labels(["0", "1"], source="f") == (1, 0)
+    with pytest.raises(SeqlabError, match="f: labels no, yes name no polarity"):
+        polarity_labels(["no", "yes"], source="f")

@@ -87,7 +87,7 @@ class TrainConfig:
     weight_decay: float = 0.01
     beta1: float = 0.9
     beta2: float = 0.99
-    momentum: float = 0.0  # sgd only
+    momentum: float = 0.0  # sgd only (with sgd, weight_decay is an L2 penalty added to the gradient)
     clip_norm: float = 1.0  # 0: no clipping by norm
     clip_value: float = 0.0  # 0: no clipping by value
     pascanu_weight: float = 0.0  # weight of the Pascanu et al. 2013 vanishing-gradient regulariser; 0: off

@@ -32,7 +32,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ..data.labelled import read_labelled
 from ..diagnostics.trajectories import plot_trajectory, principal_components, state_trajectory
+from ..errors import SeqlabError
 from .base import ExperimentResult, register_experiment
 from .common import save_figure, train_run
 
@@ -78,6 +80,18 @@ def templated_corpus(count: int, *, seed: int) -> list[tuple[str, str]]:
                                         trailing=rng.randint(0, MAX_FILLER), negated=negated), label))
     rng.shuffle(rows)
     return rows
+
+
+def polarity_labels(labels: list[str], *, source: str) -> tuple[int, int]:
+    """The indices of the positive and the negative label: "positive" and "negative", or for two labels
+    "1" and the other one. Anything else is refused with one line."""
+    if "positive" in labels and "negative" in labels:
+        return labels.index("positive"), labels.index("negative")
+    if len(labels) == 2 and "1" in labels:
+        positive = labels.index("1")
+        return positive, 1 - positive
+    raise SeqlabError(f"{source}: labels {', '.join(labels)} name no polarity; use positive/negative (and neutral), "
+                      "or two labels of which 1 is positive")
 
 
 def half_life(deviation: np.ndarray) -> float:
@@ -130,11 +144,11 @@ def run(preset: str, out_dir: Path) -> ExperimentResult:
         "train": {"batch_size": 32, "max_steps": settings["steps"], "warmup_steps": 20, "learning_rate": 1e-2,
                   "eval_interval": settings["steps"], "log_interval": 50, "seed": 0, "threads": 1},
     }
+    polarity_labels(sorted(set(read_labelled(path, header="no").labels)), source=str(path))  # refuse before training
     summary, checkpoint = train_run(values, out_dir / "run")
     model, tokenizer, labels = checkpoint.model, checkpoint.tokenizer, checkpoint.task.labels
-    positive = labels.index("positive") if "positive" in labels else labels.index("1")
+    positive, negative = polarity_labels(labels, source=str(path))
 
-    negative = labels.index("negative") if "negative" in labels else 1 - positive
 
     # probes: sentiment word at position s after a few filler words, then `trailing` filler words; the baseline
     # is the same sentence with a neutral word in its place. Per probe and k = 0..trailing:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -29,7 +28,8 @@ from .common_models import matched_language_model, parameter_count
 VOCAB = 64
 MODELS = ("lstm", "gru", "transformer", "mingru", "tcn")
 SEQUENTIAL = ("lstm", "gru")
-SETTINGS = {"quick": {"tokens": 4096, "lengths": (16, 64, 256, 1024, 4096), "parameters": 400_000, "repeats": 2},
+CLEAR_MARGIN = 1.5
+SETTINGS = {"quick": {"tokens": 4096, "lengths": (16, 64, 256, 1024, 4096), "parameters": 400_000, "repeats": 3},
             "full": {"tokens": 16384, "lengths": (16, 64, 256, 1024, 4096, 16384), "parameters": 1_000_000,
                      "repeats": 3}}
 
@@ -94,26 +94,37 @@ def run(preset: str, out_dir: Path) -> ExperimentResult:
     figures = [save_figure(figure, out_dir, "training_time_vs_length.png")]
 
     by = {row["model"]: row for row in rows}
-    sequential_growth = min(by[name]["longest/shortest"] for name in SEQUENTIAL)
     parallel_growth = {name: by[name]["longest/shortest"] for name in ("mingru", "tcn", "transformer")}
-    reproduced = bool(sequential_growth > max(parallel_growth["mingru"], parallel_growth["tcn"]))
+    parallel_worst = max(parallel_growth["mingru"], parallel_growth["tcn"])
+    # a sequential model "slows down" when its cost per token grows CLEAR_MARGIN times more than the scan's or the
+    # convolution's; smaller differences are within this shared machine's noise
+    slows = {name: by[name]["longest/shortest"] > CLEAR_MARGIN * parallel_worst for name in SEQUENTIAL}
+    reproduced = all(slows.values())
     shortest, longest = lengths[0], lengths[-1]
+    growth = {name: f"{name.upper()} x{by[name]['longest/shortest']:.2f}" for name in SEQUENTIAL}
+    if reproduced:
+        finding = (f"Both sequential models slow down per token as T grows ({growth['lstm']}, {growth['gru']}: their "
+                   f"per-step products shrink with B), far more than the parallel scan and the convolution "
+                   f"(at most x{parallel_worst:.2f}): the claim reproduces. ")
+    elif any(slows.values()):
+        slow = [name for name in SEQUENTIAL if slows[name]]
+        fast = [name for name in SEQUENTIAL if not slows[name]]
+        finding = (f"{', '.join(growth[name] for name in slow)} slows down per token as T grows, far more than the "
+                   f"scan and the convolution (at most x{parallel_worst:.2f}), but {', '.join(growth[name] for name in fast)} "
+                   "hardly does: the claim reproduced only in part. On one thread a sequential loop loses only its "
+                   "per-step overhead, and torch's fused LSTM kernel (oneDNN) keeps that small even at B = 1. ")
+    else:
+        finding = (f"The sequential models ({growth['lstm']}, {growth['gru']}) did not slow down per token clearly more "
+                   f"than the scan and the convolution (at most x{parallel_worst:.2f}), so the claim did not show here. ")
     verdict = (
         f"Cost per token at T = {longest} relative to T = {shortest} (same {tokens} tokens a step): "
         + ", ".join(f"{row['model']} x{row['longest/shortest']:.2f}" for row in rows) + ". "
         + f"Per token at T = {longest}: " + ", ".join(f"{row['model']} {row[f'us/token T={longest}']:.3g} us" for row in rows)
-        + ". "
-        + ("The sequential LSTM and GRU slow down per token as T grows (their per-step products shrink with B), "
-           "while the parallel scan (minGRU) and the convolution (TCN) do not: the claim reproduces. How much they "
-           f"lose depends on each kernel's overhead per time step (LSTM x{by['lstm']['longest/shortest']:.2f}, "
-           f"GRU x{by['gru']['longest/shortest']:.2f}; torch's fused LSTM runs on oneDNN, cheap even at B = 1). "
-           if reproduced else
-           "The sequential models did not slow down per token more than the scan and the convolution, so the claim "
-           "did not show here. ")
+        + ". " + finding
         + f"The Transformer's cost per token changes by x{parallel_growth['transformer']:.2f}: it computes all "
           "positions at once, but attention costs O(T) per token, which dominates at long T. "
           "This is one CPU thread on a shared machine: it measures how much work each model can hand to a processor "
-          "at once, not the speed-up on parallel hardware (a GPU would widen every gap).")
+          "at once, not the speed-up on parallel hardware, where the sequential loop's cost would show in full.")
     return ExperimentResult(rows=rows, verdict=verdict, reproduced=reproduced, figures=figures,
                             extra={"lengths": list(lengths), "tokens_per_step": tokens,
                                    "seconds_per_step": {name: values for name, values in curves.items()}})

@@ -19,11 +19,11 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from ..config import Config
 from ..diagnostics.gates import gate_values
 from ..diagnostics.gradients import gradient_flow
 from ..diagnostics.reading import read_sequence
 from ..models import build_model
-from ..config import Config
 from .base import ExperimentResult, register_experiment
 from .common import save_figure, train_run
 from .common_abc import charlm_config, write_abc_corpus

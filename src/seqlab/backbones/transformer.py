@@ -289,10 +289,15 @@ class Transformer(PreNormStack):
             hidden = hidden + self.position_embedding(query_positions.clamp(max=self.context_length - 1))
         elif self.positional == "sinusoidal":
             hidden = hidden + sinusoidal_encoding(query_positions, self.hidden_size, hidden.dtype)
-        plan = self._plan(starts, query_positions, use_cache=not fresh, explicit=explicit, dtype=hidden.dtype)
+        # slot s holds position p = s (mod C): until a row passes C, its slots from its position on are empty, so
+        # a cached call attends over the first `filled` slots only and costs O(t), not O(C) (maps show all C)
+        filled = self.context_length if fresh or explicit else min(int(starts.max()), self.context_length)
+        plan = self._plan(starts, query_positions, use_cache=not fresh, explicit=explicit, dtype=hidden.dtype,
+                          filled=filled)
         new_keys, new_values, maps = [], [], []
         for layer, block in enumerate(self.blocks):
-            hidden, (keys, values, weights) = block(hidden, state["keys"][layer], state["values"][layer], plan)
+            hidden, (keys, values, weights) = block(hidden, state["keys"][layer][:, :, :filled],
+                                                    state["values"][layer][:, :, :filled], plan)
             new_keys.append(keys)
             new_values.append(values)
             if weights is not None:
@@ -312,7 +317,7 @@ class Transformer(PreNormStack):
         return y, new_state, maps
 
     def _plan(self, starts: Tensor, query_positions: Tensor, *, use_cache: bool, explicit: bool,
-              dtype: torch.dtype) -> AttentionPlan:
+              dtype: torch.dtype, filled: int) -> AttentionPlan:
         time_steps = query_positions.shape[1]
         rotary = None
         if self.positional == "rotary":
@@ -324,9 +329,9 @@ class Transformer(PreNormStack):
             return AttentionPlan(mask=None, rotary=rotary, use_cache=False, explicit=False)
         key_positions = query_positions
         if use_cache:
-            slots = torch.arange(self.context_length, device=starts.device)
+            slots = torch.arange(filled, device=starts.device)
             before = (starts - 1).unsqueeze(1)  # (B, 1)
-            ring_positions = before - torch.remainder(before - slots, self.context_length)  # (B, C), < 0: empty
+            ring_positions = before - torch.remainder(before - slots, self.context_length)  # (B, filled), < 0: empty
             key_positions = torch.cat([ring_positions, query_positions], dim=1)  # (B, S)
         distance = query_positions.unsqueeze(2) - key_positions.unsqueeze(1)  # (B, T, S)
         visible = (distance >= 0) & (distance < self.context_length) & (key_positions >= 0).unsqueeze(1)

@@ -77,13 +77,15 @@ JIG = ("T:Hand-written jig\nT:second title\nM:6/8\nL:1/8\nK:D\n"
 
 def test_conditions_first_keeps_the_notes_and_round_trips():
     moved = conditions_first(JIG)
-    assert moved.startswith("M:6/8\nL:1/8\nK:D\nT:Hand-written jig\nT:second title\nA|")
+    assert moved.startswith("M:6/8\nK:D\nT:Hand-written jig\nT:second title\nL:1/8\nA|")
     assert titles_first(moved) == JIG and tune_conditions(moved) == tune_conditions(JIG)
     original, reordered = parse_tune(JIG), parse_tune(moved)
     notes = [(str(note.pitch), float(note.quarterLength)) for note in original.flatten().notes]
     assert notes == [(str(note.pitch), float(note.quarterLength)) for note in reordered.flatten().notes]
     assert notes[:2] == [("A4", 0.5), ("D5", 1.0)] and reordered.metadata.title == original.metadata.title
     assert conditions_first("no header") == "no header" == titles_first("no header")
+    generated = "M:2/4\nK:G\nL:1/16\nT:Polka\nG2B2 d4|]"  # as a model trained on conditions_first writes
+    assert titles_first(generated) == "T:Polka\nM:2/4\nL:1/16\nK:G\nG2B2 d4|]"
 
 
 def test_key_analysis_and_bar_lengths_of_a_hand_written_tune():

@@ -236,8 +236,9 @@ class MusicReport:
         parsed = [check for check in self.checks if check.problem is None]
         shares: dict[str, float] = {}
         if "K" in self.condition:
-            shares["key exact"] = sum(check.key_relation == "exact" for check in parsed) / max(1, len(parsed))
-            shares["key related"] = sum(check.key_relation in ("exact", "related") for check in parsed) / max(1, len(parsed))
+            relations = [check.key_relation for check in parsed]
+            shares["key exact"] = relations.count("exact") / max(1, len(parsed))
+            shares["key related"] = (relations.count("exact") + relations.count("related")) / max(1, len(parsed))
         if "M" in self.condition:
             shares["bars"] = sum(check.bars_in_meter for check in parsed) / max(1, sum(check.bars for check in parsed))
         return shares

@@ -99,30 +99,39 @@ def _header_end(lines: list[str]) -> int:
     return next((index for index, line in enumerate(lines) if line.startswith("K:")), -1)
 
 
+CONDITION_FIELDS = ("M:", "K:")  # the header fields a tune is conditioned on, in the order a tune opens with them
+
+
 def conditions_first(tune: str) -> str:
-    """A tune with its header's title lines (T:) moved to just after K:, so it opens with the fields a model is
-    conditioned on: "T:Jig\nM:6/8\nL:1/8\nK:D\n..." -> "M:6/8\nL:1/8\nK:D\nT:Jig\n...". A T: line after K:
-    is a part title in ABC, which music21 reads as the tune's title; the notes are unchanged."""
+    """A tune opening with the fields a model is conditioned on: its header's M: and K: lines first, then the
+    rest of its header in order, then its body: "T:Jig\nM:6/8\nL:1/8\nK:D\n..." -> "M:6/8\nK:D\nT:Jig\nL:1/8\n...".
+    Title, unit length and tempo lines after K: are body fields in ABC, read before any note, so music21
+    gives the same notes and title."""
     lines = tune.split("\n")
     end = _header_end(lines)
     if end < 0:
         return tune
-    header_lines = lines[:end + 1]
-    titles = [line for line in header_lines if line.startswith("T:")]
-    return "\n".join([line for line in header_lines if not line.startswith("T:")] + titles + lines[end + 1:])
+    head = lines[:end + 1]
+    first = [line for field in CONDITION_FIELDS for line in head if line.startswith(field)]
+    return "\n".join(first + [line for line in head if line[:2] not in CONDITION_FIELDS] + lines[end + 1:])
 
 
 def titles_first(tune: str) -> str:
-    """The inverse of ``conditions_first``: the T: lines right after the first K: line move back to the top,
-    giving the usual ABC order (title first, K: last)."""
+    """The usual ABC header order back (the inverse of ``conditions_first`` for tunes written T:, M:, the other
+    fields, K:): the header-field lines (T:, L:, Q:, ...) right after the first K: join the header, titles first,
+    then the meter, the others, and K: last."""
     lines = tune.split("\n")
     end = _header_end(lines)
     if end < 0:
         return tune
     after = end + 1
-    while after < len(lines) and lines[after].startswith("T:"):
+    while after < len(lines) and lines[after][:2] in MUSICAL_HEADERS and lines[after][:2] not in CONDITION_FIELDS:
         after += 1
-    return "\n".join(lines[end + 1:after] + lines[:end + 1] + lines[after:])
+    head = lines[:end] + lines[end + 1:after]  # the header without K:
+    titles = [line for line in head if line.startswith("T:")]
+    meters = [line for line in head if line.startswith("M:")]
+    others = [line for line in head if line[:2] not in ("T:", "M:")]
+    return "\n".join(titles + meters + others + [lines[end]] + lines[after:])
 
 
 def tune_conditions(tune: str) -> dict[str, str | None]:

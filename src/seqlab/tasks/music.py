@@ -1,12 +1,16 @@
 """One-to-many, then many-to-many: ABC tunes as characters, each tune starting from its key and meter.
 
 Every tune is one sequence, "\\n" + tune + "\\n\\n": the opening newline is the
-first input, the blank line the end of the tune. Its condition, the key (K:)
-and meter (M:) of its header as a multi-hot vector, sets the model's initial
-state (``ConditionedLanguageModel``), so ``seqlab sample --condition "K:D M:6/8"``
-asks for a jig in D. During training each condition group is dropped (set to
-zero) for a random tenth of the tunes, so the model also writes tunes when
-asked for no key or meter, or only one of them.
+first input, the blank line the end of the tune. Its header is written with
+the title lines after K: (``conditions_first``: "M:6/8\\nL:1/8\\nK:D\\nT:...",
+which music21 reads as the same tune), so a tune opens with the fields it is
+conditioned on. Its condition, the key (K:) and meter (M:) of its header as a
+multi-hot vector, enters the model (``ConditionedLanguageModel``: its initial
+state, or every input), so ``seqlab sample --condition "K:D M:6/8"`` asks for a
+jig in D; generated tunes get their titles moved back to the top
+(``seqlab.music.generate_tunes``). During training each condition group is
+dropped (set to zero) for a random tenth of the tunes, so the model also
+writes tunes when asked for no key or meter, or only one of them.
 """
 from __future__ import annotations
 

@@ -99,6 +99,7 @@ def _header_end(lines: list[str]) -> int:
     return next((index for index, line in enumerate(lines) if line.startswith("K:")), -1)
 
 
+TUNE_START, TUNE_END = "\n", "\n\n"  # how a tune is framed in a music model's text (as the blank line between tunes)
 CONDITION_FIELDS = ("M:", "K:")  # the header fields a tune is conditioned on, in the order a tune opens with them
 
 

@@ -25,7 +25,7 @@ from torch.nn import functional as F
 
 from ..backbones.base import State
 from ..config import Config
-from ..data.abc import conditions_first, normalize_key, normalize_meter, read_tunes, tune_conditions
+from ..data.abc import TUNE_END, TUNE_START, conditions_first, normalize_key, normalize_meter, read_tunes, tune_conditions
 from ..data.batches import Batch
 from ..data.conditions import ConditionVocabulary
 from ..data.labelled import IGNORED_TARGET, ConditionedSequenceBatches, next_token_batch, pad_right, split_indices
@@ -41,7 +41,6 @@ from .language_model import TOKENIZER_FILE
 CONDITIONS_FILE = "conditions.json"
 CONDITION_DROPOUT = 0.1  # the chance that a tune's key (and, independently, its meter) is hidden in training
 NORMALIZERS = {"K": normalize_key, "M": normalize_meter}
-TUNE_START, TUNE_END = "\n", "\n\n"
 
 
 class Tunes:

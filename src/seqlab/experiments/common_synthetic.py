@@ -20,15 +20,19 @@ def tcn_layers(length: int, kernel_size: int = 3) -> int:
 
 
 def synthetic_config(source: str, options: dict[str, Any], model: dict[str, Any], *, steps: int, seed: int = 0,
-                     batch_size: int = 32, learning_rate: float = 2e-3, val_examples: int = 256) -> dict[str, Any]:
-    """A nested config for ``train_run``: ``--task synthetic --data builtin:SOURCE``, validated once at the end."""
+                     batch_size: int = 32, learning_rate: float = 2e-3, val_examples: int = 256,
+                     **train: Any) -> dict[str, Any]:
+    """A nested config for ``train_run``: ``--task synthetic --data builtin:SOURCE``, validated once at the end.
+
+    ``train`` holds further train-section fields (``weight_decay=0.0``, ``clip_norm=...``) that override the defaults.
+    """
     return {
         "task": {"name": "synthetic"},
         "data": {"path": f"builtin:{source}", "options": {"val_examples": val_examples, **options}},
         "model": {"hidden_size": 32, **model},
         "train": {"max_steps": steps, "batch_size": batch_size, "learning_rate": learning_rate,
                   "warmup_steps": min(50, steps // 10), "eval_interval": steps, "log_interval": max(1, steps // 20),
-                  "seed": seed, "threads": 1},
+                  "seed": seed, "threads": 1, **train},
     }
 
 

@@ -12,11 +12,18 @@ from .base import ExperimentResult, register_experiment
 from .common import save_figure
 from .common_synthetic import largest_prefix, sequence_correct, synthetic_config, train_synthetic
 
+# Tuned on the training range only (validation n = training n): Adam(W) at lr 1e-2 without weight decay (decay pulls
+# the gates away from the saturated values an exact counter needs), the LSTM's forget-gate bias at 1. Training on
+# n <= 10 leaves too few long strings for an LSTM to find a counter (it stopped at n = 15-20); n <= 20 is the low end
+# of what Weiss et al. used (n <= 100 in the full preset's direction). The LSTM's reach varies widely with the seed
+# (27 to 100 over three seeds), so the quick preset runs five.
 PRESETS = {
-    "quick": {"steps": 600, "hidden": 16, "train_n_max": 10, "test_n_max": 100, "seeds": (0, 1, 2)},
-    "full": {"steps": 3000, "hidden": 16, "train_n_max": 10, "test_n_max": 300, "seeds": (0, 1, 2, 3, 4)},
+    "quick": {"steps": 1500, "hidden": 16, "train_n_max": 20, "test_n_max": 200, "seeds": (0, 1, 2, 3, 4)},
+    "full": {"steps": 5000, "hidden": 16, "train_n_max": 50, "test_n_max": 500, "seeds": tuple(range(8))},
 }
 MODELS = ("lstm", "gru")
+MODEL_OPTIONS = {"lstm": {"forget_bias": 1.0}, "gru": {}}
+LEARNING_RATE = 1e-2
 LANGUAGES = ("anbn", "anbncn")
 
 
@@ -35,8 +42,9 @@ def run(preset: str, out_dir: Path) -> ExperimentResult:
         for name in MODELS:
             for seed in settings["seeds"]:
                 options = {"n_max": settings["train_n_max"], "val_n_max": settings["train_n_max"]}
-                config = synthetic_config(language, options, {"backbone": name, "hidden_size": settings["hidden"]},
-                                          steps=settings["steps"], seed=seed, learning_rate=1e-2)
+                model = {"backbone": name, "hidden_size": settings["hidden"], "options": MODEL_OPTIONS[name]}
+                config = synthetic_config(language, options, model, steps=settings["steps"], seed=seed,
+                                          learning_rate=LEARNING_RATE, weight_decay=0.0)
                 metrics, checkpoint, seconds = train_synthetic(config)
                 accepted = sequence_correct(checkpoint, strings).tolist()
                 curves[f"{language}/{name}/{seed}"] = accepted
@@ -60,7 +68,8 @@ def _median_largest(rows: list[dict[str, Any]], language: str, model: str) -> fl
 
 def _verdict(rows: list[dict[str, Any]], settings: dict[str, Any]) -> tuple[str, bool]:
     """Reproduced: on both languages the LSTM's median reach is at least twice the training range ("far
-    beyond") and beyond the GRU's; the direction alone (LSTM further than GRU) is reported in words."""
+    beyond") and the GRU's is not ("fails soon after"); the direction alone (LSTM further than GRU) is reported
+    in words."""
     parts, direction, far = [], [], []
     trained = settings["train_n_max"]
     for language in LANGUAGES:
@@ -70,15 +79,26 @@ def _verdict(rows: list[dict[str, Any]], settings: dict[str, Any]) -> tuple[str,
         parts.append(f"{language}: largest n with every n' <= n accepted, per seed, LSTM {each['lstm']} "
                      f"(median {lstm:g}), GRU {each['gru']} (median {gru:g})")
         direction.append(lstm > gru)
-        far.append(lstm >= 2 * trained and lstm > gru)
-    text = (f"Trained on n = 1..{trained} for {settings['steps']} steps (hidden {settings['hidden']}), "
+        far.append(lstm >= 2 * trained > gru)
+    text = (f"Trained on n = 1..{trained} for {settings['steps']} steps (hidden {settings['hidden']}, lr "
+            f"{LEARNING_RATE:g}, no weight decay, LSTM forget bias 1), "
             f"tested on n = 1..{settings['test_n_max']}. " + "; ".join(parts) + ". ")
     if all(far):
-        text += "The LSTM counts far beyond the training range and the GRU does not, as Weiss et al. report."
+        text += (f"The LSTM counts far beyond the training range (median reach at least n = {2 * trained}) and the "
+                 "GRU stops soon after it, as Weiss et al. report; the LSTM's counter is not exact either (its "
+                 "reach varies with the seed).")
+    elif any(far):
+        held = [language for language, ok in zip(LANGUAGES, far) if ok]
+        missed = [language for language, ok in zip(LANGUAGES, far) if not ok]
+        text += (f"Reproduced on {', '.join(held)} only: there the LSTM's median reach is at least n = {2 * trained} "
+                 f"and the GRU stops soon after the training range; on {', '.join(missed)} the LSTM "
+                 + ("still reaches further than the GRU" if all(direction) else "does not reach further than the GRU")
+                 + f" but its median falls short of n = {2 * trained} (its reach varies widely with the seed; Weiss "
+                 "et al. trained longer and on n up to 100).")
     elif all(direction):
         text += ("Only the direction reproduced: the LSTM reaches further than the GRU on both languages, but not "
-                 f"far beyond the training range (not to n = {2 * trained}); with this little training the LSTM "
-                 "has not found an exact counter (Weiss et al. trained far longer and on n up to 100).")
+                 f"far beyond the training range (median to n = {2 * trained}) with the GRU short of it; "
+                 "Weiss et al. trained longer and on n up to 100.")
     else:
         text += "The claim did not reproduce: the LSTM did not reach further than the GRU on every language."
     return text, all(far)

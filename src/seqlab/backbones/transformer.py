@@ -85,7 +85,10 @@ def ring_write(ring: Tensor, new: Tensor, source: Tensor, *, batch_dim: int, slo
     shape[batch_dim], shape[slot_dim] = source.shape
     gathered_shape = list(new.shape)
     gathered_shape[slot_dim] = source.shape[1]
-    gathered = new.gather(slot_dim, source.clamp(min=0).view(shape).expand(gathered_shape))
+    if new.shape[slot_dim] == 1:  # one new position (a generation step): every written slot takes it, no gather
+        gathered = new.expand(gathered_shape)
+    else:
+        gathered = new.gather(slot_dim, source.clamp(min=0).view(shape).expand(gathered_shape))
     return torch.where((source >= 0).view(shape), gathered, ring)
 
 

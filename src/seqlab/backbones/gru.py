@@ -22,7 +22,9 @@ class GRU(RecurrentBackbone):
     The reset gate multiplies ``W_hn h + b_hn`` after the product (torch's and
     cuDNN's convention), not h before it (the 2014 paper's). Gate blocks in W are
     ordered r, z, n. ``fused=True`` runs torch's kernel in ``forward``;
-    ``fused=False`` runs this cell in our own traversal.
+    ``fused=False`` runs this cell in our own traversal; the default picks our
+    traversal on CPU float32 (1.5-2x faster than torch's kernel there) and the
+    kernel elsewhere (cuDNN on CUDA).
 
     Inputs/outputs: x (B, T, D) -> y (B, T, H); state h (num_layers, B, H).
     """
@@ -30,6 +32,7 @@ class GRU(RecurrentBackbone):
     gates = 3
     state_names = ("h",)
     fused_kernel = torch.gru
+    own_cell_faster_on_cpu = True
 
     def cell(self, gates_x: Tensor, state: tuple[Tensor, ...], layer: int) -> tuple[Tensor, ...]:
         (h,) = state

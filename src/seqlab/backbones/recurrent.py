@@ -72,12 +72,15 @@ class RecurrentBackbone(Backbone):
         recurrent_gain: W_hh is multiplied by this after ``init``; with ``"orthogonal"`` every
             singular value of each recurrent block is then the gain, so a gain above 1 gives the
             exploding start of Pascanu et al. 2013 and one below 1 a vanishing one.
-        fused: use torch's fused kernel in ``forward`` when the cell has one.
+        fused: use torch's fused kernel in ``forward`` when the cell has one; None (the default):
+            whichever is faster where the input is, the fused kernel except for cells whose own
+            traversal beats it on oneDNN CPU float32 (``own_cell_faster_on_cpu``: the GRU, 1.5-2x).
     """
 
     gates: int = 1
     state_names: tuple[str, ...] = ("h",)
     fused_kernel = None  # e.g. torch.gru; None: our own traversal only
+    own_cell_faster_on_cpu = False  # measured in benchmarks/bench_recurrent.py
     init_schemes: tuple[str, ...] = ("default", "xavier", "orthogonal")
 
     def __init__(
@@ -90,7 +93,7 @@ class RecurrentBackbone(Backbone):
         initial_state: str = "zeros",
         init: str = "default",
         recurrent_gain: float = 1.0,
-        fused: bool = True,
+        fused: bool | None = None,
     ) -> None:
         super().__init__(input_size, hidden_size, num_layers=num_layers, dropout=dropout)
         check_initial_state(initial_state)
@@ -184,7 +187,8 @@ class RecurrentBackbone(Backbone):
             lengths = check_lengths(lengths, batch, time_steps)
             if bool((lengths == time_steps).all()):
                 lengths = None
-        if self.fused and self.fused_kernel is not None:
+        fused = self.fused if self.fused is not None else not (self.own_cell_faster_on_cpu and uses_onednn(x))
+        if fused and self.fused_kernel is not None:
             y, final = self._forward_fused(x, hidden, lengths)
         else:
             y, final = self._forward_cells(x, hidden, lengths)

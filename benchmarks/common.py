@@ -1,13 +1,12 @@
 """Shared pieces of the benchmarks: the machine's description and models of matched size."""
 from __future__ import annotations
 
-import platform
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from seqlab import backbone_names, build_backbone
+from seqlab.experiments.base import machine  # noqa: F401  (every benchmark prints it)
 from seqlab.models import LanguageModel
 
 VOCAB = 65  # tinyshakespeare's character count
@@ -15,19 +14,6 @@ VOCAB = 65  # tinyshakespeare's character count
 # Depth per backbone for the matched-size comparisons; the width is then chosen for the parameter budget.
 LAYERS = {"rnn": 2, "lstm": 2, "gru": 2, "mingru": 3, "minlstm": 3, "tcn": 4, "linear_attention": 4, "transformer": 4}
 WIDTH_STEP = {"transformer": 64, "linear_attention": 64}  # attention widths: whole heads of 64
-
-
-def machine() -> str:
-    """CPU model, threads and versions, for every table we print."""
-    model = platform.processor() or "unknown CPU"
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return (f"{model}, {torch.get_num_threads()} torch threads, torch {torch.__version__}, "
-            f"Python {platform.python_version()}")
 
 
 def parameter_count(module: torch.nn.Module) -> int:

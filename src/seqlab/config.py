@@ -71,7 +71,7 @@ class DataConfig:
     val_fraction: float = 0.1  # the last part of the text; 0 disables validation
     block_size: int = 128  # T, positions per training window (and per truncated-BPTT segment)
     batching: str = "random"  # "random" windows, or contiguous "stream"s with the state carried
-    bucketing: bool = False  # variable-length examples (classify): batch rows of similar length, less padding
+    bucketing: bool = False  # variable-length examples (classify, seq2seq): batch rows of similar length, less padding
     options: dict = field(default_factory=dict)  # a synthetic source's own options, e.g. {"length": 200}
 
 

@@ -233,6 +233,10 @@ class LabelledBatches:
             taken = self.order[self.position:self.position + self.batch_size - len(chosen)].tolist()
             chosen += taken
             self.position += len(taken)
+        return self.batch(chosen)
+
+    def batch(self, chosen: list[int]) -> Batch:
+        """The rows ``chosen`` (indices into the sequences) as one batch; subclasses lay out their own."""
         inputs, lengths = pad_right([self.sequences[index] for index in chosen])
         return Batch(inputs, self.labels[chosen], reset=True, lengths=lengths)
 
@@ -280,6 +284,6 @@ class ConditionedSequenceBatches(LabelledBatches):
                  bucketing: bool = True) -> None:
         super().__init__(sequences, conditions, batch_size=batch_size, seed=seed, bucketing=bucketing)
 
-    def next_batch(self) -> Batch:
-        chosen = super().next_batch()  # inputs (B, T+1), targets: the conditions (B, C)
-        return next_token_batch(chosen.inputs, chosen.lengths, chosen.targets)
+    def batch(self, chosen: list[int]) -> Batch:
+        padded, lengths = pad_right([self.sequences[index] for index in chosen])  # (B, T+1)
+        return next_token_batch(padded, lengths, self.labels[chosen])

@@ -26,7 +26,7 @@ from torch import Tensor
 from ..errors import SeqlabError
 from .batches import Batch
 from .dates import BUILTIN_DATES, builtin_date_pairs
-from .labelled import delimiter_for, pad_right
+from .labelled import LabelledBatches, delimiter_for, pad_right
 from .text import read_text
 from .tokenizers import Tokenizer
 
@@ -124,8 +124,9 @@ class SeqToSeqVocabulary:
         return [names.get(index) or self.tokenizer.decode([index - SPECIALS]) for index in values]
 
 
-class PairBatches:
-    """Random batches of (source, target) id sequences: a fresh seeded shuffle every epoch.
+class PairBatches(LabelledBatches):
+    """Random batches of (source, target) id sequences: a fresh seeded shuffle every epoch (``LabelledBatches``'s,
+    bucketed by source length with ``bucketing``).
 
     ``next_batch`` gives ``Batch(inputs, targets, lengths)``: sources (B, L_max)
     and targets (B, T_max) right-padded with PAD = 0, and the sources' (B,)
@@ -133,36 +134,14 @@ class PairBatches:
     shuffle, position) resumes exactly.
     """
 
-    carries_state = False
-
-    def __init__(self, sources: list[Tensor], targets: list[Tensor], *, batch_size: int, seed: int) -> None:
+    def __init__(self, sources: list[Tensor], targets: list[Tensor], *, batch_size: int, seed: int,
+                 bucketing: bool = False) -> None:
         if not sources:
             raise SeqlabError("there are no training pairs to batch")
-        self.sources = sources
         self.targets = targets
-        self.batch_size = batch_size
-        self.generator = torch.Generator().manual_seed(seed)
-        self.order = torch.randperm(len(sources), generator=self.generator)
-        self.position = 0
+        super().__init__(sources, torch.zeros(len(sources)), batch_size=batch_size, seed=seed, bucketing=bucketing)
 
-    def next_batch(self) -> Batch:
-        chosen: list[int] = []
-        while len(chosen) < self.batch_size:
-            if self.position == len(self.order):
-                self.order = torch.randperm(len(self.sources), generator=self.generator)
-                self.position = 0
-            taken = self.order[self.position:self.position + self.batch_size - len(chosen)].tolist()
-            chosen += taken
-            self.position += len(taken)
-        inputs, lengths = pad_right([self.sources[index] for index in chosen])
+    def batch(self, chosen: list[int]) -> Batch:
+        inputs, lengths = pad_right([self.sequences[index] for index in chosen])
         targets, _ = pad_right([self.targets[index] for index in chosen])
         return Batch(inputs, targets, reset=True, lengths=lengths)
-
-    def state_dict(self) -> dict[str, Tensor]:
-        return {"generator": self.generator.get_state(), "order": self.order.clone(),
-                "position": torch.tensor(self.position)}
-
-    def load_state_dict(self, state: dict[str, Tensor]) -> None:
-        self.generator.set_state(state["generator"])
-        self.order = state["order"].clone()
-        self.position = int(state["position"])

@@ -90,7 +90,8 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _machine() -> str:
+def machine() -> str:
+    """CPU model, torch threads and versions: the line every measurement is reported with."""
     model = platform.processor() or "unknown CPU"
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists():
@@ -121,7 +122,7 @@ def run_experiment(name: str, *, preset: str = "quick", out_dir: str | Path) -> 
     started = time.perf_counter()
     result = experiment.run(preset, out_dir)
     record = {"name": experiment.name, "title": experiment.title, "claim": experiment.claim, "preset": preset,
-              "seconds": round(time.perf_counter() - started, 1), "machine": _machine(), **asdict(result)}
+              "seconds": round(time.perf_counter() - started, 1), "machine": machine(), **asdict(result)}
     (out_dir / RESULT_FILE).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
     table = (f"## {experiment.title} (`{name}`, preset {preset})\n\n**Claim.** {experiment.claim}\n\n"
              f"{markdown_table(result.rows)}\n**Found.** {result.verdict}\n\n"

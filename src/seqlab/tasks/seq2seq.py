@@ -165,7 +165,7 @@ class SeqToSeqTask(Task):
 
     def batches(self) -> BatchSource:
         return PairBatches(self.train_sources, self.train_targets, batch_size=self.config.train.batch_size,
-                           seed=self.config.train.seed)
+                           seed=self.config.train.seed, bucketing=self.config.data.bucketing)
 
     def loss(self, model: nn.Module, batch: Batch, state: State) -> tuple[Tensor, State]:
         logits = model(batch.inputs, batch.lengths, batch.targets[:, :-1])  # (b, T, V)

@@ -76,8 +76,8 @@ def main() -> int:
     parser.add_argument("--temperature", type=float, default=0.8)
     parser.add_argument("--out", default=None)
     parser.add_argument("--skip-training", action="store_true", help="reuse the checkpoint in --out")
-    parser.add_argument("--free-header", action="store_true",
-                        help="conditioned tunes write their M:/K: themselves (default: written for them)")
+    parser.add_argument("--write-header", action="store_true",
+                        help="write the asked M:/K: for the conditioned tunes (default: the model writes them)")
     arguments, extra = parser.parse_known_args()
     torch.set_num_threads(1)
     out = Path(arguments.out or ROOT / "runs" / "bench-music")
@@ -99,7 +99,7 @@ def main() -> int:
         count = max(1, arguments.tunes // len(asked))
         text = f"K:{condition['K']} M:{condition['M']}"
         tunes = generate_tunes(checkpoint, count, condition=text, temperature=arguments.temperature, seed=1000,
-                               free_header=arguments.free_header)
+                               write_header=arguments.write_header)
         rows.append((text, MusicReport(tunes, [check_tune(tune, condition) for tune in tunes], condition)))
         baselines.append(MusicReport(free, [check_tune(tune, condition) for tune in free], condition))
     generation_seconds = time.perf_counter() - started

@@ -293,12 +293,12 @@ def test_init_from_a_language_model_trained_on_abc(trained, tmp_path):
     assert json.loads((tuned / "tokenizer.json").read_text()) == json.loads((language_model / "tokenizer.json").read_text())
 
 
-def test_asked_header_is_written_for_the_model_unless_free(trained):
+def test_asked_header_is_written_for_the_model_when_asked(trained):
     from seqlab.music import generate_tunes
 
     checkpoint = load_checkpoint(trained[1])
-    written = generate_tunes(checkpoint, 3, condition="K:D M:6/8", max_tokens=60, seed=5)
+    written = generate_tunes(checkpoint, 3, condition="K:D M:6/8", max_tokens=60, seed=5, write_header=True)
     for tune in written:
         assert tune_conditions(tune) == {"K": "D", "M": "6/8"}, tune
     # free: the model writes its header itself from the same state and seeds, so the tunes differ
-    assert generate_tunes(checkpoint, 3, condition="K:D M:6/8", max_tokens=60, seed=5, free_header=True) != written
+    assert generate_tunes(checkpoint, 3, condition="K:D M:6/8", max_tokens=60, seed=5) != written

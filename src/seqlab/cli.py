@@ -157,7 +157,7 @@ def _command_music(arguments: argparse.Namespace, extra: list[str]) -> None:
     from .music import make_music
 
     report = make_music(arguments.checkpoint, tunes=arguments.tunes, out=arguments.out, condition=arguments.condition,
-                        free_header=arguments.free_header,
+                        write_header=arguments.write_header,
                         midi=arguments.midi, wav=arguments.wav, temperature=arguments.temperature,
                         top_k=arguments.top_k, top_p=arguments.top_p, max_tokens=arguments.max_tokens,
                         seed=arguments.seed)
@@ -259,8 +259,8 @@ def build_parser() -> argparse.ArgumentParser:
     music.add_argument("--condition", default="", help='key and/or meter, e.g. "K:D M:6/8" (default: the model\'s choice)')
     music.add_argument("--out", default=None, help="write tune-001.abc, ... here (default: print the tunes)")
     music.add_argument("--midi", action="store_true", help="also write a .mid per tune that parses (needs --out)")
-    music.add_argument("--free-header", action="store_true",
-                       help="let the model write the asked M:/K: itself from its conditioned state (default: written for it)")
+    music.add_argument("--write-header", action="store_true",
+                       help="write the asked M:/K: lines for the model (default: it writes them from its conditioned state)")
     music.add_argument("--wav", action="store_true", help="also render .wav with timidity or fluidsynth (needs --out)")
     music.add_argument("--temperature", type=float, default=0.8, help="0 is greedy")
     music.add_argument("--top-k", type=int, default=0, help="0: off")

@@ -258,13 +258,13 @@ class MusicReport:
 
 
 def generate_tunes(checkpoint: Any, count: int, *, condition: str = "", temperature: float = 0.8, top_k: int = 0,
-                   top_p: float = 1.0, max_tokens: int = 1500, seed: int = 0, free_header: bool = False) -> list[str]:
+                   top_p: float = 1.0, max_tokens: int = 1500, seed: int = 0, write_header: bool = False) -> list[str]:
     """``count`` tunes from a music checkpoint, each started from the condition's state and stopped at a blank line,
     its title lines moved back before its header (``titles_first``).
 
-    Tunes open with their condition fields (M:, K:; see the music task), so the asked ones are written for
-    the model, as a prompt, and it goes on from there: the header is as asked by construction, and the notes
-    are what the condition steers. With ``free_header`` the model writes its header itself from the state.
+    Tunes open with their condition fields (M:, K:; see the music task): the model writes them from its
+    conditioned state. With ``write_header`` the asked ones are written for it, as a prompt (in their
+    normalised spelling, e.g. "M:2/2" where tunes mostly say "M:C|"), and it goes on from there.
     """
     from .generate import check_sampling, generate
 
@@ -277,7 +277,7 @@ def generate_tunes(checkpoint: Any, count: int, *, condition: str = "", temperat
     model = checkpoint.model
     state = checkpoint.task.condition_state(model, condition)
     asked = checkpoint.task.parse_condition(condition)
-    opening = "" if free_header else "".join(f"{field}{asked[field[0]]}\n" for field in CONDITION_FIELDS
+    opening = "" if not write_header else "".join(f"{field}{asked[field[0]]}\n" for field in CONDITION_FIELDS
                                               if asked.get(field[0]))
     tunes = []
     for number in range(count):
@@ -290,7 +290,7 @@ def generate_tunes(checkpoint: Any, count: int, *, condition: str = "", temperat
 
 def make_music(checkpoint_dir: str | Path, *, tunes: int = 10, out: str | Path | None = None, condition: str = "",
                midi: bool = False, wav: bool = False, temperature: float = 0.8, top_k: int = 0, top_p: float = 1.0,
-               max_tokens: int = 1500, seed: int = 0, free_header: bool = False) -> MusicReport:
+               max_tokens: int = 1500, seed: int = 0, write_header: bool = False) -> MusicReport:
     """Generate tunes, check each with music21, and write them (.abc, with --midi .mid, with --wav .wav) to ``out``."""
     from .train.checkpoint import load_checkpoint
 
@@ -300,7 +300,7 @@ def make_music(checkpoint_dir: str | Path, *, tunes: int = 10, out: str | Path |
         raise SeqlabError(f"no MIDI synthesiser found for --wav; install one: {SYNTHESISER_PACKAGES}")
     checkpoint = load_checkpoint(checkpoint_dir)
     generated = generate_tunes(checkpoint, tunes, condition=condition, temperature=temperature, top_k=top_k,
-                               top_p=top_p, max_tokens=max_tokens, seed=seed, free_header=free_header)
+                               top_p=top_p, max_tokens=max_tokens, seed=seed, write_header=write_header)
     asked = checkpoint.task.parse_condition(condition)
     condition = {name: value for name, value in asked.items() if value is not None}
     report = MusicReport(generated, [check_tune(tune, condition) for tune in generated], condition)

@@ -361,3 +361,28 @@ def test_cli_refuses_alignment_without_attention_and_bad_options(tmp_path, capsy
                      "--max-steps", "1", *flags])
         error = capsys.readouterr().err
         assert code == 2 and message in error and len(error.strip().splitlines()) == 1
+
+
+def test_init_from_a_language_model_encodes_with_its_backbone(tmp_path, capsys):
+    pairs = date_pairs(64, seed=5)
+    text = tmp_path / "text.txt"
+    text.write_text("".join(f"{source}\n{target}\n" for source, target in pairs) * 4, encoding="utf-8")
+    language_model = tmp_path / "lm"
+    assert main(["train", "--data", str(text), "--out", str(language_model), "--backbone", "gru", "--hidden-size", "16",
+                 "--embedding-size", "8", "--block-size", "16", "--batch-size", "4", "--max-steps", "2",
+                 "--eval-interval", "2", "--threads", "1", "--quiet"]) == 0
+    data = tmp_path / "dates.tsv"
+    data.write_text("".join(f"{source}\t{target}\n" for source, target in pairs), encoding="utf-8")
+    run = tmp_path / "run"
+    assert main(["train", "--task", "seq2seq", "--data", str(data), "--out", str(run), "--init-from", str(language_model),
+                 "--freeze-backbone", "true", "--batch-size", "8", "--max-steps", "2", "--eval-interval", "2",
+                 "--threads", "1", "--max-target-length", "14", "--quiet"]) == 0
+    from safetensors.torch import load_file
+
+    before, after = load_file(str(language_model / "model.safetensors")), load_file(str(run / "model.safetensors"))
+    encoder = {name[len("backbone."):]: value for name, value in before.items() if name.startswith("backbone.")}
+    assert encoder and all(torch.equal(after[f"encoder.{name}"], value) for name, value in encoder.items())  # frozen
+    shifted = after["embedding.weight"][3:]  # past PAD, BOS, EOS; trained a little, so close, not equal
+    assert shifted.shape == before["embedding.weight"].shape
+    assert torch.allclose(shifted, before["embedding.weight"], atol=0.05)
+    assert json.loads((run / "tokenizer.json").read_text()) == json.loads((language_model / "tokenizer.json").read_text())

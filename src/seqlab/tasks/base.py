@@ -145,5 +145,5 @@ def start_model(model: nn.Module, config: Config, initial: InitialWeights | None
     if initial is not None:
         initial.apply(model, optional=optional)
     if config.task.freeze_backbone:
-        model.backbone.requires_grad_(False)
+        (model.backbone if hasattr(model, "backbone") else model.encoder).requires_grad_(False)
     return model

@@ -35,14 +35,14 @@ from ..backbones.base import State
 from ..config import Config
 from ..data.batches import Batch
 from ..data.labelled import pad_right, read_lines, split_indices
-from ..data.pairs import BUILTIN_PREFIX, EOS, PAD, PairBatches, Pairs, SeqToSeqVocabulary, read_pairs
+from ..data.pairs import BUILTIN_PREFIX, EOS, PAD, SPECIALS, PairBatches, Pairs, SeqToSeqVocabulary, read_pairs
 from ..data.tokenizers import fit_tokenizer, tokenizer_from_dict
 from ..decode import check_decoding, decode
 from ..errors import SeqlabError
 from ..models.seq2seq import ATTENTIONS, EncoderDecoder, build_seq2seq
 from ..train.distributed import ProcessContext
 from . import register_task
-from .base import BatchSource, Task
+from .base import BatchSource, InitialWeights, Task, start_model
 
 TOKENIZER_FILE = "tokenizer.json"
 TABLE_SUFFIXES = (".csv", ".tsv")
@@ -107,14 +107,13 @@ class SeqToSeqTask(Task):
         if task.attention not in ATTENTIONS:
             raise SeqlabError(f"task.attention must be one of {', '.join(ATTENTIONS)}, got {task.attention!r}")
         check_decoding(beam_size=task.beam_size, max_length=task.max_target_length)
-        if task.init_from:
-            raise SeqlabError("--init-from is not supported by --task seq2seq; train it from scratch")
         self.vocabulary: SeqToSeqVocabulary | None = (
             SeqToSeqVocabulary(tokenizer_from_dict(assets[TOKENIZER_FILE])) if assets else None)
         self.train_sources: list[Tensor] = []
         self.train_targets: list[Tensor] = []
         self.val_sources: list[Tensor] = []
         self.val_targets: list[str] = []
+        self.initial_weights: InitialWeights | None = None  # init_from's, for a fresh run
 
     @property
     def tokenizer(self) -> Any:
@@ -143,9 +142,23 @@ class SeqToSeqTask(Task):
         pairs = self._read(data.path)
         train_rows, val_rows = split_indices(len(pairs.sources), data.val_fraction, seed=self.config.train.seed)
         if self.vocabulary is None:
-            text = "\n".join(part for row in train_rows for part in (pairs.sources[row], pairs.targets[row]))
-            self.vocabulary = SeqToSeqVocabulary(
-                fit_tokenizer(data.tokenizer, text, unknown=data.unknown, vocab_size=data.vocab_size))
+            if self.config.task.init_from:  # a language model's tokenizer, embedding and backbone (as the encoder)
+                self.initial_weights = InitialWeights(self.config, ("embedding", "backbone"))
+                if self.config.model.backbone == "transformer":
+                    raise SeqlabError(f"--init-from {self.config.task.init_from} has a transformer backbone; the seq2seq "
+                                      "Transformer cannot start from it (a recurrent one can)")
+                tokenizer = self.initial_weights.tokenizer(self.config)
+                # the pair vocabulary is the language model's ids shifted past PAD, BOS, EOS (whose rows start at 0)
+                language_model = self.initial_weights.weights
+                embedding = dict(language_model["embedding"])
+                if "weight" in embedding:
+                    embedding["weight"] = torch.cat([embedding["weight"].new_zeros(SPECIALS, embedding["weight"].shape[1]),
+                                                     embedding["weight"]])
+                self.initial_weights.weights = {"embedding": embedding, "encoder": language_model["backbone"]}
+            else:
+                text = "\n".join(part for row in train_rows for part in (pairs.sources[row], pairs.targets[row]))
+                tokenizer = fit_tokenizer(data.tokenizer, text, unknown=data.unknown, vocab_size=data.vocab_size)
+            self.vocabulary = SeqToSeqVocabulary(tokenizer)
         self.train_sources = [self.encode_source(pairs.sources[row]) for row in train_rows]
         self.train_targets = [self._target(pairs.targets[row], f"{data.path} line {pairs.line_numbers[row]}")
                               for row in train_rows]
@@ -161,7 +174,8 @@ class SeqToSeqTask(Task):
 
     # ----------------------------------------------------------------- model
     def build_model(self) -> nn.Module:
-        return build_seq2seq(self.config, self.vocabulary.size)
+        model = build_seq2seq(self.config, self.vocabulary.size)
+        return start_model(model, self.config, self.initial_weights)
 
     def batches(self) -> BatchSource:
         return PairBatches(self.train_sources, self.train_targets, batch_size=self.config.train.batch_size,

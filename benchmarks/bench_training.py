@@ -13,14 +13,12 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 
 import torch
 from rich.console import Console
 from rich.table import Table
-from torch.nn import functional as F
 
-from common import VOCAB, available, machine, matched_language_model, parameter_count
+from common import VOCAB, available, machine, matched_language_model, parameter_count, training_step_times
 
 BACKBONES = ["lstm", "gru", "mingru", "minlstm", "tcn", "linear_attention", "transformer"]
 TOKENS_PER_STEP = 16_384
@@ -32,18 +30,7 @@ def tokens_per_second(name: str, time_steps: int, repeats: int) -> tuple[int, fl
     model = matched_language_model(name, **options).train()
     batch = TOKENS_PER_STEP // time_steps
     tokens = torch.randint(VOCAB, (batch, time_steps + 1))
-
-    def step() -> None:
-        model.zero_grad(set_to_none=True)
-        logits, _ = model(tokens[:, :-1])
-        F.cross_entropy(logits.flatten(0, 1), tokens[:, 1:].flatten()).backward()
-
-    step()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - started)
+    times = training_step_times(model, tokens, repeats=repeats)
     return parameter_count(model), batch * time_steps / statistics.median(times)
 
 

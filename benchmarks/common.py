@@ -3,39 +3,23 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
-
-from seqlab import backbone_names, build_backbone
+from seqlab import backbone_names
 from seqlab.experiments.base import machine  # noqa: F401  (every benchmark prints it)
+from seqlab.experiments.common_models import matched_language_model as matched
+from seqlab.experiments.common_models import parameter_count, training_step_times  # noqa: F401
 from seqlab.models import LanguageModel
 
 VOCAB = 65  # tinyshakespeare's character count
 
-# Depth per backbone for the matched-size comparisons; the width is then chosen for the parameter budget.
+# Depth per backbone for the benchmarks' matched-size comparisons (the width is then chosen for the budget).
 LAYERS = {"rnn": 2, "lstm": 2, "gru": 2, "mingru": 3, "minlstm": 3, "tcn": 4, "linear_attention": 4, "transformer": 4}
-WIDTH_STEP = {"transformer": 64, "linear_attention": 64}  # attention widths: whole heads of 64
-
-
-def parameter_count(module: torch.nn.Module) -> int:
-    return sum(parameter.numel() for parameter in module.parameters())
 
 
 def matched_language_model(name: str, *, target_parameters: int = 1_000_000, vocab_size: int = VOCAB,
                            **options: Any) -> LanguageModel:
-    """A language model with backbone ``name`` whose width is chosen to come closest to ``target_parameters``."""
-    step = WIDTH_STEP.get(name, 16)
-    layers = LAYERS.get(name, 2)
-    best: tuple[int, LanguageModel] | None = None
-    for width in range(step, 4096 + step, step):
-        backbone = build_backbone(name, input_size=width, hidden_size=width, num_layers=layers, **options)
-        model = LanguageModel(vocab_size, backbone)
-        gap = abs(parameter_count(model) - target_parameters)
-        if best is None or gap < best[0]:
-            best = (gap, model)
-        if parameter_count(model) > target_parameters:
-            break
-    assert best is not None
-    return best[1]
+    """A language model with backbone ``name`` (depth LAYERS[name]) whose width comes closest to ``target_parameters``."""
+    return matched(name, target_parameters=target_parameters, vocab_size=vocab_size, layers=LAYERS.get(name, 2),
+                   **options)
 
 
 def available(names: list[str]) -> list[str]:

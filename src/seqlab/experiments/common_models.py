@@ -1,10 +1,12 @@
 """Language models of roughly equal size for the experiments that compare backbones' costs."""
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from ..models import LanguageModel
 from ..registry import build_backbone
@@ -20,11 +22,11 @@ def parameter_count(module: nn.Module) -> int:
 
 
 def matched_language_model(name: str, *, target_parameters: int, vocab_size: int, seed: int = 0,
-                           **options: Any) -> LanguageModel:
-    """The language model with backbone ``name`` (depth LAYERS[name]) whose width brings its parameter count
-    closest to ``target_parameters``; widths step by 16 (64 for attention). Seeded, in eval mode."""
+                           layers: int | None = None, **options: Any) -> LanguageModel:
+    """The language model with backbone ``name`` (depth ``layers``, by default LAYERS[name]) whose width brings
+    its parameter count closest to ``target_parameters``; widths step by 16 (64 for attention). Seeded, in eval mode."""
     step = WIDTH_STEP.get(name, 16)
-    layers = LAYERS.get(name, 2)
+    layers = layers or LAYERS.get(name, 2)
     best: tuple[int, int] | None = None  # (gap, width)
     for width in range(step, 4096 + step, step):
         backbone = build_backbone(name, input_size=width, hidden_size=width, num_layers=layers, **options)
@@ -37,3 +39,22 @@ def matched_language_model(name: str, *, target_parameters: int, vocab_size: int
     torch.manual_seed(seed)
     backbone = build_backbone(name, input_size=best[1], hidden_size=best[1], num_layers=layers, **options)
     return LanguageModel(vocab_size, backbone).eval()
+
+
+def training_step_times(model: nn.Module, tokens: torch.Tensor, *, repeats: int) -> list[float]:
+    """Seconds of ``repeats`` timed training steps (forward, next-token loss, backward) on tokens (B, T + 1),
+    after one untimed step; the model is left in training mode."""
+    model.train()
+
+    def step() -> None:
+        model.zero_grad(set_to_none=True)
+        logits, _ = model(tokens[:, :-1])  # (B, T, V)
+        F.cross_entropy(logits.flatten(0, 1), tokens[:, 1:].flatten()).backward()
+
+    step()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - started)
+    return times

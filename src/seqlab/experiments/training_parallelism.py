@@ -14,16 +14,14 @@ matrix products shrink to a single row.
 """
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from .base import ExperimentResult, register_experiment
 from .common import save_figure
-from .common_models import matched_language_model, parameter_count
+from .common_models import matched_language_model, parameter_count, training_step_times
 
 VOCAB = 64
 MODELS = ("lstm", "gru", "transformer", "mingru", "tcn")
@@ -37,20 +35,7 @@ SETTINGS = {"quick": {"tokens": 4096, "lengths": (16, 64, 256, 1024, 4096), "par
 def training_step_seconds(model: nn.Module, batch: int, length: int, *, repeats: int, seed: int = 0) -> float:
     """The fastest of ``repeats`` timed forward + backward passes on random tokens (B, T), after one untimed pass."""
     tokens = torch.randint(VOCAB, (batch, length + 1), generator=torch.Generator().manual_seed(seed))
-    model.train()
-
-    def step() -> None:
-        model.zero_grad(set_to_none=True)
-        logits, _ = model(tokens[:, :-1])  # (B, T, V)
-        F.cross_entropy(logits.flatten(0, 1), tokens[:, 1:].flatten()).backward()
-
-    step()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - started)
-    return min(times)
+    return min(training_step_times(model, tokens, repeats=repeats))
 
 
 @register_experiment(

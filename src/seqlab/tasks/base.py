@@ -93,6 +93,13 @@ class Task:
         raise SeqlabError(f"task {self.name!r} has no predict; use seqlab sample for generation")
 
 
+def check_text_inputs(inputs: list[Any], purpose: str) -> None:
+    """Refuse, naming it, the first input that is not a non-empty text (``purpose``: "classify", "translate", ...)."""
+    for number, text in enumerate(inputs, start=1):
+        if not isinstance(text, str) or not text.strip():
+            raise SeqlabError(f"input {number} is empty; give some text to {purpose}")
+
+
 class InitialWeights:
     """``--init-from CKPT``: a trained checkpoint's architecture and weights as the start of a fresh run.
 

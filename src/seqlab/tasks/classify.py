@@ -17,7 +17,7 @@ from ..errors import SeqlabError
 from ..models.classifier import build_classifier
 from ..train.distributed import ProcessContext
 from . import register_task
-from .base import BatchSource, InitialWeights, Task, start_model
+from .base import BatchSource, InitialWeights, Task, check_text_inputs, start_model
 
 TOKENIZER_FILE = "tokenizer.json"
 LABELS_FILE = "labels.json"
@@ -226,8 +226,6 @@ class ClassifyTask(Task):
         return read_lines(path)
 
     def predict(self, model: nn.Module, inputs: list[Any]) -> list[Any]:
-        for number, text in enumerate(inputs, start=1):
-            if not isinstance(text, str) or not text.strip():
-                raise SeqlabError(f"input {number} is empty; give some text to classify")
+        check_text_inputs(inputs, "classify")
         logits = self._logits(model, [self._encode(text) for text in inputs])  # (N, C)
         return [self.labels[index] for index in logits.argmax(1).tolist()]

@@ -42,7 +42,7 @@ from ..errors import SeqlabError
 from ..models.seq2seq import ATTENTIONS, EncoderDecoder, build_seq2seq
 from ..train.distributed import ProcessContext
 from . import register_task
-from .base import BatchSource, InitialWeights, Task, start_model
+from .base import BatchSource, InitialWeights, Task, check_text_inputs, start_model
 
 TOKENIZER_FILE = "tokenizer.json"
 TABLE_SUFFIXES = (".csv", ".tsv")
@@ -270,7 +270,5 @@ class SeqToSeqTask(Task):
         return read_lines(path)
 
     def predict(self, model: nn.Module, inputs: list[Any]) -> list[Any]:
-        for number, text in enumerate(inputs, start=1):
-            if not isinstance(text, str) or not text.strip():
-                raise SeqlabError(f"input {number} is empty; give some text to translate")
+        check_text_inputs(inputs, "translate")
         return [self.vocabulary.decode(ids) for ids in self._decode(model, [self.encode_source(text) for text in inputs])]

@@ -39,7 +39,7 @@ def _train_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _build_config(arguments: argparse.Namespace, extra: list[str]):
-    """Defaults <- checkpoint (with --resume) or --config <- flags <- backbone options."""
+    """The task's defaults <- checkpoint (with --resume) or --config <- flags <- backbone options."""
     from .config import Config, load_config_file, parse_flag_value, parse_option_value
     from .data.synthetic import source_name, source_options
     from .registry import backbone_options
@@ -50,8 +50,12 @@ def _build_config(arguments: argparse.Namespace, extra: list[str]):
         verify_checkpoint(arguments.out)
         with open(f"{arguments.out}/{CONFIG_FILE}", encoding="utf-8") as handle:
             config.update(json.load(handle), source=f"{arguments.out}/{CONFIG_FILE}")
-    elif arguments.config:
-        config.update(load_config_file(arguments.config), source=arguments.config)
+    else:
+        values = load_config_file(arguments.config) if arguments.config else {}
+        source = arguments.config or "config"
+        task_name = getattr(arguments, "task.name", None) or Config.from_dict(values, source=source).task.name
+        config = Config.for_task(task_name)
+        config.update(values, source=source)
     for key, text in vars(arguments).items():
         if "." in key:
             section, name = key.split(".")

@@ -1,7 +1,8 @@
 """Typed configuration: dataclasses whose fields are the command line.
 
 A run's configuration is four sections (task, model, data, train). It comes from
-defaults, then a preset or JSON file (``--config``), then command-line flags:
+defaults (the task's own over the general ones: ``Config.for_task``), then a
+preset or JSON file (``--config``), then command-line flags:
 every field is a flag named after it (``hidden_size`` -> ``--hidden-size``),
 options of the chosen backbone (``--variant peephole``) land in
 ``model.options`` and options of a synthetic source (``--length 200``) in
@@ -36,6 +37,8 @@ class TaskConfig:
     pooling: str = "last"  # "last", "mean", "max" or "attention"
     bidirectional: bool = False
     class_weights: bool = False
+    bag_of_tokens: bool = field(default=False, metadata={
+        "help": "classify: add a linear model of the bag of tokens to the logits (a wide path beside the encoder)"})
     # forecast: predict `horizon` steps from the last `data.block_size` values
     horizon: int = 1
     forecast_mode: str = "direct"  # "direct" (all H at once) or "autoregressive" (one step, fed back)
@@ -68,6 +71,9 @@ class DataConfig:
     tokenizer: str = "char"  # "char", "word" or "bpe" (byte-level, trained on this text)
     vocab_size: int = 0  # word and bpe: the vocabulary's size; 0: their default (10,000 words, 1,024 BPE tokens)
     unknown: str = "unk"  # characters unseen in training: "unk" -> <unk>, "error" -> refuse
+    min_count: int = field(default=1, metadata={"help": "tokens seen fewer times in the training part are <unk> "
+                                                        "(bpe: the fewest occurrences of a merged pair)"})
+    lowercase: bool = field(default=False, metadata={"help": "case-fold the text before tokenizing"})
     val_fraction: float = 0.1  # the last part of the text; 0 disables validation
     block_size: int = 128  # T, positions per training window (and per truncated-BPTT segment)
     batching: str = "random"  # "random" windows, or contiguous "stream"s with the state carried
@@ -93,6 +99,9 @@ class TrainConfig:
     pascanu_weight: float = 0.0  # weight of the Pascanu et al. 2013 vanishing-gradient regulariser; 0: off
     eval_interval: int = 250  # steps between validations (and checkpoints)
     eval_max_batches: int = 0  # 0: the whole validation split
+    patience: int = field(default=0, metadata={
+        "help": "early stopping: stop after this many validations in a row without a new best selection metric; "
+                "0: never"})
     log_interval: int = 10
     log_format: str = "jsonl"  # "jsonl" or "csv"
     seed: int = 1337
@@ -109,6 +118,16 @@ class Config:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    @classmethod
+    def for_task(cls, name: str) -> "Config":
+        """The defaults for task ``name``: its own (``Task.defaults``, what suits its problem shape) over the general ones."""
+        from .tasks import task_class
+
+        config = cls()
+        config.update(task_class(name).defaults, source=f"the {name} task's defaults")
+        config.task.name = name
+        return config
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], *, source: str = "config") -> "Config":
@@ -144,6 +163,7 @@ class Config:
         _choice("train.optimizer", train.optimizer, ("adamw", "sgd"))
         for name, value in (("model.hidden_size", model.hidden_size), ("model.num_layers", model.num_layers),
                             ("data.block_size", data.block_size), ("train.batch_size", train.batch_size),
+                            ("data.min_count", data.min_count),
                             ("train.eval_interval", train.eval_interval), ("train.log_interval", train.log_interval)):
             if value < 1:
                 raise SeqlabError(f"{name} must be at least 1, got {value}")
@@ -152,7 +172,7 @@ class Config:
                             ("train.warmup_steps", train.warmup_steps), ("train.eval_max_batches", train.eval_max_batches),
                             ("train.threads", train.threads), ("train.max_seconds", train.max_seconds),
                             ("train.clip_norm", train.clip_norm), ("train.clip_value", train.clip_value),
-                            ("train.pascanu_weight", train.pascanu_weight),
+                            ("train.pascanu_weight", train.pascanu_weight), ("train.patience", train.patience),
                             ("train.weight_decay", train.weight_decay), ("train.min_learning_rate", train.min_learning_rate)):
             if value < 0 or (isinstance(value, float) and not math.isfinite(value)):
                 raise SeqlabError(f"{name} must be zero or more, got {value}")

@@ -49,11 +49,13 @@ class TextData:
 
 
 def load_text_data(path: str | Path, *, tokenizer_kind: str, unknown: str, val_fraction: float,
-                   block_size: int, vocab_size: int = 0, tokenizer: Tokenizer | None = None) -> TextData:
+                   block_size: int, vocab_size: int = 0, min_count: int = 1, lowercase: bool = False,
+                   tokenizer: Tokenizer | None = None) -> TextData:
     """Read, split, fit a tokenizer on the training part (unless one is given) and encode both parts."""
     text = read_text(path)
     train_text, val_text = split_text(text, val_fraction)
-    tokenizer = tokenizer or fit_tokenizer(tokenizer_kind, train_text, unknown=unknown, vocab_size=vocab_size)
+    tokenizer = tokenizer or fit_tokenizer(tokenizer_kind, train_text, unknown=unknown, vocab_size=vocab_size,
+                                           min_count=min_count, lowercase=lowercase)
     train = tokenizer.encode(train_text)
     val = tokenizer.encode(val_text) if val_text else torch.zeros(0, dtype=torch.long)
     if len(train) < block_size + 1:

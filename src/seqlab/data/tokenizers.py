@@ -21,18 +21,20 @@ class CharTokenizer:
     """One id per Unicode character seen in the training text, in code-point order.
 
     With ``unknown="unk"`` id 0 is ``<unk>`` and stands for any character not in
-    the vocabulary; with ``unknown="error"`` such a character is refused.
+    the vocabulary; with ``unknown="error"`` such a character is refused. With
+    ``lowercase`` text is case-folded (``str.lower``) before it is fitted or encoded.
     """
 
     kind = "char"
 
-    def __init__(self, characters: list[str], *, unknown: str = "unk") -> None:
+    def __init__(self, characters: list[str], *, unknown: str = "unk", lowercase: bool = False) -> None:
         if unknown not in ("unk", "error"):
             raise ValueError(f"unknown must be 'unk' or 'error', got {unknown!r}")
         if any(len(character) != 1 for character in characters) or len(set(characters)) != len(characters):
             raise ValueError("characters must be distinct single characters")
         self.characters = list(characters)
         self.unknown = unknown
+        self.lowercase = lowercase
         offset = 1 if unknown == "unk" else 0
         self._codepoints = np.array([ord(character) for character in self.characters], dtype=np.uint32)
         self._order = np.argsort(self._codepoints)
@@ -41,8 +43,10 @@ class CharTokenizer:
         self._pieces = ([UNKNOWN_TEXT] if unknown == "unk" else []) + self.characters
 
     @classmethod
-    def fit(cls, text: str, *, unknown: str = "unk") -> "CharTokenizer":
-        return cls(sorted(set(text)), unknown=unknown)
+    def fit(cls, text: str, *, unknown: str = "unk", min_count: int = 1, lowercase: bool = False) -> "CharTokenizer":
+        counts = Counter(text.lower() if lowercase else text)
+        return cls(sorted(character for character, count in counts.items() if count >= min_count), unknown=unknown,
+                   lowercase=lowercase)
 
     @property
     def vocab_size(self) -> int:
@@ -50,6 +54,8 @@ class CharTokenizer:
 
     def encode(self, text: str) -> Tensor:
         """text -> (N,) int64 ids."""
+        if self.lowercase:
+            text = text.lower()
         codepoints = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
         positions = np.searchsorted(self._sorted, codepoints).clip(max=max(len(self._sorted) - 1, 0))
         known = self._sorted[positions] == codepoints if len(self._sorted) else np.zeros(len(codepoints), bool)
@@ -70,11 +76,11 @@ class CharTokenizer:
         return "".join(self._pieces[index] for index in values)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "unknown": self.unknown, "characters": self.characters}
+        return {"kind": self.kind, "unknown": self.unknown, "characters": self.characters, "lowercase": self.lowercase}
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "CharTokenizer":
-        return cls(list(values["characters"]), unknown=values["unknown"])
+        return cls(list(values["characters"]), unknown=values["unknown"], lowercase=values.get("lowercase", False))
 
 
 class WordTokenizer:
@@ -89,25 +95,27 @@ class WordTokenizer:
     pattern = re.compile(r"\w+|\s+|[^\w\s]")
     default_vocab_size = 10_000
 
-    def __init__(self, pieces: list[str], *, unknown: str = "unk") -> None:
+    def __init__(self, pieces: list[str], *, unknown: str = "unk", lowercase: bool = False) -> None:
         if unknown not in ("unk", "error"):
             raise ValueError(f"unknown must be 'unk' or 'error', got {unknown!r}")
         self.pieces = [UNKNOWN_TOKEN, *pieces]
         self.unknown = unknown
+        self.lowercase = lowercase
         self._ids = {piece: index for index, piece in enumerate(self.pieces)}
 
     @classmethod
-    def fit(cls, text: str, *, unknown: str = "unk", vocab_size: int = 0) -> "WordTokenizer":
-        counts = Counter(cls.pattern.findall(text))
-        return cls([piece for piece, _ in counts.most_common((vocab_size or cls.default_vocab_size) - 1)],
-                   unknown=unknown)
+    def fit(cls, text: str, *, unknown: str = "unk", vocab_size: int = 0, min_count: int = 1,
+            lowercase: bool = False) -> "WordTokenizer":
+        counts = Counter(cls.pattern.findall(text.lower() if lowercase else text))
+        return cls([piece for piece, count in counts.most_common((vocab_size or cls.default_vocab_size) - 1)
+                    if count >= min_count], unknown=unknown, lowercase=lowercase)
 
     @property
     def vocab_size(self) -> int:
         return len(self.pieces)
 
     def encode(self, text: str) -> Tensor:
-        pieces = self.pattern.findall(text)
+        pieces = self.pattern.findall(text.lower() if self.lowercase else text)
         ids = [self._ids.get(piece, 0) for piece in pieces]
         if self.unknown == "error" and 0 in ids:
             missing = sorted({piece for piece in pieces if piece not in self._ids})
@@ -120,18 +128,20 @@ class WordTokenizer:
         return "".join(UNKNOWN_TEXT if index == 0 else self.pieces[index] for index in values)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "unknown": self.unknown, "pieces": self.pieces[1:]}
+        return {"kind": self.kind, "unknown": self.unknown, "pieces": self.pieces[1:], "lowercase": self.lowercase}
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "WordTokenizer":
-        return cls(list(values["pieces"]), unknown=values["unknown"])
+        return cls(list(values["pieces"]), unknown=values["unknown"], lowercase=values.get("lowercase", False))
 
 
 class BPETokenizer:
     """Byte-level byte-pair encoding trained on the user's own text with the ``tokenizers`` library.
 
     Every byte is in the base alphabet, so any text encodes without ``<unk>`` and
-    decodes back exactly. ``vocab_size`` counts the 256 bytes plus the merges.
+    decodes back exactly. ``vocab_size`` counts the 256 bytes plus the merges;
+    ``min_count`` is the fewest times a pair must occur to be merged; ``lowercase``
+    adds the library's lower-casing normaliser.
     """
 
     kind = "bpe"
@@ -141,13 +151,17 @@ class BPETokenizer:
         self.tokenizer = tokenizer
 
     @classmethod
-    def fit(cls, text: str, *, unknown: str = "unk", vocab_size: int = 0) -> "BPETokenizer":
-        from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    def fit(cls, text: str, *, unknown: str = "unk", vocab_size: int = 0, min_count: int = 1,
+            lowercase: bool = False) -> "BPETokenizer":
+        from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
         tokenizer = Tokenizer(models.BPE())
+        if lowercase:
+            tokenizer.normalizer = normalizers.Lowercase()
         tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
         tokenizer.decoder = decoders.ByteLevel()
         trainer = trainers.BpeTrainer(vocab_size=vocab_size or cls.default_vocab_size, show_progress=False,
+                                      min_frequency=min_count,
                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
         tokenizer.train_from_iterator(text.splitlines(keepends=True), trainer=trainer)
         return cls(tokenizer)
@@ -176,13 +190,14 @@ Tokenizer = CharTokenizer | WordTokenizer | BPETokenizer
 TOKENIZERS: dict[str, type] = {kind.kind: kind for kind in (CharTokenizer, WordTokenizer, BPETokenizer)}
 
 
-def fit_tokenizer(kind: str, text: str, *, unknown: str, vocab_size: int = 0) -> Tokenizer:
+def fit_tokenizer(kind: str, text: str, *, unknown: str, vocab_size: int = 0, min_count: int = 1,
+                  lowercase: bool = False) -> Tokenizer:
     """Fit a tokenizer of ``kind`` (char, word, bpe) on training text; ``vocab_size`` 0 is the kind's default."""
     if kind not in TOKENIZERS:
         raise SeqlabError(f"unknown tokenizer {kind!r}; choose one of {', '.join(TOKENIZERS)}")
     if kind == "char":
-        return CharTokenizer.fit(text, unknown=unknown)
-    return TOKENIZERS[kind].fit(text, unknown=unknown, vocab_size=vocab_size)
+        return CharTokenizer.fit(text, unknown=unknown, min_count=min_count, lowercase=lowercase)
+    return TOKENIZERS[kind].fit(text, unknown=unknown, vocab_size=vocab_size, min_count=min_count, lowercase=lowercase)
 
 
 def tokenizer_from_dict(values: dict[str, Any]) -> Tokenizer:

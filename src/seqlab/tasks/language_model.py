@@ -87,7 +87,8 @@ class LanguageModelTask(Task):
             self.tokenizer = self.initial_weights.tokenizer(self.config)
         self.data = load_text_data(data.path, tokenizer_kind=data.tokenizer, unknown=data.unknown,
                                    val_fraction=data.val_fraction, block_size=data.block_size,
-                                   vocab_size=data.vocab_size, tokenizer=self.tokenizer)
+                                   vocab_size=data.vocab_size, min_count=data.min_count, lowercase=data.lowercase,
+                                   tokenizer=self.tokenizer)
         self.tokenizer = self.data.tokenizer
 
     @property

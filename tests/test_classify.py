@@ -222,9 +222,9 @@ def test_command_line_train_eval_predict(tmp_path, capsys):
     assert len(capsys.readouterr().out.splitlines()) == 30
     one_class = write(tmp_path / "one.tsv", "a\tx\nb\tx\nc\tx\n")
     assert "two classes" in run_bad(capsys, ["train", "--data", str(one_class), "--out", str(tmp_path / "r1"), *FLAGS])
-    too_few = write(tmp_path / "few.tsv", "a\tx\nb\ty\n")
+    too_few = write(tmp_path / "few.tsv", "a\tx\nb\ty\nc\tx\nd\ty\n")
     assert "too few" in run_bad(capsys, ["train", "--data", str(too_few), "--out", str(tmp_path / "r2"), *FLAGS,
-                                         "--val-fraction", "0.75"])
+                                         "--val-fraction", "0.9"])
     latin = tmp_path / "latin.tsv"
     latin.write_bytes("caf\u00e9\tx\nno\ty\n".encode("latin-1"))
     assert "UTF-8" in run_bad(capsys, ["train", "--data", str(latin), "--out", str(tmp_path / "r3"), *FLAGS])
@@ -256,13 +256,13 @@ def test_class_weights_are_inverse_frequency(tmp_path):
     from seqlab.tasks.classify import ClassifyTask
 
     config = Config()
-    config.data.path = str(write(tmp_path / "skewed.tsv", "a\tx\nb\tx\nc\tx\nd\ty\n"))
+    config.data.path = str(write(tmp_path / "skewed.tsv", "a\tx\nb\tx\nc\tx\nd\ty\ne\ty\nf\tx\n"))
     config.data.val_fraction = 0.0
     config.task.class_weights = True
     task = ClassifyTask(config)
     task.load_data()
     assert task.labels == ["x", "y"] and not task.has_validation
-    torch.testing.assert_close(task.loss_weights, torch.tensor([4 / (2 * 3), 4 / (2 * 1)]))
+    torch.testing.assert_close(task.loss_weights, torch.tensor([6 / (2 * 4), 6 / (2 * 2)]))
 
 
 # ------------------------------------------- baseline, early stopping, defaults

@@ -37,6 +37,8 @@ class TaskConfig:
     pooling: str = "last"  # "last", "mean", "max" or "attention"
     bidirectional: bool = False
     class_weights: bool = False
+    ensemble: bool = field(default=False, metadata={
+        "help": "classify: predict with the mean of the network's and the bag-of-words baseline's class probabilities"})
     bag_of_tokens: bool = field(default=False, metadata={
         "help": "classify: add a linear model of the bag of tokens to the logits (a wide path beside the encoder)"})
     # forecast: predict `horizon` steps from the last `data.block_size` values

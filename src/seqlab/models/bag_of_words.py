@@ -29,12 +29,16 @@ class BagOfWords:
         self.classifier = classifier
 
     @classmethod
-    def fit(cls, texts: list[str], targets: Tensor) -> "BagOfWords":
-        """texts and their (N,) class ids -> the fitted baseline."""
+    def fit(cls, texts: list[str], targets: Tensor) -> "BagOfWords | None":
+        """texts and their (N,) class ids -> the fitted baseline; None when no text holds a word it reads
+        (e.g. texts of single letters or symbols: there is no bag of words to fit)."""
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
 
         vectorizer = TfidfVectorizer()
+        analyse = vectorizer.build_analyzer()
+        if not any(analyse(text) for text in texts):
+            return None
         features = vectorizer.fit_transform(texts)  # (N, V) sparse
         classifier = LogisticRegression(max_iter=1000).fit(features, targets.numpy())
         return cls(vectorizer, classifier)
@@ -42,6 +46,10 @@ class BagOfWords:
     def predict(self, texts: list[str]) -> Tensor:
         """texts -> (N,) int64 predicted class ids."""
         return torch.from_numpy(self.classifier.predict(self.vectorizer.transform(texts)).astype(np.int64))
+
+    def probabilities(self, texts: list[str]) -> Tensor:
+        """texts -> (N, C) float64 class probabilities, columns in class-id order."""
+        return torch.from_numpy(self.classifier.predict_proba(self.vectorizer.transform(texts)))
 
     def to_dict(self) -> dict[str, Any]:
         return {"vocabulary": {word: int(index) for word, index in self.vectorizer.vocabulary_.items()},

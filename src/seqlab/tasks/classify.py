@@ -93,7 +93,10 @@ class ClassifyTask(Task):
         super().__init__(config, assets)
         self.tokenizer: Tokenizer | None = tokenizer_from_dict(assets[TOKENIZER_FILE]) if assets else None
         self.labels: list[str] | None = list(assets[LABELS_FILE]) if assets else None
-        self.bag_of_words: BagOfWords | None = BagOfWords.from_dict(assets[BAG_OF_WORDS_FILE]) if assets else None
+        # the baseline; None when the training texts hold no word it reads (then it is not reported)
+        self.bag_of_words: BagOfWords | None = None
+        if assets and assets[BAG_OF_WORDS_FILE] is not None:
+            self.bag_of_words = BagOfWords.from_dict(assets[BAG_OF_WORDS_FILE])
         self.initial_weights: InitialWeights | None = None  # init_from's, for a fresh run
         self.train_sequences: list[Tensor] = []
         self.train_targets = torch.zeros(0, dtype=torch.long)
@@ -124,7 +127,8 @@ class ClassifyTask(Task):
     def load_data(self) -> None:
         data, train = self.config.data, self.config.train
         table = self._read(data.path)
-        if self.labels is None:
+        fresh = self.labels is None  # no assets yet: fit them
+        if fresh:
             self.labels = sorted(set(table.labels))
             if len(self.labels) < 2:
                 raise SeqlabError(f"{data.path}: every row has the label {self.labels[0]!r}; a classifier needs "
@@ -146,7 +150,7 @@ class ClassifyTask(Task):
         self.val_sequences = [self._encode(table.texts[row]) for row in val_rows]
         self.val_targets = targets[val_rows]
         self.val_texts = [table.texts[row] for row in val_rows]
-        if self.bag_of_words is None:
+        if fresh:
             self.bag_of_words = BagOfWords.fit([table.texts[row] for row in train_rows], self.train_targets)
         self.loss_weights = self._class_weights()
 
@@ -174,7 +178,7 @@ class ClassifyTask(Task):
 
     def assets(self) -> dict[str, Any]:
         return {TOKENIZER_FILE: self.tokenizer.to_dict(), LABELS_FILE: list(self.labels),
-                BAG_OF_WORDS_FILE: self.bag_of_words.to_dict()}
+                BAG_OF_WORDS_FILE: None if self.bag_of_words is None else self.bag_of_words.to_dict()}
 
     def _class_weights(self) -> Tensor | None:
         """Inverse training frequency, N / (C n_c), with ``task.class_weights``; classes never seen weigh 0."""
@@ -215,12 +219,21 @@ class ClassifyTask(Task):
         model.train(was_training)
         return logits
 
-    def _sums(self, model: nn.Module, sequences: list[Tensor], targets: Tensor) -> Tensor:
+    def _scores(self, model: nn.Module, sequences: list[Tensor], texts: list[str]) -> Tensor:
+        """(N, C) float64 log-probabilities of the predictions for texts encoded as sequences: the network's, or
+        with ``task.ensemble`` the log of the mean of its and the bag of words' class probabilities."""
+        log_probabilities = self._logits(model, sequences).log_softmax(1)  # (N, C)
+        if not self.config.task.ensemble or self.bag_of_words is None:
+            return log_probabilities
+        mixed = (log_probabilities.exp() + self.bag_of_words.probabilities(texts)) / 2  # (N, C)
+        return mixed.log()
+
+    def _sums(self, model: nn.Module, sequences: list[Tensor], texts: list[str], targets: Tensor) -> Tensor:
         """[summed loss, count, confusion counts...] as one float64 vector, so processes can add theirs."""
         summed = torch.zeros(2 + len(self.labels) ** 2, dtype=torch.float64)
-        if not sequences:  # a process with no share of a small split
+        if not texts:  # a process with no share of a small split
             return summed
-        logits = self._logits(model, sequences)  # (n, C)
+        logits = self._scores(model, sequences, texts)  # (n, C)
         summed[0] = F.cross_entropy(logits, targets, reduction="sum")
         summed[1] = len(sequences)
         summed[2:] = confusion_matrix(targets, logits.argmax(1), len(self.labels)).flatten().double()
@@ -235,12 +248,15 @@ class ClassifyTask(Task):
         rows = list(range(context.rank, len(self.val_sequences), context.world_size))
         if max_batches:
             rows = rows[:max_batches * self.config.train.batch_size]
-        sums = self._sums(model, [self.val_sequences[row] for row in rows], self.val_targets[rows])
+        sums = self._sums(model, [self.val_sequences[row] for row in rows], [self.val_texts[row] for row in rows],
+                          self.val_targets[rows])
         metrics, _ = self._metrics(context.all_reduce(sums.to(context.device)).cpu())
         return metrics
 
     def _baseline(self, texts: list[str], targets: Tensor) -> dict[str, float]:
-        """The bag of words' accuracy and macro-F1 on ``texts``, named ``bow_*``."""
+        """The bag of words' accuracy and macro-F1 on ``texts``, named ``bow_*``; {} without a bag of words."""
+        if self.bag_of_words is None:
+            return {}
         predicted = self.bag_of_words.predict(texts)  # (N,)
         metrics = classification_metrics(confusion_matrix(targets, predicted, len(self.labels)))
         return {f"bow_{name}": value for name, value in metrics.items()}
@@ -264,11 +280,12 @@ class ClassifyTask(Task):
         elif split != "all" and self.config.data.val_fraction > 0:
             train_rows, val_rows = split_indices(len(rows), self.config.data.val_fraction, seed=self.config.train.seed)
             rows = val_rows if split == "val" else train_rows
-        sums = self._sums(model, [self._encode(table.texts[row]) for row in rows], targets[rows])
+        texts = [table.texts[row] for row in rows]
+        sums = self._sums(model, [self._encode(text) for text in texts], texts, targets[rows])
         metrics, confusion = self._metrics(sums)
         return {"split": split, "examples": len(rows), "accuracy": metrics["accuracy"],
                 "macro_f1": metrics["macro_f1"], "val_loss": metrics["val_loss"],
-                **self._baseline([table.texts[row] for row in rows], targets[rows]),
+                **self._baseline(texts, targets[rows]),
                 "confusion_matrix": confusion.tolist(), "labels": list(self.labels)}
 
     # ------------------------------------------------------------- prediction
@@ -280,5 +297,5 @@ class ClassifyTask(Task):
 
     def predict(self, model: nn.Module, inputs: list[Any]) -> list[Any]:
         check_text_inputs(inputs, "classify")
-        logits = self._logits(model, [self._encode(text) for text in inputs])  # (N, C)
+        logits = self._scores(model, [self._encode(text) for text in inputs], inputs)  # (N, C)
         return [self.labels[index] for index in logits.argmax(1).tolist()]

@@ -297,6 +297,18 @@ def test_bag_of_words_baseline_is_reported_by_eval_json(tmp_path, capsys):
         assert metrics["bow_macro_f1"] == pytest.approx(f1_score(truth, predicted, average="macro"))
     assert 0.5 < metrics["bow_accuracy"] < 1.0  # the other file: the baseline is neither blind nor trivially perfect
 
+    # --ensemble: predictions are the argmax of the mean of the network's softmax and scikit-learn's predict_proba
+    from seqlab.train.checkpoint import load_checkpoint
+
+    checkpoint = load_checkpoint(run)
+    checkpoint.task.config.task.ensemble = True
+    test_texts = [line.split("\t")[0] for line in sentiment_rows(25, 6)]
+    with torch.no_grad():
+        network = checkpoint.task._logits(checkpoint.model, [checkpoint.task._encode(text) for text in test_texts])
+    mixed = network.softmax(1).numpy() + reference.predict_proba(vectorizer.transform(test_texts))
+    expected = [checkpoint.task.labels[index] for index in mixed.argmax(1)]
+    assert checkpoint.task.predict(checkpoint.model, test_texts) == expected
+
 
 def test_early_stopping_keeps_the_best_validation_checkpoint(tmp_path, monkeypatch):
     """Scripted validation accuracies: the run stops `patience` validations after its best, and best/ holds the

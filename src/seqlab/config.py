@@ -98,6 +98,12 @@ class TrainConfig:
     seed: int = 1337
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", ...
     threads: int = 0  # torch threads per process; 0: the cores shared among processes
+    precision: str = field(default="fp32", metadata={
+        "help": "the forward's arithmetic: fp32, or bf16 / fp16 mixed precision (autocast; fp16 on CUDA only)",
+        "choices": ("fp32", "bf16", "fp16")})
+    compile: bool = field(default=False, metadata={"help": "compile the training forward with torch.compile"})
+    accumulate: int = field(default=1, metadata={
+        "help": "micro-batches per optimizer step; --batch-size stays the batch of the whole step"})
 
 
 @dataclass
@@ -142,9 +148,11 @@ class Config:
         _choice("data.batching", data.batching, ("random", "stream"))
         _choice("train.log_format", train.log_format, ("jsonl", "csv"))
         _choice("train.optimizer", train.optimizer, ("adamw", "sgd"))
+        _choice("train.precision", train.precision, ("fp32", "bf16", "fp16"))
         for name, value in (("model.hidden_size", model.hidden_size), ("model.num_layers", model.num_layers),
                             ("data.block_size", data.block_size), ("train.batch_size", train.batch_size),
-                            ("train.eval_interval", train.eval_interval), ("train.log_interval", train.log_interval)):
+                            ("train.eval_interval", train.eval_interval), ("train.log_interval", train.log_interval),
+                            ("train.accumulate", train.accumulate)):
             if value < 1:
                 raise SeqlabError(f"{name} must be at least 1, got {value}")
         for name, value in (("model.embedding_size", model.embedding_size), ("data.vocab_size", data.vocab_size),

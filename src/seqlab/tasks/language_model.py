@@ -106,7 +106,7 @@ class LanguageModelTask(Task):
 
     def loss(self, model: nn.Module, batch: Batch, state: State) -> tuple[Tensor, State]:
         logits, state = model(batch.inputs, state)  # (b, T, V)
-        return F.cross_entropy(logits.flatten(0, 1), batch.targets.flatten()), state
+        return F.cross_entropy(logits.flatten(0, 1), batch.targets.flatten(), reduction="sum"), state
 
     def _metrics(self, model: nn.Module, tokens: Tensor, characters: int, *, context: ProcessContext | None = None,
                  max_batches: int = 0) -> dict[str, float]:

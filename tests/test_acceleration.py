@@ -143,3 +143,18 @@ def test_compile_without_a_compiler_is_refused(tmp_path, capsys, monkeypatch):
     error = capsys.readouterr().err
     assert code == 2 and error.count("\n") == 1 and "needs a C++ compiler" in error and "--compile false" in error
     assert not out.exists()
+
+
+def test_every_checkpoint_verb_takes_a_device(tmp_path, capsys):
+    data = _text(tmp_path)
+    Trainer(small_config(data, max_steps=2, eval_interval=2), tmp_path / "run", quiet=True).fit()
+    checkpoint = str(tmp_path / "run")
+    for verb in (["eval", checkpoint, "--data", str(data)], ["sample", checkpoint, "--max-tokens", "5"],
+                 ["diagnose", checkpoint, "--data", str(data), "--length", "8", "--what", "gradients,gates",
+                  "--out", str(tmp_path / "diagnostics")]):
+        assert main([*verb, "--device", "cpu"]) == 0, verb
+        if not torch.cuda.is_available():
+            capsys.readouterr()
+            assert main([*verb, "--device", "cuda"]) == 2
+            error = capsys.readouterr().err
+            assert error.count("\n") == 1 and "does not have; use --device cpu" in error

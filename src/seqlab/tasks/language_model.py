@@ -34,7 +34,7 @@ def evaluate_tokens(model: nn.Module, tokens: Tensor, *, block_size: int, batch_
     each process reads its share of the streams and the sums are combined.
     Returns (mean loss, number of predicted tokens).
     """
-    context = context or ProcessContext()
+    context = context or ProcessContext(device=next(model.parameters()).device)
     was_training = model.training
     model.eval()
     inputs, targets = evaluation_streams(tokens, block_size=block_size, batch_size=batch_size)

@@ -52,12 +52,13 @@ def rotate(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
 def sinusoidal_encoding(positions: Tensor, width: int, dtype: torch.dtype) -> Tensor:
     """PE(p, 2i) = sin(p / 10000^(2i/H)), PE(p, 2i+1) = cos(p / 10000^(2i/H)); positions (B, T) -> (B, T, H).
 
-    The angles are float32 whatever ``dtype`` (the result's) is: bfloat16 holds integers exactly only up
-    to 256, so a 16-bit position (or angle) past that would be another position's.
+    The angles are float32 at least, whatever ``dtype`` (the result's) is: bfloat16 holds integers exactly
+    only up to 256, so a 16-bit position (or angle) past that would be another position's.
     """
     pairs = (width + 1) // 2
-    exponents = torch.arange(pairs, device=positions.device, dtype=torch.float32) * 2.0 / width
-    angles = positions.float().unsqueeze(-1) * FREQUENCY_BASE ** -exponents  # (B, T, pairs)
+    exact = torch.promote_types(dtype, torch.float32)
+    exponents = torch.arange(pairs, device=positions.device, dtype=exact) * 2.0 / width
+    angles = positions.to(exact).unsqueeze(-1) * FREQUENCY_BASE ** -exponents  # (B, T, pairs)
     return torch.stack([angles.sin(), angles.cos()], dim=-1).flatten(-2)[..., :width].to(dtype)
 
 
@@ -331,9 +332,10 @@ class Transformer(PreNormStack):
         rotary = None
         if self.positional == "rotary":
             half = self.head_size // 2
-            # float32 positions and angles (see sinusoidal_encoding); cos and sin then in the activations' dtype
-            frequencies = FREQUENCY_BASE ** -(torch.arange(half, device=starts.device, dtype=torch.float32) / half)
-            angles = (query_positions.float().unsqueeze(-1) * frequencies).unsqueeze(1)  # (B, 1, T, hs/2)
+            # positions and angles in float32 at least (see sinusoidal_encoding); cos and sin in the activations' dtype
+            exact = torch.promote_types(dtype, torch.float32)
+            frequencies = FREQUENCY_BASE ** -(torch.arange(half, device=starts.device, dtype=exact) / half)
+            angles = (query_positions.to(exact).unsqueeze(-1) * frequencies).unsqueeze(1)  # (B, 1, T, hs/2)
             rotary = (angles.cos().to(dtype), angles.sin().to(dtype))
         if not use_cache and not explicit and time_steps <= self.context_length and self.positional != "alibi":
             return AttentionPlan(mask=None, rotary=rotary, use_cache=False, explicit=False)

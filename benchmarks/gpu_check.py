@@ -273,22 +273,26 @@ def training(kind: str, device: torch.device, text: Path, work: Path, clock: Clo
     """Train for ``seconds`` (less if the budget is short); returns the checkpoint directory."""
     from seqlab.train.trainer import Trainer
 
-    seconds = min(seconds, max(5.0, clock.left() - reserve))
     out = work / f"big-{kind}"
-    config = big_config(kind, text, device, seconds=seconds, smoke=smoke, compile_model=compile_model)
-    say(f"{kind}: {config.model.num_layers} x {config.model.hidden_size}, batch {config.train.batch_size} x "
-        f"{config.data.block_size}, {config.train.precision}, compile {config.train.compile}, {seconds:.0f} s")
-    try:
-        summary = Trainer(config, out, overwrite=True, quiet=True).fit()
-    except Exception as error:  # noqa: BLE001 - whatever broke the compiled run, measure the eager one
-        if not config.train.compile:
-            raise
-        cause = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        say(f"FAIL {kind} compiled: {type(error).__name__}: {cause[:300]}; training again without --compile")
-        RESULTS.setdefault(kind, {})["compile_error"] = f"{type(error).__name__}: {cause[:300]}"
-        seconds = min(seconds, max(5.0, clock.left() - reserve))
-        config = big_config(kind, text, device, seconds=seconds, smoke=smoke, compile_model=False)
-        summary = Trainer(config, out, overwrite=True, quiet=True).fit()
+    # what to try, in order: a failure (which shows in the first steps) falls back to the next, and says so
+    attempts = [(compile_model, None), (False, None), (False, "fp32")][0 if compile_model else 1:]
+    for number, (compiled, precision) in enumerate(attempts):
+        budget = min(seconds, max(5.0, clock.left() - reserve))
+        config = big_config(kind, text, device, seconds=budget, smoke=smoke, compile_model=compiled)
+        config.train.precision = precision or config.train.precision
+        say(f"{kind}: {config.model.num_layers} x {config.model.hidden_size}, batch {config.train.batch_size} x "
+            f"{config.data.block_size}, {config.train.precision}, compile {config.train.compile}, {budget:.0f} s")
+        try:
+            summary = Trainer(config, out, overwrite=True, quiet=True).fit()
+            break
+        except Exception as error:  # noqa: BLE001 - whatever broke this run, measure the next setting
+            if number == len(attempts) - 1:
+                raise
+            cause = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            say(f"FAIL {kind} ({config.train.precision}, compile {compiled}): {type(error).__name__}: {cause[:300]}; "
+                "trying the next setting")
+            RESULTS.setdefault(kind, {}).setdefault("failed_settings", []).append(
+                f"{config.train.precision}, compile {compiled}: {type(error).__name__}: {cause[:300]}")
     records = [record for record in summary.history if record["kind"] == "train"]
     steady = [record["tokens_per_second"] for record in records if record["step"] > 10] or \
         [record["tokens_per_second"] for record in records]
@@ -303,6 +307,8 @@ def training(kind: str, device: torch.device, text: Path, work: Path, clock: Clo
     say(f"PASS {kind}: {result['steps']} steps in {result['train_seconds']} s (first step {result['first_step_seconds']} s, "
         f"compilation included), {result['tokens_per_second']:,} tokens/s, val loss {result['val_loss']}")
     RESULTS[kind] = {**RESULTS.get(kind, {}), **result}
+    if RESULTS[kind].get("failed_settings"):
+        RESULTS[kind]["status"] = "fell back: " + "; ".join(RESULTS[kind]["failed_settings"])
     return out
 
 

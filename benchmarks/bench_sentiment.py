@@ -11,7 +11,10 @@ beside two bags of words (TF-IDF + logistic regression, scikit-learn):
   trained on: the training part less the 10% the network holds out for early
   stopping and ``best/``;
 - "bag of words (all rows)": the same fitted on the whole training part, as a
-  user without a validation split would fit it: the stronger reference.
+  user without a validation split would fit it: the stronger reference;
+- "seqlab (defaults)": the classifier as it ships, which predicts with the mean
+  of its network's and its bag of words' probabilities (``--ensemble true``);
+- "seqlab network alone": the same ``best/`` checkpoint without the bag of words.
 
 The network is scored with its ``best/`` checkpoint, chosen on its own
 validation rows, never on test rows. The classify defaults were chosen by

@@ -45,9 +45,16 @@ def backbone_options(name: str) -> dict[str, inspect.Parameter]:
     return options
 
 
-def build_backbone(name: str, *, input_size: int, hidden_size: int, num_layers: int = 1, **options: Any):
-    """Build a registered backbone by name, e.g. ``build_backbone("lstm", input_size=65, hidden_size=256, variant="peephole")``."""
+def build_backbone(name: str, *, input_size: int, hidden_size: int, num_layers: int = 1, frames: bool = False,
+                   **options: Any):
+    """Build a registered backbone by name, e.g. ``build_backbone("lstm", input_size=65, hidden_size=256, variant="peephole")``.
+
+    ``frames``: the caller feeds frames (B, T, C, H, W); a backbone that reads the other kind is refused.
+    """
     cls = backbone_class(name)
+    if cls.reads_frames != frames:
+        raise ValueError(f"backbone {name!r} reads " + ("frames (B, T, C, H, W); use it with --task ball" if
+                         cls.reads_frames else "vectors (B, T, D), not frames"))
     known = backbone_options(name)
     unknown = sorted(set(options) - set(known))
     if unknown:

@@ -10,7 +10,7 @@ truncated-BPTT windows.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -57,7 +57,8 @@ def check_lengths(lengths: Tensor, batch: int, time_steps: int) -> Tensor:
 
 
 class Backbone(nn.Module):
-    """Base class of all backbones: ``(B, T, input_size) -> (B, T, output_size)`` with a state.
+    """Base class of all backbones: ``(B, T, *input_shape) -> (B, T, *output_shape)`` with a state; for most
+    backbones that is ``(B, T, input_size) -> (B, T, output_size)``.
 
     Subclasses implement ``init_state``, ``forward`` and ``step``. Invariants
     (tested for every registered backbone):
@@ -69,6 +70,8 @@ class Backbone(nn.Module):
     With ``lengths`` (right-padded batches) the returned state is each
     sequence's state at its own last real position and padded outputs are zero.
     """
+
+    reads_frames: ClassVar[bool] = False  # True: x is (B, T, C, H, W), see input_shape
 
     def __init__(self, input_size: int, hidden_size: int, *, num_layers: int = 1, dropout: float = 0.0) -> None:
         super().__init__()
@@ -84,6 +87,17 @@ class Backbone(nn.Module):
     @property
     def output_size(self) -> int:
         return self.hidden_size
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """The shape of one position of x, after (B, T): (input_size,) for a backbone that reads vectors,
+        (C, H, W) for one that reads frames (``reads_frames``)."""
+        return (self.input_size,)
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        """The shape of one position of y, after (B, T)."""
+        return (self.output_size,)
 
     @property
     def forward_limit(self) -> int | None:

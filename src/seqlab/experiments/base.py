@@ -29,7 +29,7 @@ from typing import Any, Callable
 
 import torch
 
-from ..errors import SeqlabError
+from ..errors import SeqlabError, did_you_mean
 
 PRESETS = ("smoke", "quick", "full")
 DEVICES = ("cpu", "cuda")
@@ -144,9 +144,10 @@ def check_experiment(name: str, preset: str, device: str = "cpu") -> Experiment:
     preset whose declared peak memory exceeds what this machine has free."""
     if name not in EXPERIMENTS:
         raise SeqlabError(f"unknown experiment {name!r}; seqlab experiment --list names them "
-                          f"({', '.join(EXPERIMENTS)})")
+                          f"({', '.join(EXPERIMENTS)}){did_you_mean(name, EXPERIMENTS)}")
     if preset not in PRESETS:
-        raise SeqlabError(f"unknown preset {preset!r}; choose {', '.join(PRESETS)}")
+        raise SeqlabError(f"unknown preset {preset!r}; choose {', '.join(PRESETS)}"
+                          f"{did_you_mean(preset, PRESETS, prefix='--preset ')}")
     experiment = EXPERIMENTS[name]
     kind = device.split(":")[0]
     if kind not in experiment.devices:

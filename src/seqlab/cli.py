@@ -186,8 +186,9 @@ def _print_train_help(arguments: argparse.Namespace) -> None:
                      description=TRAIN_DESCRIPTION)
     _add_train_arguments(parser, defaults, task=task)
     backbone = chosen.model.backbone
-    group = parser.add_argument_group(f"options of --backbone {backbone}")
-    for name, parameter in _backbone_flags(backbone).items():
+    flags = _backbone_flags(backbone)
+    group = parser.add_argument_group(f"options of --backbone {backbone}", None if flags else "(it has none)")
+    for name, parameter in flags.items():
         group.add_argument(f"--{name.replace('_', '-')}", metavar=_option_kind(parameter),
                            help=_described(BACKBONE_OPTION_HELP[name], chosen.model.options.get(name, parameter.default)))
     source, source_options = _source_flags(chosen)

@@ -46,6 +46,9 @@ class TaskConfig:
     attention: str = "bahdanau"  # "bahdanau" (additive), "luong" (multiplicative) or "none"
     beam_size: int = 1  # 1: greedy
     max_target_length: int = 100  # tokens decoded at most (EOS included); longer training targets are refused
+    bleu_tokenize: str = field(default="13a", metadata={
+        "help": "seq2seq: sacreBLEU's tokenizer for BLEU on the decoded text (13a: words, as WMT; char: characters)",
+        "choices": ("13a", "intl", "char", "zh", "none")})
 
 
 @dataclass
@@ -142,6 +145,7 @@ class Config:
         _choice("data.batching", data.batching, ("random", "stream"))
         _choice("train.log_format", train.log_format, ("jsonl", "csv"))
         _choice("train.optimizer", train.optimizer, ("adamw", "sgd"))
+        _choice("task.bleu_tokenize", self.task.bleu_tokenize, TaskConfig.__dataclass_fields__["bleu_tokenize"].metadata["choices"])
         for name, value in (("model.hidden_size", model.hidden_size), ("model.num_layers", model.num_layers),
                             ("data.block_size", data.block_size), ("train.batch_size", train.batch_size),
                             ("train.eval_interval", train.eval_interval), ("train.log_interval", train.log_interval)):

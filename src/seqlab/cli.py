@@ -121,6 +121,13 @@ def _command_sample(arguments: argparse.Namespace, extra: list[str]) -> None:
     sys.stdout.write("\n")
 
 
+def _command_export(arguments: argparse.Namespace, extra: list[str]) -> None:
+    from .export.onnx import export_onnx
+
+    out = export_onnx(arguments.checkpoint, arguments.out)
+    print(f"wrote {out}: forward.onnx, step.onnx, the fresh state, tokenizer.json, seqlab-onnx.json", file=sys.stderr)
+
+
 def _command_eval(arguments: argparse.Namespace, extra: list[str]) -> None:
     from .evaluate import evaluate_checkpoint
 
@@ -236,6 +243,12 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--condition", default=None,
                         help='start from a condition, for conditioned checkpoints (music: "K:D M:6/8")')
     sample.set_defaults(handler=_command_sample)
+
+    export = subparsers.add_parser("export", help="export a language model's forward and step as ONNX graphs")
+    export.add_argument("checkpoint", help="checkpoint directory")
+    export.add_argument("--format", choices=("onnx",), default="onnx", help="onnx (needs the export extra)")
+    export.add_argument("--out", required=True, help="directory for the graphs, state, tokenizer and seqlab-onnx.json")
+    export.set_defaults(handler=_command_export)
 
     evaluate = subparsers.add_parser("eval", help="validation loss and bits per character of a checkpoint")
     evaluate.add_argument("checkpoint", help="checkpoint directory")

@@ -97,7 +97,7 @@ class TrainConfig:
     eval_interval: int = 250  # steps between validations (and checkpoints)
     eval_max_batches: int = 0  # 0: the whole validation split
     log_interval: int = 10
-    log_format: str = "jsonl"  # "jsonl" or "csv"
+    log_format: str = "jsonl"  # "jsonl", "csv", "tensorboard", or several joined by commas: "jsonl,tensorboard"
     seed: int = 1337
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", ...
     threads: int = 0  # torch threads per process; 0: the cores shared among processes
@@ -143,7 +143,8 @@ class Config:
         _choice("data.tokenizer", data.tokenizer, ("char", "word", "bpe"))
         _choice("data.unknown", data.unknown, ("unk", "error"))
         _choice("data.batching", data.batching, ("random", "stream"))
-        _choice("train.log_format", train.log_format, ("jsonl", "csv"))
+        for log_format in train.log_format.split(","):
+            _choice("train.log_format", log_format, ("jsonl", "csv", "tensorboard"))
         _choice("train.optimizer", train.optimizer, ("adamw", "sgd"))
         _choice("task.bleu_tokenize", self.task.bleu_tokenize, TaskConfig.__dataclass_fields__["bleu_tokenize"].metadata["choices"])
         for name, value in (("model.hidden_size", model.hidden_size), ("model.num_layers", model.num_layers),

@@ -128,6 +128,12 @@ def _command_export(arguments: argparse.Namespace, extra: list[str]) -> None:
     print(f"wrote {out}: forward.onnx, step.onnx, the fresh state, tokenizer.json, seqlab-onnx.json", file=sys.stderr)
 
 
+def _command_serve(arguments: argparse.Namespace, extra: list[str]) -> None:
+    from .serve.app import serve
+
+    serve(arguments.checkpoint, port=arguments.port)
+
+
 def _command_eval(arguments: argparse.Namespace, extra: list[str]) -> None:
     from .evaluate import evaluate_checkpoint
 
@@ -249,6 +255,11 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=("onnx",), default="onnx", help="onnx (needs the export extra)")
     export.add_argument("--out", required=True, help="directory for the graphs, state, tokenizer and seqlab-onnx.json")
     export.set_defaults(handler=_command_export)
+
+    serve = subparsers.add_parser("serve", help="a local web page to sample from a checkpoint and look inside it")
+    serve.add_argument("checkpoint", help="checkpoint directory (a language model)")
+    serve.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1")
+    serve.set_defaults(handler=_command_serve)
 
     evaluate = subparsers.add_parser("eval", help="validation loss and bits per character of a checkpoint")
     evaluate.add_argument("checkpoint", help="checkpoint directory")

@@ -70,4 +70,4 @@ def test_tensorboard_without_its_package_is_one_line_naming_the_extra_and_touche
     assert not (tmp_path / "run").exists()
     assert main(["train", "--data", str(data), "--out", str(tmp_path / "run"), *FLAGS, "--log-format", "jsonl,xml",
                  "--max-steps", "2"]) == 2
-    assert "log_format" in capsys.readouterr().err
+    assert "--log-format" in capsys.readouterr().err

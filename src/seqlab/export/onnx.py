@@ -124,15 +124,23 @@ def export_onnx(checkpoint_directory: str | Path, out: str | Path) -> Path:
     from ..models.language_model import LanguageModel
     from ..train.checkpoint import load_checkpoint
 
-    onnx = require_onnx()
+    require_onnx()
     checkpoint = load_checkpoint(checkpoint_directory)
-    model = checkpoint.model.float().eval()
-    if not isinstance(model, LanguageModel):
+    if not isinstance(checkpoint.model, LanguageModel):
         raise SeqlabError(f"ONNX export covers language models (tokens in, next-token logits out, a state between); "
                           f"checkpoint {checkpoint_directory} holds a {checkpoint.config.task.name!r} task")
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise SeqlabError(f"--out {out} is a file; give a directory for the exported graphs")
+    return export_language_model(checkpoint.model, checkpoint.tokenizer, out,
+                                 about={"checkpoint": str(checkpoint_directory), "task": checkpoint.config.task.name,
+                                        "backbone": checkpoint.config.model.backbone})
+
+
+def export_language_model(model: nn.Module, tokenizer: Any, out: Path, *, about: dict[str, str]) -> Path:
+    """The export of a language model and its tokenizer into directory ``out``; ``about`` goes into the manifest."""
+    onnx = require_onnx()
+    model = model.float().eval()
     out.mkdir(parents=True, exist_ok=True)
     batch_axes = batch_dimensions(model)
     fresh = state_tensors(model.init_state(1))
@@ -154,19 +162,17 @@ def export_onnx(checkpoint_directory: str | Path, out: str | Path) -> Path:
     step = onnx.load(str(step_path))
     expected_inputs = ["token", *[spec["name"] for spec in state_specs]]
     if [value.name for value in step.graph.input] != expected_inputs:  # the tracer drops inputs the step never reads
-        raise SeqlabError(f"the {checkpoint.config.model.backbone} step does not read all of its state "
+        raise SeqlabError(f"the {about.get('backbone', 'model')}'s step does not read all of its state "
                           f"({[value.name for value in step.graph.input]}), so it cannot be exported as a graph")
     onnx.save(_scan_forward(onnx, step, state_specs, model.vocab_size), str(out / FORWARD_FILE))
     for spec, tensor in zip(state_specs, fresh):
         np.save(out / spec["initial"], tensor.detach().cpu().numpy(), allow_pickle=False)
-    save_tokenizer(checkpoint.tokenizer, out / TOKENIZER_FILE)
-    empty_prompt = checkpoint.tokenizer.encode("\n")[-1:].tolist() or [0]
+    save_tokenizer(tokenizer, out / TOKENIZER_FILE)
+    empty_prompt = tokenizer.encode("\n")[-1:].tolist() or [0]
     state_inputs = [{key: spec[key] for key in ("name", "shape", "dtype")} for spec in state_specs]
     state_outputs = [{**entry, "name": f"state_out_{index}"} for index, entry in enumerate(state_inputs)]
     manifest = {
-        "format": FORMAT, "version": 1,
-        "checkpoint": str(checkpoint_directory), "task": checkpoint.config.task.name,
-        "backbone": checkpoint.config.model.backbone, "vocab_size": model.vocab_size,
+        "format": FORMAT, "version": 1, **about, "vocab_size": model.vocab_size,
         "forward": {"file": FORWARD_FILE,
                     "inputs": [{"name": "tokens", "shape": ["batch", "time"], "dtype": "int64"}, *state_inputs],
                     "outputs": [{"name": "logits", "shape": ["batch", "time", model.vocab_size], "dtype": "float32"},
@@ -176,7 +182,7 @@ def export_onnx(checkpoint_directory: str | Path, out: str | Path) -> Path:
                  "outputs": [{"name": "logits", "shape": ["batch", model.vocab_size], "dtype": "float32"},
                              *state_outputs]},
         "state": state_specs,
-        "tokenizer": {"file": TOKENIZER_FILE, "kind": checkpoint.tokenizer.kind},
+        "tokenizer": {"file": TOKENIZER_FILE, "kind": tokenizer.kind},
         "empty_prompt": empty_prompt,  # the tokens generation starts from when the prompt is empty
     }
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")

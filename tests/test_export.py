@@ -51,6 +51,8 @@ def run_graph(session, feeds):
     return [torch.from_numpy(value) for value in session.run(None, {name: value.numpy() for name, value in feeds.items()})]
 
 
+@pytest.mark.slow
+@pytest.mark.slow
 @pytest.mark.parametrize("backbone", backbone_names())
 def test_onnxruntime_equals_torch_for_other_batches_and_lengths_and_greedy_generation(tmp_path, backbone):
     run = make_checkpoint(tmp_path, backbone, words_text(600), **OPTIONS.get(backbone, {}))

@@ -141,6 +141,7 @@ def find_or_install_chromium():
     return CHROMIUM if shutil.which(CHROMIUM) else None
 
 
+@pytest.mark.slow
 def test_the_page_in_a_real_browser_streams_tokens_and_draws_the_state(server, tmp_path):
     playwright_api = pytest.importorskip("playwright.sync_api")
     executable = find_or_install_chromium()

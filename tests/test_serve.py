@@ -96,6 +96,7 @@ def test_generate_streams_what_the_generator_gives_one_event_per_token_then_done
 
 @pytest.mark.parametrize("parameters, named", [
     ({"max_tokens": 0}, "max_tokens"), ({"max_tokens": "many"}, "max_tokens"), ({"temperature": -1}, "temperature"),
+    ({"temperature": "nan"}, "temperature"),
     ({"top_p": 2}, "top-p"), ({"num_samples": 1000}, "num_samples"), ({"seed": -4}, "seed"),
 ])
 def test_out_of_range_parameters_are_a_400_with_a_clear_message_and_the_server_carries_on(server, parameters, named):

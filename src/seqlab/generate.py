@@ -14,6 +14,7 @@ stop string is caught wherever the token boundaries fall.
 from __future__ import annotations
 
 import codecs
+import math
 import secrets
 from dataclasses import dataclass
 from typing import Iterator
@@ -60,8 +61,8 @@ def check_sampling(*, max_tokens: int, temperature: float, top_k: int, top_p: fl
         raise SeqlabError(f"--num-samples must be at least 1, got {num_samples}")
     if max_tokens < 0:
         raise SeqlabError(f"--max-tokens must be zero or more, got {max_tokens}")
-    if temperature < 0:
-        raise SeqlabError(f"--temperature must be zero or more, got {temperature}")
+    if not (math.isfinite(temperature) and temperature >= 0):
+        raise SeqlabError(f"--temperature must be a finite number, zero or more, got {temperature}")
     if top_k < 0:
         raise SeqlabError(f"--top-k must be zero (off) or more, got {top_k}")
     if not 0 < top_p <= 1:

@@ -66,6 +66,9 @@ class TaskConfig:
     max_target_length: int = field(default=100, metadata={
         "help": "tokens decoded at most (end token included); longer training targets are refused", "minimum": 1,
         "tasks": ("seq2seq",)})
+    bleu_tokenize: str = field(default="13a", metadata={
+        "help": "sacreBLEU's tokenizer for BLEU on the decoded text: 13a (words, as WMT), intl, char, zh or none",
+        "choices": ("13a", "intl", "char", "zh", "none"), "tasks": ("seq2seq",)})
 
 
 @dataclass
@@ -144,12 +147,19 @@ class TrainConfig:
         "minimum": 0})
     log_interval: int = field(default=10, metadata={"help": "steps between training records", "minimum": 1})
     log_format: str = field(default="jsonl", metadata={
-        "help": "the metrics file's format: metrics.jsonl or metrics.csv", "choices": ("jsonl", "csv")})
+        "help": "where metrics go: jsonl (metrics.jsonl), csv (metrics.csv), tensorboard (DIR/tensorboard), "
+                "or several joined by commas: jsonl,tensorboard"})
     seed: int = field(default=1337, metadata={"help": "the seed of initialisation, batches and dropout"})
     device: str = field(default="auto", metadata={
         "help": "auto (CUDA if there is one), cpu, cuda, cuda:1, ..."})
     threads: int = field(default=0, metadata={
         "help": "torch threads per process; 0: the cores shared among processes", "minimum": 0})
+    precision: str = field(default="fp32", metadata={
+        "help": "the forward's arithmetic: fp32, or bf16 / fp16 mixed precision (autocast; fp16 on CUDA only)",
+        "choices": ("fp32", "bf16", "fp16")})
+    compile: bool = field(default=False, metadata={"help": "compile the training forward with torch.compile"})
+    accumulate: int = field(default=1, metadata={
+        "help": "micro-batches per optimizer step; --batch-size stays the batch of the whole step", "minimum": 1})
 
 
 @dataclass
@@ -197,6 +207,10 @@ class Config:
                     raise SeqlabError(f"{name} must be {'zero or more' if minimum == 0 else f'at least {minimum}'}, "
                                       f"got {value}")
         model, data, train = self.model, self.data, self.train
+        for log_format in train.log_format.split(","):
+            if log_format not in LOG_FORMATS:
+                raise SeqlabError(f"--log-format takes {', '.join(LOG_FORMATS)} or several joined by commas, "
+                                  f"got {train.log_format!r}")
         if not model.dropout < 1.0:
             raise SeqlabError(f"--dropout must be in [0, 1), got {model.dropout}")
         if not data.val_fraction < 1.0:
@@ -213,6 +227,7 @@ class Config:
             raise SeqlabError("--tie-weights needs a learned embedding, not a one-hot one: drop --embedding onehot")
 
 
+LOG_FORMATS = ("jsonl", "csv", "tensorboard")
 SECTIONS = {"task": TaskConfig, "model": ModelConfig, "data": DataConfig, "train": TrainConfig}
 
 

@@ -1,7 +1,8 @@
 """``seqlab diagnose``: run the analyses on one checkpoint and one stretch of text, write figures and numbers.
 
 Each analysis writes NAME.png (matplotlib, no display needed) and NAME.json
-into the output directory. With the default selection every analysis that
+into the output directory (and, for a run that logs to TensorBoard, the figure
+into its log). With the default selection every analysis that
 applies to the backbone runs and the rest are named as skipped; an analysis
 asked for by name that does not apply is an error.
 """
@@ -133,7 +134,7 @@ def _attention(material: Material) -> Outcome:
 
 
 def _trajectories(material: Material) -> Outcome:
-    result = state_trajectory(material.reading.outputs.double().numpy(), material.labels)
+    result = state_trajectory(material.reading.outputs.double().cpu().numpy(), material.labels)
     summary = (f"trajectories: the top two principal components hold {result.explained[0]:.0%} and "
                f"{result.explained[1]:.0%} of the state's variance")
     return result.to_json(), lambda path: plot_trajectory(result, path), summary
@@ -145,16 +146,17 @@ RUNNERS: dict[str, Callable[[Material], Outcome]] = {
 
 
 def diagnose(checkpoint_directory: str | Path, data_path: str | Path, *, out: str | Path | None = None,
-             length: int = DEFAULT_LENGTH, offset: int | None = None, what: Sequence[str] | None = None) -> Diagnosis:
+             length: int = DEFAULT_LENGTH, offset: int | None = None, what: Sequence[str] | None = None,
+             device: str = "cpu") -> Diagnosis:
     """Run the analyses ``what`` (None: every one that applies) on ``length`` tokens of ``data_path``.
 
     Writes NAME.png and NAME.json per analysis into ``out`` (default CHECKPOINT/diagnostics).
     Cost: the Jacobians take one batched step of S rows per position (S the state size),
-    the rest a few passes over the sequence.
+    the rest a few passes over the sequence. ``device``: where the model runs (auto, cpu, cuda, cuda:N).
     """
     from ..train.checkpoint import load_checkpoint
 
-    checkpoint = load_checkpoint(checkpoint_directory)
+    checkpoint = load_checkpoint(checkpoint_directory, device=device)
     if checkpoint.config.task.name != "lm":
         raise SeqlabError(f"diagnose reads text through a language model; checkpoint {checkpoint_directory} "
                           f"holds a {checkpoint.config.task.name!r} task")
@@ -178,6 +180,7 @@ def diagnose(checkpoint_directory: str | Path, data_path: str | Path, *, out: st
         raise SeqlabError(f"--length {length} is longer than this backbone's {limit} learned positions; "
                           f"give --length {limit} or less")
     tokens, where = select_tokens(checkpoint, data_path, length=length, offset=offset)
+    tokens = tokens.to(next(model.parameters()).device)
     try:
         diagnosis.directory.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -192,4 +195,16 @@ def diagnose(checkpoint_directory: str | Path, data_path: str | Path, *, out: st
         numbers_path.write_text(json.dumps({**header, **numbers}) + "\n", encoding="utf-8")
         diagnosis.summaries.append(summary)
         diagnosis.paths += [figure_path, numbers_path]
+    _add_to_tensorboard(Path(checkpoint_directory), checkpoint, runnable, diagnosis.directory)
     return diagnosis
+
+
+def _add_to_tensorboard(directory: Path, checkpoint: Any, analyses: list[str], figures: Path) -> None:
+    """A run that logs to TensorBoard gets the figures too, at the step its checkpoint holds."""
+    from ..train import tensorboard
+
+    if "tensorboard" not in checkpoint.config.train.log_format.split(",") or not (directory / tensorboard.DIRECTORY).is_dir():
+        return
+    trainer_file = directory / "trainer.json"
+    step = json.loads(trainer_file.read_text(encoding="utf-8"))["step"] if trainer_file.is_file() else 0
+    tensorboard.log_figures(directory, {analysis: figures / f"{analysis}.png" for analysis in analyses}, step=step)

@@ -38,10 +38,20 @@ class TaskConfig:
     class_weights: bool = False
     # forecast: predict `horizon` steps from the last `data.block_size` values
     horizon: int = 1
-    forecast_mode: str = "direct"  # "direct" (all H at once) or "autoregressive" (one step, fed back)
+    forecast_mode: str = field(default="auto", metadata={
+        "help": "forecast: the method, chosen on the validation rows (auto: the best of direct, autoregressive and "
+                "the seasonal-naive forecast) or fixed", "choices": ("auto", "direct", "autoregressive")})
     target_columns: str = ""  # "" : every numeric column but the time column
     time_column: str = ""
     season: int = 0  # seasonal-naive baseline period; 0: guessed from the data
+    missing: str = field(default="interpolate", metadata={
+        "help": "forecast: missing values are filled by linear interpolation (and counted) or refused",
+        "choices": ("interpolate", "error")})
+    validation_rows: int = field(default=0, metadata={
+        "help": "forecast: rows at the end of the training part that choose the method and the best checkpoint "
+                "(not trained on); 0: the larger of twice the horizon and a tenth of the training part"})
+    calendar: bool = field(default=True, metadata={
+        "help": "forecast: give the network each row's position in the season (sine and cosine)"})
     # seq2seq: the recurrent decoder's attention; decoding (also for eval and predict)
     attention: str = "bahdanau"  # "bahdanau" (additive), "luong" (multiplicative) or "none"
     beam_size: int = 1  # 1: greedy

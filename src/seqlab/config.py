@@ -49,8 +49,8 @@ class TaskConfig:
     horizon: int = field(default=1, metadata={
         "help": "steps predicted from the last --block-size values", "minimum": 1, "tasks": ("forecast",)})
     forecast_mode: str = field(default="auto", metadata={
-        "help": "direct: the whole horizon at once; autoregressive: one step at a time, fed back; auto: whichever of "
-                "them and the seasonal-naive forecast is best on the validation rows",
+        "help": "direct: the whole horizon at once; autoregressive: one step at a time, fed back; auto: whichever is "
+                "better on the validation rows",
         "choices": ("auto", "direct", "autoregressive"), "tasks": ("forecast",)})
     target_columns: str = field(default="", metadata={
         "help": "the columns to forecast, comma-separated; empty: every numeric column but the time column",
@@ -63,8 +63,8 @@ class TaskConfig:
         "help": "missing values: filled by linear interpolation (and counted), or refused with error",
         "choices": ("interpolate", "error"), "tasks": ("forecast",)})
     validation_rows: int = field(default=0, metadata={
-        "help": "rows before the held-out part that choose the method and best/ (not trained on); 0: the larger of "
-                "twice the horizon and a tenth of the rows before the held-out part", "minimum": 0,
+        "help": "rows before the held-out part that choose the method and best/ (not trained on); 0: max(2 horizons, "
+                "a tenth)", "minimum": 0,
         "tasks": ("forecast",)})
     calendar: bool = field(default=True, metadata={
         "help": "give the network each row's position in the season (a sine and a cosine)", "tasks": ("forecast",)})

@@ -5,9 +5,9 @@ The series is cut in three, in time order:
 - the validation part, the last ``task.validation_rows`` rows before the
   held-out part (default: the larger of 2H and a tenth of what precedes it):
   the forecasts from its origins choose the method (``task.forecast_mode``
-  auto: the direct head, the autoregressive head or the seasonal-naive
-  forecast, whichever has the lowest MASE) and the checkpoint kept in
-  ``best/``; the network does not learn from it;
+  auto: the direct or the autoregressive head, whichever has the lower
+  MASE) and the checkpoint kept in ``best/``; the network does not learn
+  from it;
 - the held-out part, the last ``data.val_fraction`` of the rows: ``seqlab eval``
   scores it, and nothing is chosen on it.
 Every row of a part that has H rows after it is a forecast origin
@@ -62,14 +62,14 @@ from ..data.timeseries import (BUILTIN_PREFIX, ForecastWindows, Scaler, TimeSeri
                                forecast_metrics, gather_windows, guess_season, interval_coverage, naive_scale,
                                plot_forecast, read_series, split_point)
 from ..errors import SeqlabError
-from ..models.forecast_baselines import BASELINES, baseline_forecasts, seasonal_naive_forecasts
+from ..models.forecast_baselines import BASELINES, baseline_forecasts
 from ..models.forecaster import FORECAST_MODES, MEDIAN, QUANTILES, ForecastOutputs, Forecaster, build_forecaster
 from . import register_task
 from .base import BatchSource, InitialWeights, Task, start_model
 
 SCALER_FILE = "scaler.json"
 SPLITS = ("val", "train", "all")
-METHODS = ("direct", "autoregressive", "seasonal_naive")  # what forecast_mode auto chooses among
+METHODS = ("direct", "autoregressive")  # what forecast_mode auto chooses between
 SCORES = ("mae", "rmse", "mase")
 
 
@@ -268,8 +268,7 @@ class ForecastTask(Task):
         model.train(was_training)
         direct = self.scaler.inverse(torch.cat(quantiles).double().numpy().swapaxes(-1, -2)).swapaxes(-1, -2)
         by_method = {"direct": direct[..., MEDIAN],  # (W, H, C)
-                     "autoregressive": self.scaler.inverse(torch.cat(recursive).double().numpy()),
-                     "seasonal_naive": seasonal_naive_forecasts(series.values, origins, horizon, self.season)}
+                     "autoregressive": self.scaler.inverse(torch.cat(recursive).double().numpy())}
         return Forecasts(by_method, direct[..., 0] - direct[..., MEDIAN], direct[..., -1] - direct[..., MEDIAN])
 
     def _scores(self, model: Forecaster, series: TimeSeries, origins: np.ndarray, *, fit_rows: int, choose: bool,

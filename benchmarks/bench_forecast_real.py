@@ -142,8 +142,8 @@ def main() -> int:
             directory = out / f"{name}-{backbone}"
             command = ["train", "--task", "forecast", "--data", str(path), "--out", str(directory), "--overwrite",
                        "--horizon", str(horizon), "--val-fraction", f"{fraction:.6f}", "--block-size",
-                       str(block_size), "--backbone", backbone, "--hidden-size", str(arguments.hidden_size), "--max-steps", "0",
-                       "--max-seconds",
+                       str(block_size), "--backbone", backbone, "--hidden-size", str(arguments.hidden_size),
+                       "--max-steps", "0", "--max-seconds",
                        str(arguments.seconds), "--threads", str(arguments.threads), "--quiet"]
             print(f"    seqlab {shlex.join(command)}", file=sys.stderr)
             started = time.perf_counter()
@@ -175,8 +175,8 @@ def report(results: dict, backbones: list[str], seconds: float, hidden_size: int
     for name, result in results.items():
         mase, mae = scores(result, "mase"), scores(result, "mae")
         best = min(mase.values())
-        cells = [(f"**{mase[method]:.3f}**" if mase[method] == best else f"{mase[method]:.3f}") + f" ({mae[method]:.4g})"
-                 for method in methods]
+        cells = [(f"**{mase[method]:.3f}**" if mase[method] == best else f"{mase[method]:.3f}")
+                 + f" ({mae[method]:.4g})" for method in methods]
         chosen = "/".join(result["runs"][backbone]["method"][0] for backbone in backbones)
         steps = "/".join(str(result["runs"][backbone]["steps"]) for backbone in backbones)
         print(f"| {name} ({result['description']}) | {result['rows']} x {result['columns']} | {result['horizon']} "
@@ -190,8 +190,8 @@ def report(results: dict, backbones: list[str], seconds: float, hidden_size: int
         ranks = table.argsort(axis=1).argsort(axis=1) + 1
         print(f"\n{label} ({len(selected)} series): average MASE / average rank")
         print("| " + " | ".join(methods) + " |\n|" + "---:|" * len(methods))
-        print("| " + " | ".join(f"{mean:.3f} / {rank:.2f}" for mean, rank in zip(table.mean(axis=0), ranks.mean(axis=0)))
-              + " |")
+        print("| " + " | ".join(f"{mean:.3f} / {rank:.2f}"
+                                for mean, rank in zip(table.mean(axis=0), ranks.mean(axis=0))) + " |")
     held_out = [result for result in results.values() if not result["tuned"]]
     if held_out:
         print()

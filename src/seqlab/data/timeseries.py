@@ -201,8 +201,8 @@ def read_series(path: str | Path, *, target_columns: str = "", time_column: str 
             cell = row[column]
             if cell.lower() in MISSING_CELLS:
                 if missing == "error":
-                    raise SeqlabError(f"{source}: line {line}, column {names[column]!r} is missing ({cell or 'empty'}); "
-                                      "fill it in, or drop --missing error to interpolate")
+                    raise SeqlabError(f"{source}: line {line}, column {names[column]!r} is missing "
+                                      f"({cell or 'empty'}); fill it in, or drop --missing error to interpolate")
                 values[row_index, position] = np.nan
                 continue
             try:
@@ -300,7 +300,7 @@ def gather_windows(values: Tensor, starts: Tensor, length: int) -> Tensor:
 
 
 def calendar_features(rows: np.ndarray, season: int) -> np.ndarray:
-    r"""Each row's position p = row mod m in the season as (sin 2 pi p / m, cos 2 pi p / m): (N, 2); (N, 0) for m = 1."""
+    r"""Each row's position p = row mod m in the season as (sin 2 pi p / m, cos 2 pi p / m): (N, 2); (N, 0) if m = 1."""
     if season <= 1:
         return np.zeros((len(rows), 0))
     angle = 2 * np.pi * (rows % season) / season

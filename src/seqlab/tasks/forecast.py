@@ -125,7 +125,8 @@ class ForecastTask(Task):
         if task.season < 0:
             raise SeqlabError(f"task.season must be zero (guess it) or more, got {task.season}")
         if task.validation_rows < 0:
-            raise SeqlabError(f"task.validation_rows must be zero (the default share) or more, got {task.validation_rows}")
+            raise SeqlabError(f"task.validation_rows must be zero (the default share) or more, "
+                              f"got {task.validation_rows}")
         saved = assets[SCALER_FILE] if assets else None
         self.scaler: Scaler | None = Scaler.from_dict(saved) if saved else None
         self.columns: list[str] | None = list(saved["columns"]) if saved else None
@@ -252,7 +253,8 @@ class ForecastTask(Task):
     @torch.no_grad()
     def _forecasts(self, model: Forecaster, series: TimeSeries, origins: np.ndarray) -> Forecasts:
         """Every method's forecasts from ``origins`` (in batches of ``train.batch_size``), the chosen one's interval."""
-        block_size, horizon, batch_size = self.config.data.block_size, self.config.task.horizon, self.config.train.batch_size
+        block_size, horizon = self.config.data.block_size, self.config.task.horizon
+        batch_size = self.config.train.batch_size
         device = next(model.parameters()).device
         inputs = self._inputs(series, int(origins.max()) + horizon)
         columns = len(self.columns)
@@ -332,8 +334,8 @@ class ForecastTask(Task):
         scale = naive_scale(series.values[:cut])
         forecast_columns = column_metrics(truth, forecasts.by_method[self.method], scale)
         baseline_columns = {name: column_metrics(truth, forecast, scale) for name, forecast in baselines.items()}
-        per_column = {name: {**forecast_columns[index],
-                             **{f"{baseline}_mase": scores[index]["mase"] for baseline, scores in baseline_columns.items()}}
+        per_column = {name: {**forecast_columns[index], **{f"{baseline}_mase": scores[index]["mase"]
+                                                           for baseline, scores in baseline_columns.items()}}
                       for index, name in enumerate(series.columns)}
         report: dict[str, Any] = {"split": split, "windows": len(origins), "method": self.method, **metrics,
                                   "columns": per_column, "verdict": _verdict(self.method, metrics)}

@@ -95,10 +95,11 @@ class Forecasts:
 
 
 def quantile_loss(quantiles: Tensor, targets: Tensor) -> Tensor:
-    r"""Pinball loss mean_q max(q (y - y^_q), (q - 1)(y - y^_q)) of (B, H, C, Q) forecasts; at q = 0.5 it is MAE / 2."""
+    r"""Pinball loss mean_q max(q (y - y^_q), (q - 1)(y - y^_q)) of (B, H, C, Q) forecasts, summed over the (B, H, C)
+    targets; at q = 0.5 it is half the absolute error."""
     levels = torch.tensor(QUANTILES, dtype=quantiles.dtype, device=quantiles.device)
     error = targets.unsqueeze(-1) - quantiles  # (B, H, C, Q)
-    return torch.maximum(levels * error, (levels - 1) * error).mean()
+    return torch.maximum(levels * error, (levels - 1) * error).mean(dim=-1).sum()
 
 
 @register_task("forecast")
@@ -247,7 +248,9 @@ class ForecastTask(Task):
 
     @staticmethod
     def _loss(outputs: ForecastOutputs, targets: Tensor) -> Tensor:
-        return quantile_loss(outputs.quantiles, targets) + F.l1_loss(outputs.one_step, targets) / 2
+        """Summed over the (b, H, C) targets (the trainer divides by their count): the direct head's pinball loss
+        plus half the one-step head's absolute error."""
+        return quantile_loss(outputs.quantiles, targets) + F.l1_loss(outputs.one_step, targets, reduction="sum") / 2
 
     # ---------------------------------------------------------- evaluation
     @torch.no_grad()
@@ -310,8 +313,8 @@ class ForecastTask(Task):
         with torch.no_grad():
             outputs, _ = model(windows.to(device))
         model.train(was_training)
-        return {"val_loss": float(self._loss(outputs, windows[:, block_size:, :len(self.columns)].to(device))),
-                **metrics}
+        targets = windows[:, block_size:, :len(self.columns)].to(device)  # (W, H, C)
+        return {"val_loss": float(self._loss(outputs, targets)) / targets.numel(), **metrics}
 
     def evaluate_file(self, model: nn.Module, path: str | Path, *, split: str) -> dict[str, Any]:
         """``val``: origins in the held-out part (the whole file when training held none out); ``train``:

@@ -177,8 +177,9 @@ def test_series_too_short_for_window_and_horizon(tmp_path):
     config = forecast_config(path, horizon=11)  # 10 held-out rows < horizon 11
     with pytest.raises(SeqlabError, match="held-out part has 10 rows, fewer than --horizon 11"):
         ForecastTask(config).load_data()
-    with pytest.raises(SeqlabError, match="not shorter than the training part \\(18 rows\\)"):
-        ForecastTask(forecast_config(path, horizon=6, season=20)).load_data()
+    with pytest.raises(SeqlabError, match="a season \\(13 rows\\) and --horizon 6 do not fit in the training part "
+                                          "\\(18 rows\\)"):
+        ForecastTask(forecast_config(path, horizon=6, season=13)).load_data()
     with pytest.raises(SeqlabError, match="forecast_mode"):
         ForecastTask(forecast_config(path, forecast_mode="sideways"))
     constant = tmp_path / "constant.csv"
@@ -260,6 +261,20 @@ def test_untrained_forecaster_is_the_seasonal_naive_forecast():
     with torch.no_grad():
         torch.testing.assert_close(model.direct(history)[..., MEDIAN], expected)
         torch.testing.assert_close(model.recursive(history, torch.zeros(4, 5, 0)), expected)
+
+
+def test_a_season_longer_than_the_history_is_reached_through_a_longer_context():
+    config = forecast_config("unused.csv", horizon=4)
+    config.data.block_size = 3
+    model = build_forecaster(config, 1, season=6, features=0).eval()  # S = 6 rows read, the backbone sees 3
+    context = torch.randn(2, 6, 1)
+    with torch.no_grad():
+        torch.testing.assert_close(model.direct(context)[..., MEDIAN], context[:, :4])  # one season back
+        torch.testing.assert_close(model.recursive(context, torch.zeros(2, 4, 0)), context[:, :4])
+        model.step_head.bias.fill_(1.0)
+        earlier = torch.cat([torch.randn(2, 3, 1), context[:, 3:]], dim=1)  # the same last T rows
+        change = model.recursive(context, torch.zeros(2, 4, 0)) - model.recursive(earlier, torch.zeros(2, 4, 0))
+    torch.testing.assert_close(change, context[:, :4] - earlier[:, :4], atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("backbone", ["lstm", "gru"])
@@ -374,7 +389,7 @@ def test_train_eval_predict_on_a_seasonal_csv(tmp_path, capsys, monkeypatch):
      "line 9, column 'x' is missing"),
     ("a,b\n" + "".join(f"{step % 7},1\n" for step in range(60)), [], "column 'b' is constant"),
     ("x\n" + "".join(f"{step % 7}\n" for step in range(60)), ["--horizon", "7"], "held-out part has 6 rows"),
-    ("x\n" + "".join(f"{step % 7}\n" for step in range(60)), ["--season", "50"], "--season 50 is not shorter"),
+    ("x\n" + "".join(f"{step % 7}\n" for step in range(60)), ["--season", "49"], "a season (49 rows) and --horizon 1 do not fit"),
     ("day,x\n" + "".join(f"2020-01-{day:02d},{day % 3}\n" for day in (1, 2, 4, 3, *range(5, 29))), [],
      "time column 'day' does not increase at line 5"),
 ])

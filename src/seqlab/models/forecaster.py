@@ -47,9 +47,11 @@ class Forecaster(nn.Module):
         x^ = mu + sigma z^
 
     The anchor a_{t+1} is the seasonal-naive forecast z_{t+1-m} (the last
-    value when the season m is 1 or longer than T), so both heads learn a
-    correction to it, and with their zero initial weights the untrained
-    network is the seasonal-naive forecast.
+    value when the season m is 1), so both heads learn a correction to it,
+    and with their zero initial weights the untrained network is the
+    seasonal-naive forecast. A season longer than T is reached through a
+    longer input, the context of max(T, m) rows: the backbone and the
+    statistics see its last T rows, the anchor all of it.
 
     Args:
         columns: C, values per row.
@@ -59,10 +61,10 @@ class Forecaster(nn.Module):
         season: m, the seasonal period (1: none).
         features: K, calendar features per row (appended to the C values).
 
-    Inputs of ``forward`` (training): (B, T+H, C+K), the history and the
-    future rows (teacher forcing: position t sees rows up to t only, the
-    backbone being causal). ``direct`` takes the history (B, T, C+K),
-    ``recursive`` also the future rows' features (B, H, K).
+    Inputs of ``forward`` (training): (B, S+H, C+K), the context of S =
+    max(T, m) rows and the future rows (teacher forcing: position t sees rows
+    up to t only, the backbone being causal). ``direct`` takes the context
+    (B, S, C+K), ``recursive`` also the future rows' features (B, H, K).
     """
 
     def __init__(self, columns: int, backbone: Backbone, *, horizon: int, history: int, season: int = 1,
@@ -73,7 +75,8 @@ class Forecaster(nn.Module):
         self.columns = columns
         self.horizon = horizon
         self.history = history
-        self.lag = season if season <= history else 1
+        self.lag = season
+        self.context = max(history, season)
         self.embedding = nn.Linear(columns + features, backbone.input_size)
         self.backbone = backbone
         self.direct_head = nn.Linear(backbone.output_size, horizon * columns * len(QUANTILES))
@@ -86,42 +89,43 @@ class Forecaster(nn.Module):
         return self.backbone.init_state(batch_size)
 
     def _statistics(self, values: Tensor) -> tuple[Tensor, Tensor]:
-        history = values[:, :self.history]  # (B, T, C)
+        history = values[:, self.context - self.history:self.context]  # (B, T, C)
         return history.mean(dim=1, keepdim=True), history.std(dim=1, unbiased=False, keepdim=True).clamp_min(MIN_SCALE)
 
     def _encode(self, normalised: Tensor, features: Tensor, state: State = None) -> tuple[Tensor, State]:
         return self.backbone(self.embedding(torch.cat([normalised, features], dim=-1)), state)  # (B, L, D)
 
-    def _direct(self, hidden_last: Tensor, normalised_history: Tensor) -> Tensor:
+    def _direct(self, hidden_last: Tensor, normalised_context: Tensor) -> Tensor:
         correction = self.direct_head(hidden_last).view(-1, self.horizon, self.columns, len(QUANTILES))
-        return seasonal_anchor(normalised_history, self.horizon, self.lag).unsqueeze(-1) + correction  # (B, H, C, Q)
+        return seasonal_anchor(normalised_context, self.horizon, self.lag).unsqueeze(-1) + correction  # (B, H, C, Q)
 
     def forward(self, inputs: Tensor, state: State = None) -> tuple[ForecastOutputs, State]:
-        values, features = inputs[..., :self.columns], inputs[..., self.columns:]  # (B, T+H, C), (B, T+H, K)
+        values, features = inputs[..., :self.columns], inputs[..., self.columns:]  # (B, S+H, C), (B, S+H, K)
         location, scale = self._statistics(values)  # (B, 1, C) each
-        normalised = (values - location) / scale  # (B, T+H, C)
-        hidden, state = self._encode(normalised[:, :-1], features[:, :-1], state)  # (B, T+H-1, D)
-        quantiles = self._direct(hidden[:, self.history - 1], normalised[:, :self.history])  # (B, H, C, Q)
-        anchors = normalised[:, self.history - self.lag:normalised.shape[1] - self.lag]  # (B, H, C): z_{t+1-m}
+        normalised = (values - location) / scale  # (B, S+H, C)
+        first = self.context - self.history  # the backbone reads from here: T history rows, H-1 fed-back rows
+        hidden, state = self._encode(normalised[:, first:-1], features[:, first:-1], state)  # (B, T+H-1, D)
+        quantiles = self._direct(hidden[:, self.history - 1], normalised[:, :self.context])  # (B, H, C, Q)
+        anchors = normalised[:, self.context - self.lag:normalised.shape[1] - self.lag]  # (B, H, C): z_{t+1-m}
         one_step = anchors + self.step_head(hidden[:, self.history - 1:])  # (B, H, C)
         return ForecastOutputs(quantiles * scale.unsqueeze(-1) + location.unsqueeze(-1),
                                one_step * scale + location), state
 
-    def direct(self, history: Tensor) -> Tensor:
-        """history (B, T, C+K) -> quantile forecasts (B, H, C, Q) of the next H rows, all at once."""
-        values, features = history[..., :self.columns], history[..., self.columns:]
+    def direct(self, context: Tensor) -> Tensor:
+        """context (B, S, C+K) -> quantile forecasts (B, H, C, Q) of the next H rows, all at once."""
+        values, features = context[..., :self.columns], context[..., self.columns:]
         location, scale = self._statistics(values)
-        normalised = (values - location) / scale  # (B, T, C)
-        hidden, _ = self._encode(normalised, features)  # (B, T, D)
+        normalised = (values - location) / scale  # (B, S, C)
+        hidden, _ = self._encode(normalised[:, -self.history:], features[:, -self.history:])  # (B, T, D)
         return self._direct(hidden[:, -1], normalised) * scale.unsqueeze(-1) + location.unsqueeze(-1)
 
-    def recursive(self, history: Tensor, future_features: Tensor) -> Tensor:
-        """history (B, T, C+K), future_features (B, H, K) -> the next H rows (B, H, C), one step at a time,
+    def recursive(self, context: Tensor, future_features: Tensor) -> Tensor:
+        """context (B, S, C+K), future_features (B, H, K) -> the next H rows (B, H, C), one step at a time,
         each forecast fed back through ``backbone.step`` (O(1) per step for recurrent backbones)."""
-        values, features = history[..., :self.columns], history[..., self.columns:]
+        values, features = context[..., :self.columns], context[..., self.columns:]
         location, scale = self._statistics(values)
-        rows = list(((values - location) / scale).unbind(dim=1))  # T rows of (B, C), the forecasts appended
-        hidden, state = self._encode(torch.stack(rows, dim=1), features)  # (B, T, D)
+        rows = list(((values - location) / scale).unbind(dim=1))  # S rows of (B, C), the forecasts appended
+        hidden, state = self._encode(torch.stack(rows[-self.history:], dim=1), features[:, -self.history:])
         output = hidden[:, -1]  # (B, D)
         for step in range(self.horizon):
             if step:

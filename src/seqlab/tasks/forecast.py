@@ -180,15 +180,17 @@ class ForecastTask(Task):
         return fit_rows, cut
 
     def _check_values(self, series: TimeSeries, fit_rows: int) -> None:
-        """Refuse a column constant over the training part and a season that does not fit in it."""
+        """Refuse a column constant over the training part, and a season and horizon that do not fit in it."""
         constant = [name for name, scale in zip(series.columns, naive_scale(series.values[:fit_rows])) if not scale > 0]
         if constant:
             raise SeqlabError(f"{series.source}: column {', '.join(map(repr, constant))} is constant over the training "
                               "part, so there is nothing to forecast (and MASE is undefined); leave it out with "
                               "--target-columns")
-        if self.season >= fit_rows:
-            raise SeqlabError(f"{series.source}: --season {self.season} is not shorter than the training part "
-                              f"({fit_rows} rows); give a shorter --season or a longer series")
+        horizon = self.config.task.horizon
+        if self.season + horizon > fit_rows:  # a window reaches a season back before the horizon it forecasts
+            raise SeqlabError(f"{series.source}: a season ({self.season} rows) and --horizon {horizon} do not fit in "
+                              f"the training part ({fit_rows} rows); give a shorter --season or --horizon, or a "
+                              "longer series")
 
     def load_data(self) -> None:
         series = self._read(self.config.data.path)
@@ -217,6 +219,11 @@ class ForecastTask(Task):
                               "method": self.method}}
 
     @property
+    def context(self) -> int:
+        """Rows before a forecast origin the model reads: the history T, or a whole season if that is longer."""
+        return max(self.config.data.block_size, self.season)
+
+    @property
     def features(self) -> int:
         """Calendar features per row: the position in the season as a sine and a cosine, where there is a season."""
         return 2 if self.config.task.calendar and self.season > 1 else 0
@@ -238,7 +245,7 @@ class ForecastTask(Task):
     def batches(self) -> BatchSource:
         config = self.config
         return ForecastWindows(self._inputs(self.series, len(self.series))[:self.fit_rows],
-                               block_size=config.data.block_size, horizon=config.task.horizon,
+                               block_size=self.context, horizon=config.task.horizon,
                                batch_size=config.train.batch_size, seed=config.train.seed,
                                columns=len(self.columns))
 
@@ -256,8 +263,7 @@ class ForecastTask(Task):
     @torch.no_grad()
     def _forecasts(self, model: Forecaster, series: TimeSeries, origins: np.ndarray) -> Forecasts:
         """Every method's forecasts from ``origins`` (in batches of ``train.batch_size``), the chosen one's interval."""
-        block_size, horizon = self.config.data.block_size, self.config.task.horizon
-        batch_size = self.config.train.batch_size
+        context, horizon, batch_size = self.context, self.config.task.horizon, self.config.train.batch_size
         device = next(model.parameters()).device
         inputs = self._inputs(series, int(origins.max()) + horizon)
         columns = len(self.columns)
@@ -266,7 +272,7 @@ class ForecastTask(Task):
         quantiles, recursive = [], []
         for first in range(0, len(origins), batch_size):
             chosen = torch.as_tensor(origins[first:first + batch_size])
-            history = gather_windows(inputs, chosen - block_size, block_size).to(device)  # (b, T, C+K)
+            history = gather_windows(inputs, chosen - context, context).to(device)  # (b, S, C+K)
             future = gather_windows(inputs, chosen, horizon)[..., columns:].to(device)  # (b, H, K)
             quantiles.append(model.direct(history).float().cpu())
             recursive.append(model.recursive(history, future).float().cpu())
@@ -298,22 +304,22 @@ class ForecastTask(Task):
     def evaluate(self, model: nn.Module, *, context: Any, max_batches: int = 0) -> dict[str, float]:
         """Forecasts from every validation origin choose the method (every process forecasts all of the small
         validation part, so all report and choose the same)."""
-        block_size, horizon = self.config.data.block_size, self.config.task.horizon
+        context, horizon = self.context, self.config.task.horizon
         origins = np.arange(self.fit_rows, self.cut - horizon + 1)
         if self._validation_baselines is None:  # they do not change as the network trains
             self._validation_baselines = baseline_forecasts(self.series.values, origins, horizon, self.season,
                                                             fit_rows=self.fit_rows)
         metrics, _, _ = self._scores(model, self.series, origins, fit_rows=self.fit_rows, choose=True,
                                      baselines=self._validation_baselines)
-        windows = gather_windows(self._inputs(self.series, self.cut), torch.as_tensor(origins - block_size),
-                                 block_size + horizon)  # (W, T+H, C+K)
+        windows = gather_windows(self._inputs(self.series, self.cut), torch.as_tensor(origins - context),
+                                 context + horizon)  # (W, S+H, C+K)
         device = next(model.parameters()).device
         was_training = model.training
         model.eval()
         with torch.no_grad():
             outputs, _ = model(windows.to(device))
         model.train(was_training)
-        targets = windows[:, block_size:, :len(self.columns)].to(device)  # (W, H, C)
+        targets = windows[:, context:, :len(self.columns)].to(device)  # (W, H, C)
         return {"val_loss": float(self._loss(outputs, targets)) / targets.numel(), **metrics}
 
     def evaluate_file(self, model: nn.Module, path: str | Path, *, split: str) -> dict[str, Any]:
@@ -326,7 +332,7 @@ class ForecastTask(Task):
         _, cut = self._parts(series)
         self._check_values(series, cut)
         block_size, horizon = self.config.data.block_size, self.config.task.horizon
-        first = cut if split == "val" and cut < len(series) else max(block_size, self.season)
+        first = cut if split == "val" and cut < len(series) else self.context
         last = cut - horizon if split == "train" else len(series) - horizon
         origins = np.arange(first, last + 1)
         if len(origins) == 0:
@@ -352,7 +358,7 @@ class ForecastTask(Task):
 
     def _series(self, item: Any) -> TimeSeries:
         series = item if isinstance(item, TimeSeries) else self._read(item)
-        needed = max(self.config.data.block_size, self.season)
+        needed = self.context
         if len(series) < needed:
             raise SeqlabError(f"{series.source} has {len(series)} rows; the model needs the last {needed}")
         return series

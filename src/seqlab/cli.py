@@ -278,9 +278,17 @@ def _command_eval(arguments: argparse.Namespace, extra: list[str]) -> None:
     if arguments.json:
         print(json.dumps(metrics))
     else:
+        verdict = metrics.pop("verdict", None)  # a task's one-line comparison with its baselines
+        tables = {name: value for name, value in metrics.items() if isinstance(value, dict)}  # e.g. per column
         shown = ", ".join(f"{name} {value:.4f}" if isinstance(value, float) else f"{name} {value}"
-                          for name, value in metrics.items())
+                          for name, value in metrics.items() if name not in tables)
         print(f"{arguments.data}: {shown}")
+        for name, table in tables.items():
+            for key, value in table.items():
+                print(f"  {name} {key}: " + (", ".join(f"{inner} {number:.4f}" for inner, number in value.items())
+                                             if isinstance(value, dict) else str(value)))
+        if verdict:
+            print(verdict)
 
 
 def _command_predict(arguments: argparse.Namespace, extra: list[str]) -> None:
@@ -297,6 +305,8 @@ def _command_predict(arguments: argparse.Namespace, extra: list[str]) -> None:
         inputs += checkpoint.task.read_inputs(arguments.file)
     for prediction in checkpoint.task.predict(checkpoint.model, inputs):
         print(json.dumps(prediction) if arguments.json else prediction)
+    for path in checkpoint.task.draw(checkpoint.model, inputs):
+        print(f"plot: {path}", file=sys.stderr)
 
 
 def _command_align(arguments: argparse.Namespace, extra: list[str]) -> None:

@@ -95,3 +95,21 @@ def test_ball_task_refuses_other_data_and_vector_tasks_refuse_the_convlstm(tmp_p
     text.write_text("hello world " * 200)
     assert main(["train", "--data", str(text), "--backbone", "convlstm", "--out", str(tmp_path / "b")]) == 2
     assert "reads frames (B, T, C, H, W); use it with --task ball" in capsys.readouterr().err
+
+
+def test_ball_loss_is_the_sum_the_trainer_divides_by_the_count():
+    from torch.nn import functional as F
+
+    from seqlab.config import Config
+    from seqlab.tasks import task_class
+
+    config = Config()
+    config.update({"task": {"name": "ball"}, "model": {"backbone": "feedforward", "hidden_size": 8},
+                   "data": {"path": "builtin:ball", "options": {"frame_size": 8, "frames": 4, "radius": 1.0}}})
+    task = task_class("ball")(config)
+    model = task.build_model()
+    batch = task.batches().next_batch()
+    summed, _ = task.loss(model, batch, None)
+    logits, _ = model(batch.inputs)
+    expected = F.binary_cross_entropy_with_logits(logits, batch.targets)  # the mean over every target pixel
+    torch.testing.assert_close(summed / task.counted(batch), expected)

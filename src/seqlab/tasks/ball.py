@@ -134,8 +134,9 @@ class BallTask(Task):
         return BallBatches(self.options, batch_size=self.config.train.batch_size, seed=self.config.train.seed)
 
     def loss(self, model: nn.Module, batch: Batch, state: State) -> tuple[Tensor, State]:
+        """The pixels' cross-entropy summed over every target pixel (the trainer divides by ``counted``: all of them)."""
         logits, state = model(batch.inputs)
-        return F.binary_cross_entropy_with_logits(logits, batch.targets), state
+        return F.binary_cross_entropy_with_logits(logits, batch.targets, reduction="sum"), state
 
     @torch.no_grad()
     def metrics(self, model: nn.Module, frames: Tensor, centres: Tensor) -> dict[str, float]:

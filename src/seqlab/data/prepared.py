@@ -126,18 +126,15 @@ def _scan_batch(paths: list[Path]) -> list[Any]:
 
 
 def _count_batch(kind: str, ranges: list[tuple[str, int, int]]) -> Counter:
-    counts: Counter = Counter()
-    for path, start, end in ranges:
-        counts.update(count_pieces(kind, read_range(path, start, end)))
-    return counts
+    return count_pieces(kind, [read_range(path, start, end) for path, start, end in ranges])
 
 
 _WORKER_TOKENIZERS: dict[str, Tokenizer] = {}
 
 
 def _encode_batch(tokenizer: Tokenizer | str, dtype: str, ranges: list[tuple[str, int, int]]
-                  ) -> tuple[np.ndarray, list[tuple[int, int]]]:
-    """Encode byte ranges of files, each on its own: (their tokens concatenated, [(tokens, characters)])."""
+                  ) -> tuple[np.ndarray, list[int]]:
+    """Encode byte ranges of files, each on its own: (their tokens concatenated, each one's token count)."""
     if isinstance(tokenizer, str):  # a worker process: the tokenizer travels as its JSON, built once
         if tokenizer not in _WORKER_TOKENIZERS:
             _WORKER_TOKENIZERS.clear()
@@ -148,7 +145,7 @@ def _encode_batch(tokenizer: Tokenizer | str, dtype: str, ranges: list[tuple[str
         text = read_range(path, start, end)
         ids = tokenizer.encode(text).numpy().astype(dtype)
         arrays.append(ids)
-        counts.append((len(ids), len(text)))
+        counts.append(len(ids))
     return (np.concatenate(arrays) if arrays else np.zeros(0, dtype)), counts
 
 
@@ -173,10 +170,12 @@ def _chunks(part: Part, chunk_bytes: int) -> Iterator[tuple[Document, int, int]]
 
 # ------------------------------------------------------------------------------ preparation
 class _Report:
-    """The progress bar (bytes read, MB/s) on a terminal, and one-line messages, on stderr."""
+    """On stderr: the progress bar (bytes read, MB/s) on a terminal and the summary, unless quiet;
+    warnings always."""
 
     def __init__(self, quiet: bool) -> None:
-        self.console = Console(stderr=True, quiet=quiet)
+        self.console = Console(stderr=True, quiet=quiet, soft_wrap=True, highlight=False)
+        self.warnings = Console(stderr=True, soft_wrap=True, highlight=False)
         self.progress = Progress(TextColumn("[bold]{task.description:8}"), BarColumn(), TransferSpeedColumn(),
                                  TimeRemainingColumn(), console=self.console,
                                  disable=quiet or not self.console.is_terminal)
@@ -241,7 +240,7 @@ def prepare_corpus(paths: Sequence[str | Path], *, out: str | Path | None = None
         f"prepared {len(documents)} file(s), {input_bytes / 1e6:.1f} MB: {len(corpus.train):,} training and "
         f"{len(corpus.val):,} validation tokens ({tokenizer.kind}, vocabulary {tokenizer.vocab_size}, {dtype.name}) "
         f"in {seconds:.1f} s, {input_bytes / 1e6 / max(seconds, 1e-9):.1f} MB/s" + (f"; in {out}" if out else ""),
-        highlight=False, soft_wrap=True)
+        markup=False)
     return corpus
 
 
@@ -285,8 +284,8 @@ def _scan(documents: list[Document], pool: Executor | None, workers: int, report
         raise SeqlabError(f"none of the {len(documents)} files given is UTF-8 text with something in it "
                           f"({_names(bad or documents)}); give text files")
     if bad:
-        report.console.print(f"skipped {len(bad)} of {len(documents)} files that are not UTF-8 text: "
-                             f"{_names(bad)} (--strict refuses them instead)", highlight=False, soft_wrap=True)
+        report.warnings.print(f"skipped {len(bad)} of {len(documents)} files that are not UTF-8 text: "
+                              f"{_names(bad)} (--strict refuses them instead)", markup=False)
     return texts
 
 
@@ -366,7 +365,7 @@ def _encode(part: Part, tokenizer: Tokenizer, dtype: np.dtype, pool: Executor | 
     handle = (directory / PART_FILES[name]).open("wb") if directory is not None else None
     try:
         for batch, (ids, counts) in _ordered_batches(part, chunk_bytes, pool, workers, encoder):
-            for (document, _, _), (tokens, _) in zip(batch, counts):
+            for (document, _, _), tokens in zip(batch, counts):
                 document.tokens += tokens
             if handle is None:
                 arrays.append(ids)

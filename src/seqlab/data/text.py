@@ -4,6 +4,7 @@ from __future__ import annotations
 import codecs
 import glob
 import hashlib
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,8 +65,7 @@ def list_documents(paths: Sequence[str | Path]) -> list[Path]:
         if path.is_file():
             found[path] = None
         elif path.is_dir():
-            files = sorted(item for item in path.rglob("*") if item.is_file()
-                           and not any(part.startswith(".") for part in item.relative_to(path).parts))
+            files = sorted(_files_under(path))
             if not files:
                 raise SeqlabError(f"data folder {path} is empty; give a folder with text files in it")
             found.update(dict.fromkeys(files))
@@ -77,6 +77,18 @@ def list_documents(paths: Sequence[str | Path]) -> list[Path]:
         else:
             raise SeqlabError(f"data path {path} does not exist; check the path")
     return list(found)
+
+
+def _files_under(folder: Path) -> Iterator[Path]:
+    """Regular files below a folder, recursively, leaving out hidden names (.git and the like)."""
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            if entry.is_dir():
+                yield from _files_under(Path(entry.path))
+            elif entry.is_file():
+                yield Path(entry.path)
 
 
 @dataclass
@@ -150,6 +162,9 @@ def chunk_ranges(path: Path, start: int, end: int, chunk_bytes: int) -> Iterator
     A chunk with no safe cut inside grows until the next one (or the end), so only a text without a
     single ``x `` or ``x\\n`` over megabytes gives a larger chunk.
     """
+    if end - start <= chunk_bytes:  # most files of a code base or a shelf of books: no need to look
+        yield start, end
+        return
     with path.open("rb") as handle:
         position = start
         while end - position > chunk_bytes:

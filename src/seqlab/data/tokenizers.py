@@ -226,12 +226,15 @@ def fit_tokenizer(kind: str, text: str, *, unknown: str, vocab_size: int = 0) ->
     return TOKENIZERS[kind].fit(text, unknown=unknown, vocab_size=vocab_size)
 
 
-def count_pieces(kind: str, text: str) -> Counter:
-    """What fitting a char or word tokenizer counts in a text: {piece: occurrences}, in order of first
+def count_pieces(kind: str, texts: list[str]) -> Counter:
+    """What fitting a char or word tokenizer counts in texts: {piece: occurrences}, in order of first
     appearance for words. Counts of consecutive chunks add up (``Counter.update``) to the whole text's."""
     if kind == "word":
-        return Counter(WordTokenizer.pattern.findall(text))
-    codepoints = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+        counts: Counter = Counter()
+        for text in texts:  # one by one: a word must not run on from one text into the next
+            counts.update(WordTokenizer.pattern.findall(text))
+        return counts
+    codepoints = np.frombuffer("".join(texts).encode("utf-32-le"), dtype=np.uint32)
     occurrences = np.bincount(codepoints)
     return Counter({chr(code): int(occurrences[code]) for code in np.flatnonzero(occurrences)})
 

@@ -1,5 +1,15 @@
 """The one exception the command line turns into a single clear line and exit code 2."""
+from __future__ import annotations
+
+import difflib
+from typing import Iterable
 
 
 class SeqlabError(Exception):
     """A problem with the user's input, named with its fix; never a bug in seqlab."""
+
+
+def did_you_mean(word: str, candidates: Iterable[str], *, prefix: str = "") -> str:
+    """``"; did you mean PREFIX+X?"`` for the closest of ``candidates`` to a mistyped ``word`` (difflib), else ``""``."""
+    matches = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    return f"; did you mean {prefix}{matches[0]}?" if matches else ""

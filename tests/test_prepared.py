@@ -142,6 +142,9 @@ def test_several_files_are_split_by_documents_and_bad_files_skipped_or_refused(t
         assert np.array_equal(getattr(corpus, part), expected)  # each document encoded whole, in listing order
         assert manifest["parts"][part]["characters"] == sum(sources[path]["characters"] for path in paths)
 
+    respelled = prepare_corpus([folder / "nested" / ".."], tokenizer_kind="word", val_fraction=0.3)
+    assert np.array_equal(respelled.val, corpus.val)  # the split follows the documents, not how paths are written
+
     before = sorted(path.name for path in tmp_path.iterdir())
     error = run_bad(capsys, ["prepare", "--data", str(folder), "--out", str(tmp_path / "strict"), "--strict"])
     assert "2 of 9 files are not UTF-8 text" in error and "latin1.txt" in error

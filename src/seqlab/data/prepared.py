@@ -14,7 +14,8 @@ words counted chunk by chunk, BPE trained by the tokenizers library from an iter
 the encoding, spread over worker processes and written in order. The folder appears only when it is
 complete: everything is written into a hidden temporary folder beside it, renamed at the end.
 
-The validation part is held out by documents (in a fixed pseudo-random order, a hash of each path,
+The validation part is held out by documents (in a fixed pseudo-random order, by their SHA-256, so
+the split does not depend on how the paths were written and copies of a document fall on one side;
 until they hold ``val_fraction`` of the characters, always leaving one document to train on), or,
 for one document, is its last ``val_fraction`` of characters. Training and evaluation read a
 prepared folder through ``numpy.memmap``, so their memory does not grow with the corpus; a single
@@ -229,7 +230,7 @@ def prepare_corpus(paths: Sequence[str | Path], *, out: str | Path | None = None
         else:
             _finish(temporary, out, tokenizer, manifest)
             temporary = None
-            corpus = load_prepared(out)
+            corpus = _open_prepared(out, manifest, tokenizer)
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
@@ -308,7 +309,7 @@ def _split(documents: list[Document], val_fraction: float) -> dict[str, Part]:
         return parts
     goal = val_fraction * sum(document.characters for document in documents)
     held = 0
-    for document in sorted(documents, key=lambda item: hashlib.sha256(str(item.path).encode()).hexdigest())[:-1]:
+    for document in sorted(documents, key=lambda item: (item.sha256, str(item.path)))[:-1]:
         if held >= goal:
             break
         document.part = "val"
@@ -446,6 +447,10 @@ def load_prepared(directory: str | Path) -> Corpus:
             raise SeqlabError(f"prepared corpus {directory}: {name} changed after it was prepared (its SHA-256 "
                               "differs from the manifest's); prepare it again")
     tokenizer = tokenizer_from_dict(json.loads((directory / TOKENIZER_FILE).read_text(encoding="utf-8")))
+    return _open_prepared(directory, manifest, tokenizer)
+
+
+def _open_prepared(directory: Path, manifest: dict[str, Any], tokenizer: Tokenizer) -> Corpus:
     dtype = np.dtype(manifest["dtype"])
     arrays = {}
     for name, part in manifest["parts"].items():

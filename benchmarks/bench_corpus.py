@@ -160,10 +160,10 @@ def tiktoken_into_memmap(folder: Path, prepared_bpe: Path, out: Path, threads: i
     import tiktoken
     from tiktoken_ext.openai_public import r50k_pat_str  # GPT-2's pre-tokenizing pattern
 
-    from seqlab.data.tokenizers import _byte_level_bytes, tokenizer_from_dict
+    from seqlab.data.tokenizers import byte_level_alphabet, tokenizer_from_dict
 
     learned = tokenizer_from_dict(json.loads((prepared_bpe / "tokenizer.json").read_text(encoding="utf-8")))
-    byte_of = _byte_level_bytes()
+    byte_of = byte_level_alphabet()
     ranks = {bytes(byte_of[symbol] for symbol in piece): index
              for piece, index in learned.tokenizer.get_vocab().items()}
     encoding = tiktoken.Encoding("gpt2-pattern-seqlab-vocabulary", pat_str=r50k_pat_str, mergeable_ranks=ranks,

@@ -186,14 +186,19 @@ class BPETokenizer:
     def decode(self, ids: Tensor | list[int]) -> str:
         return self.tokenizer.decode(ids.tolist() if isinstance(ids, Tensor) else list(ids))
 
+    def token_bytes(self, token: int) -> bytes:
+        """The bytes token ``token`` stands for; a character's UTF-8 bytes may be split across tokens."""
+        if not hasattr(self, "_token_bytes"):
+            alphabet = byte_level_alphabet()
+            self._token_bytes = [bytes(alphabet[character] for character in self.tokenizer.id_to_token(index))
+                                 for index in range(self.vocab_size)]
+        return self._token_bytes[token]
+
     def token_characters(self) -> np.ndarray:
         """(V,) the characters each token starts: its bytes that are not UTF-8 continuation bytes
         (10xxxxxx), so a character split across tokens counts once, in the token holding its first byte."""
-        byte_of = _byte_level_bytes()
-        counts = np.zeros(self.vocab_size, dtype=np.int64)
-        for piece, index in self.tokenizer.get_vocab().items():
-            counts[index] = sum(byte_of[symbol] & 0xC0 != 0x80 for symbol in piece)
-        return counts
+        return np.array([sum(byte & 0xC0 != 0x80 for byte in self.token_bytes(index))
+                         for index in range(self.vocab_size)], dtype=np.int64)
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "tokenizer": self.tokenizer.to_str()}
@@ -205,12 +210,19 @@ class BPETokenizer:
         return cls(Tokenizer.from_str(values["tokenizer"]))
 
 
-def _byte_level_bytes() -> dict[str, int]:
-    """Byte-level BPE's symbol -> byte: printable Latin-1 bytes stand for themselves, the other 68 bytes
-    for the code points from 256 up, in byte order (GPT-2's convention, which the tokenizers library keeps)."""
-    printable = [*range(0x21, 0x7F), *range(0xA1, 0xAD), *range(0xAE, 0x100)]
-    others = [byte for byte in range(256) if byte not in printable]
-    return {**{chr(byte): byte for byte in printable}, **{chr(256 + rank): byte for rank, byte in enumerate(others)}}
+def byte_level_alphabet() -> dict[str, int]:
+    """The byte-level pre-tokenizer's stand-in character for each byte, inverted: character -> byte.
+
+    Printable Latin-1 bytes stand for themselves; the others (controls, space,
+    soft hyphen, ...) take U+0100 onwards in byte order, so every token is a
+    printable string.
+    """
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("\u00a1"), ord("\u00ac") + 1),
+                 *range(ord("\u00ae"), ord("\u00ff") + 1)]
+    alphabet = {chr(byte): byte for byte in printable}
+    others = [byte for byte in range(256) if byte not in alphabet.values()]
+    alphabet.update({chr(256 + number): byte for number, byte in enumerate(others)})
+    return alphabet
 
 
 Tokenizer = CharTokenizer | WordTokenizer | BPETokenizer

@@ -88,8 +88,7 @@ def pretrain_language_model(text: list[str], *, workspace: Path, threads: int, s
     config = Config()
     config.model.backbone = defaults.model.backbone
     config.model.hidden_size, config.model.embedding_size = defaults.model.hidden_size, defaults.model.embedding_size
-    config.data.tokenizer, config.data.lowercase = "word", True
-    config.data.min_count = defaults.data.min_count
+    config.data.tokenizer = "word"  # the language model's corpus reader takes no --lowercase or --min-count yet
     config.data.block_size, config.data.val_fraction = 32, 0.05
     config.train.max_steps, config.train.eval_interval, config.train.learning_rate = steps, 100, 5e-3
     config.train.threads, config.train.seed, config.train.log_interval = threads, SEED, 1000

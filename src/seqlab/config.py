@@ -112,7 +112,8 @@ class ModelConfig:
 @dataclass
 class DataConfig:
     path: str = field(default="", metadata={
-        "flag": "data", "help": "the data: a text, CSV/TSV or ABC file, a folder, or builtin:NAME"})
+        "flag": "data", "help": "the data: a text, CSV/TSV or ABC file, a folder, a corpus made by seqlab prepare (lm), "
+                "or builtin:NAME"})
     tokenizer: str = field(default="char", metadata={
         "help": "char, word, or bpe (byte-level, trained on this text)", "choices": ("char", "word", "bpe")})
     vocab_size: int = field(default=0, metadata={
@@ -124,7 +125,8 @@ class DataConfig:
         "minimum": 1})
     lowercase: bool = field(default=False, metadata={"help": "case-fold the text before tokenizing"})
     val_fraction: float = field(default=0.1, metadata={
-        "help": "the share held out for validation (the last part of a text); 0: no validation", "minimum": 0})
+        "help": "the share held out for validation (the last part of a text, whole documents of a folder); "
+                "0: no validation", "minimum": 0})
     block_size: int = field(default=128, metadata={
         "help": "T, positions per training window (and per truncated-BPTT segment)", "minimum": 1})
     batching: str = field(default="random", metadata={

@@ -98,27 +98,6 @@ class DocumentScan:
     problem: str  # "" for a UTF-8 text file, else why it is not one
 
 
-<<<<<<< HEAD
-def load_text_data(path: str | Path, *, tokenizer_kind: str, unknown: str, val_fraction: float,
-                   block_size: int, vocab_size: int = 0, min_count: int = 1, lowercase: bool = False,
-                   tokenizer: Tokenizer | None = None) -> TextData:
-    """Read, split, fit a tokenizer on the training part (unless one is given) and encode both parts."""
-    text = read_text(path)
-    train_text, val_text = split_text(text, val_fraction)
-    tokenizer = tokenizer or fit_tokenizer(tokenizer_kind, train_text, unknown=unknown, vocab_size=vocab_size,
-                                           min_count=min_count, lowercase=lowercase)
-    train = tokenizer.encode(train_text)
-    val = tokenizer.encode(val_text) if val_text else torch.zeros(0, dtype=torch.long)
-    if len(train) < block_size + 1:
-        raise SeqlabError(
-            f"{path}: the training part has {len(train)} tokens, fewer than one training window "
-            f"(block size {block_size} + 1); use a longer file or a smaller --block-size")
-    if val_fraction > 0 and len(val) < 2:
-        raise SeqlabError(
-            f"{path}: the validation part has {len(val)} tokens, too few to measure; "
-            "use a longer file, a larger --val-fraction, or --val-fraction 0")
-    return TextData(tokenizer=tokenizer, train=train, val=val, val_characters=len(val_text))
-=======
 def scan_document(path: Path) -> DocumentScan:
     """One streaming pass: SHA-256, characters, and whether the file is UTF-8 text (no NUL bytes)."""
     digest = hashlib.sha256()
@@ -226,4 +205,3 @@ def text_pieces(text: str, characters: int) -> Iterator[str]:
         position = cut
     if position < len(text):
         yield text[position:]
->>>>>>> main

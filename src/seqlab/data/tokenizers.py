@@ -114,22 +114,17 @@ class WordTokenizer:
         self._ids = {piece: index for index, piece in enumerate(self.pieces)}
 
     @classmethod
-<<<<<<< HEAD
     def fit(cls, text: str, *, unknown: str = "unk", vocab_size: int = 0, min_count: int = 1,
             lowercase: bool = False) -> "WordTokenizer":
         counts = Counter(cls.pattern.findall(text.lower() if lowercase else text))
-        return cls([piece for piece, count in counts.most_common((vocab_size or cls.default_vocab_size) - 1)
-                    if count >= min_count], unknown=unknown, lowercase=lowercase)
-=======
-    def fit(cls, text: str, *, unknown: str = "unk", vocab_size: int = 0) -> "WordTokenizer":
-        return cls.from_counts(Counter(cls.pattern.findall(text)), unknown=unknown, vocab_size=vocab_size)
+        return cls.from_counts(counts, unknown=unknown, vocab_size=vocab_size, min_count=min_count, lowercase=lowercase)
 
     @classmethod
-    def from_counts(cls, counts: Counter, *, unknown: str = "unk", vocab_size: int = 0) -> "WordTokenizer":
+    def from_counts(cls, counts: Counter, *, unknown: str = "unk", vocab_size: int = 0, min_count: int = 1,
+                    lowercase: bool = False) -> "WordTokenizer":
         """The most frequent pieces of ``count_pieces`` over the training text (counted in text order)."""
-        return cls([piece for piece, _ in counts.most_common((vocab_size or cls.default_vocab_size) - 1)],
-                   unknown=unknown)
->>>>>>> main
+        return cls([piece for piece, count in counts.most_common((vocab_size or cls.default_vocab_size) - 1)
+                    if count >= min_count], unknown=unknown, lowercase=lowercase)
 
     @property
     def vocab_size(self) -> int:
@@ -176,20 +171,17 @@ class BPETokenizer:
         self.tokenizer = tokenizer
 
     @classmethod
-<<<<<<< HEAD
     def fit(cls, text: str, *, unknown: str = "unk", vocab_size: int = 0, min_count: int = 1,
             lowercase: bool = False) -> "BPETokenizer":
-        from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
-=======
-    def fit(cls, text: str, *, unknown: str = "unk", vocab_size: int = 0) -> "BPETokenizer":
-        return cls.fit_pieces(text_pieces(text, FIT_PIECE_CHARACTERS), vocab_size=vocab_size)
+        return cls.fit_pieces(text_pieces(text, FIT_PIECE_CHARACTERS), vocab_size=vocab_size, min_count=min_count,
+                              lowercase=lowercase)
 
     @classmethod
-    def fit_pieces(cls, pieces: Iterable[str], *, vocab_size: int = 0) -> "BPETokenizer":
+    def fit_pieces(cls, pieces: Iterable[str], *, vocab_size: int = 0, min_count: int = 1,
+                   lowercase: bool = False) -> "BPETokenizer":
         """Train on a text given as pieces cut where pre-tokens end (``text_pieces``, ``chunk_ranges``),
         which the trainer counts exactly as it would the whole text."""
-        from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
->>>>>>> main
+        from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
         tokenizer = Tokenizer(models.BPE())
         if lowercase:

@@ -43,12 +43,12 @@ def _build_config(arguments: argparse.Namespace, extra: list[str]):
     from .config import Config, load_config_file, parse_flag_value, parse_option_value
     from .data.synthetic import source_name, source_options
     from .registry import backbone_options
-    from .train.checkpoint import CONFIG_FILE, verify_checkpoint
+    from .train.checkpoint import CONFIG_FILE, readable_directory, verify_checkpoint
 
     config = Config()
     if arguments.resume:
         verify_checkpoint(arguments.out)
-        with open(f"{arguments.out}/{CONFIG_FILE}", encoding="utf-8") as handle:
+        with open(readable_directory(arguments.out) / CONFIG_FILE, encoding="utf-8") as handle:
             config.update(json.load(handle), source=f"{arguments.out}/{CONFIG_FILE}")
     elif arguments.config:
         config.update(load_config_file(arguments.config), source=arguments.config)

@@ -98,6 +98,9 @@ class TrainConfig:
     seed: int = 1337
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", ...
     threads: int = 0  # torch threads per process; 0: the cores shared among processes
+    max_nonfinite_steps: int = field(default=10, metadata={
+        "help": "steps in a row with a non-finite loss or gradient that are skipped before training stops "
+                "(0: stop at the first)"})
 
 
 @dataclass
@@ -151,6 +154,7 @@ class Config:
                             ("train.max_steps", train.max_steps),
                             ("train.warmup_steps", train.warmup_steps), ("train.eval_max_batches", train.eval_max_batches),
                             ("train.threads", train.threads), ("train.max_seconds", train.max_seconds),
+                            ("train.max_nonfinite_steps", train.max_nonfinite_steps),
                             ("train.clip_norm", train.clip_norm), ("train.clip_value", train.clip_value),
                             ("train.pascanu_weight", train.pascanu_weight),
                             ("train.weight_decay", train.weight_decay), ("train.min_learning_rate", train.min_learning_rate)):

@@ -38,7 +38,8 @@ from ..backbones.base import State, map_state, state_tensors
 from ..config import Config
 from ..errors import SeqlabError
 from ..tasks import task_class
-from .checkpoint import is_checkpoint, load_checkpoint, load_trainer_state, save_checkpoint
+from .checkpoint import (MODEL_FILE, DirectoryLock, is_checkpoint, load_checkpoint, load_trainer_state, lock_directory,
+                         readable_directory, recover_checkpoint, save_checkpoint)
 from .distributed import ProcessContext, start_processes, stop_processes
 from .regularisers import StateRecorder, check_regularisable
 
@@ -57,6 +58,7 @@ class TrainSummary:
     best: float | None  # the best value of the task's selection metric
     stopped_early: bool = False
     history: list[dict[str, Any]] = field(default_factory=list)
+    skipped_steps: int = 0  # steps skipped for a non-finite loss or gradient
 
 
 def learning_rate(config: Config, step: int, train_seconds: float) -> float:
@@ -100,6 +102,7 @@ class Trainer:
         self._check_out_dir(overwrite)
         self.stop_requested = False
         self.is_main = True
+        self.lock: DirectoryLock | None = None
 
     def _check_out_dir(self, overwrite: bool) -> None:
         if self.out_dir.exists() and not self.out_dir.is_dir():
@@ -142,6 +145,8 @@ class Trainer:
         self.train_seconds = 0.0
         self.best: float | None = None
         self.carried: State = None
+        self.skipped_steps = 0
+        self.nonfinite_run = 0  # non-finite steps in a row
         if self.resume:
             self._load_trainer_state(context)
 
@@ -162,6 +167,7 @@ class Trainer:
             "best": self.best,
             "optimizer_param_groups": optimizer_state["param_groups"],
             "carried_state": self.carried is not None,
+            "skipped_steps": self.skipped_steps,
         }
         return state, tensors
 
@@ -169,7 +175,7 @@ class Trainer:
         from safetensors.torch import load_model
 
         state, tensors = load_trainer_state(self.out_dir)
-        load_model(self.model, str(self.out_dir / "model.safetensors"), device=str(context.device))
+        load_model(self.model, str(readable_directory(self.out_dir) / MODEL_FILE), device=str(context.device))
         optimizer_state: dict[str, Any] = {"state": {}, "param_groups": state["optimizer_param_groups"]}
         for name, value in tensors.items():
             if name.startswith("optimizer."):
@@ -190,6 +196,7 @@ class Trainer:
         self.step = state["step"]
         self.train_seconds = state["train_seconds"]
         self.best = state["best"]
+        self.skipped_steps = state.get("skipped_steps", 0)
 
     def _save(self, directory: Path, *, with_trainer_state: bool) -> None:
         trainer_state, trainer_tensors = self._trainer_state() if with_trainer_state else (None, None)
@@ -218,9 +225,12 @@ class Trainer:
         handler_installed = False
         previous_handler = None
         try:
+            if context.is_main and self.out_dir.is_dir():  # before reading a checkpoint another run may be writing
+                self._lock_out_dir()
             self._setup(context)
             if context.is_main:
-                self.out_dir.mkdir(parents=True, exist_ok=True)
+                if self.lock is None:  # a new --out is made only once the input has proved good
+                    self._lock_out_dir()
                 if not self.resume:  # a fresh run (or --overwrite) starts a fresh record
                     for name in METRICS_FILE.values():
                         (self.out_dir / name).unlink(missing_ok=True)
@@ -232,7 +242,19 @@ class Trainer:
         finally:
             if handler_installed:
                 signal.signal(signal.SIGINT, previous_handler)
+            if self.lock is not None:
+                self.lock.release()
+                self.lock = None
             stop_processes(context)
+
+    def _lock_out_dir(self) -> None:
+        """Hold --out for this run, and finish or clear what a killed run left there (see checkpoint.py)."""
+        self.lock = lock_directory(self.out_dir)
+        if self.lock.taken_over_from is not None and self.lock.taken_over_from != os.getpid():
+            self.console.print(f"--out {self.out_dir}: taking over the lock of process {self.lock.taken_over_from}, "
+                               "which has ended", soft_wrap=True, markup=False)
+        recover_checkpoint(self.out_dir)
+        recover_checkpoint(self.out_dir / BEST_DIRECTORY)
 
     def _on_interrupt(self, signum: int, frame: Any) -> None:
         if self.stop_requested:  # a second Ctrl-C: stop now
@@ -275,13 +297,17 @@ class Trainer:
                     grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), train.clip_norm or math.inf)
                     if train.clip_value:
                         torch.nn.utils.clip_grad_value_(self.model.parameters(), train.clip_value)
+                    loss_value = float(context.all_reduce(loss.detach().double()) / context.world_size)
+                    if self._skip_nonfinite(loss_value, float(grad_norm), context):
+                        self.train_seconds += time.perf_counter() - step_started
+                        end = self._budget_spent(context)
+                        continue
                     self.optimizer.step()
                     if self.batches.carries_state:
                         self.carried = map_state(torch.Tensor.detach, state)
                     self.step += 1
                     step_seconds = time.perf_counter() - step_started
                     self.train_seconds += step_seconds
-                    loss_value = float(context.all_reduce(loss.detach().double()) / context.world_size)
                     if self.step_callback is not None:
                         self.step_callback(self, self.step, loss_value)
                     if self.step % train.log_interval == 0 or self.step == start_step + 1:
@@ -304,7 +330,34 @@ class Trainer:
         finally:
             del model  # the DDP wrapper must go before the process group (see stop_processes)
         return TrainSummary(steps=self.step, train_seconds=self.train_seconds, loss=loss_value, metrics=metrics,
-                            best=self.best, stopped_early=self.stop_requested, history=history)
+                            best=self.best, stopped_early=self.stop_requested, history=history,
+                            skipped_steps=self.skipped_steps)
+
+    def _skip_nonfinite(self, loss_value: float, grad_norm: float, context: ProcessContext) -> bool:
+        """Whether to skip this step: its loss (averaged over processes) or gradient norm is not finite.
+
+        A skipped step changes no weight and starts the next batch from a fresh state; it is
+        counted and logged. ``train.max_nonfinite_steps`` of them in a row stop training with
+        the last checkpoint untouched (the weights are unchanged since the last good step).
+        """
+        if math.isfinite(loss_value) and math.isfinite(grad_norm):
+            self.nonfinite_run = 0
+            return False
+        self.optimizer.zero_grad(set_to_none=True)
+        self.carried = None
+        self.skipped_steps += 1
+        self.nonfinite_run += 1
+        attempted = self.step + 1
+        if self.nonfinite_run > self.config.train.max_nonfinite_steps:
+            raise SeqlabError(
+                f"training stopped at step {attempted}: the loss or gradient was not finite for {self.nonfinite_run} "
+                f"steps in a row (--max-nonfinite-steps {self.config.train.max_nonfinite_steps}); the checkpoint in "
+                f"{self.out_dir} is the last good one; lower --learning-rate or clip with --clip-norm, then --resume")
+        if context.is_main:
+            self._log({"kind": "skipped", "step": attempted, "train_seconds": round(self.train_seconds, 3)})
+            self.console.print(f"step {attempted}: non-finite loss or gradient; skipped "
+                               f"({self.nonfinite_run} in a row, {self.skipped_steps} in all)", soft_wrap=True)
+        return True
 
     def _loss(self, model: nn.Module, batch: Any, state: State) -> tuple[Tensor, State, Tensor | None]:
         """The task's loss, and with ``train.pascanu_weight`` the regulariser Omega (else None) on its forward."""
@@ -364,6 +417,8 @@ def train(config: Config, out_dir: str | Path, *, resume: bool = False, overwrit
         tail = "".join(f", {name} {value:.4f}" for name, value in metrics.items())
         print(f"trained {summary.steps} steps in {summary.train_seconds:.1f} s: loss {summary.loss:.4f}{tail}; "
               f"checkpoint in {out_dir}", file=sys.stderr)
+        if summary.skipped_steps:
+            print(f"skipped {summary.skipped_steps} steps with a non-finite loss or gradient", file=sys.stderr)
         if summary.stopped_early:
             print(f"stopped at step {summary.steps}; continue with --resume", file=sys.stderr)
     return summary

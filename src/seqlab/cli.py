@@ -56,10 +56,7 @@ def _build_config(arguments: argparse.Namespace, extra: list[str]):
         if "." in key:
             section, name = key.split(".")
             setattr(getattr(config, section), name, parse_flag_value(section, name, text))
-    try:
-        known_options = backbone_options(config.model.backbone)
-    except ValueError as error:
-        raise SeqlabError(str(error)) from None
+    known_options = backbone_options(config.model.backbone)  # an unknown backbone is an OptionError
     source = source_name(config.data.path) if config.task.name == "synthetic" else None
     known_source_options = source_options(source) if source else {}
     index = 0

@@ -6,7 +6,7 @@ from torch import Tensor, nn
 
 from ..backbones.base import Backbone, State
 from ..config import Config
-from ..errors import SeqlabError
+from ..errors import OptionError
 from ..registry import build_backbone
 
 FORECAST_MODES = ("direct", "autoregressive")
@@ -40,9 +40,9 @@ class Forecaster(nn.Module):
     def __init__(self, columns: int, backbone: Backbone, *, horizon: int, mode: str = "direct") -> None:
         super().__init__()
         if mode not in FORECAST_MODES:
-            raise ValueError(f"mode must be one of {', '.join(FORECAST_MODES)}, got {mode!r}")
+            raise OptionError(f"mode must be one of {', '.join(FORECAST_MODES)}, got {mode!r}")
         if columns < 1 or horizon < 1:
-            raise ValueError("columns and horizon must be at least 1")
+            raise OptionError("columns and horizon must be at least 1")
         self.columns = columns
         self.horizon = horizon
         self.mode = mode
@@ -80,12 +80,9 @@ class Forecaster(nn.Module):
 
 
 def build_forecaster(config: Config, columns: int) -> Forecaster:
-    """Embedding -> backbone -> head from ``config.model`` and ``config.task``; a bad option becomes a SeqlabError."""
+    """Embedding -> backbone -> head from ``config.model`` and ``config.task``; a bad option is an OptionError."""
     model, task = config.model, config.task
-    try:
-        backbone = build_backbone(model.backbone, input_size=model.embedding_size or model.hidden_size,
-                                  hidden_size=model.hidden_size, num_layers=model.num_layers, dropout=model.dropout,
-                                  **model.options)
-        return Forecaster(columns, backbone, horizon=task.horizon, mode=task.forecast_mode)
-    except (ValueError, TypeError) as error:
-        raise SeqlabError(f"cannot build the model: {error}") from None
+    backbone = build_backbone(model.backbone, input_size=model.embedding_size or model.hidden_size,
+                              hidden_size=model.hidden_size, num_layers=model.num_layers, dropout=model.dropout,
+                              **model.options)
+    return Forecaster(columns, backbone, horizon=task.horizon, mode=task.forecast_mode)

@@ -60,7 +60,8 @@ class CharTokenizer:
                 raise SeqlabError(
                     f"text has {len(missing)} character(s) the model never saw in training ({shown!r}); "
                     "remove them, or train with --unknown unk")
-            ids = np.where(known, self._ids[positions], 0)
+            ids = np.zeros(len(codepoints), dtype=np.int64)  # <unk> where unseen (a vocabulary may be empty)
+            ids[known] = self._ids[positions[known]]
         else:
             ids = self._ids[positions]
         return torch.from_numpy(np.ascontiguousarray(ids, dtype=np.int64))

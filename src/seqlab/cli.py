@@ -5,71 +5,160 @@ Every bad input ends in one line on stderr and exit code 2.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import inspect
 import json
 import sys
+import typing
 from typing import Any, NoReturn, Sequence
 
-from .errors import SeqlabError
+from rich_argparse import RichHelpFormatter
+
+from .errors import SeqlabError, did_you_mean
+
+
+class _HelpFormatter(RichHelpFormatter):
+    """rich-argparse's layout; help texts are plain (a "[0, 1)" is not markup)."""
+
+    help_markup = False
+    text_markup = False
+    group_name_formatter = str  # section titles as written ("task: the problem"), not Title Cased
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> NoReturn:  # one line, not usage + message
         print(f"{self.prog}: error: {message} (see --help)", file=sys.stderr)
         sys.exit(2)
 
 
-def _train_parser(subparsers: Any) -> argparse.ArgumentParser:
-    from .config import SECTIONS, flag_names
+TRAIN_USAGE = "%(prog)s --out DIR [--config PRESET] [--data PATH] [--FLAG VALUE ...]"
+TRAIN_DESCRIPTION = (
+    "Train a model. Every config field is a flag, listed below by section with its default; the options of the "
+    "chosen backbone (--backbone transformer --help), task (--task classify --help) and synthetic source "
+    "(--task synthetic --data builtin:adding --help) are listed when they are chosen.")
+SECTION_TITLES = {"task": "task: the problem", "model": "model: the network", "data": "data: what it reads",
+                  "train": "train: the optimisation"}
 
-    parser = subparsers.add_parser(
-        "train", allow_abbrev=False, help="train a model on a text file",
-        description="Train a model. Every config field is a flag (--hidden-size 512, --learning-rate 3e-3, ...); "
-                    "options of the chosen backbone are flags too (--variant peephole, --nonlinearity relu), and so "
-                    "are those of a synthetic source (--task synthetic --data builtin:adding --length 200).")
-    parser.add_argument("--config", help="a preset name (see configs/) or a JSON config file")
-    parser.add_argument("--out", required=True, help="checkpoint directory (latest at its top, best in best/)")
-    parser.add_argument("--resume", action="store_true", help="continue the checkpoint in --out exactly")
-    parser.add_argument("--overwrite", action="store_true", help="replace a checkpoint already in --out")
-    parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
-    for flag, (section, name) in flag_names().items():
-        kind = SECTIONS[section].__dataclass_fields__[name].type
-        parser.add_argument(f"--{flag}", dest=f"{section}.{name}", default=argparse.SUPPRESS, metavar=str(kind).upper(),
-                            help=f"{section}.{name}")
+
+def _train_parser(subparsers: Any) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser("train", allow_abbrev=False, add_help=False, help="train a model on a text file",
+                                   usage=TRAIN_USAGE, description=TRAIN_DESCRIPTION)
+    _add_train_arguments(parser)
     return parser
 
 
-def _build_config(arguments: argparse.Namespace, extra: list[str]):
-    """Defaults <- checkpoint (with --resume) or --config <- flags <- backbone options."""
-    from .config import Config, load_config_file, parse_flag_value, parse_option_value
-    from .data.synthetic import source_name, source_options
+def _add_train_arguments(parser: argparse.ArgumentParser, defaults: Any = None, *, task: str | None = None) -> None:
+    """The run's own flags, then every config field as a flag, grouped by section.
+
+    ``defaults``, a Config, supplies the defaults shown (a preset's, a resumed run's); ``task`` shows only that
+    task's own fields among the task section's.
+    """
+    from .config import SECTIONS, Config, field_choices, flag_of
+
+    defaults = defaults or Config()
+    run = parser.add_argument_group("run")
+    run.add_argument("-h", "--help", action="store_true", help="show this help (with --backbone, --task, --data: "
+                     "their own options too) and exit")
+    run.add_argument("--config", help="a preset name (see configs/) or a JSON config file")
+    run.add_argument("--out", help="checkpoint directory (latest at its top, best in best/); required")
+    run.add_argument("--resume", action="store_true",
+                     help="continue the checkpoint in --out exactly; a larger --max-steps or --max-seconds extends it")
+    run.add_argument("--overwrite", action="store_true", help="replace a checkpoint already in --out")
+    run.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    for section, section_class in SECTIONS.items():
+        group = parser.add_argument_group(SECTION_TITLES[section])
+        task_groups: dict[tuple[str, ...], Any] = {}
+        for item in dataclasses.fields(section_class):
+            if item.name == "options":
+                continue
+            tasks = item.metadata.get("tasks")
+            if tasks and task is not None and task not in tasks:
+                continue
+            if tasks:
+                title = f"{section} options of --task {', '.join(tasks)}"
+                owner = task_groups.setdefault(tasks, parser.add_argument_group(title))
+            else:
+                owner = group
+            kind = typing.get_type_hints(section_class)[item.name]
+            owner.add_argument(f"--{flag_of(item)}", dest=f"{section}.{item.name}", default=argparse.SUPPRESS,
+                               metavar=kind.__name__.upper(),
+                               help=_described(item.metadata["help"], getattr(getattr(defaults, section), item.name),
+                                               field_choices(item)))
+
+
+def _described(description: str, default: Any, choices: Sequence[str] = ()) -> str:
+    """A flag's help: its description, its allowed values and its default, as typed on the command line."""
+    shown = "true" if default is True else "false" if default is False else "null" if default is None else (
+        '""' if default == "" else str(default))
+    allowed = f"choices: {', '.join(choices)}; " if choices else ""
+    return f"{description} ({allowed}default: {shown})"
+
+
+def _backbone_flags(backbone: str) -> dict[str, inspect.Parameter]:
+    """The backbone's own options that are flags (num_layers and dropout are config fields)."""
     from .registry import backbone_options
+
+    options = backbone_options(backbone)  # an unknown backbone is an OptionError
+    return {name: parameter for name, parameter in options.items() if name not in ("num_layers", "dropout")}
+
+
+def _source_flags(config: Any) -> tuple[str | None, dict[str, inspect.Parameter]]:
+    """The synthetic source a config names (or None) and its options."""
+    from .data.synthetic import source_name, source_options
+
+    source = source_name(config.data.path) if config.task.name == "synthetic" else None
+    return source, source_options(source) if source else {}
+
+
+def _base_config(arguments: argparse.Namespace, *, with_flags: bool = True):
+    """Defaults <- checkpoint (with --resume) or --config <- config-field flags."""
+    from .config import Config, load_config_file, parse_flag_value
     from .train.checkpoint import CONFIG_FILE, readable_directory, verify_checkpoint
 
     config = Config()
     if arguments.resume:
+        if not arguments.out:
+            raise SeqlabError("--resume needs --out DIR, the checkpoint directory to continue")
         verify_checkpoint(arguments.out)
         with open(readable_directory(arguments.out) / CONFIG_FILE, encoding="utf-8") as handle:
             config.update(json.load(handle), source=f"{arguments.out}/{CONFIG_FILE}")
     elif arguments.config:
         config.update(load_config_file(arguments.config), source=arguments.config)
-    for key, text in vars(arguments).items():
-        if "." in key:
-            section, name = key.split(".")
-            setattr(getattr(config, section), name, parse_flag_value(section, name, text))
-    known_options = backbone_options(config.model.backbone)  # an unknown backbone is an OptionError
-    source = source_name(config.data.path) if config.task.name == "synthetic" else None
-    known_source_options = source_options(source) if source else {}
+    if with_flags:
+        for key, text in vars(arguments).items():
+            if "." in key:
+                section, name = key.split(".")
+                setattr(getattr(config, section), name, parse_flag_value(section, name, text))
+    return config
+
+
+def _build_config(arguments: argparse.Namespace, extra: list[str]):
+    """Defaults <- checkpoint (with --resume) or --config <- flags <- backbone and source options."""
+    from .config import flag_names, parse_option_value
+
+    config = _base_config(arguments)
+    known_options = _backbone_flags(config.model.backbone)
+    source, known_source_options = _source_flags(config)
     index = 0
     while index < len(extra):
         flag = extra[index]
         name = flag[2:].replace("-", "_") if flag.startswith("--") else ""
-        backbone_option = name in known_options and name not in ("num_layers", "dropout")
+        backbone_option = name in known_options
         if not backbone_option and name not in known_source_options:
+            options = [*known_options, *known_source_options]
             takes = f"backbone {config.model.backbone!r} takes " + ", ".join(
                 "--" + option.replace("_", "-") for option in sorted(known_options))
             if source:
                 takes += f"; source {source!r} takes " + ", ".join(
                     "--" + option.replace("_", "-") for option in sorted(known_source_options))
+            everything = [*flag_names(), *(option.replace("_", "-") for option in options), *_RUN_FLAGS]
+            suggestion = did_you_mean(flag.lstrip("-"), everything, prefix="--")
+            if suggestion:
+                raise SeqlabError(f"unknown option {flag}{suggestion} (seqlab train --help lists every flag)")
             raise SeqlabError(f"unknown option {flag}; {takes}, and every config field is a flag (seqlab train --help)")
         if index + 1 >= len(extra):
             raise SeqlabError(f"{flag} needs a value")
@@ -79,9 +168,50 @@ def _build_config(arguments: argparse.Namespace, extra: list[str]):
     return config
 
 
+_RUN_FLAGS = ("help", "config", "out", "resume", "overwrite", "quiet")
+
+
+def _print_train_help(arguments: argparse.Namespace) -> None:
+    """`seqlab train --help`: every flag, and the chosen backbone's, task's and source's own options."""
+    from .data.synthetic import BUILTIN_PREFIX, SOURCE_OPTION_HELP, SOURCES
+    from .registry import BACKBONE_OPTION_HELP
+
+    defaults = _base_config(arguments, with_flags=False)
+    chosen = _base_config(arguments)
+    task = chosen.task.name if hasattr(arguments, "task.name") or arguments.config or arguments.resume else None
+    parser = _Parser(prog="seqlab train", allow_abbrev=False, add_help=False, usage=TRAIN_USAGE,
+                     description=TRAIN_DESCRIPTION)
+    _add_train_arguments(parser, defaults, task=task)
+    backbone = chosen.model.backbone
+    group = parser.add_argument_group(f"options of --backbone {backbone}")
+    for name, parameter in _backbone_flags(backbone).items():
+        group.add_argument(f"--{name.replace('_', '-')}", metavar=_option_kind(parameter),
+                           help=_described(BACKBONE_OPTION_HELP[name], chosen.model.options.get(name, parameter.default)))
+    source, source_options = _source_flags(chosen)
+    if source:
+        group = parser.add_argument_group(f"options of --data {BUILTIN_PREFIX}{source}")
+        for name, parameter in source_options.items():
+            group.add_argument(f"--{name.replace('_', '-')}", metavar=_option_kind(parameter),
+                               help=_described(SOURCE_OPTION_HELP[name], chosen.data.options.get(name, parameter.default)))
+    elif chosen.task.name == "synthetic":
+        parser.epilog = ("synthetic sources (--data builtin:NAME, then --help for its options): "
+                         + ", ".join(sorted(SOURCES)))
+    parser.print_help()
+
+
+def _option_kind(parameter: inspect.Parameter) -> str:
+    """An option's metavar from its annotation: 'int | None' -> INT."""
+    return str(parameter.annotation).split("|")[0].strip().upper() or "VALUE"
+
+
 def _command_train(arguments: argparse.Namespace, extra: list[str]) -> None:
     from .train.trainer import train
 
+    if arguments.help:
+        _print_train_help(arguments)
+        return
+    if not arguments.out:
+        raise SeqlabError("give --out DIR, the directory for the checkpoints (seqlab train --help lists every flag)")
     train(_build_config(arguments, extra), arguments.out, resume=arguments.resume, overwrite=arguments.overwrite,
           quiet=arguments.quiet)
 
@@ -205,6 +335,7 @@ def _command_report(arguments: argparse.Namespace, extra: list[str]) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="seqlab", allow_abbrev=False, description="Sequence models from the vanilla RNN to the Transformer.")
     subparsers = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser.set_defaults(commands=subparsers.choices)
     _train_parser(subparsers).set_defaults(handler=_command_train)
 
     sample = subparsers.add_parser("sample", help="generate text from a checkpoint, streaming")
@@ -291,11 +422,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_command_line(parser: argparse.ArgumentParser, argv: list[str]) -> None:
+    """An unknown command answered with the closest one (argparse lists them all, without a suggestion)."""
+    commands = parser.get_default("commands")
+    if argv and not argv[0].startswith("-") and argv[0] not in commands:
+        parser.error(f"unknown command {argv[0]!r}; the commands are {', '.join(commands)}"
+                     f"{did_you_mean(argv[0], commands)}")
+
+
+def _unrecognised(parser: argparse.ArgumentParser, command: str, extra: list[str]) -> NoReturn:
+    """Flags a command does not take, each with the closest one it does."""
+    subparser = parser.get_default("commands")[command]
+    flags = [flag for flag in subparser._option_string_actions if flag.startswith("--")]
+    first = next((word for word in extra if word.startswith("-")), extra[0])
+    subparser.error(f"unrecognized arguments: {' '.join(extra)}{did_you_mean(first, flags)}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    _check_command_line(parser, argv)
     arguments, extra = parser.parse_known_args(argv)
     if extra and arguments.command != "train":
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        _unrecognised(parser, arguments.command, extra)
     try:
         arguments.handler(arguments, extra)
     except SeqlabError as error:

@@ -18,89 +18,141 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import SeqlabError
+from .errors import SeqlabError, did_you_mean
 
 PRESET_DIRECTORY = Path(__file__).parent / "configs"
 
 
 @dataclass
 class TaskConfig:
-    name: str = field(default="lm", metadata={"flag": "task"})  # the problem shape: lm, classify, forecast, seq2seq, music, synthetic
-    # starting point: a trained checkpoint's embedding and backbone (pretraining, then fine-tuning)
-    init_from: str = ""
-    freeze_backbone: bool = False
-    # classify: CSV/TSV columns by index (0, -1) or header name; "" text columns: all but the label
-    label_column: str = "-1"
-    text_columns: str = ""
-    header: str = "auto"  # "auto" (guess), "yes" or "no"
-    pooling: str = "last"  # "last", "mean", "max" or "attention"
-    bidirectional: bool = False
-    class_weights: bool = False
-    # forecast: predict `horizon` steps from the last `data.block_size` values
-    horizon: int = 1
-    forecast_mode: str = "direct"  # "direct" (all H at once) or "autoregressive" (one step, fed back)
-    target_columns: str = ""  # "" : every numeric column but the time column
-    time_column: str = ""
-    season: int = 0  # seasonal-naive baseline period; 0: guessed from the data
-    # seq2seq: the recurrent decoder's attention; decoding (also for eval and predict)
-    attention: str = "bahdanau"  # "bahdanau" (additive), "luong" (multiplicative) or "none"
-    beam_size: int = 1  # 1: greedy
-    max_target_length: int = 100  # tokens decoded at most (EOS included); longer training targets are refused
+    name: str = field(default="lm", metadata={
+        "flag": "task", "help": "the problem shape (its own options: seqlab train --task NAME --help)",
+        "choices": lambda: _registered("task")})
+    init_from: str = field(default="", metadata={
+        "help": "start from a trained checkpoint: its tokenizer, embedding and backbone (pretrain, then fine-tune)"})
+    freeze_backbone: bool = field(default=False, metadata={
+        "help": "keep the backbone's weights fixed (with --init-from: a pretrained one; without: a random one)"})
+    label_column: str = field(default="-1", metadata={
+        "help": "the CSV/TSV column of the label, by index (0, -1) or header name", "tasks": ("classify",)})
+    text_columns: str = field(default="", metadata={
+        "help": "the text's columns, comma-separated indices or names; empty: all but the label", "tasks": ("classify",)})
+    header: str = field(default="auto", metadata={
+        "help": "does the file's first row name the columns: auto (guess), yes or no", "choices": ("auto", "yes", "no"),
+        "tasks": ("classify", "forecast", "seq2seq")})
+    pooling: str = field(default="last", metadata={
+        "help": "how the positions' outputs become one vector", "choices": ("last", "mean", "max", "attention"),
+        "tasks": ("classify",)})
+    bidirectional: bool = field(default=False, metadata={
+        "help": "a second encoder reads right to left", "tasks": ("classify", "seq2seq")})
+    class_weights: bool = field(default=False, metadata={
+        "help": "weigh each class's loss by its inverse frequency (rare classes up)", "tasks": ("classify",)})
+    horizon: int = field(default=1, metadata={
+        "help": "steps predicted from the last --block-size values", "minimum": 1, "tasks": ("forecast",)})
+    forecast_mode: str = field(default="direct", metadata={
+        "help": "direct: the whole horizon at once; autoregressive: one step at a time, fed back",
+        "choices": ("direct", "autoregressive"), "tasks": ("forecast",)})
+    target_columns: str = field(default="", metadata={
+        "help": "the columns to forecast, comma-separated; empty: every numeric column but the time column",
+        "tasks": ("forecast",)})
+    time_column: str = field(default="", metadata={
+        "help": "the date or time column; empty: recognised by itself", "tasks": ("forecast",)})
+    season: int = field(default=0, metadata={
+        "help": "the seasonal-naive baseline's period; 0: guessed from the data", "minimum": 0, "tasks": ("forecast",)})
+    attention: str = field(default="bahdanau", metadata={
+        "help": "the recurrent decoder's attention: bahdanau (additive), luong (multiplicative) or none",
+        "choices": ("bahdanau", "luong", "none"), "tasks": ("seq2seq",)})
+    beam_size: int = field(default=1, metadata={
+        "help": "decoding beam for validation, eval and predict; 1: greedy", "minimum": 1, "tasks": ("seq2seq",)})
+    max_target_length: int = field(default=100, metadata={
+        "help": "tokens decoded at most (end token included); longer training targets are refused", "minimum": 1,
+        "tasks": ("seq2seq",)})
 
 
 @dataclass
 class ModelConfig:
-    backbone: str = "lstm"
-    hidden_size: int = 256
-    num_layers: int = 1
-    dropout: float = 0.0
-    embedding: str = "learned"  # "learned" or "onehot"
-    embedding_size: int = 0  # 0: the hidden size
-    tie_weights: bool = False
-    # conditioned models (music): the condition enters the "state", the "input"s, or "auto" (state where it can)
-    conditioning: str = "auto"
-    options: dict = field(default_factory=dict)  # the backbone's own options, e.g. {"variant": "peephole"}
+    backbone: str = field(default="lstm", metadata={
+        "help": "the sequence model (its own options: seqlab train --backbone NAME --help)",
+        "choices": lambda: _registered("backbone")})
+    hidden_size: int = field(default=256, metadata={"help": "H, the width of the state and outputs", "minimum": 1})
+    num_layers: int = field(default=1, metadata={"help": "stacked layers (Transformer: blocks)", "minimum": 1})
+    dropout: float = field(default=0.0, metadata={"help": "dropout between layers, in [0, 1)", "minimum": 0})
+    embedding: str = field(default="learned", metadata={
+        "help": "how tokens enter: a learned embedding or a fixed one-hot vector", "choices": ("learned", "onehot")})
+    embedding_size: int = field(default=0, metadata={
+        "help": "the learned embedding's width; 0: the hidden size", "minimum": 0})
+    tie_weights: bool = field(default=False, metadata={
+        "help": "share the embedding with the output layer (needs --embedding-size equal to --hidden-size, or 0)"})
+    conditioning: str = field(default="auto", metadata={
+        "help": "where a condition (music: key, meter) enters: the initial state, every input, or auto (state where "
+                "the backbone has one)", "choices": ("auto", "state", "input"), "tasks": ("music",)})
+    options: dict = field(default_factory=dict, metadata={
+        "help": "the backbone's own options, e.g. {\"variant\": \"peephole\"} (flags: --variant peephole)"})
 
 
 @dataclass
 class DataConfig:
-    path: str = field(default="", metadata={"flag": "data"})
-    tokenizer: str = "char"  # "char", "word" or "bpe" (byte-level, trained on this text)
-    vocab_size: int = 0  # word and bpe: the vocabulary's size; 0: their default (10,000 words, 1,024 BPE tokens)
-    unknown: str = "unk"  # characters unseen in training: "unk" -> <unk>, "error" -> refuse
-    val_fraction: float = 0.1  # the last part of the text; 0 disables validation
-    block_size: int = 128  # T, positions per training window (and per truncated-BPTT segment)
-    batching: str = "random"  # "random" windows, or contiguous "stream"s with the state carried
-    bucketing: bool = False  # variable-length examples (classify, seq2seq): batch rows of similar length, less padding
-    options: dict = field(default_factory=dict)  # a synthetic source's own options, e.g. {"length": 200}
+    path: str = field(default="", metadata={
+        "flag": "data", "help": "the data: a text, CSV/TSV or ABC file, a folder, or builtin:NAME"})
+    tokenizer: str = field(default="char", metadata={
+        "help": "char, word, or bpe (byte-level, trained on this text)", "choices": ("char", "word", "bpe")})
+    vocab_size: int = field(default=0, metadata={
+        "help": "word and bpe: the vocabulary's size; 0: their default (10,000 words, 1,024 BPE tokens)", "minimum": 0})
+    unknown: str = field(default="unk", metadata={
+        "help": "tokens unseen in training: unk (become <unk>) or error (refused)", "choices": ("unk", "error")})
+    val_fraction: float = field(default=0.1, metadata={
+        "help": "the share held out for validation (the last part of a text); 0: no validation", "minimum": 0})
+    block_size: int = field(default=128, metadata={
+        "help": "T, positions per training window (and per truncated-BPTT segment)", "minimum": 1})
+    batching: str = field(default="random", metadata={
+        "help": "random windows, or contiguous streams with the state carried (truncated BPTT)",
+        "choices": ("random", "stream")})
+    bucketing: bool = field(default=False, metadata={
+        "help": "variable-length examples (classify, seq2seq): batch rows of similar length, less padding"})
+    options: dict = field(default_factory=dict, metadata={
+        "help": "a synthetic source's own options, e.g. {\"length\": 200} (flags: --length 200)"})
 
 
 @dataclass
 class TrainConfig:
-    batch_size: int = 32  # global: shared out among processes under torchrun
-    max_steps: int = 2000  # 0: no step limit (then max_seconds must be set)
-    max_seconds: float = 0.0  # 0: no time limit; otherwise the schedule spans this time
-    optimizer: str = "adamw"  # "adamw", or "sgd" (plain SGD with ``momentum``, as in Pascanu et al. 2013)
-    learning_rate: float = 2e-3
-    min_learning_rate: float = 1e-4
-    warmup_steps: int = 50
-    weight_decay: float = 0.01
-    beta1: float = 0.9
-    beta2: float = 0.99
-    momentum: float = 0.0  # sgd only (with sgd, weight_decay is an L2 penalty added to the gradient)
-    clip_norm: float = 1.0  # 0: no clipping by norm
-    clip_value: float = 0.0  # 0: no clipping by value
-    pascanu_weight: float = 0.0  # weight of the Pascanu et al. 2013 vanishing-gradient regulariser; 0: off
-    eval_interval: int = 250  # steps between validations (and checkpoints)
-    eval_max_batches: int = 0  # 0: the whole validation split
-    log_interval: int = 10
-    log_format: str = "jsonl"  # "jsonl" or "csv"
-    seed: int = 1337
-    device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", ...
-    threads: int = 0  # torch threads per process; 0: the cores shared among processes
+    batch_size: int = field(default=32, metadata={
+        "help": "rows per step, global: shared out among processes under torchrun", "minimum": 1})
+    max_steps: int = field(default=2000, metadata={
+        "help": "the step budget; 0: none (then --max-seconds must be set)", "minimum": 0})
+    max_seconds: float = field(default=0.0, metadata={
+        "help": "the training-time budget in seconds (validation not counted); 0: none", "minimum": 0})
+    optimizer: str = field(default="adamw", metadata={
+        "help": "adamw, or sgd (plain SGD with --momentum, as Pascanu et al. 2013)", "choices": ("adamw", "sgd")})
+    learning_rate: float = field(default=2e-3, metadata={"help": "the peak learning rate, after warmup"})
+    min_learning_rate: float = field(default=1e-4, metadata={
+        "help": "where the cosine schedule ends", "minimum": 0})
+    warmup_steps: int = field(default=50, metadata={"help": "steps of linear warmup", "minimum": 0})
+    weight_decay: float = field(default=0.01, metadata={
+        "help": "AdamW's decoupled weight decay (sgd: an L2 penalty), on matrices only", "minimum": 0})
+    beta1: float = field(default=0.9, metadata={"help": "AdamW's first-moment decay, in [0, 1)", "minimum": 0})
+    beta2: float = field(default=0.99, metadata={"help": "AdamW's second-moment decay, in [0, 1)", "minimum": 0})
+    momentum: float = field(default=0.0, metadata={"help": "sgd's momentum, in [0, 1)", "minimum": 0})
+    clip_norm: float = field(default=1.0, metadata={
+        "help": "clip the gradient's global norm to this; 0: no clipping by norm", "minimum": 0})
+    clip_value: float = field(default=0.0, metadata={
+        "help": "clip each gradient entry to [-v, v]; 0: no clipping by value", "minimum": 0})
+    pascanu_weight: float = field(default=0.0, metadata={
+        "help": "weight of Pascanu et al.'s vanishing-gradient regulariser (rnn, lstm, gru); 0: off", "minimum": 0})
+    eval_interval: int = field(default=250, metadata={
+        "help": "steps between validations (and checkpoints)", "minimum": 1})
+    eval_max_batches: int = field(default=0, metadata={
+        "help": "validate on at most this many batches (the first part of the split); 0: the whole split",
+        "minimum": 0})
+    log_interval: int = field(default=10, metadata={"help": "steps between training records", "minimum": 1})
+    log_format: str = field(default="jsonl", metadata={
+        "help": "the metrics file's format: metrics.jsonl or metrics.csv", "choices": ("jsonl", "csv")})
+    seed: int = field(default=1337, metadata={"help": "the seed of initialisation, batches and dropout"})
+    device: str = field(default="auto", metadata={
+        "help": "auto (CUDA if there is one), cpu, cuda, cuda:1, ..."})
+    threads: int = field(default=0, metadata={
+        "help": "torch threads per process; 0: the cores shared among processes", "minimum": 0})
     max_nonfinite_steps: int = field(default=10, metadata={
         "help": "steps in a row with a non-finite loss or gradient that are skipped before training stops "
-                "(0: stop at the first)"})
+                "(0: stop at the first)", "minimum": 0})
 
 
 @dataclass
@@ -133,55 +185,60 @@ class Config:
                 set_field(section, section_name, name, value, source=source)
 
     def validate(self) -> None:
-        """Range and choice checks that need more than a type."""
-        from .tasks import task_class
-
-        task_class(self.task.name)
+        """The declared choices and minimums of every field, then the checks that need more than one field."""
+        for section_name, section_class in SECTIONS.items():
+            section = getattr(self, section_name)
+            for item in dataclasses.fields(section_class):
+                value = getattr(section, item.name)
+                name = f"{section_name}.{item.name}"
+                choices = field_choices(item)
+                if choices and value not in choices:
+                    raise SeqlabError(f"{name} must be one of {', '.join(choices)}, got {value!r}"
+                                      f"{did_you_mean(value, choices, prefix=f'--{flag_of(item)} ')}")
+                minimum = item.metadata.get("minimum")
+                if minimum is not None and (value < minimum or (isinstance(value, float) and not math.isfinite(value))):
+                    raise SeqlabError(f"{name} must be {'zero or more' if minimum == 0 else f'at least {minimum}'}, "
+                                      f"got {value}")
         model, data, train = self.model, self.data, self.train
-        _choice("model.embedding", model.embedding, ("learned", "onehot"))
-        _choice("model.conditioning", model.conditioning, ("auto", "state", "input"))
-        _choice("data.tokenizer", data.tokenizer, ("char", "word", "bpe"))
-        _choice("data.unknown", data.unknown, ("unk", "error"))
-        _choice("data.batching", data.batching, ("random", "stream"))
-        _choice("train.log_format", train.log_format, ("jsonl", "csv"))
-        _choice("train.optimizer", train.optimizer, ("adamw", "sgd"))
-        for name, value in (("model.hidden_size", model.hidden_size), ("model.num_layers", model.num_layers),
-                            ("data.block_size", data.block_size), ("train.batch_size", train.batch_size),
-                            ("train.eval_interval", train.eval_interval), ("train.log_interval", train.log_interval)):
-            if value < 1:
-                raise SeqlabError(f"{name} must be at least 1, got {value}")
-        for name, value in (("model.embedding_size", model.embedding_size), ("data.vocab_size", data.vocab_size),
-                            ("train.max_steps", train.max_steps),
-                            ("train.warmup_steps", train.warmup_steps), ("train.eval_max_batches", train.eval_max_batches),
-                            ("train.threads", train.threads), ("train.max_seconds", train.max_seconds),
-                            ("train.max_nonfinite_steps", train.max_nonfinite_steps),
-                            ("train.clip_norm", train.clip_norm), ("train.clip_value", train.clip_value),
-                            ("train.pascanu_weight", train.pascanu_weight),
-                            ("train.weight_decay", train.weight_decay), ("train.min_learning_rate", train.min_learning_rate)):
-            if value < 0 or (isinstance(value, float) and not math.isfinite(value)):
-                raise SeqlabError(f"{name} must be zero or more, got {value}")
-        if not 0.0 <= model.dropout < 1.0:
-            raise SeqlabError(f"model.dropout must be in [0, 1), got {model.dropout}")
-        if not 0.0 <= data.val_fraction < 1.0:
-            raise SeqlabError(f"data.val_fraction must be in [0, 1), got {data.val_fraction}")
+        if not model.dropout < 1.0:
+            raise SeqlabError(f"--dropout must be in [0, 1), got {model.dropout}")
+        if not data.val_fraction < 1.0:
+            raise SeqlabError(f"--val-fraction must be in [0, 1), got {data.val_fraction}")
         if not (train.learning_rate > 0 and math.isfinite(train.learning_rate)):
-            raise SeqlabError(f"train.learning_rate must be positive, got {train.learning_rate}")
-        if not (0 <= train.beta1 < 1 and 0 <= train.beta2 < 1):
-            raise SeqlabError("train.beta1 and train.beta2 must be in [0, 1)")
-        if not 0 <= train.momentum < 1:
-            raise SeqlabError(f"train.momentum must be in [0, 1), got {train.momentum}")
+            raise SeqlabError(f"--learning-rate must be positive, got {train.learning_rate}")
+        if not (train.beta1 < 1 and train.beta2 < 1):
+            raise SeqlabError("--beta1 and --beta2 must be in [0, 1)")
+        if not train.momentum < 1:
+            raise SeqlabError(f"--momentum must be in [0, 1), got {train.momentum}")
         if train.max_steps == 0 and train.max_seconds == 0:
             raise SeqlabError("training needs a budget: give --max-steps or --max-seconds (or both)")
         if model.tie_weights and model.embedding == "onehot":
-            raise SeqlabError("--tie-weights needs a learned embedding, not a one-hot one")
+            raise SeqlabError("--tie-weights needs a learned embedding, not a one-hot one: drop --embedding onehot")
 
 
 SECTIONS = {"task": TaskConfig, "model": ModelConfig, "data": DataConfig, "train": TrainConfig}
 
 
-def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise SeqlabError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+def _registered(kind: str) -> tuple[str, ...]:
+    """The names a registry holds (imported late: the tasks import this module)."""
+    if kind == "task":
+        from .tasks import TASKS
+
+        return tuple(sorted(TASKS))
+    from .registry import backbone_names
+
+    return tuple(backbone_names())
+
+
+def field_choices(item: dataclasses.Field) -> tuple[str, ...]:
+    """A field's allowed values: declared in its metadata (a tuple, or a registry's names for task and backbone)."""
+    choices = item.metadata.get("choices", ())
+    return tuple(choices()) if callable(choices) else tuple(choices)
+
+
+def flag_of(item: dataclasses.Field) -> str:
+    """The command-line flag of a config field, without the dashes."""
+    return item.metadata.get("flag", item.name.replace("_", "-"))
 
 
 def _field_types(section_class: type) -> dict[str, Any]:
@@ -193,7 +250,8 @@ def set_field(section: Any, section_name: str, name: str, value: Any, *, source:
     types = _field_types(type(section))
     if name not in types:
         raise SeqlabError(
-            f"{source}: unknown field {section_name}.{name}; {section_name} has {', '.join(sorted(types))}")
+            f"{source}: unknown field {section_name}.{name}{did_you_mean(name, types)}; {section_name} has "
+            f"{', '.join(sorted(types))}")
     expected = types[name]
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
@@ -213,7 +271,7 @@ def flag_names() -> dict[str, tuple[str, str]]:
         for item in dataclasses.fields(section_class):
             if item.name == "options":
                 continue
-            flag = item.metadata.get("flag", item.name.replace("_", "-"))
+            flag = flag_of(item)
             if flag in flags:
                 raise AssertionError(f"config flag --{flag} is ambiguous")
             flags[flag] = (section_name, item.name)
@@ -258,7 +316,8 @@ def load_config_file(name_or_path: str) -> dict[str, Any]:
         preset = PRESET_DIRECTORY / f"{name_or_path}.json"
         if not preset.exists():
             raise SeqlabError(
-                f"no config file or preset named {name_or_path!r}; presets are {', '.join(preset_names())}")
+                f"no config file or preset named {name_or_path!r}; presets are {', '.join(preset_names())}"
+                f"{did_you_mean(name_or_path, preset_names(), prefix='--config ')}")
         path = preset
     if path.is_dir():
         raise SeqlabError(f"--config {name_or_path} is a directory, not a JSON file")

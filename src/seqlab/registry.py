@@ -5,9 +5,29 @@ import inspect
 import typing
 from typing import Any, Callable, TypeVar
 
-from .errors import OptionError
+from .errors import OptionError, did_you_mean
 
 BACKBONES: dict[str, type] = {}
+
+# One line of help per backbone option (its flag: --variant, --num-heads, ...), written once for every backbone
+# that takes it; `seqlab train --backbone NAME --help` shows it, and a test fails for an option without one.
+BACKBONE_OPTION_HELP: dict[str, str] = {
+    "initial_state": "h_0: zeros, random (drawn once, saved, never trained) or learned",
+    "init": "weight initialisation: default (torch's), xavier or orthogonal; rnn also identity (the IRNN)",
+    "recurrent_gain": "multiply W_hh by this after --init (above 1: an exploding start, below: a vanishing one)",
+    "fused": "true: torch's fused kernel; false: our own cell; null: whichever is faster on this device",
+    "variant": "the LSTM variant: vanilla, peephole, coupled (input = 1 - forget) or no_forget",
+    "forget_bias": "the forget gate's starting bias (1.0 against early forgetting); null: as initialised",
+    "nonlinearity": "tanh (a bounded state) or relu",
+    "kernel_size": "k, the convolution's width, at least 2 (receptive field 1 + 2 (k - 1) (2^N - 1))",
+    "weight_norm": "reparametrise each convolution's weight as g v / ||v|| (Salimans & Kingma 2016)",
+    "num_heads": "attention heads, dividing --hidden-size; null: max(1, H // 64)",
+    "bias": "biases in the linear layers and LayerNorms",
+    "eps": "added to the normaliser phi(q)^T z",
+    "chunk_size": "positions per chunk of the parallel form (masked c x c products against sequential updates)",
+    "context_length": "C, the attention window and the cache's length",
+    "positional": "position encoding: learned, sinusoidal, rotary, alibi or none",
+}
 
 T = TypeVar("T")
 
@@ -32,7 +52,8 @@ def backbone_names() -> list[str]:
 def backbone_class(name: str) -> type:
     _load_backbones()
     if name not in BACKBONES:
-        raise OptionError(f"unknown backbone {name!r}; choose one of {', '.join(sorted(BACKBONES))}")
+        raise OptionError(f"unknown backbone {name!r}; choose one of {', '.join(sorted(BACKBONES))}"
+                          f"{did_you_mean(name, BACKBONES, prefix='--backbone ')}")
     return BACKBONES[name]
 
 

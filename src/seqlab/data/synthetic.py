@@ -35,10 +35,29 @@ from typing import Any, Callable, ClassVar, TypeVar
 import torch
 from torch import Tensor
 
-from ..errors import SeqlabError
+from ..errors import SeqlabError, did_you_mean
 
 BUILTIN_PREFIX = "builtin:"
 SOURCES: dict[str, type["Source"]] = {}
+
+# One line of help per source option (its flag: --length, --n-max, ...), written once for every source that takes
+# it; `seqlab train --task synthetic --data builtin:NAME --help` shows it, and a test fails for one without.
+SOURCE_OPTION_HELP: dict[str, str] = {
+    "val_examples": "the fixed validation set's size",
+    "length": "T, the sequence length in training",
+    "val_length": "T in validation; 0: as in training",
+    "copy_length": "symbols to remember (10 in Bai et al. 2018)",
+    "n_min": "the smallest n in training",
+    "n_max": "the largest n in training",
+    "val_n_min": "the smallest n in validation; 0: as in training",
+    "val_n_max": "the largest n in validation; 0: as in training",
+    "mode": "predict (the next symbol) or membership (in the language or not, against hard negatives)",
+    "digits_min": "the fewest digits of an operand in training",
+    "digits_max": "the most digits of an operand in training",
+    "val_digits_min": "the fewest digits in validation; 0: as in training",
+    "val_digits_max": "the most digits in validation; 0: as in training",
+    "scratchpad": "write the working column by column before the answer",
+}
 SPLITS = ("train", "val")
 T = TypeVar("T")
 
@@ -297,7 +316,7 @@ class CountingLanguage(Source):
         val_n_min, val_n_max = val_n_min or n_min, val_n_max or n_max
         _check_range("val_n_min", val_n_min, "val_n_max", val_n_max, minimum=1)
         if mode not in self.modes:
-            raise SeqlabError(f"--mode must be one of {', '.join(self.modes)}, got {mode!r}")
+            raise SeqlabError(f"--mode must be one of {', '.join(self.modes)}, got {mode!r}{did_you_mean(mode, self.modes)}")
         self.ranges = {"train": (n_min, n_max), "val": (val_n_min, val_n_max)}
         self.mode = mode
         self.input_symbols = "^$" + self.letters

@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 import torch
 
-from ..errors import SeqlabError
+from ..errors import SeqlabError, did_you_mean
 
 PRESETS = ("quick", "full")
 RESULT_FILE = "result.json"
@@ -106,9 +106,10 @@ def machine() -> str:
 def check_experiment(name: str, preset: str) -> Experiment:
     if name not in EXPERIMENTS:
         raise SeqlabError(f"unknown experiment {name!r}; seqlab experiment --list names them "
-                          f"({', '.join(EXPERIMENTS)})")
+                          f"({', '.join(EXPERIMENTS)}){did_you_mean(name, EXPERIMENTS)}")
     if preset not in PRESETS:
-        raise SeqlabError(f"unknown preset {preset!r}; choose {' or '.join(PRESETS)}")
+        raise SeqlabError(f"unknown preset {preset!r}; choose {' or '.join(PRESETS)}"
+                          f"{did_you_mean(preset, PRESETS, prefix='--preset ')}")
     return EXPERIMENTS[name]
 
 

@@ -102,6 +102,27 @@ def test_a_kill_at_every_stage_of_a_save_leaves_a_loadable_checkpoint(tmp_path, 
         assert load_trainer_state(directory)[0]["step"] == old_step + (200 if committed else 100), stage
 
 
+def test_a_reader_during_a_save_reads_the_whole_new_checkpoint(tmp_path, previous, monkeypatch):
+    directory = tmp_path / "run"
+    shutil.copytree(previous, directory)
+    arguments = new_checkpoint(directory)
+    original_sha256 = checkpoint_module._sha256
+    reads: list[str] = []
+
+    def sha256_while_a_trainer_saves(path):
+        if not reads:  # the reader has the old manifest in hand when a whole save replaces the files
+            reads.append(path.name)
+            monkeypatch.setattr(checkpoint_module, "_sha256", original_sha256)
+            save_checkpoint(directory, **arguments)
+        return original_sha256(path)
+
+    monkeypatch.setattr(checkpoint_module, "_sha256", sha256_while_a_trainer_saves)
+    assert same_weights(weights(directory), dict(arguments["model"].state_dict())) and reads
+    with pytest.raises(SeqlabError, match="damaged"):  # a damaged file nobody is replacing is reported at once
+        (directory / "config.json").write_text("{}")
+        load_checkpoint(directory)
+
+
 def failing_save_model(model, filename, metadata=None):
     """Write half of the file, then find the disk full."""
     with open(filename, "wb") as handle:

@@ -53,6 +53,7 @@ RETIRED_PREFIX = ".retired-"  # + the writer's process id: a placed .incoming, b
 # The fault campaign (benchmarks/fault_campaign.py) sets these to land kills inside saves and to see where they landed.
 PAUSE_VARIABLE = "SEQLAB_CHECKPOINT_PAUSE"  # seconds to sleep at every stage of a save
 TRACE_VARIABLE = "SEQLAB_CHECKPOINT_TRACE"  # a file that gets one line per stage reached
+READ_ATTEMPTS = 5  # a reader starts again this often when saves replace the checkpoint under it
 
 
 @dataclass
@@ -343,15 +344,41 @@ def verify_checkpoint(directory: str | Path) -> dict[str, Any]:
     return manifest
 
 
+def _generation(directory: Path) -> tuple[tuple[int, int] | None, ...]:
+    """Identifies the checkpoint a directory holds: a save replaces its manifest (a new inode) or adds ``.incoming``."""
+    marks = []
+    for path in (directory / MANIFEST, directory / INCOMING / MANIFEST):
+        try:
+            status = path.stat()
+        except FileNotFoundError:
+            marks.append(None)
+        else:
+            marks.append((status.st_ino, status.st_mtime_ns))
+    return tuple(marks)
+
+
 def load_checkpoint(directory: str | Path, *, device: str | torch.device = "cpu") -> Checkpoint:
     """Rebuild config, task and model from a checkpoint directory (after verifying it).
 
-    Past verification every file is byte for byte what ``save_checkpoint`` wrote, so a failure
-    to rebuild from them is a bug in seqlab and shows as one.
+    A save that replaces the checkpoint while it is being read (a trainer writing the directory
+    that ``sample`` reads) shows as files that vanish or no longer match: the read starts again,
+    from the new checkpoint. Past verification every file is byte for byte what ``save_checkpoint``
+    wrote, so a failure to rebuild from them is a bug in seqlab and shows as one.
     """
+    directory = Path(directory)
+    for _ in range(READ_ATTEMPTS - 1):
+        generation = _generation(directory)
+        try:
+            return _load_checkpoint(directory, device)
+        except (SeqlabError, FileNotFoundError):
+            if _generation(directory) == generation:  # nothing replaced it: the error is the checkpoint's own
+                raise
+    return _load_checkpoint(directory, device)
+
+
+def _load_checkpoint(directory: Path, device: str | torch.device) -> Checkpoint:
     from ..tasks import task_class  # tasks import the trainer's pieces; avoid a cycle at import time
 
-    directory = Path(directory)
     manifest = verify_checkpoint(directory)
     files_directory = readable_directory(directory)
     config = Config.from_dict(json.loads((files_directory / CONFIG_FILE).read_text(encoding="utf-8")),

@@ -38,6 +38,7 @@ from torch import Tensor, nn
 
 from ..config import Config
 from ..errors import SeqlabError
+from .distributed import resolve_device
 
 MANIFEST = "checkpoint.json"
 FORMAT = "seqlab-checkpoint"
@@ -358,13 +359,15 @@ def _generation(directory: Path) -> tuple[tuple[int, int] | None, ...]:
 
 
 def load_checkpoint(directory: str | Path, *, device: str | torch.device = "cpu") -> Checkpoint:
-    """Rebuild config, task and model from a checkpoint directory (after verifying it).
+    """Rebuild config, task and model from a checkpoint directory (after verifying it), on ``device``
+    (a device or its name: auto, cpu, cuda, cuda:N).
 
     A save that replaces the checkpoint while it is being read (a trainer writing the directory
     that ``sample`` reads) shows as files that vanish or no longer match: the read starts again,
     from the new checkpoint. Past verification every file is byte for byte what ``save_checkpoint``
     wrote, so a failure to rebuild from them is a bug in seqlab and shows as one.
     """
+    device = resolve_device(device) if isinstance(device, str) else device
     directory = Path(directory)
     for _ in range(READ_ATTEMPTS - 1):
         generation = _generation(directory)

@@ -288,3 +288,22 @@ def test_a_non_finite_step_is_skipped_and_counted_and_a_run_of_them_stops(tmp_pa
     assert len(snapshots) == 10  # 6 good steps, then 3 skipped and the 4th stops
     assert checkpoint_digest(tmp_path / "two") == digests[6]  # the step-4 checkpoint, untouched by the run of non-finite steps
     assert load_trainer_state(tmp_path / "two")[0]["step"] == 4
+
+
+def test_a_skipped_first_step_of_a_stream_starts_the_next_from_a_fresh_state(tmp_path, monkeypatch):
+    data = tmp_path / "text.txt"
+    data.write_text(words_text(2000), encoding="utf-8")
+    original_loss = Trainer._loss
+    calls: list[int] = []
+
+    def loss(self, model, batch, state):
+        calls.append(len(calls) + 1)
+        value, state, penalty = original_loss(self, model, batch, state)
+        return (value * float("nan") if len(calls) == 1 else value), state, penalty
+
+    monkeypatch.setattr(Trainer, "_loss", loss)
+    config = small_config(data, max_steps=3, eval_interval=3)
+    config.data.batching = "stream"
+    summary = Trainer(config, tmp_path / "run", quiet=True).fit()
+    assert (summary.steps, summary.skipped_steps, len(calls)) == (3, 1, 4)
+    assert load_trainer_state(tmp_path / "run")[0]["carried_state"]

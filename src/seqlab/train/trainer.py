@@ -353,6 +353,8 @@ class Trainer:
                     if self.nonfinite_run:  # _step skipped the update (see _skip_nonfinite)
                         self.train_seconds += time.perf_counter() - step_started
                         end = self._budget_spent(context)
+                        if end:  # e.g. Ctrl-C: keep the (unchanged, finite) weights with the data position
+                            metrics = self._validate_and_save(context, has_validation, history, started) or metrics
                         continue
                     self.step += 1
                     context.synchronize()
@@ -432,7 +434,7 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         for index, rows in enumerate(micro_rows):
             piece = local.rows(rows).to(context.device)
-            state = None if batch.reset or not carries else self.carried[index]
+            state = None if batch.reset or not carries or self.carried is None else self.carried[index]
             last = index == len(micro_rows) - 1
             with nullcontext() if last or not context.distributed else model.no_sync():
                 with autocast(train.precision, context.device), final_state_unused(not carries):

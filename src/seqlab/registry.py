@@ -19,7 +19,10 @@ BACKBONE_OPTION_HELP: dict[str, str] = {
     "variant": "the LSTM variant: vanilla, peephole, coupled (input = 1 - forget) or no_forget",
     "forget_bias": "the forget gate's starting bias (1.0 against early forgetting); null: as initialised",
     "nonlinearity": "tanh (a bounded state) or relu",
-    "kernel_size": "k, the convolution's width, at least 2 (receptive field 1 + 2 (k - 1) (2^N - 1))",
+    "kernel_size": "k, the convolution's width: tcn at least 2 (receptive field 1 + 2 (k - 1) (2^N - 1)), convlstm odd",
+    "frame_height": "H, the height in pixels of the frames it reads (the ball task sets it from the data)",
+    "frame_width": "W, the width in pixels of the frames it reads (the ball task sets it from the data)",
+    "peephole": "the cell state also feeds the gates (W_c * C terms), as in Shi et al. 2015",
     "weight_norm": "reparametrise each convolution's weight as g v / ||v|| (Salimans & Kingma 2016)",
     "num_heads": "attention heads, dividing --hidden-size; null: max(1, H // 64)",
     "bias": "biases in the linear layers and LayerNorms",
@@ -96,13 +99,19 @@ def _typed_option(backbone: str, name: str, value: Any, annotation: Any) -> Any:
     raise OptionError(f"--{name.replace('_', '-')} of backbone {backbone!r} takes {names}, got {value!r}")
 
 
-def build_backbone(name: str, *, input_size: int, hidden_size: int, num_layers: int = 1, **options: Any):
+def build_backbone(name: str, *, input_size: int, hidden_size: int, num_layers: int = 1, frames: bool = False,
+                   **options: Any):
     """Build a registered backbone by name, e.g. ``build_backbone("lstm", input_size=65, hidden_size=256, variant="peephole")``.
 
+    ``frames``: the caller feeds frames (B, T, C, H, W); a backbone that reads the other kind is refused.
     Options are checked against the constructor's signature (names and annotated types) first, so a
     wrong one is an OptionError naming it, never a TypeError from inside the constructor.
     """
-    return backbone_class(name)(input_size, hidden_size, num_layers=num_layers, **check_options(name, options))
+    cls = backbone_class(name)
+    if cls.reads_frames != frames:
+        raise OptionError(f"backbone {name!r} reads " + ("frames (B, T, C, H, W); use it with --task ball" if
+                          cls.reads_frames else "vectors (B, T, D), not frames"))
+    return cls(input_size, hidden_size, num_layers=num_layers, **check_options(name, options))
 
 
 def check_options(name: str, options: dict[str, Any]) -> dict[str, Any]:

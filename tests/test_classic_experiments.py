@@ -114,7 +114,7 @@ def test_sgd_optimizer_resumes_bit_for_bit_and_bad_names_are_refused(tmp_path):
     Trainer(config(), tmp_path / "parts", step_callback=interrupt, quiet=True).fit()
     Trainer(config(), tmp_path / "parts", resume=True, quiet=True).fit()
     expected, resumed = (load_file(str(tmp_path / name / "model.safetensors")) for name in ("whole", "parts"))
-    assert all(torch.equal(expected[key], resumed[key]) for key in expected)
+    assert expected.keys() == resumed.keys() and all(torch.equal(expected[key], resumed[key]) for key in expected)
     with pytest.raises(SeqlabError, match="train.optimizer"):
         Config.from_dict({"train": {"optimizer": "adam"}}).validate()
     with pytest.raises(SeqlabError, match="momentum"):

@@ -432,7 +432,8 @@ def test_train_and_predict_on_a_csv_with_dates(tmp_path, capsys):
     assert len(steps_out) == 3 and all(len(step) == 2 for step in steps_out)
     assert (tmp_path / "sensor.csv.forecast.png").is_file()
     assert main(["predict", str(run), str(data)]) == 0  # a path as an input works too
-    assert all(len(line.split(",")) == 2 for line in capsys.readouterr().out.splitlines())
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3 and all(len(line.split(",")) == 2 for line in lines)  # the same 3 steps, as text
     other = tmp_path / "other.csv"
     other.write_text("when,a\n" + "\n".join(row.rsplit(",", 1)[0] for row in rows) + "\n", encoding="utf-8")
     assert main(["predict", str(run), "--file", str(other)]) == 2

@@ -13,8 +13,9 @@ from seqlab.data.labelled import IGNORED_TARGET, ConditionedSequenceBatches
 from seqlab.errors import SeqlabError
 from seqlab.generate import generate
 from seqlab.models import ConditionedLanguageModel, LanguageModel
-from seqlab.music import (bars_in_meter, check_tune, export_midi, find_synthesiser, key_relation, parse_tune,
-                          tune_problem)
+import seqlab.music as music_module
+from seqlab.music import (MusicReport, bars_in_meter, check_tune, export_midi, find_synthesiser, key_relation,
+                          parse_tune, tune_problem)
 from seqlab.registry import build_backbone
 from seqlab.train.checkpoint import load_checkpoint
 
@@ -101,6 +102,22 @@ def test_key_analysis_and_bar_lengths_of_a_hand_written_tune():
     assert [key_relation("D", found) for found in ("D", "Bm", "Dm", "G")] == ["exact", "related", "related", "other"]
     assert key_relation("Ador", "G") == "related" and key_relation("Ador", "Am") == "related"
     assert check_tune(UNPARSEABLE, {"K": "D"}).problem is not None
+
+
+def test_a_tune_whose_analysis_fails_is_left_out_not_counted_as_fine(monkeypatch):
+    analysed = check_tune(JIG, {"K": "D"})
+
+    def failing_analysis(score):
+        raise ZeroDivisionError("an odd score")
+
+    monkeypatch.setattr(music_module, "analysed_key", failing_analysis)
+    failed = check_tune(JIG, {"K": "D"})
+    assert failed.problem is None and failed.key is None and failed.key_relation is None
+    assert failed.analysis_problem == "ZeroDivisionError: an odd score"
+    report = MusicReport([JIG, JIG], [analysed, failed], {"K": "D"})
+    assert report.parse_share == 1.0 and report.unanalysed == 1
+    assert report.body() == {"key exact": 1.0, "key related": 1.0}  # over the one analysed tune, not two
+    assert "2 parse with music21 (100%), 1 of them not analysable" in report.summary()
 
 
 def test_read_tunes_from_a_folder_and_refusals(tmp_path):
@@ -208,7 +225,8 @@ def test_training_skips_and_counts_unparseable_tunes(trained, capsys):
     assert metrics["skipped"] == 2 and metrics["tunes"] == 20
     capsys.readouterr()
     checkpoint.task.load_data()  # what training read
-    assert "22 tunes" in capsys.readouterr().err and "2 skipped (music21 cannot parse them); 16 train, 4 validate"
+    report = capsys.readouterr().err
+    assert "22 tunes" in report and "2 skipped (music21 cannot parse them); 16 train, 4 validate" in report, report
     assert len(checkpoint.task.train_tunes.sequences) == 16 and len(checkpoint.task.val_tunes.sequences) == 4
 
 

@@ -126,6 +126,7 @@ def test_clipping_logs_the_pre_clip_norm_and_caps_the_update(tmp_path, text_file
     trainer.fit()
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
                if '"train"' in line]
+    assert len(records) == len(norms) == 3
     assert all(record["grad_norm"] > 1e-2 for record in records)  # the logged norm is the one before clipping
     assert all(norm == pytest.approx(1e-3, rel=1e-3) for norm in norms)  # what the optimizer saw was clipped
 

@@ -107,10 +107,7 @@ def _backbone_flags(backbone: str) -> dict[str, inspect.Parameter]:
     """The backbone's own options that are flags (num_layers and dropout are config fields)."""
     from .registry import backbone_options
 
-    try:
-        options = backbone_options(backbone)
-    except ValueError as error:
-        raise SeqlabError(str(error)) from None
+    options = backbone_options(backbone)  # an unknown backbone is an OptionError
     return {name: parameter for name, parameter in options.items() if name not in ("num_layers", "dropout")}
 
 
@@ -126,14 +123,14 @@ def _base_config(arguments: argparse.Namespace, *, with_flags: bool = True):
     """The task's defaults <- checkpoint (with --resume) or --config <- config-field flags."""
     from .config import Config, load_config_file, parse_flag_value
     from .tasks import TASKS
-    from .train.checkpoint import CONFIG_FILE, verify_checkpoint
+    from .train.checkpoint import CONFIG_FILE, readable_directory, verify_checkpoint
 
     config = Config()
     if arguments.resume:
         if not arguments.out:
             raise SeqlabError("--resume needs --out DIR, the checkpoint directory to continue")
         verify_checkpoint(arguments.out)
-        with open(f"{arguments.out}/{CONFIG_FILE}", encoding="utf-8") as handle:
+        with open(readable_directory(arguments.out) / CONFIG_FILE, encoding="utf-8") as handle:
             config.update(json.load(handle), source=f"{arguments.out}/{CONFIG_FILE}")
     else:
         values = load_config_file(arguments.config) if arguments.config else {}

@@ -186,6 +186,9 @@ class TrainConfig:
     compile: bool = field(default=False, metadata={"help": "compile the training forward with torch.compile"})
     accumulate: int = field(default=1, metadata={
         "help": "micro-batches per optimizer step; --batch-size stays the batch of the whole step", "minimum": 1})
+    max_nonfinite_steps: int = field(default=10, metadata={
+        "help": "steps in a row with a non-finite loss or gradient that are skipped before training stops "
+                "(0: stop at the first)", "minimum": 0})
 
 
 @dataclass

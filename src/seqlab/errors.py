@@ -9,6 +9,12 @@ class SeqlabError(Exception):
     """A problem with the user's input, named with its fix; never a bug in seqlab."""
 
 
+class OptionError(SeqlabError, ValueError):
+    """A model or backbone option outside what it accepts: a ValueError to code that builds modules
+    directly, one clear line on the command line. Only the user's options raise it; every other
+    ValueError in seqlab is a bug and shows as one."""
+
+
 def did_you_mean(word: str, candidates: Iterable[str], *, prefix: str = "") -> str:
     """``"; did you mean PREFIX+X?"`` for the closest of ``candidates`` to a mistyped ``word`` (difflib), else ``""``."""
     matches = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)

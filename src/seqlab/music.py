@@ -151,6 +151,7 @@ class TuneCheck:
     key_relation: str | None = None  # to the asked key: "exact", "related" or "other"; None if none asked
     bars: int = 0  # bars counted (see bars_in_meter); 0 if no meter asked
     bars_in_meter: int = 0
+    analysis_problem: str | None = None  # why music21's analysis failed on a tune it parsed: its notes are unchecked
 
 
 def check_tune(tune: str, condition: dict[str, str] | None = None, *, seconds: float = PARSE_SECONDS) -> TuneCheck:
@@ -165,8 +166,8 @@ def check_tune(tune: str, condition: dict[str, str] | None = None, *, seconds: f
             warnings.simplefilter("ignore")
             key = analysed_key(score)
             matching, counted = bars_in_meter(score, condition["M"]) if "M" in condition else (0, 0)
-    except Exception:  # music21's analysis can fail on odd scores as its parser does; count the tune as unchecked
-        return TuneCheck(None)
+    except Exception as error:  # music21's analysis can fail on odd scores as its parser does: the notes go unchecked
+        return TuneCheck(None, analysis_problem=f"{type(error).__name__}: {error}")
     relation = key_relation(condition["K"], key) if "K" in condition else None
     return TuneCheck(None, key, relation, counted, matching)
 
@@ -232,8 +233,9 @@ class MusicReport:
     def body(self) -> dict[str, float]:
         """How the notes follow the asked condition, over the tunes music21 parses: with a key asked, the share
         whose analysed key is the asked one ("key exact") and the asked one or related ("key related"); with a
-        meter asked, the share of all their inner bars that last one bar of it ("bars")."""
-        parsed = [check for check in self.checks if check.problem is None]
+        meter asked, the share of all their inner bars that last one bar of it ("bars"). Tunes whose analysis
+        failed are left out (``unanalysed``), never counted as following the condition or not."""
+        parsed = [check for check in self.checks if check.problem is None and check.analysis_problem is None]
         shares: dict[str, float] = {}
         if "K" in self.condition:
             relations = [check.key_relation for check in parsed]
@@ -243,9 +245,16 @@ class MusicReport:
             shares["bars"] = sum(check.bars_in_meter for check in parsed) / max(1, sum(check.bars for check in parsed))
         return shares
 
+    @property
+    def unanalysed(self) -> int:
+        """Tunes music21 parses but whose key or bar analysis failed."""
+        return sum(check.problem is None and check.analysis_problem is not None for check in self.checks)
+
     def summary(self) -> str:
         parsed = sum(problem is None for problem in self.problems)
         text = f"{len(self.tunes)} tunes: {parsed} parse with music21 ({self.parse_share:.0%})"
+        if self.unanalysed:
+            text += f", {self.unanalysed} of them not analysable (left out of the shares below)"
         for name, share in self.agreement().items():
             text += f"; header {name}:{self.condition[name]} in {share:.0%}"
         body = self.body()

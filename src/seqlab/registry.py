@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import inspect
+import typing
 from typing import Any, Callable, TypeVar
 
-from .errors import did_you_mean
+from .errors import OptionError, did_you_mean
 
 BACKBONES: dict[str, type] = {}
 
@@ -54,8 +55,8 @@ def backbone_names() -> list[str]:
 def backbone_class(name: str) -> type:
     _load_backbones()
     if name not in BACKBONES:
-        raise ValueError(f"unknown backbone {name!r}; choose one of {', '.join(sorted(BACKBONES))}"
-                         f"{did_you_mean(name, BACKBONES, prefix='--backbone ')}")
+        raise OptionError(f"unknown backbone {name!r}; choose one of {', '.join(sorted(BACKBONES))}"
+                          f"{did_you_mean(name, BACKBONES, prefix='--backbone ')}")
     return BACKBONES[name]
 
 
@@ -71,21 +72,56 @@ def backbone_options(name: str) -> dict[str, inspect.Parameter]:
     return options
 
 
+def _option_types(name: str) -> dict[str, Any]:
+    """Each keyword option's annotated type (``int``, ``float | None``, ...)."""
+    types: dict[str, Any] = {}
+    for cls in reversed(backbone_class(name).__mro__):
+        if "__init__" in vars(cls):
+            types.update(typing.get_type_hints(vars(cls)["__init__"]))
+    return types
+
+
+def _typed_option(backbone: str, name: str, value: Any, annotation: Any) -> Any:
+    """``value`` as the option's type (an integral float for an int, an int for a float), or an OptionError."""
+    allowed = typing.get_args(annotation) or (annotation,)
+    if value is None and type(None) in allowed:
+        return None
+    if isinstance(value, bool):
+        if bool in allowed:
+            return value
+    elif int in allowed and isinstance(value, float) and value.is_integer():
+        return int(value)
+    elif float in allowed and isinstance(value, (int, float)):
+        return float(value)
+    elif any(kind is not type(None) and isinstance(value, kind) for kind in allowed):
+        return value
+    names = " or ".join("null" if kind is type(None) else kind.__name__ for kind in allowed)
+    raise OptionError(f"--{name.replace('_', '-')} of backbone {backbone!r} takes {names}, got {value!r}")
+
+
 def build_backbone(name: str, *, input_size: int, hidden_size: int, num_layers: int = 1, frames: bool = False,
                    **options: Any):
     """Build a registered backbone by name, e.g. ``build_backbone("lstm", input_size=65, hidden_size=256, variant="peephole")``.
 
     ``frames``: the caller feeds frames (B, T, C, H, W); a backbone that reads the other kind is refused.
+    Options are checked against the constructor's signature (names and annotated types) first, so a
+    wrong one is an OptionError naming it, never a TypeError from inside the constructor.
     """
     cls = backbone_class(name)
     if cls.reads_frames != frames:
-        raise ValueError(f"backbone {name!r} reads " + ("frames (B, T, C, H, W); use it with --task ball" if
-                         cls.reads_frames else "vectors (B, T, D), not frames"))
+        raise OptionError(f"backbone {name!r} reads " + ("frames (B, T, C, H, W); use it with --task ball" if
+                          cls.reads_frames else "vectors (B, T, D), not frames"))
+    return cls(input_size, hidden_size, num_layers=num_layers, **check_options(name, options))
+
+
+def check_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """A backbone's options checked by name and annotated type (an OptionError names a wrong one), as those types."""
     known = backbone_options(name)
     unknown = sorted(set(options) - set(known))
     if unknown:
-        raise ValueError(f"backbone {name!r} has no option {', '.join(unknown)}; its options are {', '.join(sorted(known))}")
-    return cls(input_size, hidden_size, num_layers=num_layers, **options)
+        raise OptionError(f"backbone {name!r} has no option {', '.join(unknown)}; its options are {', '.join(sorted(known))}")
+    types = _option_types(name)
+    return {option: _typed_option(name, option, value, types[option]) for option, value in options.items()}
 
 
 def _load_backbones() -> None:

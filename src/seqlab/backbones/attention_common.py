@@ -20,6 +20,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from ..errors import OptionError
 from .base import Backbone
 
 MLP_EXPANSION = 4
@@ -30,10 +31,10 @@ def resolve_heads(hidden_size: int, num_heads: int | None) -> int:
     """The number of heads: ``num_heads``, or one per 64 hidden units (at least one); it must divide hidden_size."""
     heads = max(1, hidden_size // 64) if num_heads is None else num_heads
     if heads < 1:
-        raise ValueError(f"num_heads must be positive, got {heads}")
+        raise OptionError(f"num_heads must be positive, got {heads}")
     if hidden_size % heads:
         chosen = "" if num_heads is not None else " (the default, one head per 64 units)"
-        raise ValueError(f"hidden_size {hidden_size} is not divisible by num_heads {heads}{chosen}; give --num-heads that divides it")
+        raise OptionError(f"hidden_size {hidden_size} is not divisible by num_heads {heads}{chosen}; give --num-heads that divides it")
     return heads
 
 

@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from ..errors import OptionError
 from ..registry import register_backbone
 from .base import Backbone, State, check_lengths
 
@@ -55,9 +56,9 @@ class ConvLSTM(Backbone):
                  frame_height: int = 8, frame_width: int = 8, kernel_size: int = 3, peephole: bool = True) -> None:
         super().__init__(input_size, hidden_size, num_layers=num_layers, dropout=dropout)
         if frame_height < 1 or frame_width < 1:
-            raise ValueError(f"frame_height and frame_width must be positive, got {frame_height} x {frame_width}")
+            raise OptionError(f"frame_height and frame_width must be positive, got {frame_height} x {frame_width}")
         if kernel_size < 1 or kernel_size % 2 == 0:
-            raise ValueError(f"kernel_size must be odd and positive (same padding), got {kernel_size}")
+            raise OptionError(f"kernel_size must be odd and positive (same padding), got {kernel_size}")
         self.frame_height, self.frame_width = frame_height, frame_width
         self.kernel_size = kernel_size
         self.peephole = peephole

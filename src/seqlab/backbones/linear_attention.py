@@ -5,6 +5,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from ..errors import OptionError
 from ..registry import register_backbone
 from .attention_common import PreNormStack, merge_heads, split_heads
 from .base import State, check_lengths, lengths_mask
@@ -125,9 +126,9 @@ class LinearAttention(PreNormStack):
     def __init__(self, input_size: int, hidden_size: int, *, eps: float = 1e-6, chunk_size: int = 64,
                  **options) -> None:
         if not eps >= 0.0:
-            raise ValueError(f"eps must be zero or more, got {eps}")
+            raise OptionError(f"eps must be zero or more, got {eps}")
         if chunk_size < 1:
-            raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
+            raise OptionError(f"chunk_size must be at least 1, got {chunk_size}")
         self.eps = eps
         self.chunk_size = chunk_size
         super().__init__(input_size, hidden_size, **options)

@@ -5,7 +5,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from ..errors import did_you_mean
+from ..errors import OptionError, did_you_mean
 from ..registry import register_backbone
 from .recurrent import ONE, CellKernel, RecurrentBackbone, one_minus_square, tanh_into
 
@@ -50,9 +50,9 @@ class LSTM(RecurrentBackbone):
 
     def __init__(self, input_size: int, hidden_size: int, *, variant: str = "vanilla", forget_bias: float | None = None, **options) -> None:
         if variant not in VARIANTS:
-            raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, got {variant!r}{did_you_mean(variant, VARIANTS)}")
+            raise OptionError(f"variant must be one of {', '.join(VARIANTS)}, got {variant!r}{did_you_mean(variant, VARIANTS)}")
         if variant == "no_forget" and forget_bias is not None:
-            raise ValueError("variant 'no_forget' has no forget gate, so forget_bias does not apply")
+            raise OptionError("variant 'no_forget' has no forget gate, so forget_bias does not apply")
         self.variant = variant
         self.forget_bias = forget_bias
         self.gates = GATE_COUNT[variant]

@@ -31,7 +31,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from ..errors import did_you_mean
+from ..errors import OptionError, did_you_mean
 from .base import Backbone, State, check_lengths, lengths_mask
 
 INITIAL_STATES = ("zeros", "random", "learned")
@@ -41,8 +41,8 @@ RANDOM_INITIAL_STATE_STD = 0.1  # the spread of a state drawn once and kept fixe
 
 def check_initial_state(initial_state: str) -> None:
     if initial_state not in INITIAL_STATES:
-        raise ValueError(f"initial_state must be one of {', '.join(INITIAL_STATES)}, got {initial_state!r}"
-                         f"{did_you_mean(initial_state, INITIAL_STATES)}")
+        raise OptionError(f"initial_state must be one of {', '.join(INITIAL_STATES)}, got {initial_state!r}"
+                          f"{did_you_mean(initial_state, INITIAL_STATES)}")
 
 
 def register_initial_state(module: nn.Module, initial_state: str, shape: tuple[int, ...]) -> None:
@@ -100,9 +100,9 @@ class RecurrentBackbone(Backbone):
         super().__init__(input_size, hidden_size, num_layers=num_layers, dropout=dropout)
         check_initial_state(initial_state)
         if init not in self.init_schemes:
-            raise ValueError(f"init must be one of {', '.join(self.init_schemes)}, got {init!r}{did_you_mean(init, self.init_schemes)}")
+            raise OptionError(f"init must be one of {', '.join(self.init_schemes)}, got {init!r}{did_you_mean(init, self.init_schemes)}")
         if not (isinstance(recurrent_gain, (int, float)) and math.isfinite(recurrent_gain) and recurrent_gain > 0):
-            raise ValueError(f"recurrent_gain must be a positive number, got {recurrent_gain!r}")
+            raise OptionError(f"recurrent_gain must be a positive number, got {recurrent_gain!r}")
         self.initial_state = initial_state
         self.init = init
         self.recurrent_gain = float(recurrent_gain)

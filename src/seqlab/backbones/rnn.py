@@ -5,7 +5,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from ..errors import did_you_mean
+from ..errors import OptionError, did_you_mean
 from ..registry import register_backbone
 from .recurrent import CellKernel, RecurrentBackbone, one_minus_square, tanh_into
 
@@ -38,7 +38,7 @@ class RNN(RecurrentBackbone):
 
     def __init__(self, input_size: int, hidden_size: int, *, nonlinearity: str = "tanh", **options) -> None:
         if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}{did_you_mean(nonlinearity, ('tanh', 'relu'))}")
+            raise OptionError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}{did_you_mean(nonlinearity, ('tanh', 'relu'))}")
         self.nonlinearity = nonlinearity
         self.fused_kernel = torch.rnn_tanh if nonlinearity == "tanh" else torch.rnn_relu
         super().__init__(input_size, hidden_size, **options)

@@ -14,6 +14,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 from torch.nn.utils.parametrizations import weight_norm as apply_weight_norm
 
+from ..errors import OptionError
 from ..registry import register_backbone
 from .base import Backbone, State, check_lengths, lengths_mask
 
@@ -103,9 +104,9 @@ class TCN(Backbone):
     ) -> None:
         super().__init__(input_size, hidden_size, num_layers=num_layers, dropout=dropout)
         if isinstance(kernel_size, bool) or not isinstance(kernel_size, int) or kernel_size < 2:
-            raise ValueError(f"kernel_size must be an integer >= 2 (a kernel of 1 sees no past), got {kernel_size!r}")
+            raise OptionError(f"kernel_size must be an integer >= 2 (a kernel of 1 sees no past), got {kernel_size!r}")
         if not isinstance(weight_norm, bool):
-            raise ValueError(f"weight_norm must be true or false, got {weight_norm!r}")
+            raise OptionError(f"weight_norm must be true or false, got {weight_norm!r}")
         self.kernel_size = kernel_size
         self.weight_norm = weight_norm
         self.blocks = nn.ModuleList(

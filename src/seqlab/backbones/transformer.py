@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from ..errors import SeqlabError, did_you_mean
+from ..errors import OptionError, SeqlabError, did_you_mean
 from ..registry import register_backbone
 from .attention_common import INIT_STD, PreNormStack, merge_heads, split_heads
 from .base import State, check_lengths, final_state_wanted, lengths_mask
@@ -207,9 +207,9 @@ class Transformer(PreNormStack):
     def __init__(self, input_size: int, hidden_size: int, *, context_length: int = 256, positional: str = "rotary",
                  **options) -> None:
         if context_length < 1:
-            raise ValueError(f"context_length must be at least 1, got {context_length}")
+            raise OptionError(f"context_length must be at least 1, got {context_length}")
         if positional not in POSITIONAL_ENCODINGS:
-            raise ValueError(f"positional must be one of {', '.join(POSITIONAL_ENCODINGS)}, got {positional!r}{did_you_mean(positional, POSITIONAL_ENCODINGS)}")
+            raise OptionError(f"positional must be one of {', '.join(POSITIONAL_ENCODINGS)}, got {positional!r}{did_you_mean(positional, POSITIONAL_ENCODINGS)}")
         self.context_length = context_length
         self.positional = positional
         super().__init__(input_size, hidden_size, **options)

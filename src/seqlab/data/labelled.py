@@ -20,7 +20,7 @@ from torch import Tensor
 
 from ..errors import SeqlabError
 from .batches import Batch
-from .text import read_text
+from .text import read_text, split_lines
 
 SNIFF_LINES = 50
 
@@ -39,16 +39,16 @@ def delimiter_for(path: Path, text: str) -> str:
         return "\t"
     if suffix == ".csv":
         return ","
-    sample = [line for line in text.splitlines()[:SNIFF_LINES] if line.strip()]
+    sample = [line for line in split_lines(text)[:SNIFF_LINES] if line.strip()]
     return "\t" if sample and all("\t" in line for line in sample) else ","
 
 
 def _rows(path: Path) -> list[tuple[int, list[str]]]:
     """(line number, cells) of every row; blank lines at the end of the file are not rows."""
-    text = read_text(path).lstrip("\ufeff")
+    text = read_text(path)
     delimiter = delimiter_for(path, text)
     quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
-    lines = text.splitlines()
+    lines = split_lines(text)
     while lines and not lines[-1].strip():
         lines.pop()
     reader = csv.reader(lines, delimiter=delimiter, quoting=quoting)
@@ -151,17 +151,6 @@ def read_labelled(path: str | Path, *, label_column: str = "-1", text_columns: s
         labels.append(label)
         line_numbers.append(line_number)
     return LabelledTexts(texts=texts, labels=labels, line_numbers=line_numbers)
-
-
-def read_lines(path: str | Path) -> list[str]:
-    """One input per line of a plain text file; blank lines at the end are ignored, blank lines between refused."""
-    lines = read_text(path).lstrip("\ufeff").splitlines()
-    while lines and not lines[-1].strip():
-        lines.pop()
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            raise SeqlabError(f"{path} line {number} is blank; give one input per line")
-    return lines
 
 
 def split_indices(count: int, val_fraction: float, *, seed: int) -> tuple[list[int], list[int]]:

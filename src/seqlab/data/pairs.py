@@ -27,7 +27,7 @@ from ..errors import SeqlabError
 from .batches import Batch
 from .dates import BUILTIN_DATES, builtin_date_pairs
 from .labelled import LabelledBatches, delimiter_for, pad_right
-from .text import read_text
+from .text import read_text, split_lines
 from .tokenizers import Tokenizer
 
 BUILTIN_PREFIX = "builtin:"
@@ -60,9 +60,9 @@ def read_pairs(path: str | Path, *, header: str = "auto") -> Pairs:
     if header not in ("auto", "yes", "no"):
         raise SeqlabError(f"task.header must be auto, yes or no, got {header!r}")
     path = Path(path)
-    text = read_text(path).lstrip("\ufeff")
+    text = read_text(path)
     delimiter = delimiter_for(path, text)
-    lines = text.splitlines()
+    lines = split_lines(text)
     while lines and not lines[-1].strip():
         lines.pop()
     reader = csv.reader(lines, delimiter=delimiter, quoting=csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL)

@@ -16,7 +16,10 @@ BINARY_PROBE_BYTES = 8192
 
 
 def read_text(path: str | Path) -> str:
-    """Read a UTF-8 text file, refusing with one clear line what is not one."""
+    """Read a UTF-8 text file (without its byte-order mark, if any), refusing with one clear line what is not one.
+
+    Only NUL bytes in the first ``BINARY_PROBE_BYTES`` mark a file as binary; later ones are text.
+    """
     path = Path(path)
     if not str(path):
         raise SeqlabError("no data file given: pass --data PATH")
@@ -30,10 +33,33 @@ def read_text(path: str | Path) -> str:
     if b"\x00" in raw[:BINARY_PROBE_BYTES]:
         raise SeqlabError(f"data file {path} looks binary (it has NUL bytes); give a UTF-8 text file")
     try:
-        return raw.decode("utf-8")
+        return raw.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as error:
         raise SeqlabError(
             f"data file {path} is not valid UTF-8 (bad byte at offset {error.start}); convert it to UTF-8") from None
+
+
+def split_lines(text: str) -> list[str]:
+    """A text's lines: each is what a "\n" or "\r\n" ends (the last may end without one).
+
+    Unlike ``str.splitlines``, which also breaks at U+2028, U+2029, U+0085 (NEL), \\v, \\f and
+    the other separators that real text carries inside its lines, so one line stays one input.
+    """
+    lines = text.split("\n")
+    if lines[-1] == "":  # the newline that ends the last line starts no new one
+        lines.pop()
+    return [line.removesuffix("\r") for line in lines]
+
+
+def read_lines(path: str | Path) -> list[str]:
+    """One input per line of a plain text file; blank lines at the end are ignored, blank lines between refused."""
+    lines = split_lines(read_text(path))
+    while lines and not lines[-1].strip():
+        lines.pop()
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            raise SeqlabError(f"{path} line {number} is blank; give one input per line")
+    return lines
 
 
 def split_text(text: str, val_fraction: float) -> tuple[str, str]:

@@ -39,7 +39,7 @@ from torch import Tensor
 
 from ..errors import SeqlabError
 from .batches import Batch
-from .text import read_text
+from .text import read_text, split_lines
 
 BUILTIN_PREFIX = "builtin:"
 BUILTIN_SEED = 2006  # fixed, so evaluation regenerates exactly the series a model was trained on
@@ -149,10 +149,14 @@ def read_series(path: str | Path, *, target_columns: str = "", time_column: str 
         return series
     if header not in ("auto", "yes", "no"):
         raise SeqlabError(f"task.header must be auto, yes or no, got {header!r}")
-    lines = read_text(path).splitlines()
+    lines = split_lines(read_text(path))
     first_line = next((line for line in lines if line.strip()), "")
     delimiter = "\t" if "\t" in first_line and "," not in first_line else ","
-    rows = [[cell.strip() for cell in row] for row in csv.reader(lines, delimiter=delimiter)]
+    reader = csv.reader(lines, delimiter=delimiter)
+    try:
+        rows = [[cell.strip() for cell in row] for row in reader]
+    except csv.Error as error:
+        raise SeqlabError(f"{source} line {reader.line_num}: not valid CSV ({error}); fix the quoting") from None
     while rows and not any(rows[-1]):  # trailing blank lines are not data
         rows.pop()
     if not rows:

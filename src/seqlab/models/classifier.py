@@ -6,7 +6,7 @@ from torch import Tensor, nn
 
 from ..backbones.base import Backbone, lengths_mask
 from ..config import Config
-from ..errors import SeqlabError
+from ..errors import OptionError
 from ..registry import build_backbone
 from .language_model import OneHot
 
@@ -64,9 +64,9 @@ class SequenceClassifier(nn.Module):
                  dropout: float = 0.0, bag_of_tokens: bool = False) -> None:
         super().__init__()
         if pooling not in POOLINGS:
-            raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
+            raise OptionError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
         if num_classes < 2:
-            raise ValueError(f"a classifier needs at least 2 classes, got {num_classes}")
+            raise OptionError(f"a classifier needs at least 2 classes, got {num_classes}")
         self.vocab_size = vocab_size
         self.num_classes = num_classes
         self.pooling = pooling
@@ -133,10 +133,6 @@ def build_classifier(config: Config, vocab_size: int, num_classes: int) -> Seque
         return build_backbone(model.backbone, input_size=embedding_size, hidden_size=model.hidden_size,
                               num_layers=model.num_layers, dropout=model.dropout, **model.options)
 
-    try:
-        return SequenceClassifier(vocab_size, num_classes, backbone(),
-                                  reverse_backbone=backbone() if task.bidirectional else None,
-                                  embedding=model.embedding, pooling=task.pooling, dropout=model.dropout,
-                                  bag_of_tokens=task.bag_of_tokens)
-    except (ValueError, TypeError) as error:
-        raise SeqlabError(f"cannot build the classifier: {error}") from None
+    return SequenceClassifier(vocab_size, num_classes, backbone(), reverse_backbone=backbone() if task.bidirectional else None,
+                              embedding=model.embedding, pooling=task.pooling, dropout=model.dropout,
+                              bag_of_tokens=task.bag_of_tokens)

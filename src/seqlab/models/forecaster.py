@@ -8,7 +8,6 @@ from torch import Tensor, nn
 
 from ..backbones.base import Backbone, State
 from ..config import Config
-from ..errors import SeqlabError
 from ..registry import build_backbone
 
 FORECAST_MODES = ("auto", "direct", "autoregressive")
@@ -137,13 +136,10 @@ class Forecaster(nn.Module):
 
 def build_forecaster(config: Config, columns: int, *, season: int, features: int) -> Forecaster:
     """Embedding -> backbone -> heads from ``config.model``, ``config.task`` and ``config.data.block_size``;
-    a bad option becomes a SeqlabError."""
+    a bad option is an OptionError."""
     model = config.model
-    try:
-        backbone = build_backbone(model.backbone, input_size=model.embedding_size or model.hidden_size,
-                                  hidden_size=model.hidden_size, num_layers=model.num_layers, dropout=model.dropout,
-                                  **model.options)
-        return Forecaster(columns, backbone, horizon=config.task.horizon, history=config.data.block_size,
-                          season=season, features=features)
-    except (ValueError, TypeError) as error:
-        raise SeqlabError(f"cannot build the model: {error}") from None
+    backbone = build_backbone(model.backbone, input_size=model.embedding_size or model.hidden_size,
+                              hidden_size=model.hidden_size, num_layers=model.num_layers, dropout=model.dropout,
+                              **model.options)
+    return Forecaster(columns, backbone, horizon=config.task.horizon, history=config.data.block_size,
+                      season=season, features=features)

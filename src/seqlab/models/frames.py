@@ -5,6 +5,7 @@ import torch
 from torch import Tensor, nn
 
 from ..backbones.base import Backbone, State
+from ..errors import OptionError
 
 
 class FramePredictor(nn.Module):
@@ -32,7 +33,7 @@ class FramePredictor(nn.Module):
         self.backbone = backbone
         if backbone.reads_frames:
             if backbone.input_shape != self.frame_shape:
-                raise ValueError(f"the backbone reads frames {backbone.input_shape}, the data has {self.frame_shape}")
+                raise OptionError(f"the backbone reads frames {backbone.input_shape}, the data has {self.frame_shape}")
             self.head: nn.Module = nn.Conv2d(backbone.output_size, channels, 1)
         else:
             if backbone.input_size != channels * height * width:

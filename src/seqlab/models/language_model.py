@@ -5,6 +5,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ..backbones.base import Backbone, State, map_state, state_tensors
+from ..errors import OptionError
 
 
 class OneHot(nn.Module):
@@ -42,7 +43,7 @@ class LanguageModel(nn.Module):
         self.head = nn.Linear(backbone.output_size, vocab_size)
         if tie_weights:
             if embedding != "learned" or backbone.output_size != backbone.input_size:
-                raise ValueError("tied weights need a learned embedding as wide as the backbone's output")
+                raise OptionError("tied weights need a learned embedding as wide as the backbone's output")
             self.head.weight = self.embedding.weight
 
     def init_state(self, batch_size: int) -> State:
@@ -101,12 +102,12 @@ class ConditionedLanguageModel(LanguageModel):
                  embedding: str = "learned", tie_weights: bool = False) -> None:
         super().__init__(vocab_size, backbone, embedding=embedding, tie_weights=tie_weights)
         if conditioning not in CONDITIONINGS:
-            raise ValueError(f"conditioning must be one of {', '.join(CONDITIONINGS)}, got {conditioning!r}")
+            raise OptionError(f"conditioning must be one of {', '.join(CONDITIONINGS)}, got {conditioning!r}")
         if condition_size < 1:
-            raise ValueError(f"condition_size must be at least 1, got {condition_size}")
+            raise OptionError(f"condition_size must be at least 1, got {condition_size}")
         hidden_state = takes_hidden_state(backbone)
         if conditioning == "state" and not hidden_state:
-            raise ValueError(f"a {type(backbone).__name__} state is not one hidden vector per layer, so a condition "
+            raise OptionError(f"a {type(backbone).__name__} state is not one hidden vector per layer, so a condition "
                              "cannot set it; use conditioning 'input' (or 'auto')")
         self.conditioning = conditioning if conditioning != "auto" else ("state" if hidden_state else "input")
         self.condition_size = condition_size

@@ -4,6 +4,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from ..backbones.base import Backbone, State
+from ..errors import OptionError
 from .language_model import OneHot
 
 
@@ -33,7 +34,7 @@ class PositionwiseModel(nn.Module):
             raise ValueError("give exactly one of vocab_size (token inputs) and input_features (vector inputs)")
         if vocab_size and embedding == "onehot":
             if backbone.input_size != vocab_size:
-                raise ValueError(f"a one-hot embedding is {vocab_size} wide; give --embedding-size {vocab_size}")
+                raise OptionError(f"a one-hot embedding is {vocab_size} wide; give --embedding-size {vocab_size}")
             self.embedding: nn.Module = OneHot(vocab_size)
         elif vocab_size:
             self.embedding = nn.Embedding(vocab_size, backbone.input_size)

@@ -27,8 +27,8 @@ from ..backbones.base import Backbone, State, lengths_mask
 from ..backbones.recurrent import RecurrentBackbone
 from ..backbones.transformer import AttentionPlan, CausalSelfAttention, sinusoidal_encoding
 from ..config import Config
-from ..errors import SeqlabError
-from ..registry import build_backbone
+from ..errors import OptionError
+from ..registry import build_backbone, check_options
 from .classifier import reverse_within_lengths
 from .language_model import OneHot
 
@@ -147,7 +147,7 @@ class RecurrentSeq2Seq(EncoderDecoder):
                  dropout: float = 0.0) -> None:
         super().__init__()
         if attention not in ATTENTIONS:
-            raise ValueError(f"attention must be one of {', '.join(ATTENTIONS)}, got {attention!r}")
+            raise OptionError(f"attention must be one of {', '.join(ATTENTIONS)}, got {attention!r}")
         if not isinstance(decoder, RecurrentBackbone):
             raise ValueError("the decoder must be a recurrent backbone (rnn, lstm or gru)")
         self.vocab_size = vocab_size
@@ -429,33 +429,31 @@ def build_seq2seq(config: Config, vocab_size: int) -> EncoderDecoder:
     rnn, lstm or gru, else a GRU. ``task.attention`` picks the attention.
     """
     model, task = config.model, config.task
-    try:
-        if model.backbone == "transformer":
-            unknown = sorted(set(model.options) - {"num_heads"})
-            if unknown:
-                raise ValueError(f"the seq2seq Transformer takes --num-heads only, not --{unknown[0].replace('_', '-')}")
-            if model.embedding != "learned":
-                raise ValueError("the seq2seq Transformer needs --embedding learned")
-            if task.attention == "none":
-                raise ValueError("a Transformer encoder-decoder always attends; --attention none is for recurrent models")
-            return TransformerSeq2Seq(vocab_size, model.hidden_size, num_layers=model.num_layers,
-                                      num_heads=model.options.get("num_heads"), dropout=model.dropout)
-        embedding_size = vocab_size if model.embedding == "onehot" else (model.embedding_size or model.hidden_size)
+    if model.backbone == "transformer":
+        unknown = sorted(set(model.options) - {"num_heads"})
+        if unknown:
+            raise OptionError(f"the seq2seq Transformer takes --num-heads only, not --{unknown[0].replace('_', '-')}")
+        if model.embedding != "learned":
+            raise OptionError("the seq2seq Transformer needs --embedding learned")
+        if task.attention == "none":
+            raise OptionError("a Transformer encoder-decoder always attends; --attention none is for recurrent models")
+        options = check_options("transformer", model.options)
+        return TransformerSeq2Seq(vocab_size, model.hidden_size, num_layers=model.num_layers,
+                                  num_heads=options.get("num_heads"), dropout=model.dropout)
+    embedding_size = vocab_size if model.embedding == "onehot" else (model.embedding_size or model.hidden_size)
 
-        def encoder() -> Backbone:
-            return build_backbone(model.backbone, input_size=embedding_size, hidden_size=model.hidden_size,
-                                  num_layers=model.num_layers, dropout=model.dropout, **model.options)
+    def encoder() -> Backbone:
+        return build_backbone(model.backbone, input_size=embedding_size, hidden_size=model.hidden_size,
+                              num_layers=model.num_layers, dropout=model.dropout, **model.options)
 
-        forward_encoder = encoder()
-        reverse_encoder = encoder() if task.bidirectional else None
-        memory_size = forward_encoder.output_size * (2 if task.bidirectional else 1)
-        decoder_name = model.backbone if model.backbone in DECODER_BACKBONES else DEFAULT_DECODER
-        decoder_options = model.options if decoder_name == model.backbone else {}
-        decoder = build_backbone(decoder_name, input_size=embedding_size + feed_size(task.attention, memory_size,
-                                                                                    model.hidden_size),
-                                 hidden_size=model.hidden_size, num_layers=model.num_layers, dropout=model.dropout,
-                                 **decoder_options)
-        return RecurrentSeq2Seq(vocab_size, forward_encoder, decoder, reverse_encoder=reverse_encoder,
-                                attention=task.attention, embedding=model.embedding, dropout=model.dropout)
-    except (ValueError, TypeError, KeyError) as error:
-        raise SeqlabError(f"cannot build the seq2seq model: {error}") from None
+    forward_encoder = encoder()
+    reverse_encoder = encoder() if task.bidirectional else None
+    memory_size = forward_encoder.output_size * (2 if task.bidirectional else 1)
+    decoder_name = model.backbone if model.backbone in DECODER_BACKBONES else DEFAULT_DECODER
+    decoder_options = model.options if decoder_name == model.backbone else {}
+    decoder = build_backbone(decoder_name, input_size=embedding_size + feed_size(task.attention, memory_size,
+                                                                                model.hidden_size),
+                             hidden_size=model.hidden_size, num_layers=model.num_layers, dropout=model.dropout,
+                             **decoder_options)
+    return RecurrentSeq2Seq(vocab_size, forward_encoder, decoder, reverse_encoder=reverse_encoder,
+                            attention=task.attention, embedding=model.embedding, dropout=model.dropout)

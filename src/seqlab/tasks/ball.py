@@ -120,15 +120,12 @@ class BallTask(Task):
     def build_model(self) -> nn.Module:
         model = self.config.model
         channels, height, width = self.frame_shape
-        try:
-            frames = backbone_class(model.backbone).reads_frames
-            options = {"frame_height": height, "frame_width": width, **model.options} if frames else model.options
-            backbone = build_backbone(model.backbone, input_size=channels if frames else channels * height * width,
-                                      hidden_size=model.hidden_size, num_layers=model.num_layers,
-                                      dropout=model.dropout, frames=frames, **options)
-            return FramePredictor(backbone, frame_shape=self.frame_shape)
-        except (ValueError, TypeError) as error:
-            raise SeqlabError(f"cannot build the model: {error}") from None
+        frames = backbone_class(model.backbone).reads_frames
+        options = {"frame_height": height, "frame_width": width, **model.options} if frames else model.options
+        backbone = build_backbone(model.backbone, input_size=channels if frames else channels * height * width,
+                                  hidden_size=model.hidden_size, num_layers=model.num_layers,
+                                  dropout=model.dropout, frames=frames, **options)
+        return FramePredictor(backbone, frame_shape=self.frame_shape)
 
     def batches(self) -> BatchSource:
         return BallBatches(self.options, batch_size=self.config.train.batch_size, seed=self.config.train.seed)

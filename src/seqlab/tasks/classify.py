@@ -12,7 +12,8 @@ from torch.nn import functional as F
 from ..backbones.base import State
 from ..config import Config
 from ..data.batches import Batch
-from ..data.labelled import LabelledBatches, LabelledTexts, pad_right, read_labelled, read_lines, split_indices
+from ..data.labelled import LabelledBatches, LabelledTexts, pad_right, read_labelled, split_indices
+from ..data.text import read_lines
 from ..data.tokenizers import Tokenizer, fit_tokenizer, tokenizer_from_dict
 from ..errors import SeqlabError
 from ..models.bag_of_words import BagOfWords

@@ -33,8 +33,9 @@ from torch.nn import functional as F
 from ..backbones.base import State
 from ..config import Config
 from ..data.batches import Batch
-from ..data.labelled import pad_right, read_lines, split_indices
+from ..data.labelled import pad_right, split_indices
 from ..data.pairs import BUILTIN_PREFIX, EOS, PAD, SPECIALS, PairBatches, Pairs, SeqToSeqVocabulary, read_pairs
+from ..data.text import read_lines
 from ..data.tokenizers import fit_tokenizer, tokenizer_from_dict
 from ..decode import check_decoding, decode
 from ..errors import SeqlabError

@@ -38,6 +38,7 @@ from ..backbones.base import State
 from ..config import Config
 from ..data.batches import Batch
 from ..data.synthetic import Examples, Source, build_source
+from ..data.text import read_lines
 from ..errors import SeqlabError
 from ..models.positionwise import PositionwiseModel
 from ..registry import build_backbone
@@ -145,13 +146,10 @@ class SyntheticTask(Task):
         vocab_size = len(source.input_symbols)
         onehot = model.embedding == "onehot" and vocab_size > 0
         input_size = vocab_size if onehot else (model.embedding_size or model.hidden_size)
-        try:
-            backbone = build_backbone(model.backbone, input_size=input_size, hidden_size=model.hidden_size,
-                                      num_layers=model.num_layers, dropout=model.dropout, **model.options)
-            built = PositionwiseModel(backbone, vocab_size=vocab_size, input_features=source.input_features,
-                                      outputs=len(source.output_symbols), embedding=model.embedding)
-        except (ValueError, TypeError) as error:
-            raise SeqlabError(f"cannot build the model: {error}") from None
+        backbone = build_backbone(model.backbone, input_size=input_size, hidden_size=model.hidden_size,
+                                  num_layers=model.num_layers, dropout=model.dropout, **model.options)
+        built = PositionwiseModel(backbone, vocab_size=vocab_size, input_features=source.input_features,
+                                  outputs=len(source.output_symbols), embedding=model.embedding)
         limit = backbone.forward_limit
         if limit is not None and source.longest() > limit:
             raise SeqlabError(f"source {source.name!r} makes sequences of up to {source.longest()} positions, more than "
@@ -203,10 +201,7 @@ class SyntheticTask(Task):
 
     # ------------------------------------------------------------- predict
     def read_inputs(self, path: str | Path) -> list[Any]:
-        try:
-            return [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
-        except (OSError, UnicodeDecodeError) as error:
-            raise SeqlabError(f"cannot read {path} ({error})") from None
+        return [line.strip() for line in read_lines(path)]
 
     @torch.no_grad()
     def predict(self, model: nn.Module, inputs: list[Any]) -> list[Any]:

@@ -52,7 +52,8 @@ from ..data.batches import Batch
 from . import tensorboard
 from .acceleration import (autocast, check_compiler, check_precision, compile_model, compiled_call,
                            gradient_scaler)
-from .checkpoint import is_checkpoint, load_checkpoint, load_trainer_state, save_checkpoint
+from .checkpoint import (MODEL_FILE, DirectoryLock, is_checkpoint, load_checkpoint, load_trainer_state, lock_directory,
+                         readable_directory, recover_checkpoint, save_checkpoint)
 from .distributed import ProcessContext, process_seed, start_processes, stop_processes
 from .regularisers import StateRecorder, check_regularisable
 
@@ -74,6 +75,7 @@ class TrainSummary:
     best_metrics: dict[str, float] | None = None  # the validation that made best/
     out_of_patience: bool = False  # early stopping ended the run
     history: list[dict[str, Any]] = field(default_factory=list)
+    skipped_steps: int = 0  # steps skipped for a non-finite loss or gradient
 
 
 def learning_rate(config: Config, step: int, train_seconds: float) -> float:
@@ -117,6 +119,7 @@ class Trainer:
         self._check_out_dir(overwrite)
         self.stop_requested = False
         self.is_main = True
+        self.lock: DirectoryLock | None = None
         self.tensorboard: tensorboard.TensorBoardLog | None = None
         if "tensorboard" in config.train.log_format.split(","):
             tensorboard.summary_writer_class()  # a missing extra stops the run before anything on disk changes
@@ -174,6 +177,8 @@ class Trainer:
         self.best_metrics: dict[str, float] | None = None
         self.validations_since_best = 0
         self.carried: list[State] | None = None  # one state per micro-batch, with stream batching
+        self.skipped_steps = 0
+        self.nonfinite_run = 0  # non-finite steps in a row
         self.scaler = gradient_scaler(train.precision, context.device)
         if self.resume:
             self._load_trainer_state(context)
@@ -210,6 +215,7 @@ class Trainer:
             "validations_since_best": self.validations_since_best,
             "optimizer_param_groups": optimizer_state["param_groups"],
             "carried_state": self.carried is not None,
+            "skipped_steps": self.skipped_steps,
             "world_size": context.world_size,
             "accumulate": self.config.train.accumulate,
             "gradient_scaler": self.scaler.state_dict(),
@@ -220,7 +226,7 @@ class Trainer:
         from safetensors.torch import load_model
 
         state, tensors = load_trainer_state(self.out_dir)
-        load_model(self.model, str(self.out_dir / "model.safetensors"), device=str(context.device))
+        load_model(self.model, str(readable_directory(self.out_dir) / MODEL_FILE), device=str(context.device))
         optimizer_state: dict[str, Any] = {"state": {}, "param_groups": state["optimizer_param_groups"]}
         for name, value in tensors.items():
             if name.startswith("optimizer."):
@@ -249,6 +255,7 @@ class Trainer:
         self.best_step = state.get("best_step")
         self.best_metrics = state.get("best_metrics")
         self.validations_since_best = state.get("validations_since_best", 0)
+        self.skipped_steps = state.get("skipped_steps", 0)
 
     def _saved_carried(self, own: dict[str, Tensor], state: dict[str, Any], context: ProcessContext) -> list[State]:
         """This process's carried state of every micro-batch, from its saved tensors."""
@@ -300,9 +307,12 @@ class Trainer:
         handler_installed = False
         previous_handler = None
         try:
+            if context.is_main and self.out_dir.is_dir():  # before reading a checkpoint another run may be writing
+                self._lock_out_dir()
             self._setup(context)
             if context.is_main:
-                self.out_dir.mkdir(parents=True, exist_ok=True)
+                if self.lock is None:  # a new --out is made only once the input has proved good
+                    self._lock_out_dir()
                 if not self.resume:  # a fresh run (or --overwrite) starts a fresh record
                     for name in METRICS_FILE.values():
                         (self.out_dir / name).unlink(missing_ok=True)
@@ -319,7 +329,19 @@ class Trainer:
                 self.tensorboard.close()
             if handler_installed:
                 signal.signal(signal.SIGINT, previous_handler)
+            if self.lock is not None:
+                self.lock.release()
+                self.lock = None
             stop_processes(context)
+
+    def _lock_out_dir(self) -> None:
+        """Hold --out for this run, and finish or clear what a killed run left there (see checkpoint.py)."""
+        self.lock = lock_directory(self.out_dir)
+        if self.lock.taken_over_from is not None and self.lock.taken_over_from != os.getpid():
+            self.console.print(f"--out {self.out_dir}: taking over the lock of process {self.lock.taken_over_from}, "
+                               "which has ended", soft_wrap=True, markup=False)
+        recover_checkpoint(self.out_dir)
+        recover_checkpoint(self.out_dir / BEST_DIRECTORY)
 
     def _on_interrupt(self, signum: int, frame: Any) -> None:
         if self.stop_requested:  # a second Ctrl-C: stop now
@@ -355,6 +377,12 @@ class Trainer:
                     batch = self.batches.next_batch()
                     counted = self.task.counted(batch)
                     summed, penalty, grad_norm = compiled_call(self._step, model, batch, counted, context)
+                    if self.nonfinite_run:  # _step skipped the update (see _skip_nonfinite)
+                        self.train_seconds += time.perf_counter() - step_started
+                        end = self._budget_spent(context)
+                        if end:  # e.g. Ctrl-C: keep the (unchanged, finite) weights with the data position
+                            metrics = self._validate_and_save(context, has_validation, history, started) or metrics
+                        continue
                     self.step += 1
                     context.synchronize()
                     step_seconds = time.perf_counter() - step_started
@@ -385,7 +413,8 @@ class Trainer:
         return TrainSummary(steps=self.step, train_seconds=self.train_seconds, loss=loss_value, metrics=metrics,
                             best=self.best, stopped_early=self.stop_requested, history=history,
                             best_step=self.best_step, best_metrics=self.best_metrics,
-                            out_of_patience=self._out_of_patience(context, announce=False))
+                            out_of_patience=self._out_of_patience(context, announce=False),
+                            skipped_steps=self.skipped_steps)
 
     def _out_of_patience(self, context: ProcessContext, *, announce: bool = True) -> bool:
         """Early stopping: ``patience`` validations in a row without a new best (every process counts the same)."""
@@ -395,6 +424,33 @@ class Trainer:
             self.console.print(f"early stop at step {self.step}: {self.task.selection_metric} has not improved in "
                                f"{patience} validations (best {self.best:.4f} at step {self.best_step})", soft_wrap=True)
         return spent
+
+    def _skip_nonfinite(self, grad_norm: Tensor, context: ProcessContext) -> bool:
+        """Whether to skip this step's update: its gradient norm is not finite (as after any non-finite loss).
+
+        Every process decides alike, as DDP has averaged the gradients. A skipped step changes no
+        weight, and the next batch goes on from the carried state before it; it is counted and logged.
+        ``train.max_nonfinite_steps`` of them in a row stop training, the last checkpoint untouched.
+        With fp16 the loss scaler makes this call itself (it skips a step whose scaled gradient
+        overflowed, and lowers its scale), so overflows are not counted here.
+        """
+        if self.scaler.is_enabled() or math.isfinite(float(grad_norm)):
+            self.nonfinite_run = 0
+            return False
+        self.optimizer.zero_grad(set_to_none=True)
+        self.skipped_steps += 1
+        self.nonfinite_run += 1
+        attempted = self.step + 1
+        if self.nonfinite_run > self.config.train.max_nonfinite_steps:
+            raise SeqlabError(
+                f"training stopped at step {attempted}: the loss or gradient was not finite for {self.nonfinite_run} "
+                f"steps in a row (--max-nonfinite-steps {self.config.train.max_nonfinite_steps}); the checkpoint in "
+                f"{self.out_dir} is the last good one; lower --learning-rate or clip with --clip-norm, then --resume")
+        if context.is_main:
+            self._log({"kind": "skipped", "step": attempted, "train_seconds": round(self.train_seconds, 3)})
+            self.console.print(f"step {attempted}: non-finite loss or gradient; skipped "
+                               f"({self.nonfinite_run} in a row, {self.skipped_steps} in all)", soft_wrap=True)
+        return True
 
     def _step(self, model: nn.Module, batch: Batch, counted: float,
               context: ProcessContext) -> tuple[Tensor, Tensor | None, Tensor]:
@@ -417,7 +473,7 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         for index, rows in enumerate(micro_rows):
             piece = local.rows(rows).to(context.device)
-            state = None if batch.reset or not carries else self.carried[index]
+            state = None if batch.reset or not carries or self.carried is None else self.carried[index]
             last = index == len(micro_rows) - 1
             with nullcontext() if last or not context.distributed else model.no_sync():
                 with autocast(train.precision, context.device), final_state_unused(not carries):
@@ -431,11 +487,13 @@ class Trainer:
             summed += loss.detach()
             if carries:
                 carried.append(map_state(torch.Tensor.detach, state))
-        self.carried = carried if carries else None
         self.scaler.unscale_(self.optimizer)  # fp16: the true gradients, before they are clipped
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), train.clip_norm or math.inf)
         if train.clip_value:
             torch.nn.utils.clip_grad_value_(self.model.parameters(), train.clip_value)
+        if self._skip_nonfinite(grad_norm, context):
+            return summed, (torch.stack(penalties).sum() if penalties else None), grad_norm
+        self.carried = carried if carries else None
         self.scaler.step(self.optimizer)
         self.scaler.update()
         return summed, (torch.stack(penalties).sum() if penalties else None), grad_norm
@@ -503,6 +561,8 @@ def train(config: Config, out_dir: str | Path, *, resume: bool = False, overwrit
         tail = "".join(f", {name} {value:.4f}" for name, value in metrics.items())
         print(f"trained {summary.steps} steps in {summary.train_seconds:.1f} s: loss {summary.loss:.4f}{tail}; "
               f"checkpoint in {out_dir}", file=sys.stderr)
+        if summary.skipped_steps:
+            print(f"skipped {summary.skipped_steps} steps with a non-finite loss or gradient", file=sys.stderr)
         if summary.stopped_early:
             print(f"stopped at step {summary.steps}; continue with --resume", file=sys.stderr)
         if summary.best_metrics is not None:

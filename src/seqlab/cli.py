@@ -132,6 +132,8 @@ def _base_config(arguments: argparse.Namespace, *, with_flags: bool = True):
     elif arguments.config:
         config.update(load_config_file(arguments.config), source=arguments.config)
     if with_flags:
+        if arguments.resume and {"train.max_steps", "train.max_seconds"} & set(vars(arguments)):
+            config.train.max_steps, config.train.max_seconds = 0, 0.0  # a new budget replaces the checkpoint's
         for key, text in vars(arguments).items():
             if "." in key:
                 section, name = key.split(".")
@@ -294,6 +296,8 @@ def _command_music(arguments: argparse.Namespace, extra: list[str]) -> None:
     if arguments.out is None:
         for number, tune in enumerate(report.tunes, start=1):
             print(f"X:{number}\n{tune}\n")
+    for skipped in report.skipped:
+        print(skipped, file=sys.stderr)
     print(report.summary() + (f"; {len(report.files)} files in {arguments.out}" if arguments.out else ""),
           file=sys.stderr)
 

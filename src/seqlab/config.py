@@ -207,10 +207,17 @@ class Config:
             raise SeqlabError("--beta1 and --beta2 must be in [0, 1)")
         if not train.momentum < 1:
             raise SeqlabError(f"--momentum must be in [0, 1), got {train.momentum}")
+        if not data.path:
+            raise SeqlabError("no training data: give --data PATH (a text file, a CSV/TSV, ABC tunes, or builtin:NAME), "
+                              "or a preset that names its data (--config music)")
         if train.max_steps == 0 and train.max_seconds == 0:
             raise SeqlabError("training needs a budget: give --max-steps or --max-seconds (or both)")
         if model.tie_weights and model.embedding == "onehot":
             raise SeqlabError("--tie-weights needs a learned embedding, not a one-hot one: drop --embedding onehot")
+        if model.tie_weights and model.embedding_size not in (0, model.hidden_size):
+            raise SeqlabError(f"--tie-weights true shares the embedding with the output layer, so its width "
+                              f"(--embedding-size {model.embedding_size}) must be the hidden size ({model.hidden_size}):"
+                              f" add --embedding-size {model.hidden_size} (or 0)")
 
 
 SECTIONS = {"task": TaskConfig, "model": ModelConfig, "data": DataConfig, "train": TrainConfig}

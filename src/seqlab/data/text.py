@@ -15,9 +15,9 @@ BINARY_PROBE_BYTES = 8192
 
 def read_text(path: str | Path) -> str:
     """Read a UTF-8 text file, refusing with one clear line what is not one."""
-    path = Path(path)
-    if not str(path):
+    if not str(path):  # before Path(), which reads "" as "."
         raise SeqlabError("no data file given: pass --data PATH")
+    path = Path(path)
     if not path.exists():
         raise SeqlabError(f"data file {path} does not exist; check the path")
     if path.is_dir():

@@ -120,8 +120,11 @@ def run_experiment(name: str, *, preset: str = "quick", out_dir: str | Path) -> 
     if out_dir.exists() and not out_dir.is_dir():
         raise SeqlabError(f"--out {out_dir} is a file; give a directory")
     out_dir.mkdir(parents=True, exist_ok=True)
+    from .common import experiment_progress  # matplotlib and the trainer load only when an experiment runs
+
     started = time.perf_counter()
-    result = experiment.run(preset, out_dir)
+    with experiment_progress(name, preset):
+        result = experiment.run(preset, out_dir)
     record = {"name": experiment.name, "title": experiment.title, "claim": experiment.claim, "preset": preset,
               "seconds": round(time.perf_counter() - started, 1), "machine": machine(), **asdict(result)}
     (out_dir / RESULT_FILE).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")

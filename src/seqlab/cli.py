@@ -210,6 +210,7 @@ def _option_kind(parameter: inspect.Parameter) -> str:
 
 
 def _command_train(arguments: argparse.Namespace, extra: list[str]) -> None:
+    from .data.hints import task_hint
     from .train.trainer import train
 
     if arguments.help:
@@ -217,8 +218,12 @@ def _command_train(arguments: argparse.Namespace, extra: list[str]) -> None:
         return
     if not arguments.out:
         raise SeqlabError("give --out DIR, the directory for the checkpoints (seqlab train --help lists every flag)")
-    train(_build_config(arguments, extra), arguments.out, resume=arguments.resume, overwrite=arguments.overwrite,
-          quiet=arguments.quiet)
+    config = _build_config(arguments, extra)
+    config.validate()  # a bad config is refused in one line, before any note
+    hint = task_hint(config.data.path) if config.task.name == "lm" and not arguments.resume else None
+    if hint and not arguments.quiet:
+        print(hint, file=sys.stderr)
+    train(config, arguments.out, resume=arguments.resume, overwrite=arguments.overwrite, quiet=arguments.quiet)
 
 
 def _command_sample(arguments: argparse.Namespace, extra: list[str]) -> None:
@@ -246,12 +251,14 @@ def _command_eval(arguments: argparse.Namespace, extra: list[str]) -> None:
 
     metrics = evaluate_checkpoint(arguments.checkpoint, arguments.data, split=arguments.split,
                                   beam_size=arguments.beam_size)
+    measured = f"all of the {arguments.split} split" if arguments.split != "all" else "all of it"
     if arguments.json:
         print(json.dumps(metrics))
+        print(f"{arguments.data}: {measured}", file=sys.stderr)
     else:
         shown = ", ".join(f"{name} {value:.4f}" if isinstance(value, float) else f"{name} {value}"
                           for name, value in metrics.items())
-        print(f"{arguments.data}: {shown}")
+        print(f"{arguments.data} ({measured}): {shown}")
 
 
 def _command_predict(arguments: argparse.Namespace, extra: list[str]) -> None:

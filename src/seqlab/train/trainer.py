@@ -34,7 +34,6 @@ from torch.nn.parallel import DistributedDataParallel
 
 from ..backbones.base import State, map_state, state_tensors
 from ..config import Config
-from ..data.hints import task_hint
 from ..errors import SeqlabError
 from ..progress import ProgressReport, SlowdownWatch, console_for
 from ..tasks import task_class
@@ -237,9 +236,6 @@ class Trainer:
         try:
             self._setup(context)
             if context.is_main:
-                hint = task_hint(self.config.data.path) if self.config.task.name == "lm" and not self.resume else None
-                if hint:
-                    self.console.print(hint)
                 self.out_dir.mkdir(parents=True, exist_ok=True)
                 if not self.resume:  # a fresh run (or --overwrite) starts a fresh record
                     for name in METRICS_FILE.values():

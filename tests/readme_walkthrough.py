@@ -12,7 +12,7 @@ as typed ($'\\n\\n' included); any other command runs in bash with a
 A python block runs with exec. A command fails when it exits non-zero or
 prints "Traceback"; the walk-through fails when any command does.
 
-What changes, and only through the four lists below (so a new README command
+What changes, and only through the six lists below (so a new README command
 is covered with no edit here, and each change is visible in one place):
 - DATA: the files the README names, written small into the scratch directory.
 - SUBSTITUTE: (pattern, replacement, why) applied to a command's text.
@@ -21,6 +21,10 @@ is covered with no edit here, and each change is visible in one place):
 - SLOW: (pattern, why): commands that run for minutes by design or need more
   than this machine's one process; they run only with --all (or
   README_WALKTHROUGH_ALL=1), and each one left out is printed with its reason.
+- NEVER: (pattern, why): commands that cannot run here at all (the suite
+  itself, a server that waits for a browser).
+- NEEDS: (pattern, available, why): commands left out where ``available()``
+  says the machine lacks what they need (a GPU).
 """
 from __future__ import annotations
 
@@ -114,11 +118,24 @@ APPEND = [
     (r"^torchrun\b.*\btrain\b", "--max-steps 2 --eval-interval 2 --threads 1"),
 ]
 SLOW = [
-    (r"^make test\b", "the test suite itself, which runs this walk-through"),
     (r"^seqlab experiment (?!--list)", "an experiment trains for minutes by design (its pieces have their own tests)"),
     (r"^seqlab report\b", "gathers the results of the experiments left out above"),
     (r"^torchrun\b", "starts several processes (tests/test_distributed.py trains under torchrun)"),
+]
+NEVER = [
+    (r"^make test\b", "the test suite itself, which runs this walk-through"),
     (r"^seqlab serve\b", "a server runs until it is stopped"),
+]
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+NEEDS = [
+    (r"--device cuda", _cuda, "needs a CUDA GPU, and this machine has none"),
 ]
 
 
@@ -172,12 +189,11 @@ def prepared(command: str) -> str:
 
 
 def left_out(command: str, everything: bool) -> str | None:
-    """Why a command is not run (a SLOW rule), or None."""
+    """Why a command is not run (a NEVER rule, or a SLOW one without ``everything``), or None."""
     bare = command.replace(".venv/bin/", "", 1)
-    for pattern, why in SLOW:
-        if re.search(pattern, bare) and not everything:
-            return why
-    return None
+    rules = NEVER if everything else NEVER + SLOW
+    rules += [(pattern, why) for pattern, available, why in NEEDS if not available()]
+    return next((why for pattern, why in rules if re.search(pattern, bare)), None)
 
 
 def bash_words(arguments: str, directory: Path) -> list[str]:

@@ -199,6 +199,6 @@ def test_music_midi_skips_a_tune_music21_cannot_write_and_writes_the_others(tmp_
     assert "Traceback" not in error
     assert sorted(path.name for path in out.iterdir()) == ["tune-001.abc", "tune-001.mid", "tune-002.abc",
                                                           "tune-003.abc"]
-    assert re.search(r"tune-002\.mid skipped: music21 cannot write .*StreamException", error)
+    assert re.search(r"tune-002 skipped: music21 cannot write .*StreamException", error)
     assert re.search(r"tune-003\.mid skipped: music21 cannot parse", error)
     assert len(music21.converter.parse(str(out / "tune-001.mid")).flatten().notes) == 8

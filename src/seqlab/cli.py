@@ -12,22 +12,31 @@ import sys
 import typing
 from typing import Any, NoReturn, Sequence
 
-from rich_argparse import RichHelpFormatter
+from rich_argparse import ArgumentDefaultsRichHelpFormatter, RichHelpFormatter
 
 from .errors import SeqlabError, did_you_mean
 
 
 class _HelpFormatter(RichHelpFormatter):
-    """rich-argparse's layout; help texts are plain (a "[0, 1)" is not markup)."""
+    """rich-argparse's layout; help texts are plain (a "[0, 1)" is not markup). `train`'s flags write their own
+    defaults (a preset's, where one is given)."""
 
     help_markup = False
     text_markup = False
     group_name_formatter = str  # section titles as written ("task: the problem"), not Title Cased
 
 
+class _DefaultsHelpFormatter(ArgumentDefaultsRichHelpFormatter, _HelpFormatter):
+    """The other commands' layout: each flag's help ends with its default, where it has one worth saying."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        unset = action.default is None or action.default is False or action.default == ""
+        return action.help if unset else super()._get_help_string(action)
+
+
 class _Parser(argparse.ArgumentParser):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("formatter_class", _HelpFormatter)
+        kwargs.setdefault("formatter_class", _DefaultsHelpFormatter)
         super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:  # one line, not usage + message
@@ -46,7 +55,7 @@ SECTION_TITLES = {"task": "task: the problem", "model": "model: the network", "d
 
 def _train_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser = subparsers.add_parser("train", allow_abbrev=False, add_help=False, help="train a model on a text file",
-                                   usage=TRAIN_USAGE, description=TRAIN_DESCRIPTION)
+                                   usage=TRAIN_USAGE, description=TRAIN_DESCRIPTION, formatter_class=_HelpFormatter)
     _add_train_arguments(parser)
     return parser
 
@@ -87,15 +96,22 @@ def _add_train_arguments(parser: argparse.ArgumentParser, defaults: Any = None, 
             owner.add_argument(f"--{flag_of(item)}", dest=f"{section}.{item.name}", default=argparse.SUPPRESS,
                                metavar=kind.__name__.upper(),
                                help=_described(item.metadata["help"], getattr(getattr(defaults, section), item.name),
-                                               field_choices(item)))
+                                               field_choices(item), _range(item.metadata)))
 
 
-def _described(description: str, default: Any, choices: Sequence[str] = ()) -> str:
+def _described(description: str, default: Any, choices: Sequence[str] = (), allowed: str = "") -> str:
     """A flag's help: its description, its allowed values and its default, as typed on the command line."""
     shown = "true" if default is True else "false" if default is False else "null" if default is None else (
         '""' if default == "" else str(default))
-    allowed = f"choices: {', '.join(choices)}; " if choices else ""
+    allowed = f"choices: {', '.join(choices)}; " if choices else f"{allowed}; " if allowed else ""
     return f"{description} ({allowed}default: {shown})"
+
+
+def _range(metadata: Any) -> str:
+    """A numeric field's declared range, as the help shows it: ">= 1", "in [0, 1)"."""
+    if metadata.get("below") is not None:
+        return f"in [{metadata['minimum']}, {metadata['below']})"
+    return f">= {metadata['minimum']}" if metadata.get("minimum") is not None else ""
 
 
 def _backbone_flags(backbone: str) -> dict[str, inspect.Parameter]:
@@ -185,7 +201,7 @@ def _print_train_help(arguments: argparse.Namespace) -> None:
     chosen = _base_config(arguments)
     task = chosen.task.name if hasattr(arguments, "task.name") or arguments.config or arguments.resume else None
     parser = _Parser(prog="seqlab train", allow_abbrev=False, add_help=False, usage=TRAIN_USAGE,
-                     description=TRAIN_DESCRIPTION)
+                     description=TRAIN_DESCRIPTION, formatter_class=_HelpFormatter)
     _add_train_arguments(parser, defaults, task=task)
     backbone = chosen.model.backbone
     group = parser.add_argument_group(f"options of --backbone {backbone}")
@@ -355,11 +371,11 @@ def build_parser() -> argparse.ArgumentParser:
     sample = subparsers.add_parser("sample", help="generate text from a checkpoint, streaming")
     sample.add_argument("checkpoint", help="checkpoint directory")
     sample.add_argument("--prompt", default="", help="text to start from")
-    sample.add_argument("--max-tokens", type=int, default=500)
+    sample.add_argument("--max-tokens", type=int, default=500, help="tokens to generate at most")
     sample.add_argument("--temperature", type=float, default=1.0, help="0 is greedy")
     sample.add_argument("--top-k", type=int, default=0, help="0: off")
     sample.add_argument("--top-p", type=float, default=1.0, help="1: off")
-    sample.add_argument("--seed", type=int, default=None)
+    sample.add_argument("--seed", type=int, default=None, help="make the sampling repeatable (without one: a fresh draw)")
     sample.add_argument("--stop", default=None, help="end where the text first contains this string")
     sample.add_argument("--condition", default=None,
                         help='start from a condition, for conditioned checkpoints (music: "K:D M:6/8")')
@@ -368,7 +384,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = subparsers.add_parser("eval", help="validation loss and bits per character of a checkpoint")
     evaluate.add_argument("checkpoint", help="checkpoint directory")
     evaluate.add_argument("--data", required=True, help="the text file (split as in training)")
-    evaluate.add_argument("--split", choices=("val", "train", "all"), default="val")
+    evaluate.add_argument("--split", choices=("val", "train", "all"), default="val",
+                          help="which part of the file, split as in training")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.add_argument("--beam-size", type=int, default=None, help="seq2seq: decode with this beam (1: greedy)")
     evaluate.set_defaults(handler=_command_eval)
@@ -389,7 +406,7 @@ def build_parser() -> argparse.ArgumentParser:
     align.set_defaults(handler=_command_align)
 
     demo = subparsers.add_parser("demo", help="train a character LSTM on folk tunes shipped with music21, then play")
-    demo.add_argument("--out", default="runs/demo")
+    demo.add_argument("--out", default="runs/demo", help="where the tunes, the checkpoint and its metrics go")
     demo.add_argument("--seconds", type=float, default=120.0, help="training time")
     demo.add_argument("--tunes", type=int, default=3, help="tunes to generate")
     demo.set_defaults(handler=_command_demo)
@@ -431,7 +448,7 @@ def build_parser() -> argparse.ArgumentParser:
     experiment.set_defaults(handler=_command_experiment)
 
     report = subparsers.add_parser("report", help="gather the experiment results under DIR into DIR/report.html")
-    report.add_argument("directory")
+    report.add_argument("directory", help="the --out directory of seqlab experiment (results are searched below it)")
     report.set_defaults(handler=_command_report)
     return parser
 

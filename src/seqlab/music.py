@@ -325,14 +325,15 @@ def make_music(checkpoint_dir: str | Path, *, tunes: int = 10, out: str | Path |
             stem = directory / f"tune-{number:03d}"
             stem.with_suffix(".abc").write_text(with_reference_number(tune, number) + "\n", encoding="utf-8")
             report.files.append(stem.with_suffix(".abc"))
-            if problem is not None and (midi or wav):
+            if not (midi or wav):
+                continue
+            if problem is not None:
                 report.skipped.append(f"{stem.name}.mid skipped: music21 cannot parse the tune ({problem})")
-            if problem is None and (midi or wav):
-                try:
-                    report.files.append(export_midi(tune, stem.with_suffix(".mid")))
-                except SeqlabError as error:  # this tune only: the others still get their files
-                    report.skipped.append(f"{stem.name}.mid skipped: {error}")
-                    continue
+                continue
+            try:  # a tune that fails fails alone: the others still get their files
+                report.files.append(export_midi(tune, stem.with_suffix(".mid")))
                 if wav:
                     report.files.append(export_wav(stem.with_suffix(".mid"), stem.with_suffix(".wav")))
+            except SeqlabError as error:
+                report.skipped.append(f"{stem.name} skipped: {error}")
     return report

@@ -71,7 +71,7 @@ def test_help_holds_every_fields_description_choices_and_default(capsys, monkeyp
 
 def test_a_presets_values_are_the_defaults_shown(capsys, monkeypatch):
     text = help_text(capsys, monkeypatch, "--config", "shakespeare-lstm")
-    assert "(default: 512)" in text.split("--hidden-size INT")[1].split("--num-layers")[0]
+    assert "default: 512)" in text.split("--hidden-size INT")[1].split("--num-layers")[0]
     assert "default: stream)" in text.split("--batching STR")[1].split("--bucketing")[0]
 
 

@@ -114,7 +114,7 @@ APPEND = [
     (r"^seqlab sample\b", "--max-tokens 20"),
     (r"^seqlab music\b", "--tunes 2 --max-tokens 60"),
     (r"^seqlab demo\b", "--seconds 1 --tunes 1"),
-    (r"^seqlab diagnose\b", "--length 20"),  # the Jacobians cost one batched step of S rows per position
+    (r"^seqlab diagnose\b", "--length 8"),  # the Jacobians cost one batched step of S rows per position
     (r"^torchrun\b.*\btrain\b", "--max-steps 2 --eval-interval 2 --threads 1"),
 ]
 SLOW = [

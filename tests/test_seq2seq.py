@@ -255,13 +255,15 @@ def test_the_loss_ignores_padded_targets():
     targets = torch.tensor([[BOS, 5, 6, EOS, PAD], [BOS, 7, EOS, PAD, PAD], [BOS, 3, 4, 5, EOS]])
     from seqlab.data.batches import Batch
 
-    loss, _ = task.loss(model, Batch(src, targets, lengths=src_len), None)
-    wider = torch.cat([targets, torch.full((3, 3), PAD)], dim=1)
-    torch.testing.assert_close(task.loss(model, Batch(src, wider, lengths=src_len), None)[0], loss)
+    batch = Batch(src, targets, lengths=src_len)
+    loss, _ = task.loss(model, batch, None)
+    wider = Batch(src, torch.cat([targets, torch.full((3, 3), PAD)], dim=1), lengths=src_len)
+    torch.testing.assert_close(task.loss(model, wider, None)[0], loss)
+    assert task.counted(batch) == task.counted(wider) == 3 + 2 + 4
     logits = model(src, src_len, targets[:, :-1])
     real = targets[:, 1:] != PAD
     expected = -F.log_softmax(logits, -1).gather(2, targets[:, 1:].unsqueeze(2)).squeeze(2)[real].mean()
-    torch.testing.assert_close(loss, expected)
+    torch.testing.assert_close(loss / task.counted(batch), expected)
 
 
 # ------------------------------------------------------------------ decoding

@@ -60,6 +60,11 @@ def _train_parser(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
+def _add_device(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", default="auto",
+                        help="where the model runs: auto (CUDA when there is one, else the CPU), cpu, cuda or cuda:N")
+
+
 def _add_train_arguments(parser: argparse.ArgumentParser, defaults: Any = None, *, task: str | None = None) -> None:
     """The run's own flags, then every config field as a flag, grouped by section.
 
@@ -248,7 +253,7 @@ def _command_sample(arguments: argparse.Namespace, extra: list[str]) -> None:
 
     check_sampling(max_tokens=arguments.max_tokens, temperature=arguments.temperature, top_k=arguments.top_k,
                    top_p=arguments.top_p)
-    checkpoint = load_checkpoint(arguments.checkpoint)
+    checkpoint = load_checkpoint(arguments.checkpoint, device=arguments.device)
     state = None
     if arguments.condition is not None:
         state = checkpoint.task.condition_state(checkpoint.model, arguments.condition)
@@ -266,7 +271,7 @@ def _command_eval(arguments: argparse.Namespace, extra: list[str]) -> None:
     from .evaluate import evaluate_checkpoint
 
     metrics = evaluate_checkpoint(arguments.checkpoint, arguments.data, split=arguments.split,
-                                  beam_size=arguments.beam_size)
+                                  beam_size=arguments.beam_size, device=arguments.device)
     measured = f"all of the {arguments.split} split" if arguments.split != "all" else "all of it"
     if arguments.json:
         print(json.dumps(metrics))
@@ -284,7 +289,7 @@ def _command_predict(arguments: argparse.Namespace, extra: list[str]) -> None:
         raise SeqlabError("give inputs to predict on the command line or with --file FILE")
     from .decode import use_beam_size
 
-    checkpoint = load_checkpoint(arguments.checkpoint)
+    checkpoint = load_checkpoint(arguments.checkpoint, device=arguments.device)
     use_beam_size(checkpoint, arguments.beam_size)
     inputs = list(arguments.inputs)
     if arguments.file:
@@ -297,7 +302,7 @@ def _command_align(arguments: argparse.Namespace, extra: list[str]) -> None:
     from .diagnostics.alignment import write_alignment
 
     result, figure, numbers = write_alignment(arguments.checkpoint, arguments.text, arguments.out,
-                                              beam_size=arguments.beam_size)
+                                              beam_size=arguments.beam_size, device=arguments.device)
     print(result.text)
     print(f"alignment: {figure} and {numbers}", file=sys.stderr)
 
@@ -315,7 +320,7 @@ def _command_music(arguments: argparse.Namespace, extra: list[str]) -> None:
                         write_header=arguments.write_header,
                         midi=arguments.midi, wav=arguments.wav, temperature=arguments.temperature,
                         top_k=arguments.top_k, top_p=arguments.top_p, max_tokens=arguments.max_tokens,
-                        seed=arguments.seed)
+                        seed=arguments.seed, device=arguments.device)
     if arguments.out is None:
         for number, tune in enumerate(report.tunes, start=1):
             print(f"X:{number}\n{tune}\n")
@@ -330,7 +335,7 @@ def _command_diagnose(arguments: argparse.Namespace, extra: list[str]) -> None:
 
     what = None if arguments.what is None else parse_analyses(arguments.what)
     print(diagnose(arguments.checkpoint, arguments.data, out=arguments.out, length=arguments.length,
-                   offset=arguments.offset, what=what).render())
+                   offset=arguments.offset, what=what, device=arguments.device).render())
 
 
 def _command_experiment(arguments: argparse.Namespace, extra: list[str]) -> None:
@@ -379,6 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--stop", default=None, help="end where the text first contains this string")
     sample.add_argument("--condition", default=None,
                         help='start from a condition, for conditioned checkpoints (music: "K:D M:6/8")')
+    _add_device(sample)
     sample.set_defaults(handler=_command_sample)
 
     evaluate = subparsers.add_parser("eval", help="validation loss and bits per character of a checkpoint")
@@ -388,6 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="which part of the file, split as in training")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.add_argument("--beam-size", type=int, default=None, help="seq2seq: decode with this beam (1: greedy)")
+    _add_device(evaluate)
     evaluate.set_defaults(handler=_command_eval)
 
     predict = subparsers.add_parser("predict", help="predict labels or values with a trained checkpoint")
@@ -396,6 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--file", help="a file of inputs: one per line, or laid out like the training data")
     predict.add_argument("--json", action="store_true", help="one JSON value per line")
     predict.add_argument("--beam-size", type=int, default=None, help="seq2seq: decode with this beam (1: greedy)")
+    _add_device(predict)
     predict.set_defaults(handler=_command_predict)
 
     align = subparsers.add_parser("align", help="seq2seq: decode one input and draw its attention alignment")
@@ -403,6 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
     align.add_argument("text", help="the source text, e.g. \"3 March 2017\"")
     align.add_argument("--out", default="align.png", help="the figure (.png, .pdf, .svg); its weights go beside it as .json")
     align.add_argument("--beam-size", type=int, default=None, help="decode with this beam (1: greedy)")
+    _add_device(align)
     align.set_defaults(handler=_command_align)
 
     demo = subparsers.add_parser("demo", help="train a character LSTM on folk tunes shipped with music21, then play")
@@ -426,6 +435,7 @@ def build_parser() -> argparse.ArgumentParser:
     music.add_argument("--top-p", type=float, default=1.0, help="1: off")
     music.add_argument("--max-tokens", type=int, default=1500, help="the longest tune, in tokens")
     music.add_argument("--seed", type=int, default=0, help="tune n uses seed + n")
+    _add_device(music)
     music.set_defaults(handler=_command_music)
 
     diagnose = subparsers.add_parser("diagnose", help="look inside a checkpoint: gradient flow, Jacobians, gates, "
@@ -438,6 +448,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="start at this token of the whole text (default: the start of the validation part)")
     diagnose.add_argument("--what", default=None,
                           help="comma-separated: gradients,jacobians,gates,attention,trajectories (default: all that apply)")
+    _add_device(diagnose)
     diagnose.set_defaults(handler=_command_diagnose)
 
     experiment = subparsers.add_parser("experiment", help="reproduce a classic claim: figures, a table and JSON")

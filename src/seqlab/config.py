@@ -151,6 +151,12 @@ class TrainConfig:
         "help": "auto (CUDA if there is one), cpu, cuda, cuda:1, ..."})
     threads: int = field(default=0, metadata={
         "help": "torch threads per process; 0: the cores shared among processes", "minimum": 0})
+    precision: str = field(default="fp32", metadata={
+        "help": "the forward's arithmetic: fp32, or bf16 / fp16 mixed precision (autocast; fp16 on CUDA only)",
+        "choices": ("fp32", "bf16", "fp16")})
+    compile: bool = field(default=False, metadata={"help": "compile the training forward with torch.compile"})
+    accumulate: int = field(default=1, metadata={
+        "help": "micro-batches per optimizer step; --batch-size stays the batch of the whole step", "minimum": 1})
 
 
 @dataclass

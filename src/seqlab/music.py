@@ -302,15 +302,16 @@ def generate_tunes(checkpoint: Any, count: int, *, condition: str = "", temperat
 
 def make_music(checkpoint_dir: str | Path, *, tunes: int = 10, out: str | Path | None = None, condition: str = "",
                midi: bool = False, wav: bool = False, temperature: float = 0.8, top_k: int = 0, top_p: float = 1.0,
-               max_tokens: int = 1500, seed: int = 0, write_header: bool = False) -> MusicReport:
-    """Generate tunes, check each with music21, and write them (.abc, with --midi .mid, with --wav .wav) to ``out``."""
+               max_tokens: int = 1500, seed: int = 0, write_header: bool = False, device: str = "cpu") -> MusicReport:
+    """Generate tunes (on ``device``), check each with music21, and write them (.abc, with --midi .mid, with --wav
+    .wav) to ``out``."""
     from .train.checkpoint import load_checkpoint
 
     if (midi or wav) and out is None:
         raise SeqlabError("--midi and --wav write files; give --out DIR")
     if wav and find_synthesiser() is None:
         raise SeqlabError(f"no MIDI synthesiser found for --wav; install one: {SYNTHESISER_PACKAGES}")
-    checkpoint = load_checkpoint(checkpoint_dir)
+    checkpoint = load_checkpoint(checkpoint_dir, device=device)
     generated = generate_tunes(checkpoint, tunes, condition=condition, temperature=temperature, top_k=top_k,
                                top_p=top_p, max_tokens=max_tokens, seed=seed, write_header=write_header)
     asked = checkpoint.task.parse_condition(condition)

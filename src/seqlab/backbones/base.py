@@ -10,7 +10,8 @@ truncated-BPTT windows.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 import torch
 from torch import Tensor, nn
@@ -31,6 +32,26 @@ def map_state(function: Callable[[Tensor], Tensor], state: State) -> State:
     if isinstance(state, dict):
         return {key: map_state(function, item) for key, item in state.items()}
     raise TypeError(f"a state holds tensors, tuples, lists or dicts, not {type(state).__name__}")
+
+
+_final_state_unused = False
+
+
+@contextmanager
+def final_state_unused(unused: bool = True) -> Iterator[None]:
+    """Within this block the caller reads no final state of a forward from a fresh state (training with random
+    windows), so a backbone whose state costs work to build (the Transformer's key/value cache) may return None."""
+    global _final_state_unused
+    previous, _final_state_unused = _final_state_unused, unused
+    try:
+        yield
+    finally:
+        _final_state_unused = previous
+
+
+def final_state_wanted() -> bool:
+    """False inside ``final_state_unused()``."""
+    return not _final_state_unused
 
 
 def state_tensors(state: State) -> list[Tensor]:

@@ -238,6 +238,12 @@ class RecurrentBackbone(Backbone):
         return [weight for layer in range(self.num_layers) for weight in self.layer_weights(layer)]
 
     def _forward_fused(self, x: Tensor, hidden: tuple[Tensor, ...], lengths: Tensor | None) -> tuple[Tensor, tuple[Tensor, ...]]:
+        if x.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
+            # CPU autocast sends the fused LSTM to oneDNN in bfloat16, which cannot build that kernel on CPUs
+            # without AVX-512 bfloat16 ("could not create a primitive descriptor"): the kernel runs in float32
+            dtype = self._flat_weights()[0].dtype
+            with torch.autocast("cpu", enabled=False):
+                return self._forward_fused(x.to(dtype), tuple(tensor.to(dtype) for tensor in hidden), lengths)
         hx = [tensor.contiguous() for tensor in hidden]
         hx_arg = hx if len(hx) > 1 else hx[0]
         dropout = self.dropout if self.num_layers > 1 else 0.0

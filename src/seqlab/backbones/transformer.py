@@ -11,7 +11,7 @@ from torch.nn import functional as F
 from ..errors import SeqlabError, did_you_mean
 from ..registry import register_backbone
 from .attention_common import INIT_STD, PreNormStack, merge_heads, split_heads
-from .base import State, check_lengths, lengths_mask
+from .base import State, check_lengths, final_state_wanted, lengths_mask
 
 POSITIONAL_ENCODINGS = ("learned", "sinusoidal", "rotary", "alibi", "none")
 FREQUENCY_BASE = 10000.0  # sinusoidal and rotary wavelengths run from 2*pi to 2*pi*10000
@@ -50,11 +50,16 @@ def rotate(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
 
 
 def sinusoidal_encoding(positions: Tensor, width: int, dtype: torch.dtype) -> Tensor:
-    """PE(p, 2i) = sin(p / 10000^(2i/H)), PE(p, 2i+1) = cos(p / 10000^(2i/H)); positions (B, T) -> (B, T, H)."""
+    """PE(p, 2i) = sin(p / 10000^(2i/H)), PE(p, 2i+1) = cos(p / 10000^(2i/H)); positions (B, T) -> (B, T, H).
+
+    The angles are float32 at least, whatever ``dtype`` (the result's) is: bfloat16 holds integers exactly
+    only up to 256, so a 16-bit position (or angle) past that would be another position's.
+    """
     pairs = (width + 1) // 2
-    exponents = torch.arange(pairs, device=positions.device, dtype=dtype) * 2.0 / width
-    angles = positions.to(dtype).unsqueeze(-1) * FREQUENCY_BASE ** -exponents  # (B, T, pairs)
-    return torch.stack([angles.sin(), angles.cos()], dim=-1).flatten(-2)[..., :width]
+    exact = torch.promote_types(dtype, torch.float32)
+    exponents = torch.arange(pairs, device=positions.device, dtype=exact) * 2.0 / width
+    angles = positions.to(exact).unsqueeze(-1) * FREQUENCY_BASE ** -exponents  # (B, T, pairs)
+    return torch.stack([angles.sin(), angles.cos()], dim=-1).flatten(-2)[..., :width].to(dtype)
 
 
 def alibi_slopes(heads: int, *, device: torch.device, dtype: torch.dtype) -> Tensor:
@@ -306,9 +311,11 @@ class Transformer(PreNormStack):
             if weights is not None:
                 maps.append(weights)
         y = self.final_norm(hidden)
-        real_lengths = torch.full_like(starts, time_steps) if lengths is None else lengths
         if lengths is not None:
             y = y.masked_fill(~lengths_mask(lengths, time_steps).unsqueeze(-1), 0.0)
+        if fresh and not final_state_wanted():  # training from fresh windows: nothing reads the cache
+            return y, None, maps
+        real_lengths = torch.full_like(starts, time_steps) if lengths is None else lengths
         source = ring_source(starts, real_lengths, self.context_length)  # (B, C)
         new_state = {
             "keys": ring_write(state["keys"], torch.stack(new_keys), source, batch_dim=1, slot_dim=3),
@@ -325,9 +332,11 @@ class Transformer(PreNormStack):
         rotary = None
         if self.positional == "rotary":
             half = self.head_size // 2
-            frequencies = FREQUENCY_BASE ** -(torch.arange(half, device=starts.device, dtype=dtype) / half)
-            angles = (query_positions.to(dtype).unsqueeze(-1) * frequencies).unsqueeze(1)  # (B, 1, T, hs/2)
-            rotary = (angles.cos(), angles.sin())
+            # positions and angles in float32 at least (see sinusoidal_encoding); cos and sin in the activations' dtype
+            exact = torch.promote_types(dtype, torch.float32)
+            frequencies = FREQUENCY_BASE ** -(torch.arange(half, device=starts.device, dtype=exact) / half)
+            angles = (query_positions.to(exact).unsqueeze(-1) * frequencies).unsqueeze(1)  # (B, 1, T, hs/2)
+            rotary = (angles.cos().to(dtype), angles.sin().to(dtype))
         if not use_cache and not explicit and time_steps <= self.context_length and self.positional != "alibi":
             return AttentionPlan(mask=None, rotary=rotary, use_cache=False, explicit=False)
         key_positions = query_positions

@@ -278,12 +278,23 @@ class ConditionedSequenceBatches(LabelledBatches):
     The (N, C) conditions ride as ``LabelledBatches``' labels; each batch is
     laid out by ``next_token_batch``. Every sequence must hold at least two
     tokens. Bucketing (see ``LabelledBatches``) is on unless asked otherwise.
+    With ``condition_groups`` ((C,) the group of each condition slot), each
+    group of a row's condition is hidden (set to zero) with ``hide_probability``,
+    drawn here for the whole global batch so that every process count sees the
+    same conditions.
     """
 
     def __init__(self, sequences: list[Tensor], conditions: Tensor, *, batch_size: int, seed: int,
-                 bucketing: bool = True) -> None:
+                 bucketing: bool = True, condition_groups: Tensor | None = None, hide_probability: float = 0.0) -> None:
         super().__init__(sequences, conditions, batch_size=batch_size, seed=seed, bucketing=bucketing)
+        self.condition_groups = condition_groups
+        self.hide_probability = hide_probability
 
     def batch(self, chosen: list[int]) -> Batch:
         padded, lengths = pad_right([self.sequences[index] for index in chosen])  # (B, T+1)
-        return next_token_batch(padded, lengths, self.labels[chosen])
+        condition = self.labels[chosen]  # (B, C)
+        if self.condition_groups is not None and self.hide_probability > 0:
+            groups = int(self.condition_groups.max()) + 1
+            kept = torch.rand(len(chosen), groups, generator=self.generator) >= self.hide_probability  # (B, G)
+            condition = condition * kept[:, self.condition_groups]
+        return next_token_batch(padded, lengths, condition)

@@ -76,9 +76,9 @@ def plot_alignment(result: Alignment, path: Path) -> None:
 
 
 def write_alignment(checkpoint_directory: str | Path, text: str, out: str | Path, *,
-                    beam_size: int | None = None) -> tuple[Alignment, Path, Path]:
+                    beam_size: int | None = None, device: str = "cpu") -> tuple[Alignment, Path, Path]:
     """``seqlab align``: the figure at ``out`` and its numbers in JSON beside it (same name, .json);
-    ``beam_size`` replaces the checkpoint's."""
+    ``beam_size`` replaces the checkpoint's; the model runs on ``device``."""
     from ..train.checkpoint import load_checkpoint
 
     out = Path(out)
@@ -88,7 +88,7 @@ def write_alignment(checkpoint_directory: str | Path, text: str, out: str | Path
         raise SeqlabError(f"--out {out} is a directory; name a file such as align.png")
     if not out.parent.exists():
         raise SeqlabError(f"the folder of --out {out} does not exist; create it first")
-    checkpoint = load_checkpoint(checkpoint_directory)
+    checkpoint = load_checkpoint(checkpoint_directory, device=device)
     use_beam_size(checkpoint, beam_size)
     result = alignment(checkpoint, text)
     plot_alignment(result, out)

@@ -44,6 +44,7 @@ def attention_maps(model: nn.Module, tokens: Tensor) -> AttentionMaps:
     embedded = model.embedding(tokens.unsqueeze(0))  # (1, T, E)
     maps = torch.stack([weights[0] for weights in model.backbone.attention_maps(embedded)]).double()  # (L, nh, T, T)
     time_steps = maps.shape[-1]
+    maps = maps.cpu()  # numbers and figures are made on the CPU, wherever the model ran
     offsets = (torch.arange(time_steps).unsqueeze(1) - torch.arange(time_steps).unsqueeze(0)).clamp(min=0)  # (T, T): i - j
     distance = (maps * offsets).sum(-1).mean(-1)  # (L, nh)
     entropy = -(maps * torch.log(maps.clamp(min=1e-30))).sum(-1).mean(-1)  # (L, nh); 0 log 0 = 0

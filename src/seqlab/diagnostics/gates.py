@@ -118,7 +118,7 @@ def gate_saturation(backbone: nn.Module, reading: Reading) -> GateSaturation:
          for name, gate in layer.items()}
         for layer in values
     ]
-    return GateSaturation(layers=layers, values=[{name: gate.double().numpy() for name, gate in layer.items()} for layer in values])
+    return GateSaturation(layers=layers, values=[{name: gate.double().cpu().numpy() for name, gate in layer.items()} for layer in values])
 
 
 def plot_gates(result: GateSaturation, path: Path) -> None:

@@ -78,7 +78,7 @@ def gradient_flow(model: nn.Module, tokens: Tensor, *, loss: str = "last") -> Gr
             embedded = model.embedding(inputs.unsqueeze(0)).detach().requires_grad_(True)  # (1, T, E)
             hidden, _ = backbone(embedded)  # (1, T, H)
             (gradient,) = torch.autograd.grad(_loss(model.head(hidden[0]), targets, loss), embedded)
-            return GradientFlow(quantity="embedding", loss=loss, norms=gradient[0].norm(dim=-1).double().numpy())
+            return GradientFlow(quantity="embedding", loss=loss, norms=gradient[0].norm(dim=-1).double().cpu().numpy())
         embedded = model.embedding(inputs)  # (T, E)
         state = backbone.init_state(1)
         probes, logits = [], []
@@ -90,7 +90,7 @@ def gradient_flow(model: nn.Module, tokens: Tensor, *, loss: str = "last") -> Gr
             logits.append(model.head(y_t + probe)[0])
         gradients = torch.autograd.grad(_loss(torch.stack(logits), targets, loss), probes)
     norms = torch.stack([gradient[0] for gradient in gradients]).norm(dim=-1)  # (T,)
-    return GradientFlow(quantity="hidden", loss=loss, norms=norms.double().numpy())
+    return GradientFlow(quantity="hidden", loss=loss, norms=norms.double().cpu().numpy())
 
 
 def step_jacobian(backbone: nn.Module, x_t: Tensor, state: Any) -> Tensor:
@@ -124,7 +124,7 @@ def spectral_norm(matrix: Tensor, *, tolerance: float = 1e-12, max_iterations: i
     brings ||A v|| closer from below, the error in sigma^2 shrinking like (sigma_2/sigma_1)^(2k).
     For S in the thousands this costs milliseconds where an SVD costs seconds.
     """
-    matrix = matrix.double()
+    matrix = matrix.double().cpu()
     vector = torch.randn(matrix.shape[1], dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     vector /= vector.norm()
     estimate = 0.0

@@ -134,7 +134,7 @@ def _attention(material: Material) -> Outcome:
 
 
 def _trajectories(material: Material) -> Outcome:
-    result = state_trajectory(material.reading.outputs.double().numpy(), material.labels)
+    result = state_trajectory(material.reading.outputs.double().cpu().numpy(), material.labels)
     summary = (f"trajectories: the top two principal components hold {result.explained[0]:.0%} and "
                f"{result.explained[1]:.0%} of the state's variance")
     return result.to_json(), lambda path: plot_trajectory(result, path), summary
@@ -146,16 +146,17 @@ RUNNERS: dict[str, Callable[[Material], Outcome]] = {
 
 
 def diagnose(checkpoint_directory: str | Path, data_path: str | Path, *, out: str | Path | None = None,
-             length: int = DEFAULT_LENGTH, offset: int | None = None, what: Sequence[str] | None = None) -> Diagnosis:
+             length: int = DEFAULT_LENGTH, offset: int | None = None, what: Sequence[str] | None = None,
+             device: str = "cpu") -> Diagnosis:
     """Run the analyses ``what`` (None: every one that applies) on ``length`` tokens of ``data_path``.
 
     Writes NAME.png and NAME.json per analysis into ``out`` (default CHECKPOINT/diagnostics).
     Cost: the Jacobians take one batched step of S rows per position (S the state size),
-    the rest a few passes over the sequence.
+    the rest a few passes over the sequence. ``device``: where the model runs (auto, cpu, cuda, cuda:N).
     """
     from ..train.checkpoint import load_checkpoint
 
-    checkpoint = load_checkpoint(checkpoint_directory)
+    checkpoint = load_checkpoint(checkpoint_directory, device=device)
     if checkpoint.config.task.name != "lm":
         raise SeqlabError(f"diagnose reads text through a language model; checkpoint {checkpoint_directory} "
                           f"holds a {checkpoint.config.task.name!r} task")
@@ -179,6 +180,7 @@ def diagnose(checkpoint_directory: str | Path, data_path: str | Path, *, out: st
         raise SeqlabError(f"--length {length} is longer than this backbone's {limit} learned positions; "
                           f"give --length {limit} or less")
     tokens, where = select_tokens(checkpoint, data_path, length=length, offset=offset)
+    tokens = tokens.to(next(model.parameters()).device)
     try:
         diagnosis.directory.mkdir(parents=True, exist_ok=True)
     except OSError as error:

@@ -68,8 +68,23 @@ class Task:
         raise NotImplementedError
 
     def loss(self, model: nn.Module, batch: Batch, state: State) -> tuple[Tensor, State]:
-        """Mean loss over a (per-process) batch, and the state to carry into the next batch."""
+        """The loss summed over the positions ``counted`` counts in a (per-process, per-micro-batch) batch,
+        and the state to carry into the next batch. ``model`` may be wrapped: reach its methods by ``unwrap``.
+
+        The trainer divides the sum by ``counted`` of the whole global batch, so the mean is over every
+        process's positions at once and N processes take the one-process step.
+        """
         raise NotImplementedError
+
+    def counted(self, batch: Batch) -> float:
+        """How many positions ``loss`` sums over in ``batch`` (their summed weight, with weights): every target."""
+        return float(batch.targets.numel())
+
+    def tokens(self, batch: Batch) -> int:
+        """How many tokens (or rows of a series) the model reads in ``batch``: the real ones, without padding."""
+        if batch.lengths is not None:
+            return int(batch.lengths.sum())
+        return batch.inputs.shape[0] * batch.inputs.shape[1]
 
     def evaluate(self, model: nn.Module, *, context: Any, max_batches: int = 0) -> dict[str, float]:
         """Metrics on the validation part, lower-case keys, including ``selection_metric``."""

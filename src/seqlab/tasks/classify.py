@@ -152,8 +152,16 @@ class ClassifyTask(Task):
 
     def loss(self, model: nn.Module, batch: Batch, state: State) -> tuple[Tensor, State]:
         logits = model(batch.inputs, batch.lengths)  # (b, C)
-        weights = None if self.loss_weights is None else self.loss_weights.to(logits.device, logits.dtype)
-        return F.cross_entropy(logits, batch.targets, weight=weights), None
+        # float32 at least: under mixed precision the loss is float32, and so must its weights be to match counted
+        weights = (None if self.loss_weights is None
+                   else self.loss_weights.to(logits.device, torch.promote_types(logits.dtype, torch.float32)))
+        return F.cross_entropy(logits, batch.targets, weight=weights, reduction="sum"), None
+
+    def counted(self, batch: Batch) -> float:
+        """With class weights each example counts its class's weight (as a weighted mean does), else one."""
+        if self.loss_weights is None:
+            return float(len(batch.targets))
+        return float(self.loss_weights.double()[batch.targets.cpu()].sum())
 
     # ------------------------------------------------------------ evaluation
     @torch.no_grad()

@@ -156,7 +156,7 @@ class ForecastTask(Task):
 
     def loss(self, model: nn.Module, batch: Batch, state: State) -> tuple[Tensor, State]:
         predictions, state = model(batch.inputs, state)  # (b, H, C) direct, (b, T+H-1, C) autoregressive
-        return F.mse_loss(predictions, batch.targets), state
+        return F.mse_loss(predictions, batch.targets, reduction="sum"), state
 
     # ---------------------------------------------------------- evaluation
     @torch.no_grad()

@@ -34,7 +34,7 @@ def evaluate_tokens(model: nn.Module, tokens: Tensor, *, block_size: int, batch_
     each process reads its share of the streams and the sums are combined.
     Returns (mean loss, number of predicted tokens).
     """
-    context = context or ProcessContext()
+    context = context or ProcessContext(device=next(model.parameters()).device)
     was_training = model.training
     model.eval()
     inputs, targets = evaluation_streams(tokens, block_size=block_size, batch_size=batch_size)
@@ -106,7 +106,7 @@ class LanguageModelTask(Task):
 
     def loss(self, model: nn.Module, batch: Batch, state: State) -> tuple[Tensor, State]:
         logits, state = model(batch.inputs, state)  # (b, T, V)
-        return F.cross_entropy(logits.flatten(0, 1), batch.targets.flatten()), state
+        return F.cross_entropy(logits.flatten(0, 1), batch.targets.flatten(), reduction="sum"), state
 
     def _metrics(self, model: nn.Module, tokens: Tensor, characters: int, *, context: ProcessContext | None = None,
                  max_batches: int = 0) -> dict[str, float]:

@@ -33,7 +33,7 @@ from ..data.tokenizers import fit_tokenizer, tokenizer_from_dict
 from ..errors import SeqlabError
 from ..models import build_model
 from ..music import tune_problem
-from ..train.distributed import ProcessContext
+from ..train.distributed import ProcessContext, unwrap
 from . import register_task
 from .base import BatchSource, InitialWeights, Task, start_model
 from .language_model import TOKENIZER_FILE
@@ -144,21 +144,23 @@ class MusicTask(Task):
     def batches(self) -> BatchSource:
         tunes = self.train_tunes
         return ConditionedSequenceBatches(tunes.sequences, tunes.conditions, batch_size=self.config.train.batch_size,
-                                          seed=self.config.train.seed)
+                                          seed=self.config.train.seed, condition_groups=self._slot_groups(),
+                                          hide_probability=CONDITION_DROPOUT)
 
     def _slot_groups(self) -> Tensor:
         """(C,) the index of each condition slot's group."""
         return torch.tensor([index for index, labels in enumerate(self.vocabulary.groups.values()) for _ in labels])
 
     def loss(self, model: nn.Module, batch: Batch, state: State) -> tuple[Tensor, State]:
-        condition = batch.condition  # (b, C)
-        groups = self._slot_groups().to(condition.device)
-        kept = torch.rand(condition.shape[0], len(self.vocabulary.groups), device=condition.device) >= CONDITION_DROPOUT
-        condition = condition * kept[:, groups]  # (b, C): whole groups hidden at random
         # No lengths: outputs past a tune's end never reach its real positions (causality) and their
         # targets are ignored, and the dense fused kernel runs far faster than a packed one.
-        logits, _ = model(batch.inputs, model.condition_state(condition))  # (b, T, V)
-        return F.cross_entropy(logits.flatten(0, 1), batch.targets.flatten(), ignore_index=IGNORED_TARGET), None
+        logits, _ = model(batch.inputs, unwrap(model).condition_state(batch.condition))  # (b, T, V)
+        return F.cross_entropy(logits.flatten(0, 1), batch.targets.flatten(), ignore_index=IGNORED_TARGET,
+                               reduction="sum"), None
+
+    def counted(self, batch: Batch) -> float:
+        """The predicted tokens: every target before a tune's end."""
+        return float((batch.targets != IGNORED_TARGET).sum())
 
     # ------------------------------------------------------------ evaluation
     @torch.no_grad()

@@ -183,7 +183,15 @@ class SeqToSeqTask(Task):
 
     def loss(self, model: nn.Module, batch: Batch, state: State) -> tuple[Tensor, State]:
         logits = model(batch.inputs, batch.lengths, batch.targets[:, :-1])  # (b, T, V)
-        return F.cross_entropy(logits.flatten(0, 1), batch.targets[:, 1:].flatten(), ignore_index=PAD), None
+        return F.cross_entropy(logits.flatten(0, 1), batch.targets[:, 1:].flatten(), ignore_index=PAD, reduction="sum"), None
+
+    def counted(self, batch: Batch) -> float:
+        """The real target tokens (EOS included, padding not)."""
+        return float((batch.targets[:, 1:] != PAD).sum())
+
+    def tokens(self, batch: Batch) -> int:
+        """The real source tokens the encoder reads and the real target tokens the decoder reads."""
+        return int(batch.lengths.sum()) + int((batch.targets[:, :-1] != PAD).sum())
 
     # ------------------------------------------------------------ evaluation
     def _batches(self, sources: list[Tensor]) -> list[list[int]]:

@@ -70,10 +70,10 @@ class SyntheticBatches:
 
 
 def masked_loss(outputs: Tensor, targets: Tensor, mask: Tensor) -> Tensor:
-    """Mean over the masked positions: cross entropy of (B, T, K) logits, or squared error of (B, T) values."""
+    """Sum over the masked positions: cross entropy of (B, T, K) logits, or squared error of (B, T) values."""
     if outputs.dim() == 3:
-        return F.cross_entropy(outputs[mask], targets[mask])
-    return F.mse_loss(outputs[mask], targets[mask])
+        return F.cross_entropy(outputs[mask], targets[mask], reduction="sum")
+    return F.mse_loss(outputs[mask], targets[mask], reduction="sum")
 
 
 @torch.no_grad()
@@ -164,6 +164,9 @@ class SyntheticTask(Task):
     def loss(self, model: nn.Module, batch: Batch, state: State) -> tuple[Tensor, State]:
         outputs, state = model(batch.inputs)
         return masked_loss(outputs, batch.targets, batch.mask), state
+
+    def counted(self, batch: Batch) -> float:
+        return float(batch.mask.sum())
 
     def metrics(self, model: nn.Module, examples: Examples) -> dict[str, float]:
         """The task's metrics on any set of examples of this source."""

@@ -28,6 +28,7 @@ from torch import Tensor, nn
 
 from ..config import Config
 from ..errors import SeqlabError
+from .distributed import resolve_device
 
 MANIFEST = "checkpoint.json"
 FORMAT = "seqlab-checkpoint"
@@ -127,9 +128,11 @@ def verify_checkpoint(directory: str | Path) -> dict[str, Any]:
 
 
 def load_checkpoint(directory: str | Path, *, device: str | torch.device = "cpu") -> Checkpoint:
-    """Rebuild config, task and model from a checkpoint directory (after verifying it)."""
+    """Rebuild config, task and model from a checkpoint directory (after verifying it), on ``device``
+    (a device or its name: auto, cpu, cuda, cuda:N)."""
     from ..tasks import task_class  # tasks import the trainer's pieces; avoid a cycle at import time
 
+    device = resolve_device(device) if isinstance(device, str) else device
     directory = Path(directory)
     verify_checkpoint(directory)
     try:

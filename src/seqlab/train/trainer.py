@@ -11,7 +11,14 @@ the task's selection metric in ``best/``.
 
 Time budgets (``max_seconds``) count training time only, not validation or
 checkpoint writing, so a budgeted run's numbers compare across machines'
-evaluation settings; the schedule then spans that time.
+evaluation settings; the schedule then spans that time. On CUDA the clock is
+read only after the device has finished the step's work.
+
+A step (``_step``) reads one global batch; each process takes its rows and
+splits them into ``train.accumulate`` micro-batches, whose summed losses are
+divided by the global batch's count, so any number of processes and
+micro-batches takes the same step (see ``Task.loss``). The forward runs in
+``train.precision`` and, with ``train.compile``, compiled (``acceleration.py``).
 """
 from __future__ import annotations
 
@@ -24,6 +31,7 @@ import signal
 import sys
 import threading
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -32,13 +40,16 @@ import torch
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
-from ..backbones.base import State, map_state, state_tensors
+from ..backbones.base import State, final_state_unused, map_state, state_tensors
 from ..config import Config
 from ..errors import SeqlabError
 from ..progress import ProgressReport, SlowdownWatch, console_for
 from ..tasks import task_class
+from ..data.batches import Batch
+from .acceleration import (autocast, check_compiler, check_precision, compile_model, compiled_call,
+                           gradient_scaler)
 from .checkpoint import is_checkpoint, load_checkpoint, load_trainer_state, save_checkpoint
-from .distributed import ProcessContext, start_processes, stop_processes
+from .distributed import ProcessContext, process_seed, start_processes, stop_processes
 from .regularisers import StateRecorder, check_regularisable
 
 BEST_DIRECTORY = "best"
@@ -121,12 +132,21 @@ class Trainer:
         if train.batch_size % context.world_size:
             raise SeqlabError(f"--batch-size {train.batch_size} does not split evenly among "
                               f"{context.world_size} processes; use a multiple of {context.world_size}")
+        rows = train.batch_size // context.world_size
+        if train.accumulate > rows:
+            raise SeqlabError(f"--accumulate {train.accumulate} asks for more micro-batches than the {rows} rows each "
+                              f"of {context.world_size} process(es) takes of --batch-size {train.batch_size}; "
+                              f"use --accumulate {rows} or less, or a larger --batch-size")
+        check_precision(train.precision, context.device)
+        if train.compile:
+            check_compiler(context.device)
         torch.set_num_threads(train.threads or max(1, (os.cpu_count() or 1) // context.local_world_size))
         self.task = load_checkpoint(self.out_dir).task if self.resume else task_class(config.task.name)(config)
         self.task.config = config  # the budget flags of a resumed run override the checkpoint's
         self.task.load_data()
-        torch.manual_seed(train.seed)
+        torch.manual_seed(train.seed)  # the same initial weights in every process
         self.model = self.task.build_model().to(context.device)
+        torch.manual_seed(process_seed(train.seed, context.rank))  # but each its own dropout masks
         if train.pascanu_weight:
             check_regularisable(getattr(self.model, "backbone", None))
         decay = [parameter for parameter in self.model.parameters() if parameter.dim() >= 2]
@@ -140,28 +160,44 @@ class Trainer:
         self.step = 0
         self.train_seconds = 0.0
         self.best: float | None = None
-        self.carried: State = None
+        self.carried: list[State] | None = None  # one state per micro-batch, with stream batching
+        self.scaler = gradient_scaler(train.precision, context.device)
         if self.resume:
             self._load_trainer_state(context)
             self._check_budget_left(announce=context.is_main)
 
     # ------------------------------------------------------------- checkpoint
-    def _trainer_state(self) -> tuple[dict[str, Any], dict[str, Tensor]]:
+    def _process_tensors(self, context: ProcessContext) -> dict[str, Tensor]:
+        """Every process's random streams and carried states, as ``process.RANK.NAME``.
+
+        A collective: every process must call it (the main one receives all)."""
+        own = {"rng.torch": torch.get_rng_state()}
+        if context.device.type == "cuda":
+            own["rng.cuda"] = torch.cuda.get_rng_state(context.device)
+        for micro, state in enumerate(self.carried or []):
+            for index, tensor in enumerate(state_tensors(state)):
+                own[f"carried.{micro}.{index}"] = tensor
+        return {f"process.{rank}.{name}": value for name, tensor in own.items()
+                for rank, value in enumerate(context.all_gather(tensor))}
+
+    def _trainer_state(self, context: ProcessContext) -> tuple[dict[str, Any], dict[str, Tensor]]:
+        """What ``--resume`` needs; a collective (see ``_process_tensors``)."""
         optimizer_state = self.optimizer.state_dict()
-        tensors: dict[str, Tensor] = {"rng.torch": torch.get_rng_state()}
+        tensors = self._process_tensors(context)
         for index, values in optimizer_state["state"].items():
             for name, value in values.items():
                 tensors[f"optimizer.{index}.{name}"] = value
         for name, value in self.batches.state_dict().items():
             tensors[f"batches.{name}"] = value
-        for index, tensor in enumerate(state_tensors(self.carried)):
-            tensors[f"carried.{index}"] = tensor
         state = {
             "step": self.step,
             "train_seconds": self.train_seconds,
             "best": self.best,
             "optimizer_param_groups": optimizer_state["param_groups"],
             "carried_state": self.carried is not None,
+            "world_size": context.world_size,
+            "accumulate": self.config.train.accumulate,
+            "gradient_scaler": self.scaler.state_dict(),
         }
         return state, tensors
 
@@ -181,12 +217,17 @@ class Trainer:
             raise SeqlabError(f"the optimizer state in {self.out_dir} does not fit the model ({error})") from None
         self.batches.load_state_dict({name.split(".", 1)[1]: value for name, value in tensors.items()
                                       if name.startswith("batches.")})
-        torch.set_rng_state(tensors["rng.torch"])
+        prefix = f"process.{context.rank}."
+        own = {name[len(prefix):]: value for name, value in tensors.items() if name.startswith(prefix)}
+        # a process the saved run did not have keeps the fresh stream seeded for its rank
+        if "rng.torch" in own:
+            torch.set_rng_state(own["rng.torch"])
+        if "rng.cuda" in own and context.device.type == "cuda":
+            torch.cuda.set_rng_state(own["rng.cuda"], context.device)
+        if state.get("gradient_scaler"):
+            self.scaler.load_state_dict(state["gradient_scaler"])
         if state["carried_state"]:
-            saved = iter(tensors[f"carried.{index}"] for index in range(len(state_tensors(self.model.init_state(1)))))
-            rows = self.config.train.batch_size // context.world_size
-            self.carried = map_state(lambda template: next(saved).to(template.device, template.dtype),
-                                     self.model.init_state(rows))
+            self.carried = self._saved_carried(own, state, context)
         self.step = state["step"]
         self.train_seconds = state["train_seconds"]
         self.best = state["best"]
@@ -207,8 +248,27 @@ class Trainer:
             self.console.print(f"resuming {self.out_dir} at {done}: {budget} leaves {left}; the learning-rate "
                                f"schedule spans that budget")
 
-    def _save(self, directory: Path, *, with_trainer_state: bool) -> None:
-        trainer_state, trainer_tensors = self._trainer_state() if with_trainer_state else (None, None)
+    def _saved_carried(self, own: dict[str, Tensor], state: dict[str, Any], context: ProcessContext) -> list[State]:
+        """This process's carried state of every micro-batch, from its saved tensors."""
+        train = self.config.train
+        saved_layout = (state["world_size"], state["accumulate"])
+        if saved_layout != (context.world_size, train.accumulate):
+            raise SeqlabError(f"{self.out_dir} carries stream states of {saved_layout[0]} process(es) with "
+                              f"--accumulate {saved_layout[1]}; resume it with as many processes and that --accumulate")
+        carried = []
+        for micro, rows in enumerate(self._micro_rows(train.batch_size // context.world_size)):
+            template = self.model.init_state(rows.stop - rows.start)
+            saved = iter(own[f"carried.{micro}.{index}"] for index in range(len(state_tensors(template))))
+            carried.append(map_state(lambda like: next(saved).to(like.device, like.dtype), template))
+        return carried
+
+    def _micro_rows(self, rows: int) -> list[slice]:
+        """The rows of each of ``train.accumulate`` micro-batches of a process's ``rows``, as even as they split."""
+        count = self.config.train.accumulate
+        return [slice(rows * index // count, rows * (index + 1) // count) for index in range(count)]
+
+    def _save(self, directory: Path, *, trainer: tuple[dict[str, Any], dict[str, Tensor]] | None) -> None:
+        trainer_state, trainer_tensors = trainer if trainer is not None else (None, None)
         save_checkpoint(directory, config=self.config, model=self.model, assets=self.task.assets(),
                         trainer_state=trainer_state, trainer_tensors=trainer_tensors)
 
@@ -258,12 +318,9 @@ class Trainer:
 
     def _loop(self, context: ProcessContext) -> TrainSummary:
         config, train = self.config, self.config.train
-        block_size = config.data.block_size
-        model: nn.Module = self.model
+        model: nn.Module = compile_model(self.model) if train.compile else self.model
         if context.distributed:
-            model = DistributedDataParallel(self.model, find_unused_parameters=self.batches.carries_state)
-        rows = context.rows(train.batch_size)
-        tokens_per_step = train.batch_size * block_size
+            model = DistributedDataParallel(model, find_unused_parameters=self.batches.carries_state)
         has_validation = self.task.has_validation
         history: list[dict[str, Any]] = []
         loss_value = float("nan")
@@ -279,35 +336,29 @@ class Trainer:
             with progress:
                 end = self._budget_spent(context)
                 while not end:
+                    context.synchronize()  # CUDA runs ahead of Python: the clock waits for the device
                     step_started = time.perf_counter()
                     rate = learning_rate(config, self.step, self.train_seconds)
                     for group in self.optimizer.param_groups:
                         group["lr"] = rate
                     batch = self.batches.next_batch()
-                    state = None if batch.reset or not self.batches.carries_state else self.carried
-                    loss, state, penalty = self._loss(model, batch.rows(rows).to(context.device), state)
-                    self.optimizer.zero_grad(set_to_none=True)
-                    (loss if penalty is None else loss + train.pascanu_weight * penalty).backward()
-                    grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), train.clip_norm or math.inf)
-                    if train.clip_value:
-                        torch.nn.utils.clip_grad_value_(self.model.parameters(), train.clip_value)
-                    self.optimizer.step()
-                    if self.batches.carries_state:
-                        self.carried = map_state(torch.Tensor.detach, state)
+                    counted = self.task.counted(batch)
+                    summed, penalty, grad_norm = compiled_call(self._step, model, batch, counted, context)
                     self.step += 1
+                    context.synchronize()
                     step_seconds = time.perf_counter() - step_started
                     self.train_seconds += step_seconds
                     warning = slowdown.observe(step_seconds)
                     if warning and context.is_main:
                         progress.print(f"note: {warning}")
-                    loss_value = float(context.all_reduce(loss.detach().double()) / context.world_size)
+                    loss_value = float(context.all_reduce(summed.double()) / counted)
                     if self.step_callback is not None:
                         self.step_callback(self, self.step, loss_value)
                     if self.step % train.log_interval == 0 or self.step == start_step + 1:
                         record = {"kind": "train", "step": self.step, "loss": round(loss_value, 6),
                                   "pascanu": None if penalty is None else round(float(penalty.detach()), 6), "lr": rate,
                                   "grad_norm": round(float(grad_norm), 6),
-                                  "tokens_per_second": round(tokens_per_step / step_seconds),
+                                  "tokens_per_second": round(self.task.tokens(batch) / step_seconds),
                                   "train_seconds": round(self.train_seconds, 3),
                                   "elapsed_seconds": round(time.perf_counter() - started, 3)}
                         history.append(record)
@@ -322,6 +373,50 @@ class Trainer:
             del model  # the DDP wrapper must go before the process group (see stop_processes)
         return TrainSummary(steps=self.step, train_seconds=self.train_seconds, loss=loss_value, metrics=metrics,
                             best=self.best, stopped_early=self.stop_requested, history=history)
+
+    def _step(self, model: nn.Module, batch: Batch, counted: float,
+              context: ProcessContext) -> tuple[Tensor, Tensor | None, Tensor]:
+        """One optimizer step on a global batch whose loss counts ``counted`` positions.
+
+        This process's rows go through in ``train.accumulate`` micro-batches. Each one's summed loss is
+        multiplied by world_size / counted: DDP averages the gradients over the processes, so the gradient
+        is that of the mean over every counted position of the global batch, the one-process step. DDP
+        all-reduces once, in the last micro-batch's backward. Returns this process's summed loss, its
+        regulariser (None without one) and the gradient norm before clipping.
+        """
+        train = self.config.train
+        carries = self.batches.carries_state
+        local = batch.rows(context.rows(train.batch_size))
+        micro_rows = self._micro_rows(local.inputs.shape[0])
+        scale = context.world_size / counted
+        summed = torch.zeros((), dtype=torch.float64, device=context.device)
+        penalties: list[Tensor] = []
+        carried: list[State] = []
+        self.optimizer.zero_grad(set_to_none=True)
+        for index, rows in enumerate(micro_rows):
+            piece = local.rows(rows).to(context.device)
+            state = None if batch.reset or not carries else self.carried[index]
+            last = index == len(micro_rows) - 1
+            with nullcontext() if last or not context.distributed else model.no_sync():
+                with autocast(train.precision, context.device), final_state_unused(not carries):
+                    loss, state, penalty = self._loss(model, piece, state)
+                objective = loss * scale
+                if penalty is not None:  # a mean over rows: each micro-batch weighs its share of them
+                    penalty = penalty * ((rows.stop - rows.start) / local.inputs.shape[0])
+                    penalties.append(penalty.detach())
+                    objective = objective + train.pascanu_weight * penalty
+                self.scaler.scale(objective).backward()
+            summed += loss.detach()
+            if carries:
+                carried.append(map_state(torch.Tensor.detach, state))
+        self.carried = carried if carries else None
+        self.scaler.unscale_(self.optimizer)  # fp16: the true gradients, before they are clipped
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), train.clip_norm or math.inf)
+        if train.clip_value:
+            torch.nn.utils.clip_grad_value_(self.model.parameters(), train.clip_value)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return summed, (torch.stack(penalties).sum() if penalties else None), grad_norm
 
     def _loss(self, model: nn.Module, batch: Any, state: State) -> tuple[Tensor, State, Tensor | None]:
         """The task's loss, and with ``train.pascanu_weight`` the regulariser Omega (else None) on its forward."""
@@ -350,7 +445,8 @@ class Trainer:
         metrics = None
         improved = False
         if has_validation:
-            metrics = task.evaluate(self.model, context=context, max_batches=self.config.train.eval_max_batches)
+            with autocast(self.config.train.precision, context.device):
+                metrics = task.evaluate(self.model, context=context, max_batches=self.config.train.eval_max_batches)
             value = metrics[task.selection_metric]
             improved = self.best is None or (value > self.best if task.higher_is_better else value < self.best)
             if improved:
@@ -366,10 +462,11 @@ class Trainer:
                     f"on the first {self.config.train.eval_max_batches} validation batches, as --eval-max-batches "
                     "asks; seqlab eval measures them all"] if self.config.train.eval_max_batches else [])
                 self.progress.print(f"step {self.step}: {shown}" + (f" ({'; '.join(notes)})" if notes else ""))
+        trainer = self._trainer_state(context)  # every process takes part: their states are gathered
         if context.is_main:
-            self._save(self.out_dir, with_trainer_state=True)
+            self._save(self.out_dir, trainer=trainer)
             if improved:
-                self._save(self.out_dir / BEST_DIRECTORY, with_trainer_state=False)
+                self._save(self.out_dir / BEST_DIRECTORY, trainer=None)
         context.barrier()
         return metrics
 

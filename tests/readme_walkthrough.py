@@ -14,7 +14,8 @@ prints "Traceback"; the walk-through fails when any command does.
 
 What changes, and only through the six lists below (so a new README command
 is covered with no edit here, and each change is visible in one place):
-- DATA: the files the README names, written small into the scratch directory.
+- DATA: the files the README names, written small into the scratch directory
+  (and REPOSITORY_PATHS, such as examples/, linked into it).
 - SUBSTITUTE: (pattern, replacement, why) applied to a command's text.
 - APPEND: (pattern, flags): flags appended to a matching command; argparse
   keeps the last value of a flag, so this is how budgets shrink.
@@ -103,6 +104,7 @@ DATA = {
     "series.csv": lambda: _series(120),
     "tunes.abc": lambda: _tunes(24),
 }
+REPOSITORY_PATHS = ("examples",)  # linked into the scratch directory, as commands run from the repository root
 SUBSTITUTE = [
     (r"^make demo$", ".venv/bin/seqlab demo --out runs/demo", "what the Makefile runs (the venv exists already)"),
     (r"builtin:music21", "tunes.abc", "music21's whole corpus -> 24 small tunes"),
@@ -114,7 +116,8 @@ APPEND = [
     (r"^seqlab sample\b", "--max-tokens 20"),
     (r"^seqlab music\b", "--tunes 2 --max-tokens 60"),
     (r"^seqlab demo\b", "--seconds 1 --tunes 1"),
-    (r"^seqlab diagnose\b", "--length 8"),  # the Jacobians cost one batched step of S rows per position
+    (r"^seqlab diagnose\b", "--length 8"),
+    (r"^python examples/onnx_generate\.py\b", "--max-tokens 20"),  # the Jacobians cost one batched step of S rows per position
     (r"^torchrun\b.*\btrain\b", "--max-steps 2 --eval-interval 2 --threads 1"),
 ]
 SLOW = [
@@ -124,6 +127,7 @@ SLOW = [
 ]
 NEVER = [
     (r"^make test\b", "the test suite itself, which runs this walk-through"),
+    (r"^pip install\b", "changes the environment (the walk-through runs with the dev extras installed)"),
     (r"^seqlab serve\b", "a server runs until it is stopped"),
 ]
 
@@ -263,6 +267,9 @@ def walk(readme: Path, directory: Path, *, everything: bool = False, echo=print)
     """Run the README's commands in ``directory``; return every command's outcome."""
     for name, make in DATA.items():
         (directory / name).write_text(make(), encoding="utf-8")
+    for name in REPOSITORY_PATHS:  # what commands name relative to the repository root
+        if (ROOT / name).exists():
+            (directory / name).symlink_to(ROOT / name)
     bin_directory = make_venv_bin(directory)
     environment = {**os.environ, "PATH": f"{bin_directory}{os.pathsep}{os.environ.get('PATH', '')}",
                    "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")]))}

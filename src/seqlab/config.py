@@ -66,6 +66,9 @@ class TaskConfig:
     max_target_length: int = field(default=100, metadata={
         "help": "tokens decoded at most (end token included); longer training targets are refused", "minimum": 1,
         "tasks": ("seq2seq",)})
+    bleu_tokenize: str = field(default="13a", metadata={
+        "help": "sacreBLEU's tokenizer for BLEU on the decoded text: 13a (words, as WMT), intl, char, zh or none",
+        "choices": ("13a", "intl", "char", "zh", "none"), "tasks": ("seq2seq",)})
 
 
 @dataclass
@@ -145,7 +148,8 @@ class TrainConfig:
         "minimum": 0})
     log_interval: int = field(default=10, metadata={"help": "steps between training records", "minimum": 1})
     log_format: str = field(default="jsonl", metadata={
-        "help": "the metrics file's format: metrics.jsonl or metrics.csv", "choices": ("jsonl", "csv")})
+        "help": "where metrics go: jsonl (metrics.jsonl), csv (metrics.csv), tensorboard (DIR/tensorboard), "
+                "or several joined by commas: jsonl,tensorboard"})
     seed: int = field(default=1337, metadata={"help": "the seed of initialisation, batches and dropout"})
     device: str = field(default="auto", metadata={
         "help": "auto (CUDA if there is one), cpu, cuda, cuda:1, ..."})
@@ -206,6 +210,10 @@ class Config:
                     raise SeqlabError(f"{name} must be {'zero or more' if minimum == 0 else f'at least {minimum}'}, "
                                       f"got {value}")
         model, data, train = self.model, self.data, self.train
+        for log_format in train.log_format.split(","):
+            if log_format not in LOG_FORMATS:
+                raise SeqlabError(f"--log-format takes {', '.join(LOG_FORMATS)} or several joined by commas, "
+                                  f"got {train.log_format!r}")
         if not (train.learning_rate > 0 and math.isfinite(train.learning_rate)):
             raise SeqlabError(f"train.learning_rate must be positive, got {train.learning_rate}")
         if not data.path:
@@ -221,6 +229,7 @@ class Config:
                               f" add --embedding-size {model.hidden_size} (or 0)")
 
 
+LOG_FORMATS = ("jsonl", "csv", "tensorboard")
 SECTIONS = {"task": TaskConfig, "model": ModelConfig, "data": DataConfig, "train": TrainConfig}
 
 

@@ -249,12 +249,12 @@ def make_venv_bin(directory: Path) -> Path:
     bin_directory = directory / ".venv" / "bin"
     bin_directory.mkdir(parents=True)
     source = str(ROOT / "src")
-    for name, module in (("seqlab", "seqlab.cli"), ("torchrun", "torch.distributed.run")):
+    # scripts, not links: a venv's python finds its site-packages from where it is started
+    for name, module in (("seqlab", "-m seqlab.cli "), ("torchrun", "-m torch.distributed.run "), ("python", "")):
         script = bin_directory / name
         script.write_text(f'#!/bin/sh\nPYTHONPATH="{source}${{PYTHONPATH:+:$PYTHONPATH}}" exec "{sys.executable}" '
-                          f'-m {module} "$@"\n')
+                          f'{module}"$@"\n')
         script.chmod(0o755)
-    (bin_directory / "python").symlink_to(sys.executable)
     return bin_directory
 
 

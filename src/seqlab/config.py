@@ -48,9 +48,10 @@ class TaskConfig:
         "help": "weigh each class's loss by its inverse frequency (rare classes up)", "tasks": ("classify",)})
     horizon: int = field(default=1, metadata={
         "help": "steps predicted from the last --block-size values", "minimum": 1, "tasks": ("forecast",)})
-    forecast_mode: str = field(default="direct", metadata={
-        "help": "direct: the whole horizon at once; autoregressive: one step at a time, fed back",
-        "choices": ("direct", "autoregressive"), "tasks": ("forecast",)})
+    forecast_mode: str = field(default="auto", metadata={
+        "help": "direct: the whole horizon at once; autoregressive: one step at a time, fed back; auto: whichever is "
+                "better on the validation rows",
+        "choices": ("auto", "direct", "autoregressive"), "tasks": ("forecast",)})
     target_columns: str = field(default="", metadata={
         "help": "the columns to forecast, comma-separated; empty: every numeric column but the time column",
         "tasks": ("forecast",)})
@@ -58,6 +59,15 @@ class TaskConfig:
         "help": "the date or time column; empty: recognised by itself", "tasks": ("forecast",)})
     season: int = field(default=0, metadata={
         "help": "the seasonal-naive baseline's period; 0: guessed from the data", "minimum": 0, "tasks": ("forecast",)})
+    missing: str = field(default="interpolate", metadata={
+        "help": "missing values: filled by linear interpolation (and counted), or refused with error",
+        "choices": ("interpolate", "error"), "tasks": ("forecast",)})
+    validation_rows: int = field(default=0, metadata={
+        "help": "rows before the held-out part that choose the method and best/ (not trained on); 0: max(2 horizons, "
+                "a tenth)", "minimum": 0,
+        "tasks": ("forecast",)})
+    calendar: bool = field(default=True, metadata={
+        "help": "give the network each row's position in the season (a sine and a cosine)", "tasks": ("forecast",)})
     attention: str = field(default="bahdanau", metadata={
         "help": "the recurrent decoder's attention: bahdanau (additive), luong (multiplicative) or none",
         "choices": ("bahdanau", "luong", "none"), "tasks": ("seq2seq",)})

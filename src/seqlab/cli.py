@@ -248,6 +248,16 @@ def _command_train(arguments: argparse.Namespace, extra: list[str]) -> None:
     train(config, arguments.out, resume=arguments.resume, overwrite=arguments.overwrite, quiet=arguments.quiet)
 
 
+def _command_prepare(arguments: argparse.Namespace, extra: list[str]) -> None:
+    from .data.prepared import cpu_count, prepare_corpus
+
+    if arguments.vocab_size < 0 or arguments.workers < 0:
+        raise SeqlabError("--vocab-size and --workers must be zero or more")
+    prepare_corpus(arguments.data, out=arguments.out, tokenizer_kind=arguments.tokenizer,
+                   vocab_size=arguments.vocab_size, val_fraction=arguments.val_fraction, unknown=arguments.unknown,
+                   strict=arguments.strict, workers=arguments.workers or cpu_count(), quiet=arguments.quiet)
+
+
 def _command_sample(arguments: argparse.Namespace, extra: list[str]) -> None:
     from .generate import check_sampling, generate_batch
     from .train.checkpoint import load_checkpoint
@@ -409,6 +419,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.set_defaults(commands=subparsers.choices)
     _train_parser(subparsers).set_defaults(handler=_command_train)
 
+    prepare = subparsers.add_parser("prepare", help="tokenize a corpus of any size once, for train and eval "
+                                    "--data DIR", description="Tokenize text files into a folder of memory-mapped "
+                                    "tokens, tokenizer.json and manifest.json; train and eval read it with --data DIR.")
+    prepare.add_argument("--data", nargs="+", required=True, help="text files, folders (searched recursively), globs")
+    prepare.add_argument("--out", required=True, help="the folder to write; it appears only when complete")
+    prepare.add_argument("--tokenizer", choices=("char", "word", "bpe"), default="char", help="fitted on the training part")
+    prepare.add_argument("--vocab-size", type=int, default=0, help="word and bpe: 0 is their default (10,000; 1,024)")
+    prepare.add_argument("--val-fraction", type=float, default=0.1,
+                         help="held out by documents (for one file: its last part); 0: no validation")
+    prepare.add_argument("--unknown", choices=("unk", "error"), default="unk",
+                         help="characters or words the training part lacks: <unk>, or refuse")
+    prepare.add_argument("--strict", action="store_true", help="refuse files that are not UTF-8 text (default: skip them)")
+    prepare.add_argument("--workers", type=int, default=0, help="processes that read and encode; 0: one per core")
+    prepare.add_argument("--quiet", action="store_true", help="print nothing but errors and skipped files")
+    prepare.set_defaults(handler=_command_prepare)
+
     sample = subparsers.add_parser("sample", help="generate text from a checkpoint, streaming")
     sample.add_argument("checkpoint", help="checkpoint directory")
     sample.add_argument("--prompt", default="", help="text to start from")
@@ -439,7 +465,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = subparsers.add_parser("eval", help="validation loss and bits per character of a checkpoint")
     evaluate.add_argument("checkpoint", help="checkpoint directory")
-    evaluate.add_argument("--data", required=True, help="the text file (split as in training)")
+    evaluate.add_argument("--data", required=True, help="a text file, a folder or a prepared corpus (split as in training)")
     evaluate.add_argument("--split", choices=("val", "train", "all"), default="val",
                           help="which part of the file, split as in training")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")

@@ -105,7 +105,8 @@ class ModelConfig:
 @dataclass
 class DataConfig:
     path: str = field(default="", metadata={
-        "flag": "data", "help": "the data: a text, CSV/TSV or ABC file, a folder, or builtin:NAME"})
+        "flag": "data", "help": "the data: a text, CSV/TSV or ABC file, a folder, a corpus made by seqlab prepare (lm), "
+                "or builtin:NAME"})
     tokenizer: str = field(default="char", metadata={
         "help": "char, word, or bpe (byte-level, trained on this text)", "choices": ("char", "word", "bpe")})
     vocab_size: int = field(default=0, metadata={
@@ -113,8 +114,8 @@ class DataConfig:
     unknown: str = field(default="unk", metadata={
         "help": "tokens unseen in training: unk (become <unk>) or error (refused)", "choices": ("unk", "error")})
     val_fraction: float = field(default=0.1, metadata={
-        "help": "the share held out for validation (the last part of a text); 0: no validation", "minimum": 0,
-        "below": 1})
+        "help": "the share held out for validation (the last part of a text, whole documents of a folder); "
+                "0: no validation", "minimum": 0, "below": 1})
     block_size: int = field(default=128, metadata={
         "help": "T, positions per training window (and per truncated-BPTT segment)", "minimum": 1})
     batching: str = field(default="random", metadata={

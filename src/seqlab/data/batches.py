@@ -9,11 +9,16 @@ rows, so a 2-process run sees exactly the rows a 1-process run would.
   are cut into B contiguous streams, read T at a time, left to right; the
   state after one window is carried into the next (truncated BPTT), and is
   reset when the streams wrap around at the end of an epoch.
+
+The tokens may be a tensor, an array in memory or a ``numpy.memmap`` of a
+prepared corpus: only the windows read are copied (to int64), so memory does
+not grow with the corpus.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -43,21 +48,29 @@ class Batch:
         return self._map(lambda tensor: tensor.to(device))
 
 
+Tokens = Tensor | np.ndarray  # (N,) token ids
+
+
+def as_long(tokens: np.ndarray) -> Tensor:
+    """Token ids read from an array (of any unsigned type) as an int64 tensor."""
+    return torch.from_numpy(np.asarray(tokens, dtype=np.int64))
+
+
 class RandomWindows:
     carries_state = False
 
-    def __init__(self, tokens: Tensor, *, block_size: int, batch_size: int, seed: int) -> None:
+    def __init__(self, tokens: Tokens, *, block_size: int, batch_size: int, seed: int) -> None:
         if len(tokens) < block_size + 1:
             raise SeqlabError(f"{len(tokens)} tokens are fewer than one window of {block_size} + 1")
-        self.tokens = tokens
+        self.tokens = np.asarray(tokens) if isinstance(tokens, Tensor) else tokens
         self.block_size = block_size
         self.batch_size = batch_size
         self.generator = torch.Generator().manual_seed(seed)
-        self._offsets = torch.arange(block_size + 1)
+        self._offsets = np.arange(block_size + 1)
 
     def next_batch(self) -> Batch:
         starts = torch.randint(len(self.tokens) - self.block_size, (self.batch_size,), generator=self.generator)
-        windows = self.tokens[starts.unsqueeze(1) + self._offsets]  # (B, T+1)
+        windows = as_long(self.tokens[starts.numpy()[:, None] + self._offsets])  # (B, T+1)
         return Batch(windows[:, :-1], windows[:, 1:], reset=True)
 
     def state_dict(self) -> dict[str, Tensor]:
@@ -70,7 +83,8 @@ class RandomWindows:
 class StreamWindows:
     carries_state = True
 
-    def __init__(self, tokens: Tensor, *, block_size: int, batch_size: int, seed: int = 0) -> None:
+    def __init__(self, tokens: Tokens, *, block_size: int, batch_size: int, seed: int = 0) -> None:
+        tokens = np.asarray(tokens) if isinstance(tokens, Tensor) else tokens
         stream_length = (len(tokens) - 1) // batch_size
         self.windows_per_epoch = stream_length // block_size
         if self.windows_per_epoch < 1:
@@ -78,8 +92,8 @@ class StreamWindows:
                 f"{len(tokens)} tokens cut into {batch_size} streams leave fewer than one window of {block_size} "
                 "per stream; use a smaller --batch-size or --block-size, or --batching random")
         used = stream_length * batch_size
-        self.inputs = tokens[:used].view(batch_size, stream_length)  # (B, L)
-        self.targets = tokens[1:used + 1].view(batch_size, stream_length)  # (B, L)
+        self.inputs = tokens[:used].reshape(batch_size, stream_length)  # (B, L), a view
+        self.targets = tokens[1:used + 1].reshape(batch_size, stream_length)  # (B, L), a view
         self.block_size = block_size
         self.position = 0  # windows read so far
 
@@ -87,7 +101,7 @@ class StreamWindows:
         window = self.position % self.windows_per_epoch
         columns = slice(window * self.block_size, (window + 1) * self.block_size)
         self.position += 1
-        return Batch(self.inputs[:, columns], self.targets[:, columns], reset=window == 0)
+        return Batch(as_long(self.inputs[:, columns]), as_long(self.targets[:, columns]), reset=window == 0)
 
     def state_dict(self) -> dict[str, Tensor]:
         return {"position": torch.tensor(self.position)}
@@ -96,13 +110,14 @@ class StreamWindows:
         self.position = int(state["position"])
 
 
-def make_batches(mode: str, tokens: Tensor, *, block_size: int, batch_size: int, seed: int) -> RandomWindows | StreamWindows:
+def make_batches(mode: str, tokens: Tokens, *, block_size: int, batch_size: int, seed: int) -> RandomWindows | StreamWindows:
     kinds = {"random": RandomWindows, "stream": StreamWindows}
     return kinds[mode](tokens, block_size=block_size, batch_size=batch_size, seed=seed)
 
 
-def evaluation_streams(tokens: Tensor, *, block_size: int, batch_size: int) -> tuple[Tensor, Tensor]:
-    """Lay a validation split out as (B', L) inputs and targets covering all but < B' of its tokens.
+def evaluation_streams(tokens: Tokens, *, block_size: int, batch_size: int) -> tuple[Tokens, Tokens]:
+    """Lay a validation split out as (B', L) inputs and targets covering all but < B' of its tokens
+    (views of ``tokens``: nothing is read).
 
     B' = min(batch_size, tokens // block_size) so that short splits still form
     one or more full-width streams.
@@ -111,4 +126,4 @@ def evaluation_streams(tokens: Tensor, *, block_size: int, batch_size: int) -> t
     streams = max(1, min(batch_size, predictions // block_size))
     length = predictions // streams
     used = length * streams
-    return tokens[:used].view(streams, length), tokens[1:used + 1].view(streams, length)
+    return tokens[:used].reshape(streams, length), tokens[1:used + 1].reshape(streams, length)

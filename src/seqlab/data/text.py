@@ -1,14 +1,16 @@
-"""Text files -> token tensors split into training and validation parts."""
+"""Reading text: whole small files, and corpora of any size as documents read in bounded chunks."""
 from __future__ import annotations
 
+import codecs
+import glob
+import hashlib
+import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
-
-import torch
-from torch import Tensor
+from typing import Iterator, Sequence
 
 from ..errors import SeqlabError
-from .tokenizers import Tokenizer, fit_tokenizer
 
 BINARY_PROBE_BYTES = 8192
 
@@ -40,28 +42,166 @@ def split_text(text: str, val_fraction: float) -> tuple[str, str]:
     return text[:cut], text[cut:]
 
 
+# ---------------------------------------------------------------- corpora larger than memory
+# A corpus is read in bounded chunks cut only where every tokenizer's pieces end: just before a
+# space or newline that follows a printable ASCII character. A character's pieces, a word's
+# (\w+ | \s+ | one mark) and a byte-level BPE pre-token (GPT-2's pattern, whose only pieces
+# holding white space either start with it or are made of it) all end there, so encoding chunk
+# by chunk gives exactly the tokens of encoding the whole text at once.
+SAFE_CUT_BYTES = re.compile(rb"[!-~](?=[ \n])")
+SAFE_CUT_TEXT = re.compile(r"[!-~](?=[ \n])")
+SEARCH_BYTES = 1 << 16  # how far back from a chunk's end a cut is looked for first
+READ_BYTES = 1 << 22  # the block size of streaming reads
+
+
+def list_documents(paths: Sequence[str | Path]) -> list[Path]:
+    """Files named, found under folders (recursively, skipping hidden names) or matching globs; sorted per
+    argument, each once. Refuses a path that does not exist, a glob matching nothing and an empty folder."""
+    found: dict[Path, None] = {}
+    if not paths or not all(str(path) for path in paths):
+        raise SeqlabError("no data given: pass --data PATH (files, folders or globs)")
+    for given in map(str, paths):
+        path = Path(given)
+        if path.is_file():
+            found[path] = None
+        elif path.is_dir():
+            files = sorted(_files_under(path))
+            if not files:
+                raise SeqlabError(f"data folder {path} is empty; give a folder with text files in it")
+            found.update(dict.fromkeys(files))
+        elif glob.has_magic(given):
+            files = sorted(Path(item) for item in glob.glob(given, recursive=True) if Path(item).is_file())
+            if not files:
+                raise SeqlabError(f"no files match {given!r}; check the pattern")
+            found.update(dict.fromkeys(files))
+        else:
+            raise SeqlabError(f"data path {path} does not exist; check the path")
+    return list(found)
+
+
+def _files_under(folder: Path) -> Iterator[Path]:
+    """Regular files below a folder, recursively, leaving out hidden names (.git and the like)."""
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            if entry.is_dir():
+                yield from _files_under(Path(entry.path))
+            elif entry.is_file():
+                yield Path(entry.path)
+
+
 @dataclass
-class TextData:
-    tokenizer: Tokenizer
-    train: Tensor  # (N_train,) int64
-    val: Tensor  # (N_val,) int64, possibly empty
-    val_characters: int  # characters the validation tokens spell: bits per character = bits per token * N_val / this
+class DocumentScan:
+    sha256: str
+    characters: int
+    problem: str  # "" for a UTF-8 text file, else why it is not one
 
 
-def load_text_data(path: str | Path, *, tokenizer_kind: str, unknown: str, val_fraction: float,
-                   block_size: int, vocab_size: int = 0, tokenizer: Tokenizer | None = None) -> TextData:
-    """Read, split, fit a tokenizer on the training part (unless one is given) and encode both parts."""
-    text = read_text(path)
-    train_text, val_text = split_text(text, val_fraction)
-    tokenizer = tokenizer or fit_tokenizer(tokenizer_kind, train_text, unknown=unknown, vocab_size=vocab_size)
-    train = tokenizer.encode(train_text)
-    val = tokenizer.encode(val_text) if val_text else torch.zeros(0, dtype=torch.long)
-    if len(train) < block_size + 1:
-        raise SeqlabError(
-            f"{path}: the training part has {len(train)} tokens, fewer than one training window "
-            f"(block size {block_size} + 1); use a longer file or a smaller --block-size")
-    if val_fraction > 0 and len(val) < 2:
-        raise SeqlabError(
-            f"{path}: the validation part has {len(val)} tokens, too few to measure; "
-            "use a longer file, a larger --val-fraction, or --val-fraction 0")
-    return TextData(tokenizer=tokenizer, train=train, val=val, val_characters=len(val_text))
+def scan_document(path: Path) -> DocumentScan:
+    """One streaming pass: SHA-256, characters, and whether the file is UTF-8 text (no NUL bytes)."""
+    digest = hashlib.sha256()
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    characters = 0
+    offset = 0
+    problem = ""
+    with path.open("rb") as handle:
+        while block := handle.read(READ_BYTES):
+            digest.update(block)
+            if problem:
+                continue
+            if b"\x00" in block:
+                problem = "looks binary (it has NUL bytes)"
+                continue
+            try:
+                characters += len(decoder.decode(block))
+            except UnicodeDecodeError as error:
+                problem = f"is not valid UTF-8 (bad byte at offset {offset + error.start})"
+            offset += len(block)
+    if not problem:
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            problem = "is not valid UTF-8 (it ends inside a character)"
+    return DocumentScan(sha256=digest.hexdigest(), characters=characters, problem=problem)
+
+
+def byte_offset_of_character(path: Path, index: int) -> int:
+    """Where character ``index`` of a UTF-8 file starts, found by streaming through it."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    characters = 0
+    consumed = 0  # bytes fully decoded into the characters counted so far
+    with path.open("rb") as handle:
+        while block := handle.read(READ_BYTES):
+            text = decoder.decode(block)
+            if characters + len(text) >= index:
+                return consumed + len(text[:index - characters].encode("utf-8"))
+            characters += len(text)
+            consumed += len(text.encode("utf-8"))
+    return consumed
+
+
+def read_range(path: Path | str, start: int, end: int) -> str:
+    """Bytes [start, end) of a UTF-8 file as text (the range starts and ends on character boundaries)."""
+    with open(path, "rb") as handle:
+        handle.seek(start)
+        return handle.read(end - start).decode("utf-8")
+
+
+def _last_cut(window: bytes) -> int:
+    """The last safe cut inside ``window`` (an offset into it), or -1."""
+    last = -1
+    for match in SAFE_CUT_BYTES.finditer(window):
+        last = match.end()
+    return last
+
+
+def chunk_ranges(path: Path, start: int, end: int, chunk_bytes: int) -> Iterator[tuple[int, int]]:
+    """Cut bytes [start, end) of a file into ranges of about ``chunk_bytes`` at safe cuts (see above).
+
+    A chunk with no safe cut inside grows until the next one (or the end), so only a text without a
+    single ``x `` or ``x\\n`` over megabytes gives a larger chunk.
+    """
+    if end - start <= chunk_bytes:  # most files of a code base or a shelf of books: no need to look
+        yield start, end
+        return
+    with path.open("rb") as handle:
+        position = start
+        while end - position > chunk_bytes:
+            target = position + chunk_bytes
+            low = max(position + 1, target - SEARCH_BYTES)
+            handle.seek(low)
+            cut = _last_cut(handle.read(target - low))
+            if cut < 0 and low > position + 1:  # nothing near the end: the whole chunk
+                handle.seek(position + 1)
+                cut, low = _last_cut(handle.read(target - position - 1)), position + 1
+            while cut < 0 and target < end:  # nothing before the target: look ahead
+                handle.seek(target)
+                window = handle.read(min(READ_BYTES, end - target))
+                match = SAFE_CUT_BYTES.search(window)
+                if match:
+                    cut, low = match.end(), target
+                else:
+                    target += len(window)
+            cut = low + cut if cut >= 0 else end
+            yield position, cut
+            position = cut
+        if position < end:
+            yield position, end
+
+
+def text_pieces(text: str, characters: int) -> Iterator[str]:
+    """Cut a text into pieces of about ``characters`` at safe cuts (see above); joined they give the text."""
+    position = 0
+    while len(text) - position > characters:
+        target = position + characters
+        last = None
+        for last in SAFE_CUT_TEXT.finditer(text, max(position + 1, target - SEARCH_BYTES), target):
+            pass
+        if last is None:
+            last = SAFE_CUT_TEXT.search(text, target)
+        cut = last.end() if last is not None else len(text)
+        yield text[position:cut]
+        position = cut
+    if position < len(text):
+        yield text[position:]

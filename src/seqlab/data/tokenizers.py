@@ -5,16 +5,18 @@ import json
 import re
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from ..errors import SeqlabError
+from .text import text_pieces
 
 UNKNOWN_TOKEN = "<unk>"
 UNKNOWN_TEXT = "\ufffd"  # what <unk> decodes to: the Unicode replacement character
+FIT_PIECE_CHARACTERS = 1 << 16  # BPE trains from pieces this long, so the trainer's read-ahead stays small
 
 
 class CharTokenizer:
@@ -34,15 +36,20 @@ class CharTokenizer:
         self.characters = list(characters)
         self.unknown = unknown
         offset = 1 if unknown == "unk" else 0
-        self._codepoints = np.array([ord(character) for character in self.characters], dtype=np.uint32)
-        self._order = np.argsort(self._codepoints)
-        self._sorted = self._codepoints[self._order]
-        self._ids = (self._order + offset).astype(np.int64)
+        codepoints = np.array([ord(character) for character in self.characters], dtype=np.int64)
+        # code point -> id, -1 for characters outside the vocabulary: one lookup per character
+        self._ids = np.full(int(codepoints.max(initial=0)) + 1, -1, dtype=np.int64)
+        self._ids[codepoints] = np.arange(len(codepoints)) + offset
         self._pieces = ([UNKNOWN_TEXT] if unknown == "unk" else []) + self.characters
 
     @classmethod
     def fit(cls, text: str, *, unknown: str = "unk") -> "CharTokenizer":
         return cls(sorted(set(text)), unknown=unknown)
+
+    @classmethod
+    def from_counts(cls, counts: Counter, *, unknown: str = "unk", vocab_size: int = 0) -> "CharTokenizer":
+        """Every character counted (``count_pieces`` over the training text), in code-point order."""
+        return cls(sorted(counts), unknown=unknown)
 
     @property
     def vocab_size(self) -> int:
@@ -51,8 +58,9 @@ class CharTokenizer:
     def encode(self, text: str) -> Tensor:
         """text -> (N,) int64 ids."""
         codepoints = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
-        positions = np.searchsorted(self._sorted, codepoints).clip(max=max(len(self._sorted) - 1, 0))
-        known = self._sorted[positions] == codepoints if len(self._sorted) else np.zeros(len(codepoints), bool)
+        inside = codepoints < len(self._ids)
+        ids = self._ids[np.where(inside, codepoints, 0)]
+        known = inside & (ids >= 0)
         if not known.all():
             if self.unknown == "error":
                 missing = sorted({chr(code) for code in codepoints[~known]})
@@ -60,14 +68,16 @@ class CharTokenizer:
                 raise SeqlabError(
                     f"text has {len(missing)} character(s) the model never saw in training ({shown!r}); "
                     "remove them, or train with --unknown unk")
-            ids = np.where(known, self._ids[positions], 0)
-        else:
-            ids = self._ids[positions]
-        return torch.from_numpy(np.ascontiguousarray(ids, dtype=np.int64))
+            ids = np.where(known, ids, 0)
+        return torch.from_numpy(ids)
 
     def decode(self, ids: Tensor | list[int]) -> str:
         values = ids.tolist() if isinstance(ids, Tensor) else ids
         return "".join(self._pieces[index] for index in values)
+
+    def token_characters(self) -> np.ndarray:
+        """(V,) the characters each token decodes to: one each."""
+        return np.ones(self.vocab_size, dtype=np.int64)
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "unknown": self.unknown, "characters": self.characters}
@@ -98,7 +108,11 @@ class WordTokenizer:
 
     @classmethod
     def fit(cls, text: str, *, unknown: str = "unk", vocab_size: int = 0) -> "WordTokenizer":
-        counts = Counter(cls.pattern.findall(text))
+        return cls.from_counts(Counter(cls.pattern.findall(text)), unknown=unknown, vocab_size=vocab_size)
+
+    @classmethod
+    def from_counts(cls, counts: Counter, *, unknown: str = "unk", vocab_size: int = 0) -> "WordTokenizer":
+        """The most frequent pieces of ``count_pieces`` over the training text (counted in text order)."""
         return cls([piece for piece, _ in counts.most_common((vocab_size or cls.default_vocab_size) - 1)],
                    unknown=unknown)
 
@@ -118,6 +132,10 @@ class WordTokenizer:
     def decode(self, ids: Tensor | list[int]) -> str:
         values = ids.tolist() if isinstance(ids, Tensor) else ids
         return "".join(UNKNOWN_TEXT if index == 0 else self.pieces[index] for index in values)
+
+    def token_characters(self) -> np.ndarray:
+        """(V,) the characters each token decodes to (<unk>: its one replacement character)."""
+        return np.array([1, *map(len, self.pieces[1:])], dtype=np.int64)
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "unknown": self.unknown, "pieces": self.pieces[1:]}
@@ -142,6 +160,12 @@ class BPETokenizer:
 
     @classmethod
     def fit(cls, text: str, *, unknown: str = "unk", vocab_size: int = 0) -> "BPETokenizer":
+        return cls.fit_pieces(text_pieces(text, FIT_PIECE_CHARACTERS), vocab_size=vocab_size)
+
+    @classmethod
+    def fit_pieces(cls, pieces: Iterable[str], *, vocab_size: int = 0) -> "BPETokenizer":
+        """Train on a text given as pieces cut where pre-tokens end (``text_pieces``, ``chunk_ranges``),
+        which the trainer counts exactly as it would the whole text."""
         from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
         tokenizer = Tokenizer(models.BPE())
@@ -149,7 +173,7 @@ class BPETokenizer:
         tokenizer.decoder = decoders.ByteLevel()
         trainer = trainers.BpeTrainer(vocab_size=vocab_size or cls.default_vocab_size, show_progress=False,
                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-        tokenizer.train_from_iterator(text.splitlines(keepends=True), trainer=trainer)
+        tokenizer.train_from_iterator(pieces, trainer=trainer)
         return cls(tokenizer)
 
     @property
@@ -169,6 +193,12 @@ class BPETokenizer:
             self._token_bytes = [bytes(alphabet[character] for character in self.tokenizer.id_to_token(index))
                                  for index in range(self.vocab_size)]
         return self._token_bytes[token]
+
+    def token_characters(self) -> np.ndarray:
+        """(V,) the characters each token starts: its bytes that are not UTF-8 continuation bytes
+        (10xxxxxx), so a character split across tokens counts once, in the token holding its first byte."""
+        return np.array([sum(byte & 0xC0 != 0x80 for byte in self.token_bytes(index))
+                         for index in range(self.vocab_size)], dtype=np.int64)
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "tokenizer": self.tokenizer.to_str()}
@@ -206,6 +236,19 @@ def fit_tokenizer(kind: str, text: str, *, unknown: str, vocab_size: int = 0) ->
     if kind == "char":
         return CharTokenizer.fit(text, unknown=unknown)
     return TOKENIZERS[kind].fit(text, unknown=unknown, vocab_size=vocab_size)
+
+
+def count_pieces(kind: str, texts: list[str]) -> Counter:
+    """What fitting a char or word tokenizer counts in texts: {piece: occurrences}, in order of first
+    appearance for words. Counts of consecutive chunks add up (``Counter.update``) to the whole text's."""
+    if kind == "word":
+        counts: Counter = Counter()
+        for text in texts:  # one by one: a word must not run on from one text into the next
+            counts.update(WordTokenizer.pattern.findall(text))
+        return counts
+    codepoints = np.frombuffer("".join(texts).encode("utf-32-le"), dtype=np.uint32)
+    occurrences = np.bincount(codepoints)
+    return Counter({chr(code): int(occurrences[code]) for code in np.flatnonzero(occurrences)})
 
 
 def tokenizer_from_dict(values: dict[str, Any]) -> Tokenizer:

@@ -1,18 +1,23 @@
-"""Many-to-many, aligned: next-token prediction over a text file (characters, words or BPE)."""
+"""Many-to-many, aligned: next-token prediction over text (characters, words or BPE).
+
+The text is a file, a folder of files, or a corpus prepared with ``seqlab prepare``
+(memory-mapped tokens): all three arrive as a ``Corpus`` (``data/prepared.py``).
+"""
 from __future__ import annotations
 
 import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ..backbones.base import State
 from ..config import Config
-from ..data.batches import Batch, evaluation_streams, make_batches
-from ..data.text import TextData, load_text_data, read_text, split_text
+from ..data.batches import Batch, Tokens, as_long, evaluation_streams, make_batches
+from ..data.prepared import Corpus, load_corpus
 from ..data.tokenizers import tokenizer_from_dict
 from ..errors import SeqlabError
 from ..models import build_model
@@ -24,7 +29,7 @@ TOKENIZER_FILE = "tokenizer.json"
 
 
 @torch.no_grad()
-def evaluate_tokens(model: nn.Module, tokens: Tensor, *, block_size: int, batch_size: int, carry_state: bool,
+def evaluate_tokens(model: nn.Module, tokens: Tokens, *, block_size: int, batch_size: int, carry_state: bool,
                     max_batches: int = 0, context: ProcessContext | None = None) -> tuple[float, int]:
     """Mean next-token cross-entropy (nats) over a token split, deterministic.
 
@@ -32,6 +37,7 @@ def evaluate_tokens(model: nn.Module, tokens: Tensor, *, block_size: int, batch_
     with ``carry_state`` each window starts from the state the previous one
     left (as the model was trained), otherwise from a fresh state. Under DDP
     each process reads its share of the streams and the sums are combined.
+    Only the windows read are copied from ``tokens`` (which may be memory-mapped).
     Returns (mean loss, number of predicted tokens).
     """
     context = context or ProcessContext(device=next(model.parameters()).device)
@@ -41,13 +47,15 @@ def evaluate_tokens(model: nn.Module, tokens: Tensor, *, block_size: int, batch_
     rows = list(range(context.rank, inputs.shape[0], context.world_size))
     total = torch.zeros(2, dtype=torch.float64)  # (summed loss, count)
     if rows:
-        inputs, targets = inputs[rows].to(context.device), targets[rows].to(context.device)
+        mine = slice(context.rank, inputs.shape[0], context.world_size)
         state: State = None
         for window, start in enumerate(range(0, inputs.shape[1], block_size)):
             if max_batches and window >= max_batches:
                 break
-            logits, state = model(inputs[:, start:start + block_size], state if carry_state else None)
-            window_targets = targets[:, start:start + block_size]
+            columns = slice(start, start + block_size)
+            window_inputs = as_long(inputs[mine, columns]).to(context.device)  # (b, T)
+            window_targets = as_long(targets[mine, columns]).to(context.device)  # (b, T)
+            logits, state = model(window_inputs, state if carry_state else None)
             total[0] += F.cross_entropy(logits.flatten(0, 1).float(), window_targets.flatten(), reduction="sum").item()
             total[1] += window_targets.numel()
     total = context.all_reduce(total)
@@ -55,16 +63,14 @@ def evaluate_tokens(model: nn.Module, tokens: Tensor, *, block_size: int, batch_
     return float(total[0] / total[1]), int(total[1])
 
 
-def bits_per_character(loss: float, tokens: int, characters: int) -> float:
-    """Nats per token -> bits per character of the text those tokens spell."""
-    return loss / math.log(2) * tokens / characters
-
-
 @register_task("lm")
 class LanguageModelTask(Task):
-    """p(x_{t+1} | x_{<=t}) over one text file: the first (1 - val_fraction) trains, the rest validates.
+    """p(x_{t+1} | x_{<=t}) over a text: the first (1 - val_fraction) of one file trains and the rest
+    validates; a folder or a prepared corpus holds out whole documents instead.
 
-    Metrics: ``val_loss`` (nats per token) and ``bpc`` (bits per character).
+    Metrics: ``val_loss`` (nats per token) and ``bpc`` (bits per character: the loss in bits times the
+    tokens per character of the text measured, counted exactly from the text, or, where
+    ``eval_max_batches`` stops early, from the characters each measured token decodes to).
     """
 
     asset_files = (TOKENIZER_FILE,)
@@ -73,7 +79,7 @@ class LanguageModelTask(Task):
     def __init__(self, config: Config, assets: dict[str, Any] | None = None) -> None:
         super().__init__(config, assets)
         self.tokenizer = tokenizer_from_dict(assets[TOKENIZER_FILE]) if assets else None
-        self.data: TextData | None = None
+        self.data: Corpus | None = None
         self.initial_weights: InitialWeights | None = None  # init_from's, for a fresh run
 
     @property
@@ -85,10 +91,19 @@ class LanguageModelTask(Task):
         if self.tokenizer is None and self.config.task.init_from:  # fine-tuning: the old vocabulary, on new text
             self.initial_weights = InitialWeights(self.config, ("embedding", "backbone", "head"))
             self.tokenizer = self.initial_weights.tokenizer(self.config)
-        self.data = load_text_data(data.path, tokenizer_kind=data.tokenizer, unknown=data.unknown,
-                                   val_fraction=data.val_fraction, block_size=data.block_size,
-                                   vocab_size=data.vocab_size, tokenizer=self.tokenizer)
+        self.data = load_corpus(data.path, tokenizer_kind=data.tokenizer, unknown=data.unknown,
+                                val_fraction=data.val_fraction, vocab_size=data.vocab_size, tokenizer=self.tokenizer)
         self.tokenizer = self.data.tokenizer
+        # a prepared corpus fixed its tokenizer and split: the checkpoint records what was used
+        data.tokenizer, data.val_fraction = self.tokenizer.kind, self.data.val_fraction
+        if len(self.data.train) < data.block_size + 1:
+            raise SeqlabError(
+                f"{data.path}: the training part has {len(self.data.train)} tokens, fewer than one training "
+                f"window (block size {data.block_size} + 1); use a longer file or a smaller --block-size")
+        if self.data.val_fraction > 0 and len(self.data.val) < 2:
+            raise SeqlabError(
+                f"{data.path}: the validation part has {len(self.data.val)} tokens, too few to measure; "
+                "use a longer file, a larger --val-fraction, or --val-fraction 0")
 
     @property
     def has_validation(self) -> bool:
@@ -108,24 +123,41 @@ class LanguageModelTask(Task):
         logits, state = model(batch.inputs, state)  # (b, T, V)
         return F.cross_entropy(logits.flatten(0, 1), batch.targets.flatten(), reduction="sum"), state
 
-    def _metrics(self, model: nn.Module, tokens: Tensor, characters: int, *, context: ProcessContext | None = None,
-                 max_batches: int = 0) -> dict[str, float]:
-        loss, _ = evaluate_tokens(model, tokens, block_size=self.config.data.block_size,
-                                  batch_size=self.config.train.batch_size, carry_state=self.carries_state,
-                                  max_batches=max_batches, context=context)
-        return {"val_loss": loss, "bpc": bits_per_character(loss, len(tokens), characters)}
+    def _measure(self, model: nn.Module, tokens: Tokens, characters: int, *, context: ProcessContext | None = None,
+                 max_batches: int = 0) -> tuple[float, int, int]:
+        """(bits, tokens, characters) of a part: all of it (``characters`` counted from its text), or
+        the first ``max_batches`` windows of each stream, whose characters are those their target
+        tokens decode to (``token_characters``; exact but for a word <unk>, which counts one)."""
+        block_size, batch_size = self.config.data.block_size, self.config.train.batch_size
+        loss, _ = evaluate_tokens(model, tokens, block_size=block_size, batch_size=batch_size,
+                                  carry_state=self.carries_state, max_batches=max_batches, context=context)
+        _, targets = evaluation_streams(tokens, block_size=block_size, batch_size=batch_size)
+        if max_batches and max_batches * block_size < targets.shape[1]:
+            measured = np.asarray(targets[:, :max_batches * block_size])  # (B', max_batches * T)
+            return (loss / math.log(2) * measured.size, measured.size,
+                    int(self.tokenizer.token_characters()[measured].sum()))
+        return loss / math.log(2) * len(tokens), len(tokens), characters
 
     def evaluate(self, model: nn.Module, *, context: ProcessContext, max_batches: int = 0) -> dict[str, float]:
-        return self._metrics(model, self.data.val, self.data.val_characters, context=context, max_batches=max_batches)
+        bits, tokens, characters = self._measure(model, self.data.val, self.data.val_characters, context=context,
+                                                 max_batches=max_batches)
+        return {"val_loss": bits * math.log(2) / tokens, "bpc": bits / characters}
 
     def evaluate_file(self, model: nn.Module, path: str | Path, *, split: str) -> dict[str, Any]:
-        """``val`` is exactly the part the trainer validated on (the whole file when it had none)."""
-        text = read_text(path)
-        train_text, val_text = split_text(text, self.config.data.val_fraction)
-        if split == "val" and self.config.data.val_fraction == 0:
-            val_text = text
-        chosen = {"val": val_text, "train": train_text, "all": text}[split]
-        tokens = self.tokenizer.encode(chosen)
-        if len(tokens) < 2:
-            raise SeqlabError(f"the {split} split of {path} has {len(tokens)} tokens, too few to evaluate")
-        return {"split": split, "tokens": len(tokens), **self._metrics(model, tokens, len(chosen))}
+        """``val`` is exactly the part the trainer validated on (everything when it had none); ``all``
+        measures both parts, each on its own. Also says how many tokens and characters were measured."""
+        data = self.config.data
+        corpus = load_corpus(path, tokenizer_kind=data.tokenizer, unknown=data.unknown,
+                             val_fraction=data.val_fraction, vocab_size=data.vocab_size, tokenizer=self.tokenizer)
+        both = [(corpus.train, corpus.train_characters), (corpus.val, corpus.val_characters)]
+        parts = {"val": [(corpus.val, corpus.val_characters)] if len(corpus.val) else both,
+                 "train": [(corpus.train, corpus.train_characters)], "all": both}[split]
+        parts = [(tokens, characters) for tokens, characters in parts if len(tokens) >= 2]
+        if not parts:
+            raise SeqlabError(f"the {split} split of {path} has too few tokens to evaluate")
+        bits = tokens = characters = 0
+        for part_tokens, part_characters in parts:
+            part_bits, part_count, part_characters = self._measure(model, part_tokens, part_characters)
+            bits, tokens, characters = bits + part_bits, tokens + part_count, characters + part_characters
+        return {"split": split, "tokens": tokens, "characters": characters,
+                "val_loss": bits * math.log(2) / tokens, "bpc": bits / characters}

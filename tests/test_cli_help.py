@@ -57,7 +57,9 @@ def test_help_holds_every_fields_description_choices_and_default(capsys, monkeyp
         default = getattr(getattr(defaults, section_name), item.name)
         assert item.default is dataclasses.MISSING or item.default == default
         kind = typing.get_type_hints(section_class)[item.name].__name__.upper()
-        allowed = f"choices: {', '.join(choices)}; " if choices else ""
+        minimum, below = item.metadata.get("minimum"), item.metadata.get("below")
+        allowed = (f"choices: {', '.join(choices)}; " if choices else f"in [{minimum}, {below}); " if below is not None
+                   else f">= {minimum}; " if minimum is not None else "")
         expected = f"--{flag_of(item)} {kind} {description} ({allowed}default: {shown(default)})"
         assert expected in text, expected
     # the registries' names are the task and backbone choices
@@ -69,7 +71,7 @@ def test_help_holds_every_fields_description_choices_and_default(capsys, monkeyp
 
 def test_a_presets_values_are_the_defaults_shown(capsys, monkeypatch):
     text = help_text(capsys, monkeypatch, "--config", "shakespeare-lstm")
-    assert "(default: 512)" in text.split("--hidden-size INT")[1].split("--num-layers")[0]
+    assert "default: 512)" in text.split("--hidden-size INT")[1].split("--num-layers")[0]
     assert "default: stream)" in text.split("--batching STR")[1].split("--bucketing")[0]
 
 

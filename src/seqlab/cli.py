@@ -12,22 +12,31 @@ import sys
 import typing
 from typing import Any, NoReturn, Sequence
 
-from rich_argparse import RichHelpFormatter
+from rich_argparse import ArgumentDefaultsRichHelpFormatter, RichHelpFormatter
 
 from .errors import SeqlabError, did_you_mean
 
 
 class _HelpFormatter(RichHelpFormatter):
-    """rich-argparse's layout; help texts are plain (a "[0, 1)" is not markup)."""
+    """rich-argparse's layout; help texts are plain (a "[0, 1)" is not markup). `train`'s flags write their own
+    defaults (a preset's, where one is given)."""
 
     help_markup = False
     text_markup = False
     group_name_formatter = str  # section titles as written ("task: the problem"), not Title Cased
 
 
+class _DefaultsHelpFormatter(ArgumentDefaultsRichHelpFormatter, _HelpFormatter):
+    """The other commands' layout: each flag's help ends with its default, where it has one worth saying."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        unset = action.default is None or action.default is False or action.default == ""
+        return action.help if unset else super()._get_help_string(action)
+
+
 class _Parser(argparse.ArgumentParser):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("formatter_class", _HelpFormatter)
+        kwargs.setdefault("formatter_class", _DefaultsHelpFormatter)
         super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:  # one line, not usage + message
@@ -46,7 +55,7 @@ SECTION_TITLES = {"task": "task: the problem", "model": "model: the network", "d
 
 def _train_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser = subparsers.add_parser("train", allow_abbrev=False, add_help=False, help="train a model on a text file",
-                                   usage=TRAIN_USAGE, description=TRAIN_DESCRIPTION)
+                                   usage=TRAIN_USAGE, description=TRAIN_DESCRIPTION, formatter_class=_HelpFormatter)
     _add_train_arguments(parser)
     return parser
 
@@ -92,15 +101,22 @@ def _add_train_arguments(parser: argparse.ArgumentParser, defaults: Any = None, 
             owner.add_argument(f"--{flag_of(item)}", dest=f"{section}.{item.name}", default=argparse.SUPPRESS,
                                metavar=kind.__name__.upper(),
                                help=_described(item.metadata["help"], getattr(getattr(defaults, section), item.name),
-                                               field_choices(item)))
+                                               field_choices(item), _range(item.metadata)))
 
 
-def _described(description: str, default: Any, choices: Sequence[str] = ()) -> str:
+def _described(description: str, default: Any, choices: Sequence[str] = (), allowed: str = "") -> str:
     """A flag's help: its description, its allowed values and its default, as typed on the command line."""
     shown = "true" if default is True else "false" if default is False else "null" if default is None else (
         '""' if default == "" else str(default))
-    allowed = f"choices: {', '.join(choices)}; " if choices else ""
+    allowed = f"choices: {', '.join(choices)}; " if choices else f"{allowed}; " if allowed else ""
     return f"{description} ({allowed}default: {shown})"
+
+
+def _range(metadata: Any) -> str:
+    """A numeric field's declared range, as the help shows it: ">= 1", "in [0, 1)"."""
+    if metadata.get("below") is not None:
+        return f"in [{metadata['minimum']}, {metadata['below']})"
+    return f">= {metadata['minimum']}" if metadata.get("minimum") is not None else ""
 
 
 def _backbone_flags(backbone: str) -> dict[str, inspect.Parameter]:
@@ -140,6 +156,8 @@ def _base_config(arguments: argparse.Namespace, *, with_flags: bool = True):
             config = Config.for_task(task_name)
         config.update(values, source=source)
     if with_flags:
+        if arguments.resume and {"train.max_steps", "train.max_seconds"} & set(vars(arguments)):
+            config.train.max_steps, config.train.max_seconds = 0, 0.0  # a new budget replaces the checkpoint's
         for key, text in vars(arguments).items():
             if "." in key:
                 section, name = key.split(".")
@@ -191,7 +209,7 @@ def _print_train_help(arguments: argparse.Namespace) -> None:
     chosen = _base_config(arguments)
     task = chosen.task.name if hasattr(arguments, "task.name") or arguments.config or arguments.resume else None
     parser = _Parser(prog="seqlab train", allow_abbrev=False, add_help=False, usage=TRAIN_USAGE,
-                     description=TRAIN_DESCRIPTION)
+                     description=TRAIN_DESCRIPTION, formatter_class=_HelpFormatter)
     _add_train_arguments(parser, defaults, task=task)
     backbone = chosen.model.backbone
     flags = _backbone_flags(backbone)
@@ -217,6 +235,7 @@ def _option_kind(parameter: inspect.Parameter) -> str:
 
 
 def _command_train(arguments: argparse.Namespace, extra: list[str]) -> None:
+    from .data.hints import task_hint
     from .train.trainer import train
 
     if arguments.help:
@@ -224,8 +243,12 @@ def _command_train(arguments: argparse.Namespace, extra: list[str]) -> None:
         return
     if not arguments.out:
         raise SeqlabError("give --out DIR, the directory for the checkpoints (seqlab train --help lists every flag)")
-    train(_build_config(arguments, extra), arguments.out, resume=arguments.resume, overwrite=arguments.overwrite,
-          quiet=arguments.quiet)
+    config = _build_config(arguments, extra)
+    config.validate()  # a bad config is refused in one line, before any note
+    hint = task_hint(config.data.path) if config.task.name == "lm" and not arguments.resume else None
+    if hint and not arguments.quiet:
+        print(hint, file=sys.stderr)
+    train(config, arguments.out, resume=arguments.resume, overwrite=arguments.overwrite, quiet=arguments.quiet)
 
 
 def _command_prepare(arguments: argparse.Namespace, extra: list[str]) -> None:
@@ -288,14 +311,16 @@ def _command_eval(arguments: argparse.Namespace, extra: list[str]) -> None:
 
     metrics = evaluate_checkpoint(arguments.checkpoint, arguments.data, split=arguments.split,
                                   beam_size=arguments.beam_size, device=arguments.device)
+    measured = f"all of the {arguments.split} split" if arguments.split != "all" else "all of it"
     if arguments.json:
         print(json.dumps(metrics))
+        print(f"{arguments.data}: {measured}", file=sys.stderr)
     else:
         verdict = metrics.pop("verdict", None)  # a task's one-line comparison with its baselines
         tables = {name: value for name, value in metrics.items() if isinstance(value, dict)}  # e.g. per column
         shown = ", ".join(f"{name} {value:.4f}" if isinstance(value, float) else f"{name} {value}"
                           for name, value in metrics.items() if name not in tables)
-        print(f"{arguments.data}: {shown}")
+        print(f"{arguments.data} ({measured}): {shown}")
         for name, table in tables.items():
             for key, value in table.items():
                 print(f"  {name} {key}: " + (", ".join(f"{inner} {number:.4f}" for inner, number in value.items())
@@ -348,6 +373,8 @@ def _command_music(arguments: argparse.Namespace, extra: list[str]) -> None:
     if arguments.out is None:
         for number, tune in enumerate(report.tunes, start=1):
             print(f"X:{number}\n{tune}\n")
+    for skipped in report.skipped:
+        print(skipped, file=sys.stderr)
     print(report.summary() + (f"; {len(report.files)} files in {arguments.out}" if arguments.out else ""),
           file=sys.stderr)
 
@@ -414,11 +441,12 @@ def build_parser() -> argparse.ArgumentParser:
     sample = subparsers.add_parser("sample", help="generate text from a checkpoint, streaming")
     sample.add_argument("checkpoint", help="checkpoint directory")
     sample.add_argument("--prompt", default="", help="text to start from")
-    sample.add_argument("--max-tokens", type=int, default=500)
+    sample.add_argument("--max-tokens", type=int, default=500, help="tokens to generate at most")
     sample.add_argument("--temperature", type=float, default=1.0, help="0 is greedy")
     sample.add_argument("--top-k", type=int, default=0, help="0: off")
     sample.add_argument("--top-p", type=float, default=1.0, help="1: off")
-    sample.add_argument("--seed", type=int, default=None, help="sample i of --num-samples uses seed + i")
+    sample.add_argument("--seed", type=int, default=None,
+                        help="sample i of --num-samples uses seed + i (without one: a fresh draw)")
     sample.add_argument("--num-samples", type=int, default=1,
                         help="N samples through one batched step, each with its own stop; joined by a blank line")
     sample.add_argument("--stop", default=None, help="end where the text first contains this string")
@@ -441,7 +469,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = subparsers.add_parser("eval", help="validation loss and bits per character of a checkpoint")
     evaluate.add_argument("checkpoint", help="checkpoint directory")
     evaluate.add_argument("--data", required=True, help="a text file, a folder or a prepared corpus (split as in training)")
-    evaluate.add_argument("--split", choices=("val", "train", "all"), default="val")
+    evaluate.add_argument("--split", choices=("val", "train", "all"), default="val",
+                          help="which part of the file, split as in training")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.add_argument("--beam-size", type=int, default=None, help="seq2seq: decode with this beam (1: greedy)")
     _add_device(evaluate)
@@ -465,7 +494,7 @@ def build_parser() -> argparse.ArgumentParser:
     align.set_defaults(handler=_command_align)
 
     demo = subparsers.add_parser("demo", help="train a character LSTM on folk tunes shipped with music21, then play")
-    demo.add_argument("--out", default="runs/demo")
+    demo.add_argument("--out", default="runs/demo", help="where the tunes, the checkpoint and its metrics go")
     demo.add_argument("--seconds", type=float, default=120.0, help="training time")
     demo.add_argument("--tunes", type=int, default=3, help="tunes to generate")
     demo.set_defaults(handler=_command_demo)
@@ -512,7 +541,7 @@ def build_parser() -> argparse.ArgumentParser:
     experiment.set_defaults(handler=_command_experiment)
 
     report = subparsers.add_parser("report", help="gather the experiment results under DIR into DIR/report.html")
-    report.add_argument("directory")
+    report.add_argument("directory", help="the --out directory of seqlab experiment (results are searched below it)")
     report.set_defaults(handler=_command_report)
     return parser
 

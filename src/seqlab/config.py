@@ -95,7 +95,7 @@ class ModelConfig:
         "choices": lambda: _registered("backbone")})
     hidden_size: int = field(default=256, metadata={"help": "H, the width of the state and outputs", "minimum": 1})
     num_layers: int = field(default=1, metadata={"help": "stacked layers (Transformer: blocks)", "minimum": 1})
-    dropout: float = field(default=0.0, metadata={"help": "dropout between layers, in [0, 1)", "minimum": 0})
+    dropout: float = field(default=0.0, metadata={"help": "dropout between layers", "minimum": 0, "below": 1})
     embedding: str = field(default="learned", metadata={
         "help": "how tokens enter: a learned embedding or a fixed one-hot vector", "choices": ("learned", "onehot")})
     embedding_size: int = field(default=0, metadata={
@@ -126,7 +126,7 @@ class DataConfig:
     lowercase: bool = field(default=False, metadata={"help": "case-fold the text before tokenizing"})
     val_fraction: float = field(default=0.1, metadata={
         "help": "the share held out for validation (the last part of a text, whole documents of a folder); "
-                "0: no validation", "minimum": 0})
+                "0: no validation", "minimum": 0, "below": 1})
     block_size: int = field(default=128, metadata={
         "help": "T, positions per training window (and per truncated-BPTT segment)", "minimum": 1})
     batching: str = field(default="random", metadata={
@@ -154,9 +154,9 @@ class TrainConfig:
     warmup_steps: int = field(default=50, metadata={"help": "steps of linear warmup", "minimum": 0})
     weight_decay: float = field(default=0.01, metadata={
         "help": "AdamW's decoupled weight decay (sgd: an L2 penalty), on matrices only", "minimum": 0})
-    beta1: float = field(default=0.9, metadata={"help": "AdamW's first-moment decay, in [0, 1)", "minimum": 0})
-    beta2: float = field(default=0.99, metadata={"help": "AdamW's second-moment decay, in [0, 1)", "minimum": 0})
-    momentum: float = field(default=0.0, metadata={"help": "sgd's momentum, in [0, 1)", "minimum": 0})
+    beta1: float = field(default=0.9, metadata={"help": "AdamW's first-moment decay", "minimum": 0, "below": 1})
+    beta2: float = field(default=0.99, metadata={"help": "AdamW's second-moment decay", "minimum": 0, "below": 1})
+    momentum: float = field(default=0.0, metadata={"help": "sgd's momentum", "minimum": 0, "below": 1})
     clip_norm: float = field(default=1.0, metadata={
         "help": "clip the gradient's global norm to this; 0: no clipping by norm", "minimum": 0})
     clip_value: float = field(default=0.0, metadata={
@@ -241,7 +241,9 @@ class Config:
                 if choices and value not in choices:
                     raise SeqlabError(f"{name} must be one of {', '.join(choices)}, got {value!r}"
                                       f"{did_you_mean(value, choices, prefix=f'--{flag_of(item)} ')}")
-                minimum = item.metadata.get("minimum")
+                minimum, below = item.metadata.get("minimum"), item.metadata.get("below")
+                if below is not None and not minimum <= value < below:
+                    raise SeqlabError(f"{name} must be in [{minimum}, {below}), got {value}")
                 if minimum is not None and (value < minimum or (isinstance(value, float) and not math.isfinite(value))):
                     raise SeqlabError(f"{name} must be {'zero or more' if minimum == 0 else f'at least {minimum}'}, "
                                       f"got {value}")
@@ -250,20 +252,19 @@ class Config:
             if log_format not in LOG_FORMATS:
                 raise SeqlabError(f"--log-format takes {', '.join(LOG_FORMATS)} or several joined by commas, "
                                   f"got {train.log_format!r}")
-        if not model.dropout < 1.0:
-            raise SeqlabError(f"--dropout must be in [0, 1), got {model.dropout}")
-        if not data.val_fraction < 1.0:
-            raise SeqlabError(f"--val-fraction must be in [0, 1), got {data.val_fraction}")
         if not (train.learning_rate > 0 and math.isfinite(train.learning_rate)):
-            raise SeqlabError(f"--learning-rate must be positive, got {train.learning_rate}")
-        if not (train.beta1 < 1 and train.beta2 < 1):
-            raise SeqlabError("--beta1 and --beta2 must be in [0, 1)")
-        if not train.momentum < 1:
-            raise SeqlabError(f"--momentum must be in [0, 1), got {train.momentum}")
+            raise SeqlabError(f"train.learning_rate must be positive, got {train.learning_rate}")
+        if not data.path:
+            raise SeqlabError("no training data: give --data PATH (a text file, a CSV/TSV, ABC tunes, or builtin:NAME), "
+                              "or a preset that names its data (--config music)")
         if train.max_steps == 0 and train.max_seconds == 0:
             raise SeqlabError("training needs a budget: give --max-steps or --max-seconds (or both)")
         if model.tie_weights and model.embedding == "onehot":
             raise SeqlabError("--tie-weights needs a learned embedding, not a one-hot one: drop --embedding onehot")
+        if model.tie_weights and model.embedding_size not in (0, model.hidden_size):
+            raise SeqlabError(f"--tie-weights true shares the embedding with the output layer, so its width "
+                              f"(--embedding-size {model.embedding_size}) must be the hidden size ({model.hidden_size}):"
+                              f" add --embedding-size {model.hidden_size} (or 0)")
 
 
 LOG_FORMATS = ("jsonl", "csv", "tensorboard")

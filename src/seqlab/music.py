@@ -20,6 +20,7 @@ from typing import Any, Iterator
 
 from .data.abc import CONDITION_FIELDS, TUNE_START, header, normalize_key, normalize_meter, titles_first
 from .errors import SeqlabError
+from .progress import ProgressReport, console_for
 
 PARSE_SECONDS = 10.0  # music21 can crawl on a pathological tune; give up on one after this long
 SOUNDFONTS = ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/soundfonts/default.sf2",
@@ -173,13 +174,21 @@ def check_tune(tune: str, condition: dict[str, str] | None = None, *, seconds: f
 
 
 def export_midi(tune: str, path: str | Path) -> Path:
-    """Write a tune as a standard MIDI file through music21; refuses one music21 cannot parse."""
+    """Write a tune as a standard MIDI file through music21; refuses one music21 cannot parse or cannot write
+    (a score it read may still fail in its MIDI translation, e.g. "the object <TimeSignature 2/2> is already
+    found in this Stream"), leaving no file."""
     try:
         score = parse_tune(tune)
     except ValueError as error:
         raise SeqlabError(f"music21 cannot parse the tune ({error}); no MIDI written") from None
     path = Path(path)
-    score.write("midi", fp=str(path))
+    try:
+        with warnings.catch_warnings(), redirect_stderr(io.StringIO()):
+            warnings.simplefilter("ignore")
+            score.write("midi", fp=str(path))
+    except Exception as error:  # as in parse_tune: music21 raises anything on odd scores; this tune gets no MIDI
+        path.unlink(missing_ok=True)
+        raise SeqlabError(f"music21 cannot write the tune as MIDI ({type(error).__name__}: {error})") from None
     return path
 
 
@@ -214,6 +223,7 @@ class MusicReport:
     checks: list[TuneCheck]
     condition: dict[str, str] = field(default_factory=dict)  # the asked {"K": key, "M": meter}, normalized
     files: list[Path] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # "tune-003.mid: why", for files music21 could not write
 
     @property
     def problems(self) -> list[str | None]:
@@ -289,11 +299,13 @@ def generate_tunes(checkpoint: Any, count: int, *, condition: str = "", temperat
     opening = "" if not write_header else "".join(f"{field}{asked[field[0]]}\n" for field in CONDITION_FIELDS
                                               if asked.get(field[0]))
     tunes = []
-    for number in range(count):
-        pieces = generate(model, checkpoint.tokenizer, TUNE_START + opening, max_tokens=max_tokens,
-                          temperature=temperature, top_k=top_k, top_p=top_p, seed=seed + number, stop="\n\n",
-                          state=state)
-        tunes.append(titles_first((opening + "".join(pieces)).strip("\n")))  # the model writes T: after K:
+    with ProgressReport("tunes", count, console=console_for()) as progress:
+        for number in range(count):
+            pieces = generate(model, checkpoint.tokenizer, TUNE_START + opening, max_tokens=max_tokens,
+                              temperature=temperature, top_k=top_k, top_p=top_p, seed=seed + number, stop="\n\n",
+                              state=state)
+            tunes.append(titles_first((opening + "".join(pieces)).strip("\n")))  # the model writes T: after K:
+            progress.update(number + 1, f"{number + 1} of {count} generated")
     return tunes
 
 
@@ -323,8 +335,15 @@ def make_music(checkpoint_dir: str | Path, *, tunes: int = 10, out: str | Path |
             stem = directory / f"tune-{number:03d}"
             stem.with_suffix(".abc").write_text(with_reference_number(tune, number) + "\n", encoding="utf-8")
             report.files.append(stem.with_suffix(".abc"))
-            if problem is None and (midi or wav):
+            if not (midi or wav):
+                continue
+            if problem is not None:
+                report.skipped.append(f"{stem.name}.mid skipped: music21 cannot parse the tune ({problem})")
+                continue
+            try:  # a tune that fails fails alone: the others still get their files
                 report.files.append(export_midi(tune, stem.with_suffix(".mid")))
                 if wav:
                     report.files.append(export_wav(stem.with_suffix(".mid"), stem.with_suffix(".wav")))
+            except SeqlabError as error:
+                report.skipped.append(f"{stem.name} skipped: {error}")
     return report

@@ -20,9 +20,9 @@ def read_text(path: str | Path) -> str:
 
     Only NUL bytes in the first ``BINARY_PROBE_BYTES`` mark a file as binary; later ones are text.
     """
-    path = Path(path)
-    if not str(path):
+    if not str(path):  # before Path(), which reads "" as "."
         raise SeqlabError("no data file given: pass --data PATH")
+    path = Path(path)
     if not path.exists():
         raise SeqlabError(f"data file {path} does not exist; check the path")
     if path.is_dir():

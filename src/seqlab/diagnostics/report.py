@@ -17,6 +17,7 @@ from torch import Tensor
 
 from ..data.text import read_text, split_text
 from ..errors import SeqlabError
+from ..progress import ProgressReport, console_for
 from .attention import attention_maps, has_attention_maps, plot_attention
 from .gates import NEAR_ONE, NEAR_ZERO, gate_saturation, has_gates, plot_gates
 from .gradients import LOSSES, gradient_flow, jacobian_norms, plot_gradient_flow, plot_jacobians
@@ -188,13 +189,15 @@ def diagnose(checkpoint_directory: str | Path, data_path: str | Path, *, out: st
     header = {"checkpoint": str(checkpoint_directory), "data": str(data_path), "from": where, "length": length, "backbone": name}
     material = Material(model=model, tokens=tokens, reading=read_sequence(model, tokens[:-1]),
                         labels=[checkpoint.tokenizer.decode([int(token)]) for token in tokens[:-1]])
-    for analysis in runnable:
-        numbers, paint, summary = RUNNERS[analysis](material)
-        figure_path, numbers_path = diagnosis.directory / f"{analysis}.png", diagnosis.directory / f"{analysis}.json"
-        paint(figure_path)
-        numbers_path.write_text(json.dumps({**header, **numbers}) + "\n", encoding="utf-8")
-        diagnosis.summaries.append(summary)
-        diagnosis.paths += [figure_path, numbers_path]
+    with ProgressReport("diagnose", len(runnable), console=console_for()) as progress:
+        for number, analysis in enumerate(runnable):
+            progress.update(number, f"{analysis} ({number + 1} of {len(runnable)})")
+            numbers, paint, summary = RUNNERS[analysis](material)
+            figure_path, numbers_path = diagnosis.directory / f"{analysis}.png", diagnosis.directory / f"{analysis}.json"
+            paint(figure_path)
+            numbers_path.write_text(json.dumps({**header, **numbers}) + "\n", encoding="utf-8")
+            diagnosis.summaries.append(summary)
+            diagnosis.paths += [figure_path, numbers_path]
     _add_to_tensorboard(Path(checkpoint_directory), checkpoint, runnable, diagnosis.directory)
     return diagnosis
 

@@ -172,9 +172,12 @@ def run_experiment(name: str, *, preset: str = "quick", out_dir: str | Path, dev
     if out_dir.exists() and not out_dir.is_dir():
         raise SeqlabError(f"--out {out_dir} is a file; give a directory")
     out_dir.mkdir(parents=True, exist_ok=True)
+    from .common import experiment_progress  # matplotlib and the trainer load only when an experiment runs
+
     settings = {**experiment.settings[preset], "preset": preset, "device": device}
     started = time.perf_counter()
-    result = experiment.run(settings, out_dir)
+    with experiment_progress(name, preset):
+        result = experiment.run(settings, out_dir)
     finding = experiment.verdict(result.rows, settings)
     record = {"name": experiment.name, "title": experiment.title, "claim": experiment.claim, "preset": preset,
               "device": device, "seconds": round(time.perf_counter() - started, 1), "machine": machine(),

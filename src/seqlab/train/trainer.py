@@ -39,14 +39,13 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
 from ..backbones.base import State, final_state_unused, map_state, state_tensors
 from ..config import Config
 from ..errors import SeqlabError
+from ..progress import ProgressReport, SlowdownWatch, console_for
 from ..tasks import task_class
 from ..data.batches import Batch
 from . import tensorboard
@@ -115,7 +114,7 @@ class Trainer:
         self.out_dir = Path(out_dir)
         self.resume = resume
         self.step_callback = step_callback
-        self.console = Console(stderr=True, quiet=quiet)
+        self.console = console_for(quiet=quiet)
         self._check_out_dir(overwrite)
         self.stop_requested = False
         self.is_main = True
@@ -182,6 +181,7 @@ class Trainer:
         self.scaler = gradient_scaler(train.precision, context.device)
         if self.resume:
             self._load_trainer_state(context)
+            self._check_budget_left(announce=context.is_main)
 
     # ------------------------------------------------------------- checkpoint
     def _process_tensors(self, context: ProcessContext) -> dict[str, Tensor]:
@@ -256,6 +256,22 @@ class Trainer:
         self.best_metrics = state.get("best_metrics")
         self.validations_since_best = state.get("validations_since_best", 0)
         self.skipped_steps = state.get("skipped_steps", 0)
+
+    def _check_budget_left(self, *, announce: bool) -> None:
+        """A resumed run says how far it goes now; one whose budget is already spent is refused, not run for 0 steps."""
+        train = self.config.train
+        done = f"step {self.step} ({self.train_seconds:.1f} s trained)"
+        budget = " and ".join(([f"--max-steps {train.max_steps}"] if train.max_steps else [])
+                              + ([f"--max-seconds {train.max_seconds:g}"] if train.max_seconds else []))
+        if (train.max_steps and self.step >= train.max_steps) or (
+                train.max_seconds and self.train_seconds >= train.max_seconds):
+            raise SeqlabError(f"{self.out_dir} is at {done}: its budget ({budget}) is spent, nothing left to do; "
+                              f"give --resume a larger --max-steps or --max-seconds to train on")
+        left = " and ".join(([f"{train.max_steps - self.step} more steps"] if train.max_steps else [])
+                            + ([f"{train.max_seconds - self.train_seconds:.1f} more seconds"] if train.max_seconds else []))
+        if announce:
+            self.console.print(f"resuming {self.out_dir} at {done}: {budget} leaves {left}; the learning-rate "
+                               f"schedule spans that budget")
 
     def _saved_carried(self, own: dict[str, Tensor], state: dict[str, Any], context: ProcessContext) -> list[State]:
         """This process's carried state of every micro-batch, from its saved tensors."""
@@ -346,7 +362,7 @@ class Trainer:
     def _on_interrupt(self, signum: int, frame: Any) -> None:
         if self.stop_requested:  # a second Ctrl-C: stop now
             raise KeyboardInterrupt
-        self.console.print("[yellow]interrupted: finishing this step and saving a checkpoint (Ctrl-C again to abort)")
+        self.console.print("interrupted: finishing this step and saving a checkpoint (Ctrl-C again to abort)")
         self.stop_requested = True
 
     def _loop(self, context: ProcessContext) -> TrainSummary:
@@ -360,11 +376,11 @@ class Trainer:
         metrics: dict[str, float] | None = None
         started = time.perf_counter()
         start_step = self.step
-        progress = Progress(
-            TextColumn("[bold]train"), BarColumn(), TextColumn("{task.fields[status]}"), TimeRemainingColumn(),
-            console=self.console, disable=not (context.is_main and self.console.is_terminal))
         total = train.max_steps if train.max_steps and not train.max_seconds else train.max_seconds or train.max_steps
-        task = progress.add_task("train", total=total, status="")
+        self.progress = progress = ProgressReport("train", total, console=self.console if context.is_main
+                                                  else console_for(quiet=True))
+        slowdown = SlowdownWatch(threads=torch.get_num_threads(), load=lambda: os.getloadavg()[0],
+                                 cores=os.cpu_count() or 1)
         try:
             with progress:
                 end = self._budget_spent(context)
@@ -387,6 +403,9 @@ class Trainer:
                     context.synchronize()
                     step_seconds = time.perf_counter() - step_started
                     self.train_seconds += step_seconds
+                    warning = slowdown.observe(step_seconds)
+                    if warning and context.is_main:
+                        progress.print(f"note: {warning}")
                     loss_value = float(context.all_reduce(summed.double()) / counted)
                     if self.step_callback is not None:
                         self.step_callback(self, self.step, loss_value)
@@ -401,9 +420,7 @@ class Trainer:
                         if context.is_main:
                             self._log(record)
                             status = f"step {self.step} loss {loss_value:.4f} {record['tokens_per_second']:,} tok/s"
-                            progress.update(task, completed=self._progress_done(), status=status)
-                            if not self.console.is_terminal:
-                                self.console.print(status)
+                            progress.update(self._progress_done(), status)
                     end = self._budget_spent(context)
                     if self.step % train.eval_interval == 0 or end:
                         metrics = self._validate_and_save(context, has_validation, history, started) or metrics
@@ -541,7 +558,10 @@ class Trainer:
             if context.is_main:
                 self._log(record)
                 shown = ", ".join(f"{name} {number:.4f}" for name, number in metrics.items())
-                self.console.print(f"step {self.step}: {shown}{' (best)' if improved else ''}")
+                notes = (["best"] if improved else []) + ([
+                    f"on the first {self.config.train.eval_max_batches} validation batches, as --eval-max-batches "
+                    "asks; seqlab eval measures them all"] if self.config.train.eval_max_batches else [])
+                self.progress.print(f"step {self.step}: {shown}" + (f" ({'; '.join(notes)})" if notes else ""))
         trainer = self._trainer_state(context)  # every process takes part: their states are gathered
         if context.is_main:
             self._save(self.out_dir, trainer=trainer)

@@ -28,6 +28,7 @@ from torch import Tensor, nn
 
 from ..config import Config
 from ..errors import SeqlabError
+from ..registry import task_class
 from .distributed import resolve_device
 
 MANIFEST = "checkpoint.json"
@@ -130,8 +131,6 @@ def verify_checkpoint(directory: str | Path) -> dict[str, Any]:
 def load_checkpoint(directory: str | Path, *, device: str | torch.device = "cpu") -> Checkpoint:
     """Rebuild config, task and model from a checkpoint directory (after verifying it), on ``device``
     (a device or its name: auto, cpu, cuda, cuda:N)."""
-    from ..tasks import task_class  # tasks import the trainer's pieces; avoid a cycle at import time
-
     device = resolve_device(device) if isinstance(device, str) else device
     directory = Path(directory)
     verify_checkpoint(directory)

@@ -2,8 +2,7 @@
 
 For each built-in series (``builtin:sines``, ``builtin:ball``) and forecast
 mode, trains a small model with ``seqlab train --task forecast`` under a time
-budget, then scores the *last* checkpoint (not ``best/``, which was picked on
-these same held-out rows) with ``seqlab eval --json`` on the held-out last
+budget, then scores the *last* checkpoint with ``seqlab eval --json`` on the held-out last
 10% of the series, forecasting H steps from every origin there. MASE below 1
 beats the in-sample one-step naive forecast; the baselines are scored on the
 same origins and horizon, so the columns compare directly.

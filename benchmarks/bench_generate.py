@@ -27,7 +27,7 @@ from rich.table import Table
 
 from common import available, machine, matched_language_model, parameter_count
 from seqlab.data.tokenizers import CharTokenizer
-from seqlab.generate import generate, sample_token
+from seqlab.generate import generate, sample_tokens
 
 BACKBONES = ["rnn", "lstm", "gru", "mingru", "minlstm", "tcn", "linear_attention", "transformer"]
 CONTEXT = 256
@@ -45,7 +45,7 @@ def recompute_generate(model, tokens: torch.Tensor, count: int, generator: torch
     """nanoGPT's way: crop to the context, run the whole window, keep the last logits, repeat."""
     for _ in range(count):
         logits, _ = model(tokens[:, -CONTEXT:])
-        token = sample_token(logits[:, -1], temperature=1.0, top_k=0, top_p=1.0, generator=generator)
+        token = sample_tokens(logits[:, -1], temperature=1.0, top_k=0, top_p=1.0, generators=[generator])
         tokens = torch.cat([tokens, token.unsqueeze(0)], dim=1)
 
 

@@ -8,10 +8,12 @@ import torch
 
 from seqlab.cli import main
 from seqlab.config import Config
-from seqlab.data.timeseries import (ForecastWindows, Scaler, forecast_metrics, guess_season, naive_forecasts,
-                                    naive_scale, read_series, seasonal_naive_forecasts, split_point)
+from seqlab.data.timeseries import (ForecastWindows, Scaler, calendar_features, forecast_metrics, guess_season,
+                                    naive_scale, read_series, split_point)
 from seqlab.errors import SeqlabError
-from seqlab.models.forecaster import build_forecaster
+from seqlab.models.forecast_baselines import (ets_candidates, ets_forecasts, naive_forecasts,
+                                              seasonal_naive_forecasts)
+from seqlab.models.forecaster import MEDIAN, build_forecaster
 from seqlab.tasks.forecast import ForecastTask
 from seqlab.train.checkpoint import load_checkpoint
 
@@ -97,8 +99,14 @@ def test_csv_without_header_with_and_without_time_column(tmp_path):
 @pytest.mark.parametrize("text, options, message", [
     ("t,x\n1,2\n2,3\n", {"target_columns": "z"}, "no column 'z'"),
     ("x,y\n1,2\n2,3\n3,oops\n4,5\n", {}, r"line 4, column 'y': 'oops' is not a number"),
-    ("x,y\n1,2\n2,nan\n", {}, "line 3, column 'y' is nan"),
-    ("x,y\n1,2\n2,\n", {}, "line 3, column 'y' is empty"),
+    ("x,y\n1,2\n2,nan\n", {"missing": "error"}, "line 3, column 'y' is missing \\(nan\\)"),
+    ("x,y\n1,2\n2,\n", {"missing": "error"}, "line 3, column 'y' is missing \\(empty\\)"),
+    ("x,y\n1,\n2,NA\n", {}, "column 'y' has no values"),
+    ("x,y\n1,2\n2,inf\n", {}, "line 3, column 'y' is inf"),
+    ("x,y\n1,2\n2,3\n", {"missing": "maybe"}, "task.missing must be one of interpolate, error"),
+    ("when,y\n2020-01-03,2\n2020-01-02,3\n2020-01-04,3\n", {}, "time column 'when' does not increase at line 3 "
+     "\\(2020-01-02 after 2020-01-03\\)"),
+    ("t,y\n3,2\n1,3\n2,3\n", {"time_column": "t"}, "time column 't' does not increase at line 3"),
     ("x,y\n1,2\n\n2,3\n", {}, "line 3 is empty"),
     ("x,y\n1,2\n2,3,4\n", {}, "line 3 has 3 cells"),
     ("t,x\n1,2\n", {"target_columns": "t", "time_column": "t"}, "time column"),
@@ -117,6 +125,34 @@ def test_unknown_builtin_and_missing_file():
         read_series("/nonexistent/series.csv")
 
 
+def test_time_column_is_recognised_and_never_forecast(tmp_path):
+    index = tmp_path / "index.csv"  # t = 0, 1, 2, ... is a time index, not a second series
+    index.write_text("t,load\n" + "".join(f"{step},{(step * 7) % 5 + 0.5}\n" for step in range(20)), encoding="utf-8")
+    series = read_series(index)
+    assert series.columns == ["load"] and series.values[:3, 0].tolist() == [0.5, 2.5, 4.5]
+    years = tmp_path / "years.csv"  # evenly spaced years without a header
+    years.write_text("".join(f"{1949 + step},{step * step}\n" for step in range(6)), encoding="utf-8")
+    assert read_series(years).columns == ["1"]
+    counts = tmp_path / "counts.csv"  # increasing integers at uneven steps are data, not time
+    counts.write_text("a,b\n1,5\n2,6\n4,7\n9,8\n", encoding="utf-8")
+    assert read_series(counts).columns == ["a", "b"]
+    dated = tmp_path / "dated.csv"
+    dated.write_text("month,sales\n1949-01,112\n1949-02,118\n1949-03,132\n", encoding="utf-8")
+    assert read_series(dated).columns == ["sales"]
+    labels = tmp_path / "labels.csv"  # labels that are not dates are still the time column, unchecked
+    labels.write_text("quarter,y\nQ1,1\nQ2,2\nQ3,4\n", encoding="utf-8")
+    assert read_series(labels).columns == ["y"]
+
+
+def test_missing_values_are_interpolated_and_counted(tmp_path):
+    path = tmp_path / "gaps.csv"
+    path.write_text("t,a,b\n0,,1\n1,2,NaN\n2,,3\n3,6,\n4,8,5\n5,9,\n", encoding="utf-8")
+    series = read_series(path)
+    assert series.values[:, 0].tolist() == [2, 2, 4, 6, 8, 9]  # the ends take the nearest value
+    assert series.values[:, 1].tolist() == [1, 2, 3, 4, 5, 5]
+    assert series.interpolated == {"a": 2, "b": 3}
+
+
 def test_builtin_series_are_fixed_and_plausible():
     ball = read_series("builtin:ball")
     assert ball.columns == ["x", "y"] and len(ball) > 3000
@@ -130,16 +166,26 @@ def test_builtin_series_are_fixed_and_plausible():
 # ------------------------------------------------------ split, scale, windows
 def test_series_too_short_for_window_and_horizon(tmp_path):
     path = tmp_path / "short.csv"
-    path.write_text("\n".join(str(value) for value in range(12)) + "\n", encoding="utf-8")
-    task = ForecastTask(forecast_config(path, horizon=6))  # 9 training rows < 4 + 6
-    with pytest.raises(SeqlabError, match="fewer than one window of --block-size 4 \\+ --horizon 6 = 10"):
+    path.write_text("\n".join(str(value * value) for value in range(40)) + "\n", encoding="utf-8")
+    task = ForecastTask(forecast_config(path, horizon=6))  # 30 before the held-out part, 12 validate
+    task.load_data()
+    assert (task.fit_rows, task.cut) == (18, 30)
+    task = ForecastTask(forecast_config(path, horizon=9))  # 30 - 18 = 12 training rows < 4 + 9
+    with pytest.raises(SeqlabError, match="the training part has 12 rows .* fewer than one window of --block-size 4 "
+                                          "\\+ --horizon 9 = 13; lower --block-size \\(to at most 3\\)"):
         task.load_data()
-    config = forecast_config(path, horizon=4)
-    config.data.val_fraction = 0.2  # 2 held-out rows < horizon 4
-    with pytest.raises(SeqlabError, match="held-out part has 2 rows, fewer than --horizon 4"):
+    config = forecast_config(path, horizon=11)  # 10 held-out rows < horizon 11
+    with pytest.raises(SeqlabError, match="held-out part has 10 rows, fewer than --horizon 11"):
         ForecastTask(config).load_data()
+    with pytest.raises(SeqlabError, match="a season \\(13 rows\\) and --horizon 6 do not fit in the training part "
+                                          "\\(18 rows\\)"):
+        ForecastTask(forecast_config(path, horizon=6, season=13)).load_data()
     with pytest.raises(SeqlabError, match="forecast_mode"):
         ForecastTask(forecast_config(path, forecast_mode="sideways"))
+    constant = tmp_path / "constant.csv"
+    constant.write_text("a,b\n" + "".join(f"{value * value},3\n" for value in range(40)), encoding="utf-8")
+    with pytest.raises(SeqlabError, match="column 'b' is constant over the training part"):
+        ForecastTask(forecast_config(constant, horizon=2)).load_data()
 
 
 def test_scaler_is_fitted_on_the_training_part_only(tmp_path):
@@ -148,11 +194,11 @@ def test_scaler_is_fitted_on_the_training_part_only(tmp_path):
     path.write_text("value\n" + "\n".join(str(value) for value in values) + "\n", encoding="utf-8")
     task = ForecastTask(forecast_config(path))
     task.load_data()
-    assert split_point(40, 0.25) == 30 and task.cut == 30
-    assert task.scaler.mean[0] == pytest.approx(14.5)
-    assert task.scaler.std[0] == pytest.approx(np.std(np.arange(30.0)))
+    assert split_point(40, 0.25) == 30 and task.cut == 30 and task.fit_rows == 27  # 3 rows validate
+    assert task.scaler.mean[0] == pytest.approx(13.0)
+    assert task.scaler.std[0] == pytest.approx(np.std(np.arange(27.0)))
     saved = task.assets()["scaler.json"]
-    assert saved["columns"] == ["value"] and saved["mean"] == [pytest.approx(14.5)]
+    assert saved["columns"] == ["value"] and saved["mean"] == [pytest.approx(13.0)] and saved["method"] == "direct"
     rebuilt = ForecastTask(task.config, json.loads(json.dumps(task.assets())))
     assert rebuilt.scaler.mean.tolist() == task.scaler.mean.tolist() and rebuilt.season == task.season
     scaler = Scaler.fit(np.array([[1.0, 5.0], [3.0, 5.0]]))  # a constant column scales to zeros, not NaN
@@ -160,69 +206,173 @@ def test_scaler_is_fitted_on_the_training_part_only(tmp_path):
 
 
 def test_windows_and_targets_line_up_and_resume_exactly():
-    values = torch.arange(50.0).view(25, 2)  # row r holds 2r, 2r + 1
-    direct = ForecastWindows(values, block_size=5, horizon=3, batch_size=6, seed=1, autoregressive=False)
-    batch = direct.next_batch()
-    assert batch.inputs.shape == (6, 5, 2) and batch.targets.shape == (6, 3, 2)
-    assert torch.equal(batch.targets[:, 0], batch.inputs[:, -1] + 2)  # the row right after the history
-    assert torch.equal(batch.inputs[:, 1:] - batch.inputs[:, :-1], torch.full((6, 4, 2), 2.0))
-    auto = ForecastWindows(values, block_size=5, horizon=3, batch_size=6, seed=1, autoregressive=True)
-    batch = auto.next_batch()
-    assert batch.inputs.shape == (6, 7, 2) and torch.equal(batch.targets, batch.inputs + 2)
-    saved = auto.state_dict()
-    expected = auto.next_batch()
-    auto.load_state_dict(saved)
-    assert torch.equal(auto.next_batch().inputs, expected.inputs)
+    values = torch.arange(75.0).view(25, 3)  # row r holds 3r, 3r + 1, 3r + 2; the last column a feature
+    windows = ForecastWindows(values, block_size=5, horizon=3, batch_size=6, seed=1, columns=2)
+    batch = windows.next_batch()
+    assert batch.inputs.shape == (6, 8, 3) and batch.targets.shape == (6, 3, 2)
+    assert torch.equal(batch.targets, batch.inputs[:, 5:, :2])  # the rows right after the history
+    assert torch.equal(batch.inputs[:, 1:] - batch.inputs[:, :-1], torch.full((6, 7, 3), 3.0))
+    saved = windows.state_dict()
+    expected = windows.next_batch()
+    windows.load_state_dict(saved)
+    assert torch.equal(windows.next_batch().inputs, expected.inputs)
     assert not ForecastWindows.carries_state
+    features = calendar_features(np.arange(8), 4)
+    np.testing.assert_allclose(features[:, 0], [0, 1, 0, -1, 0, 1, 0, -1], atol=1e-12)  # sin of the phase
+    assert calendar_features(np.arange(8), 1).shape == (8, 0)
+
+
+def random_forecaster(backbone: str, *, columns: int = 2, horizon: int = 5, history: int = 7, season: int = 3,
+                      features: int = 2):
+    config = forecast_config("unused.csv", horizon=horizon)
+    config.model.backbone = backbone
+    config.data.block_size = history
+    torch.manual_seed(0)
+    model = build_forecaster(config, columns, season=season, features=features).eval()
+    with torch.no_grad():  # heads start at zero (the seasonal-naive forecast); give them something to do
+        for head in (model.direct_head, model.step_head):
+            head.weight.normal_(0, 0.3)
+            head.bias.normal_(0, 0.3)
+    return model
+
+
+@pytest.mark.parametrize("backbone", ["lstm", "gru", "tcn"])
+def test_both_heads_agree_with_the_teacher_forced_forward(backbone):
+    model = random_forecaster(backbone)
+    history, future = torch.randn(2, 7, 4), torch.randn(2, 5, 2)  # (B, T, C+K) values and features; (B, H, K)
+    with torch.no_grad():
+        quantiles = model.direct(history)
+        recursive = model.recursive(history, future)
+        # teacher-forcing the recursive forecasts reproduces them, and the direct head sees only the history
+        window = torch.cat([history, torch.cat([recursive, future], dim=-1)], dim=1)  # (B, T+H, C+K)
+        outputs, _ = model(window)
+    assert quantiles.shape == (2, 5, 2, 3) and recursive.shape == (2, 5, 2)
+    torch.testing.assert_close(outputs.one_step, recursive, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(outputs.quantiles, quantiles, atol=1e-5, rtol=1e-5)
+    assert model.embedding.in_features == 4  # the named input projection a checkpoint's backbone loads beside
+
+
+def test_untrained_forecaster_is_the_seasonal_naive_forecast():
+    config = forecast_config("unused.csv", horizon=5)
+    config.data.block_size = 7
+    model = build_forecaster(config, 2, season=3, features=0).eval()
+    history = torch.randn(4, 7, 2)
+    expected = history[:, [4, 5, 6, 4, 5]]  # rows T-3, T-2, T-1, then the last season again
+    with torch.no_grad():
+        torch.testing.assert_close(model.direct(history)[..., MEDIAN], expected)
+        torch.testing.assert_close(model.recursive(history, torch.zeros(4, 5, 0)), expected)
+
+
+def test_a_season_longer_than_the_history_is_reached_through_a_longer_context():
+    config = forecast_config("unused.csv", horizon=4)
+    config.data.block_size = 3
+    model = build_forecaster(config, 1, season=6, features=0).eval()  # S = 6 rows read, the backbone sees 3
+    context = torch.randn(2, 6, 1)
+    with torch.no_grad():
+        torch.testing.assert_close(model.direct(context)[..., MEDIAN], context[:, :4])  # one season back
+        torch.testing.assert_close(model.recursive(context, torch.zeros(2, 4, 0)), context[:, :4])
+        model.step_head.bias.fill_(1.0)
+        earlier = torch.cat([torch.randn(2, 3, 1), context[:, 3:]], dim=1)  # the same last T rows
+        change = model.recursive(context, torch.zeros(2, 4, 0)) - model.recursive(earlier, torch.zeros(2, 4, 0))
+    torch.testing.assert_close(change, context[:, :4] - earlier[:, :4], atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("backbone", ["lstm", "gru"])
-@pytest.mark.parametrize("mode", ["direct", "autoregressive"])
-def test_both_modes_run_with_the_right_shapes(tmp_path, backbone, mode):
-    config = forecast_config(tmp_path / "unused.csv", horizon=5, forecast_mode=mode)
-    config.model.backbone = backbone
-    torch.manual_seed(0)
-    model = build_forecaster(config, 3).eval()
-    history = torch.randn(2, 7, 3)  # (B, T, C)
-    predictions, _ = model(history)
-    assert predictions.shape == ((2, 5, 3) if mode == "direct" else (2, 7, 3))
+def test_per_window_normalisation_makes_forecasts_shift_and_scale_equivariant(backbone):
+    model = random_forecaster(backbone)
+    values, features = torch.randn(3, 7, 2) * 2 + 1, torch.randn(3, 7, 2)
+    future = torch.randn(3, 5, 2)
     with torch.no_grad():
-        forecast = model.forecast(history)
-    assert forecast.shape == (2, 5, 3)
-    if mode == "autoregressive":  # stepping with the state = re-running the window with the predictions appended
-        sequence = history
-        for _ in range(5):
-            with torch.no_grad():
-                sequence = torch.cat([sequence, model(sequence)[0][:, -1:]], dim=1)
-        torch.testing.assert_close(forecast, sequence[:, 7:], atol=1e-5, rtol=1e-5)
-    assert model.embedding.in_features == 3  # the named input projection a checkpoint's backbone loads beside
+        history = torch.cat([values, features], -1)  # (B, T, C+K)
+        direct, recursive = model.direct(history), model.recursive(history, future)
+        shift = torch.tensor([100.0, -35.0])
+        shifted = torch.cat([values + shift, features], -1)
+        torch.testing.assert_close(model.direct(shifted), direct + shift[:, None], atol=1e-4, rtol=1e-5)
+        torch.testing.assert_close(model.recursive(shifted, future), recursive + shift, atol=1e-4, rtol=1e-5)
+        scaled = torch.cat([values * 7.5, features], -1)
+        torch.testing.assert_close(model.direct(scaled), direct * 7.5, atol=1e-4, rtol=1e-5)
+        torch.testing.assert_close(model.recursive(scaled, future), recursive * 7.5, atol=1e-4, rtol=1e-5)
+    assert not torch.allclose(direct[..., MEDIAN], recursive, atol=1e-2)  # the heads differ: both were checked
+
+
+# ------------------------------------------------------------ baselines
+def test_baselines_equal_the_libraries_own_calls():
+    from statsmodels.tsa.exponential_smoothing.ets import ETSModel
+
+    steps = np.arange(60)
+    values = (30 + 0.5 * steps + 6 * np.sin(2 * np.pi * steps / 4)
+              + np.random.default_rng(0).normal(0, 1, 60))[:, None]  # (60, 1): a trend and a season of 4
+    origins, horizon, fit_rows = np.array([48, 50, 52]), 6, 48
+    forecasts, fits = ets_forecasts(values, origins, horizon, 4, fit_rows=fit_rows)
+    for column, fit in enumerate(fits):
+        train = values[:fit_rows, column]
+        fitted = [ETSModel(train, **options).fit(disp=False) for options in ets_candidates(train, 4)]
+        best = min(fitted, key=lambda result: result.aicc)
+        assert fit.aicc == pytest.approx(best.aicc)
+        np.testing.assert_allclose(forecasts[0, :, column], best.forecast(horizon), rtol=1e-6)
+        for index, origin in enumerate(origins):  # later origins: the same fitted model over more rows
+            expected = ETSModel(values[:origin, column], **fit.options).smooth(fit.params).forecast(horizon)
+            np.testing.assert_allclose(forecasts[index, :, column], expected, rtol=1e-6)
+    assert fits[0].options["seasonal"] is not None and fits[0].options["trend"] == "add"  # trend and season found
+    pandas = pytest.importorskip("pandas")
+    naive_forecaster = pytest.importorskip("sktime.forecasting.naive").NaiveForecaster
+    for season, ours in ((1, naive_forecasts(values, origins, horizon)),
+                         (4, seasonal_naive_forecasts(values, origins, horizon, 4))):
+        for index, origin in enumerate(origins):
+            theirs = naive_forecaster(strategy="last", sp=season).fit(pandas.DataFrame(values[:origin]))
+            np.testing.assert_allclose(ours[index], theirs.predict(fh=list(range(1, horizon + 1))).to_numpy())
 
 
 # ------------------------------------------------------------------ the CLI
-def test_train_eval_predict_on_builtin_sines(tmp_path, capsys, monkeypatch):
+def write_seasonal_csv(path, *, rows: int = 100, shift: float = 0.0) -> None:
+    """A time index, and a series with a trend and a season of 4 (all positive), in CSV."""
+    steps = np.arange(rows)
+    noise = np.random.default_rng(3).normal(0, 0.3, rows)
+    values = 10 + shift + 0.05 * steps + 2 * np.sin(2 * np.pi * steps / 4 + 0.5) + noise
+    path.write_text("t,load\n" + "".join(f"{step},{value:.4f}\n" for step, value in zip(steps, values)),
+                    encoding="utf-8")
+
+
+def test_train_eval_predict_on_a_seasonal_csv(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    run = tmp_path / "run"
-    flags = ["--task", "forecast", "--data", "builtin:sines", "--block-size", "24", "--horizon", "6",
-             "--hidden-size", "16", "--batch-size", "8", "--max-steps", "6", "--eval-interval", "3",
-             "--threads", "1", "--quiet"]
+    data, run = tmp_path / "load.csv", tmp_path / "run"
+    write_seasonal_csv(data)
+    flags = ["--task", "forecast", "--data", str(data), "--block-size", "8", "--horizon", "4", "--hidden-size", "16",
+             "--batch-size", "8", "--max-steps", "6", "--eval-interval", "3", "--threads", "1", "--quiet"]
     assert main(["train", "--out", str(run), *flags]) == 0
     saved = json.loads((run / "scaler.json").read_text())
-    assert saved["columns"] == ["value"] and saved["season"] == 120
+    assert saved["columns"] == ["load"] and saved["season"] == 4  # t is the time column, not a series
+    assert saved["method"] in ("direct", "autoregressive")
     capsys.readouterr()
-    assert main(["eval", str(run), "--data", "builtin:sines", "--json"]) == 0
+    assert main(["eval", str(run), "--data", str(data), "--json"]) == 0
     metrics = json.loads(capsys.readouterr().out)
-    for prefix in ("", "naive_", "seasonal_naive_"):
+    for prefix in ("", "naive_", "seasonal_naive_", "ets_"):
         for name in ("mae", "rmse", "mase"):
             assert math.isfinite(metrics[prefix + name])
-    assert metrics["windows"] == 400 - 6 + 1
+    assert metrics["windows"] == 10 - 4 + 1 and metrics["method"] == saved["method"]
+    assert 0 <= metrics["coverage"] <= 1
+    assert set(metrics["columns"]) == {"load"}
+    assert metrics["columns"]["load"]["mase"] == pytest.approx(metrics["mase"])  # one column: its mean
+    assert metrics["columns"]["load"]["ets_mase"] == pytest.approx(metrics["ets_mase"])
+    best = min(("naive", "seasonal_naive", "ets"), key=lambda name: metrics[f"{name}_mase"])
+    worse = metrics["mase"] > metrics[f"{best}_mase"]
+    assert metrics["verdict"].startswith("worse than the best baseline") == worse and best in metrics["verdict"]
+    assert metrics["ets_mase"] < metrics["naive_mase"]  # trend and season: ETS finds both
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    last_eval = [record for record in records if record["kind"] == "eval"][-1]
-    assert metrics["mae"] == pytest.approx(last_eval["mae"], abs=1e-5)  # the trainer's own held-out part
-    assert metrics["seasonal_naive_mae"] < metrics["naive_mae"]  # the season is right
-    assert main(["predict", str(run), "--file", "builtin:sines"]) == 0
+    assert [record for record in records if record["kind"] == "eval"][-1]["ets_mase"] > 0  # beside training too
+    assert main(["eval", str(run), "--data", str(data)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 6 and all(math.isfinite(float(line)) for line in lines)
-    assert (tmp_path / "builtin-sines.forecast.png").stat().st_size > 1000
+    assert lines[-1] == metrics["verdict"] and lines[1].startswith("  columns load: mae")
+    assert main(["predict", str(run), "--file", str(data)]) == 0
+    captured = capsys.readouterr()
+    forecast = [float(line) for line in captured.out.splitlines()]
+    assert len(forecast) == 4 and captured.err.strip() == f"plot: {data}.forecast.png"
+    assert (tmp_path / "load.csv.forecast.png").stat().st_size > 1000
+    shifted = tmp_path / "shifted.csv"  # the same series 500 higher: the forecast moves by exactly 500
+    write_seasonal_csv(shifted, shift=500.0)
+    assert main(["predict", str(run), "--file", str(shifted)]) == 0
+    moved = [float(line) for line in capsys.readouterr().out.splitlines()]
+    np.testing.assert_allclose(moved, np.array(forecast) + 500.0, atol=2e-3)
     tuned = tmp_path / "tuned"  # fine-tuning: the backbone (and the fitting embedding) from run, frozen
     assert main(["train", "--out", str(tuned), *flags, "--init-from", str(run), "--freeze-backbone", "true",
                  "--hidden-size", "32", "--learning-rate", "0.05"]) == 0
@@ -230,36 +380,52 @@ def test_train_eval_predict_on_builtin_sines(tmp_path, capsys, monkeypatch):
     assert target.backbone.hidden_size == 16  # the source's architecture, not this run's --hidden-size
     for name, value in source.backbone.state_dict().items():
         assert torch.equal(value, target.backbone.state_dict()[name])
-    assert not torch.equal(source.head.weight, target.head.weight)
-    auto = tmp_path / "auto"
-    assert main(["train", "--out", str(auto), *flags, "--forecast-mode", "autoregressive", "--data", "builtin:ball",
-                 "--backbone", "gru"]) == 0
-    assert main(["eval", str(auto), "--data", "builtin:ball", "--split", "train", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["naive_mae"] > 0
+    assert not torch.equal(source.direct_head.weight, target.direct_head.weight)
 
 
-def test_cli_bad_forecast_inputs_end_in_one_line(tmp_path, capsys):
-    bad = tmp_path / "bad.csv"
-    bad.write_text("x\n1\n2\nabc\n" + "\n".join(["3"] * 40) + "\n", encoding="utf-8")
-    for data, expected in ((str(bad), "line 4, column 'x': 'abc' is not a number"),
-                           ("builtin:nothing", "unknown built-in series")):
-        capsys.readouterr()
-        code = main(["train", "--task", "forecast", "--data", data, "--out", str(tmp_path / "run"),
-                     "--max-steps", "2", "--quiet"])
-        error = capsys.readouterr().err
-        assert code == 2 and error.count("\n") == 1 and expected in error, error
+@pytest.mark.parametrize("text, flags, expected", [
+    ("x\n1\n2\nabc\n" + "3\n" * 40, [], "line 4, column 'x': 'abc' is not a number"),
+    ("t,x\n" + "".join(f"{step},{step % 5}\n" for step in range(60)).replace("7,2", "7,"), ["--missing", "error"],
+     "line 9, column 'x' is missing"),
+    ("a,b\n" + "".join(f"{step % 7},1\n" for step in range(60)), [], "column 'b' is constant"),
+    ("x\n" + "".join(f"{step % 7}\n" for step in range(60)), ["--horizon", "7"], "held-out part has 6 rows"),
+    ("x\n" + "".join(f"{step % 7}\n" for step in range(60)), ["--season", "49"], "a season (49 rows) and --horizon 1 do not fit"),
+    ("day,x\n" + "".join(f"2020-01-{day:02d},{day % 3}\n" for day in (1, 2, 4, 3, *range(5, 29))), [],
+     "time column 'day' does not increase at line 5"),
+])
+def test_cli_bad_forecast_inputs_end_in_one_line_and_write_nothing(tmp_path, capsys, text, flags, expected):
+    data, out = tmp_path / "bad.csv", tmp_path / "run"
+    data.write_text(text, encoding="utf-8")
+    code = main(["train", "--task", "forecast", "--data", str(data), "--out", str(out), "--block-size", "4",
+                 "--max-steps", "2", "--quiet", *flags])
+    error = capsys.readouterr().err
+    assert code == 2 and error.count("\n") == 1 and expected in error, error
+    assert not out.exists()
+
+
+def test_cli_reports_interpolated_values(tmp_path, capsys):
+    data = tmp_path / "gaps.csv"
+    data.write_text("t,x\n" + "".join(f"{step},{'' if step in (10, 11) else step % 6 + step / 10}\n"
+                                       for step in range(80)), encoding="utf-8")
+    assert main(["train", "--task", "forecast", "--data", str(data), "--out", str(tmp_path / "run"), "--block-size",
+                 "8", "--horizon", "2", "--max-steps", "2", "--eval-interval", "2", "--threads", "1", "--quiet"]) == 0
+    assert "filled 2 missing values by linear interpolation (x: 2)" in capsys.readouterr().err
+    assert main(["eval", str(tmp_path / "run"), "--data", str(data), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["interpolated"] == {"x": 2}
 
 
 def test_train_and_predict_on_a_csv_with_dates(tmp_path, capsys):
     steps = np.arange(200)
-    rows = [f"2024-01-01T{step:04d},{math.sin(step / 5):.4f},{math.cos(step / 7):.4f}" for step in steps]
+    rows = [f"2024-01-01T{step // 60:02d}{step % 60:02d},{math.sin(step / 5):.4f},{math.cos(step / 7):.4f}"
+            for step in steps]
     data = tmp_path / "sensor.csv"
     data.write_text("when,a,b\n" + "\n".join(rows) + "\n", encoding="utf-8")
     run = tmp_path / "run"
     assert main(["train", "--task", "forecast", "--data", str(data), "--out", str(run), "--block-size", "16",
                  "--horizon", "3", "--season", "10", "--hidden-size", "8", "--batch-size", "4", "--max-steps", "3",
-                 "--threads", "1", "--quiet"]) == 0
-    assert json.loads((run / "scaler.json").read_text())["season"] == 10  # given, not guessed
+                 "--forecast-mode", "autoregressive", "--backbone", "gru", "--threads", "1", "--quiet"]) == 0
+    saved = json.loads((run / "scaler.json").read_text())
+    assert saved["season"] == 10 and saved["method"] == "autoregressive"  # given, not guessed or chosen
     capsys.readouterr()
     assert main(["predict", str(run), "--file", str(data), "--json"]) == 0
     steps_out = [json.loads(line) for line in capsys.readouterr().out.splitlines()]

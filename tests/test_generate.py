@@ -96,3 +96,104 @@ def test_a_prompt_longer_than_learned_positions_is_fed_by_steps_and_matches_reco
         for _ in range(6):  # nanoGPT's way: crop the context to the last 8 positions every time
             ids = torch.cat([ids, model(ids[-8:].unsqueeze(0))[0][0, -1].argmax().view(1)])
     assert tokenizer.decode(ids[len(prompt):]) == text
+
+
+@pytest.mark.parametrize("backbone", ["lstm", "transformer"])
+def test_a_batch_of_samples_equals_lone_runs_with_seeds_s_plus_i_each_with_its_own_stop(backbone):
+    from seqlab.generate import generate_batch
+
+    torch.manual_seed(0)
+    tokenizer = CharTokenizer.fit("abcdefgh \n")
+    model = LanguageModel(tokenizer.vocab_size, build_backbone(backbone, input_size=16, hidden_size=16)).eval()
+    alone = ["".join(generate(model, tokenizer, "ab", max_tokens=40, seed=5 + index, temperature=1.5, stop="a"))
+             for index in range(4)]
+    assert len({len(text) for text in alone}) > 1  # the stops fall at different places
+    texts = [""] * 4
+    steps = list(generate_batch(model, tokenizer, "ab", num_samples=4, max_tokens=40, seed=5, temperature=1.5,
+                                stop="a"))
+    for step in steps:
+        texts = [text + piece for text, piece in zip(texts, step.texts)]
+    assert texts == alone
+    assert steps[-1].finished == [True] * 4
+
+
+class ScriptedModel(torch.nn.Module):
+    """A language model that predicts a fixed script of token ids, one after another, whatever it reads."""
+
+    def __init__(self, script, vocab_size):
+        super().__init__()
+        self.script = script
+        self.vocab_size = vocab_size
+        self.anchor = torch.nn.Parameter(torch.zeros(1))  # so the model has a device
+
+    def init_state(self, batch_size):
+        return torch.zeros(batch_size, dtype=torch.long)
+
+    def _logits(self, positions):
+        ids = torch.tensor([self.script[min(int(position), len(self.script) - 1)] for position in positions])
+        return torch.nn.functional.one_hot(ids, self.vocab_size).float() * 10  # (B, V)
+
+    def forward(self, tokens, state=None, lengths=None):
+        state = self.init_state(tokens.shape[0]) if state is None else state
+        logits = self._logits(state).unsqueeze(1).expand(-1, tokens.shape[1], -1)  # (B, T, V): only the last counts
+        return logits, state
+
+    def step(self, token, state):
+        state = state + 1
+        return self._logits(state), state
+
+
+def test_byte_level_bpe_decodes_characters_split_across_tokens_whole_and_catches_stops_across_tokens():
+    from seqlab.data.tokenizers import BPETokenizer
+
+    text = "héllo wörld ☃ snowman 日本語 日本 " * 20
+    tokenizer = BPETokenizer.fit(text, vocab_size=290)
+    target = "x日本語 ☃ wörld 日本 x"
+    script = tokenizer.encode(target).tolist()
+    # the test means something: some character's bytes are split across tokens, so token-by-token decoding breaks it
+    assert any("\ufffd" in tokenizer.decode([token]) for token in script)
+    model = ScriptedModel(script, tokenizer.vocab_size)
+    pieces = list(generate(model, tokenizer, "a", max_tokens=len(script), temperature=0))
+    assert "".join(pieces) == target and not any("\ufffd" in piece for piece in pieces)
+    # a stop string whose characters straddle token boundaries is caught; the text before it is exact
+    stop = "語 ☃"
+    assert "".join(generate(model, tokenizer, "a", max_tokens=len(script), temperature=0, stop=stop)) == "x日本"
+    # bytes that never complete a character come out as U+FFFD at the end, as UTF-8's own decoder says
+    cut = next(index for index in range(1, len(script)) if "\ufffd" in tokenizer.decode(script[:index]))
+    truncated = "".join(generate(model, tokenizer, "a", max_tokens=cut, temperature=0))
+    assert truncated == tokenizer.decode(script[:cut])
+
+
+def test_byte_level_alphabet_is_the_libraries_and_token_bytes_decode_as_the_library_does():
+    from tokenizers import pre_tokenizers
+
+    from seqlab.data.tokenizers import BPETokenizer, byte_level_alphabet
+
+    alphabet = byte_level_alphabet()
+    assert set(alphabet) == set(pre_tokenizers.ByteLevel.alphabet()) and sorted(alphabet.values()) == list(range(256))
+    tokenizer = BPETokenizer.fit("héllo wörld ☃ 日本語\n\t " * 10, vocab_size=280)
+    for token in range(tokenizer.vocab_size):
+        assert tokenizer.token_bytes(token).decode("utf-8", errors="replace") == tokenizer.decode([token])
+    ids = tokenizer.encode("a ☃\n日本").tolist()
+    assert b"".join(tokenizer.token_bytes(token) for token in ids) == "a ☃\n日本".encode()
+
+
+def test_sample_num_samples_prints_what_lone_runs_print_joined_by_a_blank_line(tmp_path, capsys):
+    from seqlab.cli import main
+
+    from helpers import words_text
+
+    data = tmp_path / "text.txt"
+    data.write_text(words_text(2000), encoding="utf-8")
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--out", str(run), "--config", "tiny", "--max-steps", "3",
+                 "--batch-size", "4", "--block-size", "16", "--hidden-size", "16", "--threads", "1", "--quiet"]) == 0
+    flags = ["--prompt", "the ", "--max-tokens", "40", "--temperature", "1.2", "--stop", "a"]
+    capsys.readouterr()
+    alone = []
+    for index in range(4):
+        assert main(["sample", str(run), *flags, "--seed", str(11 + index)]) == 0
+        alone.append(capsys.readouterr().out.rstrip("\n"))
+    assert main(["sample", str(run), *flags, "--seed", "11", "--num-samples", "4"]) == 0
+    assert capsys.readouterr().out == "\n\n".join(alone) + "\n"
+    assert len(set(alone)) > 1

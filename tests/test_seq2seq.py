@@ -16,7 +16,7 @@ from seqlab.decode import beam_search, greedy_decode
 from seqlab.errors import SeqlabError
 from seqlab.models.seq2seq import (AdditiveAttention, CrossAttention, MultiplicativeAttention, attend,
                                    build_seq2seq)
-from seqlab.tasks.seq2seq import SeqToSeqTask, bleu_from_statistics, bleu_statistics, corpus_bleu
+from seqlab.tasks.seq2seq import SeqToSeqTask, bleu_from_statistics, bleu_metric, bleu_signature, bleu_statistics
 
 VOCAB = 9  # 3 specials + 6 tokens
 
@@ -137,24 +137,32 @@ def test_pair_batches_pad_with_pad_and_resume_exactly():
 
 
 # --------------------------------------------------------------------- BLEU
-def test_bleu_by_hand():
-    hypothesis, reference = list("abcdef"), list("abcdxfg")
-    # p1 = 5/6, p2 = 3/5, p3 = 2/4, p4 = 1/3; c = 6 < r = 7: BP = exp(1 - 7/6)
-    assert bleu_statistics(hypothesis, reference) == [5, 3, 2, 1, 6, 5, 4, 3, 6, 7]
-    expected = math.exp(1 - 7 / 6) * (5 / 6 * 3 / 5 * 2 / 4 * 1 / 3) ** 0.25
-    assert corpus_bleu([hypothesis], [reference]) == pytest.approx(expected, rel=1e-12)
-    assert bleu_statistics(list("aaaa"), list("ab"))[:1] == [1]  # clipped to the reference's count
-    assert corpus_bleu([list("2017-03-03")], [list("2017-03-03")]) == 1.0
-    assert corpus_bleu([list("abc")], [list("abc")]) == 0.0  # no 4-gram at all: p4 = 0/0 counts as 0
-    # corpus BLEU adds statistics over sentences, it does not average sentence scores
-    second_h, second_r = list("wxyzw"), list("wxyzw")
-    summed = [a + b for a, b in zip(bleu_statistics(hypothesis, reference), bleu_statistics(second_h, second_r))]
-    assert summed == [10, 7, 5, 3, 11, 9, 7, 5, 11, 12]
-    corpus = math.exp(1 - 12 / 11) * (10 / 11 * 7 / 9 * 5 / 7 * 3 / 5) ** 0.25
-    assert corpus_bleu([hypothesis, second_h], [reference, second_r]) == pytest.approx(corpus, rel=1e-12)
-    assert bleu_from_statistics(summed) == pytest.approx(corpus, rel=1e-12)
-    longer = corpus_bleu([list("abcdefgh")], [list("abcdefg")])  # c > r: no brevity penalty
-    assert longer == pytest.approx((7 / 8 * 6 / 7 * 5 / 6 * 4 / 5) ** 0.25, rel=1e-12)
+def test_bleu_is_sacrebleu_on_text_and_agrees_with_a_hand_computed_example():
+    import sacrebleu
+
+    metric = bleu_metric("13a")
+    # 13a words: p1 = 5/6, p2 = 3/5, p3 = 1/4, no 4-gram matches of 3: exponential smoothing makes p4 = 1/(2 * 3);
+    # 6 words each side: BP = 1
+    statistics = bleu_statistics(metric, "the cat sat on the mat", "the cat is on the mat")
+    assert statistics == [5, 3, 1, 0, 6, 5, 4, 3, 6, 6]
+    expected = 100 * (5 / 6 * 3 / 5 * 1 / 4 * 1 / 6) ** 0.25
+    assert bleu_from_statistics(metric, statistics) == pytest.approx(expected, rel=1e-9)
+    # 13a splits punctuation from words: "Hello , world !" against "Hello , world ." matches 3 of 4 words, 2 of 3
+    # bigrams, 1 of 2 trigrams, no 4-gram (of 1, smoothed to 1/2)
+    punctuated = bleu_statistics(metric, "Hello, world!", "Hello, world.")
+    assert punctuated == [3, 2, 1, 0, 4, 3, 2, 1, 4, 4]
+    assert bleu_from_statistics(metric, punctuated) == pytest.approx(100 * (3 / 4 * 2 / 3 * 1 / 2 * 1 / 2) ** 0.25)
+    # corpus BLEU adds statistics over pairs (so it adds across processes too): sacreBLEU's own corpus score
+    hypotheses = ["the cat sat on the mat", "Hello, world!", "2017-03-03", "a b c d e f"]
+    references = ["the cat is on the mat", "Hello, world.", "2017-03-04", "a b c d e f g"]
+    summed = [sum(column) for column in zip(*(bleu_statistics(metric, hypothesis, reference)
+                                              for hypothesis, reference in zip(hypotheses, references)))]
+    assert bleu_from_statistics(metric, summed) == pytest.approx(
+        sacrebleu.corpus_bleu(hypotheses, [references]).score, rel=1e-12)
+    characters = bleu_metric("char")
+    assert bleu_from_statistics(characters, bleu_statistics(characters, "2017-03-03", "2017-03-04")) == pytest.approx(
+        sacrebleu.corpus_bleu(["2017-03-03"], [["2017-03-04"]], tokenize="char").score, rel=1e-12)
+    assert bleu_signature("13a") == metric.get_signature().format() and "tok:char" in bleu_signature("char")
 
 
 # ---------------------------------------------------------------- attention
@@ -335,7 +343,8 @@ def test_cli_train_predict_eval_align(tmp_path, capsys):
     assert len(outputs) == 2 and all(isinstance(text, str) and len(text) <= 14 for text in outputs)
     assert main(["eval", str(run), "--data", str(data), "--json"]) == 0
     metrics = json.loads(capsys.readouterr().out)
-    assert {"val_loss", "exact_match", "bleu", "split", "examples"} <= set(metrics)
+    assert {"val_loss", "exact_match", "bleu", "bleu_signature", "split", "examples"} <= set(metrics)
+    assert 0 <= metrics["bleu"] <= 100 and metrics["bleu_signature"].startswith("nrefs:1|case:mixed|eff:no|tok:13a")
     assert all(key == key.lower() for key in metrics) and 0 <= metrics["exact_match"] <= 1
     figure = tmp_path / "align.png"
     assert main(["align", str(run), "3 March 2017", "--out", str(figure)]) == 0

@@ -225,23 +225,48 @@ def _command_train(arguments: argparse.Namespace, extra: list[str]) -> None:
 
 
 def _command_sample(arguments: argparse.Namespace, extra: list[str]) -> None:
-    from .generate import check_sampling, generate
+    from .generate import check_sampling, generate_batch
     from .train.checkpoint import load_checkpoint
 
     check_sampling(max_tokens=arguments.max_tokens, temperature=arguments.temperature, top_k=arguments.top_k,
-                   top_p=arguments.top_p)
+                   top_p=arguments.top_p, num_samples=arguments.num_samples)
     checkpoint = load_checkpoint(arguments.checkpoint, device=arguments.device)
     state = None
     if arguments.condition is not None:
         state = checkpoint.task.condition_state(checkpoint.model, arguments.condition)
-    pieces = generate(checkpoint.model, checkpoint.tokenizer, arguments.prompt, max_tokens=arguments.max_tokens,
-                      temperature=arguments.temperature, top_k=arguments.top_k, top_p=arguments.top_p,
-                      seed=arguments.seed, stop=arguments.stop, state=state)
+    steps = generate_batch(checkpoint.model, checkpoint.tokenizer, arguments.prompt,
+                           num_samples=arguments.num_samples, max_tokens=arguments.max_tokens,
+                           temperature=arguments.temperature, top_k=arguments.top_k, top_p=arguments.top_p,
+                           seed=arguments.seed, stop=arguments.stop, state=state)
+    # sample 0 streams; each later one is printed whole once it and those before it are done
+    texts = [arguments.prompt] * arguments.num_samples
+    printed = 0
     sys.stdout.write(arguments.prompt)
-    for piece in pieces:
-        sys.stdout.write(piece)
+    for step in steps:
+        texts = [text + piece for text, piece in zip(texts, step.texts)]
+        if printed == 0:
+            sys.stdout.write(step.texts[0])
+            printed += step.finished[0]
+        while 0 < printed < arguments.num_samples and step.finished[printed]:
+            sys.stdout.write("\n\n" + texts[printed])
+            printed += 1
         sys.stdout.flush()
+    for text in texts[max(printed, 1):]:  # max_tokens 0: nothing was generated
+        sys.stdout.write("\n\n" + text)
     sys.stdout.write("\n")
+
+
+def _command_export(arguments: argparse.Namespace, extra: list[str]) -> None:
+    from .export.onnx import export_onnx
+
+    out = export_onnx(arguments.checkpoint, arguments.out)
+    print(f"wrote {out}: forward.onnx, step.onnx, the fresh state, tokenizer.json, seqlab-onnx.json", file=sys.stderr)
+
+
+def _command_serve(arguments: argparse.Namespace, extra: list[str]) -> None:
+    from .serve.app import serve
+
+    serve(arguments.checkpoint, port=arguments.port)
 
 
 def _command_eval(arguments: argparse.Namespace, extra: list[str]) -> None:
@@ -252,9 +277,17 @@ def _command_eval(arguments: argparse.Namespace, extra: list[str]) -> None:
     if arguments.json:
         print(json.dumps(metrics))
     else:
+        verdict = metrics.pop("verdict", None)  # a task's one-line comparison with its baselines
+        tables = {name: value for name, value in metrics.items() if isinstance(value, dict)}  # e.g. per column
         shown = ", ".join(f"{name} {value:.4f}" if isinstance(value, float) else f"{name} {value}"
-                          for name, value in metrics.items())
+                          for name, value in metrics.items() if name not in tables)
         print(f"{arguments.data}: {shown}")
+        for name, table in tables.items():
+            for key, value in table.items():
+                print(f"  {name} {key}: " + (", ".join(f"{inner} {number:.4f}" for inner, number in value.items())
+                                             if isinstance(value, dict) else str(value)))
+        if verdict:
+            print(verdict)
 
 
 def _command_predict(arguments: argparse.Namespace, extra: list[str]) -> None:
@@ -271,6 +304,8 @@ def _command_predict(arguments: argparse.Namespace, extra: list[str]) -> None:
         inputs += checkpoint.task.read_inputs(arguments.file)
     for prediction in checkpoint.task.predict(checkpoint.model, inputs):
         print(json.dumps(prediction) if arguments.json else prediction)
+    for path in checkpoint.task.draw(checkpoint.model, inputs):
+        print(f"plot: {path}", file=sys.stderr)
 
 
 def _command_align(arguments: argparse.Namespace, extra: list[str]) -> None:
@@ -353,12 +388,25 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--temperature", type=float, default=1.0, help="0 is greedy")
     sample.add_argument("--top-k", type=int, default=0, help="0: off")
     sample.add_argument("--top-p", type=float, default=1.0, help="1: off")
-    sample.add_argument("--seed", type=int, default=None)
+    sample.add_argument("--seed", type=int, default=None, help="sample i of --num-samples uses seed + i")
+    sample.add_argument("--num-samples", type=int, default=1,
+                        help="N samples through one batched step, each with its own stop; joined by a blank line")
     sample.add_argument("--stop", default=None, help="end where the text first contains this string")
     sample.add_argument("--condition", default=None,
                         help='start from a condition, for conditioned checkpoints (music: "K:D M:6/8")')
     _add_device(sample)
     sample.set_defaults(handler=_command_sample)
+
+    export = subparsers.add_parser("export", help="export a language model's forward and step as ONNX graphs")
+    export.add_argument("checkpoint", help="checkpoint directory")
+    export.add_argument("--format", choices=("onnx",), default="onnx", help="onnx (needs the export extra)")
+    export.add_argument("--out", required=True, help="directory for the graphs, state, tokenizer and seqlab-onnx.json")
+    export.set_defaults(handler=_command_export)
+
+    serve = subparsers.add_parser("serve", help="a local web page to sample from a checkpoint and look inside it")
+    serve.add_argument("checkpoint", help="checkpoint directory (a language model)")
+    serve.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1")
+    serve.set_defaults(handler=_command_serve)
 
     evaluate = subparsers.add_parser("eval", help="validation loss and bits per character of a checkpoint")
     evaluate.add_argument("checkpoint", help="checkpoint directory")

@@ -49,9 +49,10 @@ class TaskConfig:
         "help": "weigh each class's loss by its inverse frequency (rare classes up)", "tasks": ("classify",)})
     horizon: int = field(default=1, metadata={
         "help": "steps predicted from the last --block-size values", "minimum": 1, "tasks": ("forecast",)})
-    forecast_mode: str = field(default="direct", metadata={
-        "help": "direct: the whole horizon at once; autoregressive: one step at a time, fed back",
-        "choices": ("direct", "autoregressive"), "tasks": ("forecast",)})
+    forecast_mode: str = field(default="auto", metadata={
+        "help": "direct: the whole horizon at once; autoregressive: one step at a time, fed back; auto: whichever is "
+                "better on the validation rows",
+        "choices": ("auto", "direct", "autoregressive"), "tasks": ("forecast",)})
     target_columns: str = field(default="", metadata={
         "help": "the columns to forecast, comma-separated; empty: every numeric column but the time column",
         "tasks": ("forecast",)})
@@ -59,6 +60,15 @@ class TaskConfig:
         "help": "the date or time column; empty: recognised by itself", "tasks": ("forecast",)})
     season: int = field(default=0, metadata={
         "help": "the seasonal-naive baseline's period; 0: guessed from the data", "minimum": 0, "tasks": ("forecast",)})
+    missing: str = field(default="interpolate", metadata={
+        "help": "missing values: filled by linear interpolation (and counted), or refused with error",
+        "choices": ("interpolate", "error"), "tasks": ("forecast",)})
+    validation_rows: int = field(default=0, metadata={
+        "help": "rows before the held-out part that choose the method and best/ (not trained on); 0: max(2 horizons, "
+                "a tenth)", "minimum": 0,
+        "tasks": ("forecast",)})
+    calendar: bool = field(default=True, metadata={
+        "help": "give the network each row's position in the season (a sine and a cosine)", "tasks": ("forecast",)})
     attention: str = field(default="bahdanau", metadata={
         "help": "the recurrent decoder's attention: bahdanau (additive), luong (multiplicative) or none",
         "choices": ("bahdanau", "luong", "none"), "tasks": ("seq2seq",)})
@@ -67,6 +77,9 @@ class TaskConfig:
     max_target_length: int = field(default=100, metadata={
         "help": "tokens decoded at most (end token included); longer training targets are refused", "minimum": 1,
         "tasks": ("seq2seq",)})
+    bleu_tokenize: str = field(default="13a", metadata={
+        "help": "sacreBLEU's tokenizer for BLEU on the decoded text: 13a (words, as WMT), intl, char, zh or none",
+        "choices": ("13a", "intl", "char", "zh", "none"), "tasks": ("seq2seq",)})
 
 
 @dataclass
@@ -145,7 +158,8 @@ class TrainConfig:
         "minimum": 0})
     log_interval: int = field(default=10, metadata={"help": "steps between training records", "minimum": 1})
     log_format: str = field(default="jsonl", metadata={
-        "help": "the metrics file's format: metrics.jsonl or metrics.csv", "choices": ("jsonl", "csv")})
+        "help": "where metrics go: jsonl (metrics.jsonl), csv (metrics.csv), tensorboard (DIR/tensorboard), "
+                "or several joined by commas: jsonl,tensorboard"})
     seed: int = field(default=1337, metadata={"help": "the seed of initialisation, batches and dropout"})
     device: str = field(default="auto", metadata={
         "help": "auto (CUDA if there is one), cpu, cuda, cuda:1, ..."})
@@ -204,6 +218,10 @@ class Config:
                     raise SeqlabError(f"{name} must be {'zero or more' if minimum == 0 else f'at least {minimum}'}, "
                                       f"got {value}")
         model, data, train = self.model, self.data, self.train
+        for log_format in train.log_format.split(","):
+            if log_format not in LOG_FORMATS:
+                raise SeqlabError(f"--log-format takes {', '.join(LOG_FORMATS)} or several joined by commas, "
+                                  f"got {train.log_format!r}")
         if not model.dropout < 1.0:
             raise SeqlabError(f"--dropout must be in [0, 1), got {model.dropout}")
         if not data.val_fraction < 1.0:
@@ -220,6 +238,7 @@ class Config:
             raise SeqlabError("--tie-weights needs a learned embedding, not a one-hot one: drop --embedding onehot")
 
 
+LOG_FORMATS = ("jsonl", "csv", "tensorboard")
 SECTIONS = {"task": TaskConfig, "model": ModelConfig, "data": DataConfig, "train": TrainConfig}
 
 

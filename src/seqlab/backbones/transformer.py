@@ -252,7 +252,7 @@ class Transformer(PreNormStack):
         """x_t (B, D) -> y_t (B, H): one more position through the cache, O(C) per layer."""
         if self.positional == "learned":
             saturated = state["positions"] >= self.context_length  # (B,)
-            if bool(saturated.any()):
+            if torch.jit.is_tracing() or bool(saturated.any()):  # a traced graph keeps both paths
                 return self._step_past_table(x_t, state, saturated)
         y, state, _ = self._run(x_t.unsqueeze(1), state, None, explicit=False)
         return y[:, 0], state
@@ -299,7 +299,9 @@ class Transformer(PreNormStack):
             hidden = hidden + sinusoidal_encoding(query_positions, self.hidden_size, hidden.dtype)
         # slot s holds position p = s (mod C): until a row passes C, its slots from its position on are empty, so
         # a cached call attends over the first `filled` slots only and costs O(t), not O(C) (maps show all C)
-        filled = self.context_length if fresh or explicit else min(int(starts.max()), self.context_length)
+        # (a traced graph, e.g. for ONNX export, cannot read positions: it attends over all C slots, masked as maps are)
+        filled = (self.context_length if fresh or explicit or torch.jit.is_tracing()
+                  else min(int(starts.max()), self.context_length))
         plan = self._plan(starts, query_positions, use_cache=not fresh, explicit=explicit, dtype=hidden.dtype,
                           filled=filled)
         new_keys, new_values, maps = [], [], []
@@ -379,7 +381,7 @@ class Transformer(PreNormStack):
             "positions": starts + 1,
             "inputs": ring_write(state["inputs"], window_state["inputs"], source, batch_dim=0, slot_dim=1),
         }
-        if bool(saturated.all()):
+        if not torch.jit.is_tracing() and bool(saturated.all()):
             return y, new_state
         cached_y, cached_state = self._run(x_t.unsqueeze(1), state, None, explicit=False)[:2]
         y = torch.where(saturated.unsqueeze(1), y, cached_y[:, 0])

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import csv
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,7 @@ class TimeSeries:
     columns: list[str]
     source: str  # the path or builtin:NAME, for messages and plot names
     named: bool = True  # the column names came from a header (or a builtin), not from positions
+    interpolated: dict[str, int] = field(default_factory=dict)  # missing values filled in, per column
 
     def __len__(self) -> int:
         return self.values.shape[0]
@@ -122,9 +123,24 @@ def _resolve_column(spec: str, names: list[str], source: str) -> int:
     return index % len(names)
 
 
-def read_series(path: str | Path, *, target_columns: str = "", time_column: str = "", header: str = "auto") -> TimeSeries:
-    """Read ``builtin:NAME`` or a CSV file into a series of its target columns, refusing bad values with one line."""
+MISSING_CELLS = {"", "nan", "na", "n/a", "null", "none", "?"}  # lower-cased cells that mean "no value"
+MISSING_CHOICES = ("interpolate", "error")
+
+
+def read_series(path: str | Path, *, target_columns: str = "", time_column: str = "", header: str = "auto",
+                missing: str = "interpolate") -> TimeSeries:
+    """Read ``builtin:NAME`` or a CSV file into a series of its target columns, refusing bad values with one line.
+
+    The time column (``time_column``, or else a first column of dates or of
+    evenly increasing integers such as 0, 1, 2, ... or 1949, 1950, ...) is
+    never a target, and must increase. Missing values (empty, nan, NA, ...) are
+    filled by linear interpolation between their neighbours (the nearest value
+    at either end) and counted in ``TimeSeries.interpolated``, or refused with
+    ``missing="error"``.
+    """
     source = str(path)
+    if missing not in MISSING_CHOICES:
+        raise SeqlabError(f"task.missing must be one of {', '.join(MISSING_CHOICES)}, got {missing!r}")
     if source.startswith(BUILTIN_PREFIX):
         series = builtin_series(source[len(BUILTIN_PREFIX):])
         if target_columns:
@@ -152,11 +168,21 @@ def read_series(path: str | Path, *, target_columns: str = "", time_column: str 
     data_rows = rows[1:] if has_header else rows
     if not data_rows:
         raise SeqlabError(f"data file {source} has a header but no data rows")
+    for row_index, row in enumerate(data_rows):
+        if not any(row):
+            raise SeqlabError(f"{source}: line {first_data_line + row_index} is empty; remove it or fill it in")
+        if len(row) != width:
+            raise SeqlabError(f"{source}: line {first_data_line + row_index} has {len(row)} cells, "
+                              f"the first row has {width}")
 
     if time_column:
         time_index: int | None = _resolve_column(time_column, names, source)
+    elif width > 1 and (not _is_number(data_rows[0][0]) or _is_integer_index([row[0] for row in data_rows])):
+        time_index = 0
     else:
-        time_index = 0 if width > 1 and not _is_number(data_rows[0][0]) else None
+        time_index = None
+    if time_index is not None:
+        _check_time_increases([row[time_index] for row in data_rows], names[time_index], source, first_data_line)
     if target_columns:
         targets = [_resolve_column(spec, names, source) for spec in target_columns.split(",")]
         if time_index in targets:
@@ -171,23 +197,65 @@ def read_series(path: str | Path, *, target_columns: str = "", time_column: str 
     values = np.empty((len(data_rows), len(targets)))
     for row_index, row in enumerate(data_rows):
         line = first_data_line + row_index
-        if not any(row):
-            raise SeqlabError(f"{source}: line {line} is empty; remove it or fill it in")
-        if len(row) != width:
-            raise SeqlabError(f"{source}: line {line} has {len(row)} cells, the first row has {width}")
         for position, column in enumerate(targets):
             cell = row[column]
-            if not cell:
-                raise SeqlabError(f"{source}: line {line}, column {names[column]!r} is empty; fill it in or drop the row")
+            if cell.lower() in MISSING_CELLS:
+                if missing == "error":
+                    raise SeqlabError(f"{source}: line {line}, column {names[column]!r} is missing "
+                                      f"({cell or 'empty'}); fill it in, or drop --missing error to interpolate")
+                values[row_index, position] = np.nan
+                continue
             try:
                 value = float(cell)
             except ValueError:
                 raise SeqlabError(f"{source}: line {line}, column {names[column]!r}: {cell!r} is not a number") from None
             if not math.isfinite(value):
-                raise SeqlabError(f"{source}: line {line}, column {names[column]!r} is {cell}; "
-                                  "fill in or drop missing values")
+                raise SeqlabError(f"{source}: line {line}, column {names[column]!r} is {cell}; give a finite number")
             values[row_index, position] = value
-    return TimeSeries(values, [names[index] for index in targets], source, named=has_header)
+    columns = [names[index] for index in targets]
+    values, interpolated = _interpolate(values, columns, source)
+    return TimeSeries(values, columns, source, named=has_header, interpolated=interpolated)
+
+
+def _is_integer_index(cells: list[str]) -> bool:
+    """Whether the cells are integers rising by one fixed step: a row index or a year, not a measurement."""
+    if len(cells) < 3 or not all(cell.lstrip("-").isdigit() for cell in cells):
+        return False
+    steps = np.diff(np.array([int(cell) for cell in cells]))
+    return bool(steps[0] > 0 and np.all(steps == steps[0]))
+
+
+def _check_time_increases(cells: list[str], name: str, source: str, first_data_line: int) -> None:
+    """Refuse a time column of numbers or dates that does not strictly increase; other labels are not checked."""
+    import pandas
+
+    if all(_is_number(cell) for cell in cells):
+        times = np.array([float(cell) for cell in cells])
+    else:
+        try:
+            times = pandas.to_datetime(pandas.Series(cells), format="mixed").to_numpy()
+        except ValueError:  # labels that are not dates ("Q1", "week 3"): nothing to check
+            return
+    falls = np.flatnonzero(times[1:] <= times[:-1])
+    if len(falls):
+        row = int(falls[0]) + 1
+        raise SeqlabError(f"{source}: the time column {name!r} does not increase at line {first_data_line + row} "
+                          f"({cells[row]} after {cells[row - 1]}); sort the rows by time or fix the value")
+
+
+def _interpolate(values: np.ndarray, columns: list[str], source: str) -> tuple[np.ndarray, dict[str, int]]:
+    """Fill NaNs per column linearly in the row index (the nearest value at the ends); count them per column."""
+    counts: dict[str, int] = {}
+    rows = np.arange(len(values))
+    for index, name in enumerate(columns):
+        gaps = np.isnan(values[:, index])
+        if not gaps.any():
+            continue
+        if gaps.all():
+            raise SeqlabError(f"{source}: column {name!r} has no values; drop it with --target-columns")
+        values[gaps, index] = np.interp(rows[gaps], rows[~gaps], values[~gaps, index])
+        counts[name] = int(gaps.sum())
+    return values, counts
 
 
 # ------------------------------------------------------- split and scaling
@@ -231,34 +299,39 @@ def gather_windows(values: Tensor, starts: Tensor, length: int) -> Tensor:
     return values[starts.unsqueeze(1) + torch.arange(length, device=starts.device)]
 
 
+def calendar_features(rows: np.ndarray, season: int) -> np.ndarray:
+    r"""Each row's position p = row mod m in the season as (sin 2 pi p / m, cos 2 pi p / m): (N, 2); (N, 0) if m = 1."""
+    if season <= 1:
+        return np.zeros((len(rows), 0))
+    angle = 2 * np.pi * (rows % season) / season
+    return np.stack([np.sin(angle), np.cos(angle)], axis=1)
+
+
 class ForecastWindows:
     """Training batches: B windows of T history + H future rows at seeded random starts.
 
-    ``direct``: inputs the T history rows (B, T, C), targets the H next rows
-    (B, H, C). ``autoregressive`` (teacher forcing): inputs rows 0..T+H-2 and
-    targets rows 1..T+H-1 of the window, both (B, T+H-1, C), so the one-step
-    model is trained at every length it will be run at when forecasting H steps.
+    inputs (B, T+H, D): every column of the window (the C values and any
+    calendar features; the model sees the future part only through teacher
+    forcing); targets (B, H, C): the H future rows' first ``columns`` columns.
     """
 
     carries_state = False
 
     def __init__(self, values: Tensor, *, block_size: int, horizon: int, batch_size: int, seed: int,
-                 autoregressive: bool) -> None:
+                 columns: int) -> None:
         self.span = block_size + horizon
         if len(values) < self.span:
             raise SeqlabError(f"{len(values)} rows are fewer than one window of {block_size} + {horizon}")
         self.values = values
         self.block_size = block_size
         self.batch_size = batch_size
-        self.autoregressive = autoregressive
+        self.columns = columns
         self.generator = torch.Generator().manual_seed(seed)
 
     def next_batch(self) -> Batch:
         starts = torch.randint(len(self.values) - self.span + 1, (self.batch_size,), generator=self.generator)
-        window = gather_windows(self.values, starts, self.span)  # (B, T+H, C)
-        if self.autoregressive:
-            return Batch(window[:, :-1], window[:, 1:], reset=True)
-        return Batch(window[:, :self.block_size], window[:, self.block_size:], reset=True)
+        window = gather_windows(self.values, starts, self.span)  # (B, T+H, D)
+        return Batch(window, window[:, self.block_size:, :self.columns], reset=True)
 
     def state_dict(self) -> dict[str, Tensor]:
         return {"generator": self.generator.get_state()}
@@ -287,16 +360,15 @@ def forecast_metrics(truth: np.ndarray, forecast: np.ndarray, scale: np.ndarray)
             "mase": float((column_mae / scale).mean())}
 
 
-def naive_forecasts(values: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:
-    """The last value before each origin, repeated H times: (W, H, C)."""
-    return np.repeat(values[origins - 1][:, None], horizon, axis=1)
+def column_metrics(truth: np.ndarray, forecast: np.ndarray, scale: np.ndarray) -> list[dict[str, float]]:
+    """``forecast_metrics`` of each column of (W, H, C) forecasts on its own."""
+    return [forecast_metrics(truth[..., [column]], forecast[..., [column]], scale[[column]])
+            for column in range(truth.shape[-1])]
 
 
-def seasonal_naive_forecasts(values: np.ndarray, origins: np.ndarray, horizon: int, season: int) -> np.ndarray:
-    r"""y^_{o+h} = y_{o+h-m(floor(h/m)+1)}: the value one season m earlier, the last season repeated past m: (W, H, C)."""
-    steps = np.arange(horizon)
-    sources = origins[:, None] + steps - season * (steps // season + 1)  # (W, H)
-    return values[sources]
+def interval_coverage(truth: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> float:
+    """The fraction of true values inside [lower, upper] (an 80% interval should hold about 0.8)."""
+    return float(((truth >= lower) & (truth <= upper)).mean())
 
 
 def guess_season(train: np.ndarray, *, max_season: int = MAX_GUESSED_SEASON) -> int:
@@ -329,8 +401,10 @@ def guess_season(train: np.ndarray, *, max_season: int = MAX_GUESSED_SEASON) -> 
 
 # ---------------------------------------------------------------------- plot
 def plot_forecast(path: str | Path, *, history: np.ndarray, forecast: np.ndarray, columns: list[str],
-                  truth: np.ndarray | None = None, title: str = "") -> None:
-    """One panel per column: the (T, C) history, the (H, C) forecast after it, and the truth if known."""
+                  truth: np.ndarray | None = None, interval: tuple[np.ndarray, np.ndarray] | None = None,
+                  title: str = "") -> None:
+    """One panel per column: the (T, C) history, the (H, C) forecast after it with its (lower, upper) interval
+    if given, and the truth if known."""
     from matplotlib.figure import Figure  # no pyplot: no global backend state, renders with Agg
 
     figure = Figure(figsize=(8, 2.4 * len(columns)), layout="constrained")
@@ -341,6 +415,9 @@ def plot_forecast(path: str | Path, *, history: np.ndarray, forecast: np.ndarray
         axis.plot(past, history[:, index], color="0.3", label="history")
         if truth is not None:
             axis.plot(future, truth[:, index], color="tab:green", label="truth")
+        if interval is not None:
+            axis.fill_between(future, interval[0][:, index], interval[1][:, index], color="tab:orange", alpha=0.2,
+                              label="80% interval")
         axis.plot(future, forecast[:, index], color="tab:orange", marker=".", label="forecast")
         axis.axvline(-0.5, color="0.7", linestyle=":")
         axis.set_ylabel(name)

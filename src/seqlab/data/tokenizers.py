@@ -162,6 +162,14 @@ class BPETokenizer:
     def decode(self, ids: Tensor | list[int]) -> str:
         return self.tokenizer.decode(ids.tolist() if isinstance(ids, Tensor) else list(ids))
 
+    def token_bytes(self, token: int) -> bytes:
+        """The bytes token ``token`` stands for; a character's UTF-8 bytes may be split across tokens."""
+        if not hasattr(self, "_token_bytes"):
+            alphabet = byte_level_alphabet()
+            self._token_bytes = [bytes(alphabet[character] for character in self.tokenizer.id_to_token(index))
+                                 for index in range(self.vocab_size)]
+        return self._token_bytes[token]
+
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "tokenizer": self.tokenizer.to_str()}
 
@@ -170,6 +178,21 @@ class BPETokenizer:
         from tokenizers import Tokenizer
 
         return cls(Tokenizer.from_str(values["tokenizer"]))
+
+
+def byte_level_alphabet() -> dict[str, int]:
+    """The byte-level pre-tokenizer's stand-in character for each byte, inverted: character -> byte.
+
+    Printable Latin-1 bytes stand for themselves; the others (controls, space,
+    soft hyphen, ...) take U+0100 onwards in byte order, so every token is a
+    printable string.
+    """
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("\u00a1"), ord("\u00ac") + 1),
+                 *range(ord("\u00ae"), ord("\u00ff") + 1)]
+    alphabet = {chr(byte): byte for byte in printable}
+    others = [byte for byte in range(256) if byte not in alphabet.values()]
+    alphabet.update({chr(256 + number): byte for number, byte in enumerate(others)})
+    return alphabet
 
 
 Tokenizer = CharTokenizer | WordTokenizer | BPETokenizer

@@ -1,7 +1,8 @@
 """``seqlab diagnose``: run the analyses on one checkpoint and one stretch of text, write figures and numbers.
 
 Each analysis writes NAME.png (matplotlib, no display needed) and NAME.json
-into the output directory. With the default selection every analysis that
+into the output directory (and, for a run that logs to TensorBoard, the figure
+into its log). With the default selection every analysis that
 applies to the backbone runs and the rest are named as skipped; an analysis
 asked for by name that does not apply is an error.
 """
@@ -194,4 +195,16 @@ def diagnose(checkpoint_directory: str | Path, data_path: str | Path, *, out: st
         numbers_path.write_text(json.dumps({**header, **numbers}) + "\n", encoding="utf-8")
         diagnosis.summaries.append(summary)
         diagnosis.paths += [figure_path, numbers_path]
+    _add_to_tensorboard(Path(checkpoint_directory), checkpoint, runnable, diagnosis.directory)
     return diagnosis
+
+
+def _add_to_tensorboard(directory: Path, checkpoint: Any, analyses: list[str], figures: Path) -> None:
+    """A run that logs to TensorBoard gets the figures too, at the step its checkpoint holds."""
+    from ..train import tensorboard
+
+    if "tensorboard" not in checkpoint.config.train.log_format.split(",") or not (directory / tensorboard.DIRECTORY).is_dir():
+        return
+    trainer_file = directory / "trainer.json"
+    step = json.loads(trainer_file.read_text(encoding="utf-8"))["step"] if trainer_file.is_file() else 0
+    tensorboard.log_figures(directory, {analysis: figures / f"{analysis}.png" for analysis in analyses}, step=step)

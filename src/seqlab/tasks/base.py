@@ -108,6 +108,10 @@ class Task:
         """One prediction per input, in order."""
         raise SeqlabError(f"task {self.name!r} has no predict; use seqlab sample for generation")
 
+    def draw(self, model: nn.Module, inputs: list[Any]) -> list[Path]:
+        """Figures of the predictions for ``inputs`` (a task that draws none returns []); the paths written."""
+        return []
+
 
 def check_text_inputs(inputs: list[Any], purpose: str) -> None:
     """Refuse, naming it, the first input that is not a non-empty text (``purpose``: "classify", "translate", ...)."""

@@ -1,37 +1,52 @@
 """Forecasting: the next ``task.horizon`` rows of a numeric series from its last ``data.block_size`` rows.
 
-The last ``data.val_fraction`` of the rows is held out. Every row of the
-held-out part that has H rows after it is a forecast origin (rolling-origin
-evaluation): the model sees the T rows before it, which may reach back into
-the training part, and forecasts the H rows from it. Metrics are in original
-units (see ``seqlab.data.timeseries.forecast_metrics``): ``mae`` (the
-selection metric), ``rmse`` and ``mase``, and the same three for two
-baselines computed on the same origins, always: ``naive_*`` (the last value
-repeated) and ``seasonal_naive_*`` (the value one season earlier; the season
-is ``task.season`` or guessed from the training rows, see ``guess_season``).
-``val_loss`` is the MSE of the H-step forecasts on scaled values (for the
-autoregressive mode that is the fed-back forecast, not the teacher-forced
-training loss).
+The series is cut in three, in time order:
+- the training part, which the network learns from (random windows of T + H rows);
+- the validation part, the last ``task.validation_rows`` rows before the
+  held-out part (default: the larger of 2H and a tenth of what precedes it):
+  the forecasts from its origins choose the method (``task.forecast_mode``
+  auto: the direct or the autoregressive head, whichever has the lower
+  MASE) and the checkpoint kept in ``best/``; the network does not learn
+  from it;
+- the held-out part, the last ``data.val_fraction`` of the rows: ``seqlab eval``
+  scores it, and nothing is chosen on it.
+Every row of a part that has H rows after it is a forecast origin
+(rolling-origin evaluation): the model sees the T rows before it, which may
+reach back into earlier parts, and forecasts the H rows from it.
+
+Metrics are in original units (see ``seqlab.data.timeseries.forecast_metrics``):
+``mae``, ``rmse``, ``mase`` of the chosen method, ``coverage`` of its 80%
+interval (the direct head's 10% and 90% quantiles around the forecast),
+``direct_mase`` and ``autoregressive_mase`` of the two heads, and the same
+three metrics for each classical baseline on the same origins and horizon
+(see ``seqlab.models.forecast_baselines``): ``naive_*``, ``seasonal_naive_*``
+(the season is ``task.season`` or guessed from the training rows, see
+``guess_season``) and ``ets_*`` (statsmodels' ETS, fitted on the rows before
+the part scored). ``eval`` adds per-column metrics and a one-line verdict
+naming the best baseline when the forecast is worse than it. ``val_loss`` is
+the training loss on the validation windows.
+
+Missing values are interpolated (and counted) or refused (``task.missing``);
+a constant column is refused.
 
 With ``task.init_from`` (a checkpoint directory: a forecaster trained on
 another series, or even a language model) a fresh run takes that
 checkpoint's architecture (``config.model``, keeping this run's dropout) and
 starts its ``backbone`` from its weights, and its ``embedding`` too when that
-fits (a forecaster over as many columns); the scaler is fitted afresh on this
-series. ``task.freeze_backbone`` keeps ``backbone`` fixed.
+fits; the scaler is fitted afresh on this series. ``task.freeze_backbone``
+keeps ``backbone`` fixed.
 
 Assets: ``scaler.json`` holds the column names, the per-column mean and std
-fitted on the training rows only, and the season.
+fitted on the training rows only, the season and the chosen method.
 
 ``seqlab predict CKPT --file FILE`` forecasts the H rows after the end of the
-series in FILE (read like the training data), prints one line per step
-(comma-separated columns; ``--json``: a list per step) and draws the last T
-rows and the forecast in ``FILE.forecast.png`` beside FILE (for
-``builtin:NAME``, ``builtin-NAME.forecast.png`` in the current directory).
+series in FILE (read like the training data); the CLI prints them and draws
+``FILE.forecast.png`` (see ``ForecastTask.draw``).
 """
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,16 +58,19 @@ from torch.nn import functional as F
 from ..backbones.base import State
 from ..config import Config
 from ..data.batches import Batch
-from ..data.timeseries import (BUILTIN_PREFIX, ForecastWindows, Scaler, TimeSeries, forecast_metrics, gather_windows,
-                               guess_season, naive_forecasts, naive_scale, plot_forecast, read_series,
-                               seasonal_naive_forecasts, split_point)
+from ..data.timeseries import (BUILTIN_PREFIX, ForecastWindows, Scaler, TimeSeries, calendar_features, column_metrics,
+                               forecast_metrics, gather_windows, guess_season, interval_coverage, naive_scale,
+                               plot_forecast, read_series, split_point)
 from ..errors import SeqlabError
-from ..models.forecaster import FORECAST_MODES, Forecaster, build_forecaster
+from ..models.forecast_baselines import BASELINES, baseline_forecasts
+from ..models.forecaster import FORECAST_MODES, MEDIAN, QUANTILES, ForecastOutputs, Forecaster, build_forecaster
 from . import register_task
 from .base import BatchSource, InitialWeights, Task, start_model
 
 SCALER_FILE = "scaler.json"
 SPLITS = ("val", "train", "all")
+METHODS = ("direct", "autoregressive")  # what forecast_mode auto chooses between
+SCORES = ("mae", "rmse", "mase")
 
 
 class ForecastStep(list):
@@ -62,185 +80,323 @@ class ForecastStep(list):
         return ",".join(format(value, ".6g") for value in self)
 
 
+@dataclass
+class Forecasts:
+    """Every method's forecasts (W, H, C) in original units from W origins, and the offsets of an 80% interval
+    (the direct head's 10% and 90% quantiles less its median) to put around whichever is chosen."""
+
+    by_method: dict[str, np.ndarray]
+    lower_offset: np.ndarray  # (W, H, C), at most zero
+    upper_offset: np.ndarray  # (W, H, C), at least zero
+
+    def interval(self, method: str) -> tuple[np.ndarray, np.ndarray]:
+        point = self.by_method[method]
+        return point + self.lower_offset, point + self.upper_offset
+
+
+def quantile_loss(quantiles: Tensor, targets: Tensor) -> Tensor:
+    r"""Pinball loss mean_q max(q (y - y^_q), (q - 1)(y - y^_q)) of (B, H, C, Q) forecasts, summed over the (B, H, C)
+    targets; at q = 0.5 it is half the absolute error."""
+    levels = torch.tensor(QUANTILES, dtype=quantiles.dtype, device=quantiles.device)
+    error = targets.unsqueeze(-1) - quantiles  # (B, H, C, Q)
+    return torch.maximum(levels * error, (levels - 1) * error).mean(dim=-1).sum()
+
+
 @register_task("forecast")
 class ForecastTask(Task):
-    """Many-to-many, unaligned in time: rows x_{t-T+1..t} -> x^_{t+1..t+H}, trained by MSE on scaled values.
+    """Many-to-many, unaligned in time: rows x_{t-T+1..t} -> x^_{t+1..t+H}, by a direct head (pinball loss on
+    three quantiles) and a one-step head (absolute error, teacher forcing) trained together on one forward.
 
-    Metrics: ``val_loss``, ``mae``, ``rmse``, ``mase`` and ``naive_*``,
-    ``seasonal_naive_*`` baselines; the lowest ``mae`` is kept in ``best/``.
+    Metrics: see the module docstring; the lowest validation ``mase`` is kept in ``best/``.
     """
 
     asset_files = (SCALER_FILE,)
-    metric_names = ("val_loss", "mae", "rmse", "mase", "naive_mae", "naive_rmse", "naive_mase",
-                    "seasonal_naive_mae", "seasonal_naive_rmse", "seasonal_naive_mase")
-    selection_metric = "mae"
+    metric_names = ("val_loss", *SCORES, "coverage", "direct_mase", "autoregressive_mase",
+                    *(f"{baseline}_{score}" for baseline in BASELINES for score in SCORES))
+    selection_metric = "mase"
 
     def __init__(self, config: Config, assets: dict[str, Any] | None = None) -> None:
         super().__init__(config, assets)
         task = config.task
         if task.forecast_mode not in FORECAST_MODES:
-            raise SeqlabError(f"task.forecast_mode must be one of {', '.join(FORECAST_MODES)}, got {task.forecast_mode!r}")
+            raise SeqlabError(f"task.forecast_mode must be one of {', '.join(FORECAST_MODES)}, "
+                              f"got {task.forecast_mode!r}")
         if task.horizon < 1:
             raise SeqlabError(f"task.horizon must be at least 1, got {task.horizon}")
         if task.season < 0:
             raise SeqlabError(f"task.season must be zero (guess it) or more, got {task.season}")
+        if task.validation_rows < 0:
+            raise SeqlabError(f"task.validation_rows must be zero (the default share) or more, "
+                              f"got {task.validation_rows}")
         saved = assets[SCALER_FILE] if assets else None
         self.scaler: Scaler | None = Scaler.from_dict(saved) if saved else None
         self.columns: list[str] | None = list(saved["columns"]) if saved else None
         self.season: int = int(saved["season"]) if saved else 0
+        self.method: str = saved["method"] if saved else self._candidates()[0]
         self.initial_weights: InitialWeights | None = None  # init_from's, for a fresh run
         self.series: TimeSeries | None = None
-        self.cut = 0  # rows of the training part
+        self.cut = 0  # rows before the held-out part
+        self.fit_rows = 0  # rows the network learns from (before the validation part)
+        self._validation_baselines: dict[str, float] | None = None  # fixed, so computed once
+
+    def _candidates(self) -> tuple[str, ...]:
+        mode = self.config.task.forecast_mode
+        return METHODS if mode == "auto" else (mode,)
 
     # --------------------------------------------------------------- data
     def _read(self, path: str | Path) -> TimeSeries:
         """A series laid out like the training data, checked against the columns the model was trained on."""
         task = self.config.task
-        series = read_series(path, target_columns=task.target_columns, time_column=task.time_column, header=task.header)
+        series = read_series(path, target_columns=task.target_columns, time_column=task.time_column, header=task.header,
+                             missing=task.missing)
         if self.columns is not None:
             if len(series.columns) != len(self.columns) or (series.named and series.columns != self.columns):
                 raise SeqlabError(f"{path} has columns {', '.join(series.columns)}; the model was trained on "
                                   f"{', '.join(self.columns)}")
         return series
 
-    def _parts(self, series: TimeSeries) -> int:
-        """Check the series is long enough for this split and return the split point."""
-        data, horizon = self.config.data, self.config.task.horizon
+    def _parts(self, series: TimeSeries) -> tuple[int, int]:
+        """Check the series is long enough and return (rows the network learns from, rows before the held-out part)."""
+        data, task = self.config.data, self.config.task
+        horizon = task.horizon
         cut = split_point(len(series), data.val_fraction)
-        needed = data.block_size + horizon
-        if cut < needed:
+        held_out = len(series) - cut
+        if data.val_fraction > 0 and held_out < horizon:
             raise SeqlabError(
-                f"{series.source}: the training part has {cut} rows ({len(series)} rows, the last "
-                f"{len(series) - cut} held out), fewer than one window of --block-size {data.block_size} + "
-                f"--horizon {horizon} = {needed}; lower them or give a longer series")
-        if data.val_fraction > 0 and len(series) - cut < horizon:
-            raise SeqlabError(
-                f"{series.source}: the held-out part has {len(series) - cut} rows, fewer than --horizon {horizon}; "
+                f"{series.source}: the held-out part has {held_out} rows, fewer than --horizon {horizon}; "
                 "raise --val-fraction, lower --horizon, or use --val-fraction 0")
-        return cut
+        validation = 0 if data.val_fraction == 0 else task.validation_rows or max(2 * horizon, cut // 10)
+        if validation and validation < horizon:
+            raise SeqlabError(f"--validation-rows {validation} is fewer than --horizon {horizon}: no validation "
+                              "window fits; raise it")
+        fit_rows = cut - validation
+        needed = data.block_size + horizon
+        if fit_rows < needed:
+            raise SeqlabError(
+                f"{series.source}: the training part has {fit_rows} rows ({len(series)} rows: the last {held_out} held "
+                f"out, the {validation} before them validate), fewer than one window of --block-size "
+                f"{data.block_size} + --horizon {horizon} = {needed}; lower --block-size (to at most "
+                f"{max(fit_rows - horizon, 0)}) or --horizon, or give a longer series")
+        return fit_rows, cut
+
+    def _check_values(self, series: TimeSeries, fit_rows: int) -> None:
+        """Refuse a column constant over the training part, and a season and horizon that do not fit in it."""
+        constant = [name for name, scale in zip(series.columns, naive_scale(series.values[:fit_rows])) if not scale > 0]
+        if constant:
+            raise SeqlabError(f"{series.source}: column {', '.join(map(repr, constant))} is constant over the training "
+                              "part, so there is nothing to forecast (and MASE is undefined); leave it out with "
+                              "--target-columns")
+        horizon = self.config.task.horizon
+        if self.season + horizon > fit_rows:  # a window reaches a season back before the horizon it forecasts
+            raise SeqlabError(f"{series.source}: a season ({self.season} rows) and --horizon {horizon} do not fit in "
+                              f"the training part ({fit_rows} rows); give a shorter --season or --horizon, or a "
+                              "longer series")
 
     def load_data(self) -> None:
         series = self._read(self.config.data.path)
-        self.cut = self._parts(series)
-        train = series.values[:self.cut]
+        self.fit_rows, self.cut = self._parts(series)
         if self.scaler is None:
-            self.scaler = Scaler.fit(train)
+            self.season = self.config.task.season or guess_season(series.values[:self.fit_rows])
+        self._check_values(series, self.fit_rows)
+        if self.scaler is None:
+            self.scaler = Scaler.fit(series.values[:self.fit_rows])
             self.columns = list(series.columns)
-            self.season = self.config.task.season or guess_season(train)
             if self.config.task.init_from:
                 self.initial_weights = InitialWeights(self.config, ("embedding", "backbone"))
-        if self.season >= self.cut:
-            raise SeqlabError(f"--season {self.season} is not shorter than the training part ({self.cut} rows)")
+        if series.interpolated:
+            print(f"forecast: {series.source}: filled {sum(series.interpolated.values())} missing values by linear "
+                  "interpolation (" + ", ".join(f"{name}: {count}" for name, count in series.interpolated.items())
+                  + "); --missing error refuses them", file=sys.stderr)
         self.series = series
+        self._validation_baselines = None
 
     @property
     def has_validation(self) -> bool:
-        return self.series is not None and len(self.series) - self.cut >= self.config.task.horizon
+        return self.series is not None and self.cut > self.fit_rows
 
     def assets(self) -> dict[str, Any]:
-        return {SCALER_FILE: {"columns": self.columns, **self.scaler.to_dict(), "season": self.season}}
+        return {SCALER_FILE: {"columns": self.columns, **self.scaler.to_dict(), "season": self.season,
+                              "method": self.method}}
+
+    @property
+    def context(self) -> int:
+        """Rows before a forecast origin the model reads: the history T, or a whole season if that is longer."""
+        return max(self.config.data.block_size, self.season)
+
+    @property
+    def features(self) -> int:
+        """Calendar features per row: the position in the season as a sine and a cosine, where there is a season."""
+        return 2 if self.config.task.calendar and self.season > 1 else 0
 
     def build_model(self) -> nn.Module:
         # a text model's embedding (token ids) does not fit a forecaster's input projection: kept fresh
-        model = build_forecaster(self.config, len(self.columns))
+        model = build_forecaster(self.config, len(self.columns), season=self.season, features=self.features)
         return start_model(model, self.config, self.initial_weights, optional=("embedding",))
 
-    def _scaled(self, series: TimeSeries) -> Tensor:
-        return torch.tensor(self.scaler.transform(series.values), dtype=torch.float32)  # (N, C)
+    def _inputs(self, series: TimeSeries, rows: int) -> Tensor:
+        """(N', C + K) scaled values beside each row's calendar features, padded with NaN values to at least
+        ``rows`` rows (the future rows of a forecast have features but no values)."""
+        rows = max(rows, len(series))
+        values = np.full((rows, len(series.columns)), np.nan)
+        values[:len(series)] = self.scaler.transform(series.values)
+        features = calendar_features(np.arange(rows), self.season) if self.features else np.zeros((rows, 0))
+        return torch.tensor(np.concatenate([values, features], axis=1), dtype=torch.float32)
 
     def batches(self) -> BatchSource:
         config = self.config
-        return ForecastWindows(self._scaled(self.series)[:self.cut], block_size=config.data.block_size,
-                               horizon=config.task.horizon, batch_size=config.train.batch_size, seed=config.train.seed,
-                               autoregressive=config.task.forecast_mode == "autoregressive")
+        return ForecastWindows(self._inputs(self.series, len(self.series))[:self.fit_rows],
+                               block_size=self.context, horizon=config.task.horizon,
+                               batch_size=config.train.batch_size, seed=config.train.seed,
+                               columns=len(self.columns))
 
     def loss(self, model: nn.Module, batch: Batch, state: State) -> tuple[Tensor, State]:
-        predictions, state = model(batch.inputs, state)  # (b, H, C) direct, (b, T+H-1, C) autoregressive
-        return F.mse_loss(predictions, batch.targets, reduction="sum"), state
+        outputs, state = model(batch.inputs, state)  # quantiles (b, H, C, Q), one_step (b, H, C)
+        return self._loss(outputs, batch.targets), state
+
+    @staticmethod
+    def _loss(outputs: ForecastOutputs, targets: Tensor) -> Tensor:
+        """Summed over the (b, H, C) targets (the trainer divides by their count): the direct head's pinball loss
+        plus half the one-step head's absolute error."""
+        return quantile_loss(outputs.quantiles, targets) + F.l1_loss(outputs.one_step, targets, reduction="sum") / 2
 
     # ---------------------------------------------------------- evaluation
     @torch.no_grad()
-    def _forecast(self, model: Forecaster, scaled: Tensor, origins: np.ndarray, *, max_batches: int = 0) -> Tensor:
-        """Scaled forecasts (W, H, C) from the T rows before each origin, in batches of ``train.batch_size``."""
-        block_size, batch_size = self.config.data.block_size, self.config.train.batch_size
+    def _forecasts(self, model: Forecaster, series: TimeSeries, origins: np.ndarray) -> Forecasts:
+        """Every method's forecasts from ``origins`` (in batches of ``train.batch_size``), the chosen one's interval."""
+        context, horizon, batch_size = self.context, self.config.task.horizon, self.config.train.batch_size
+        device = next(model.parameters()).device
+        inputs = self._inputs(series, int(origins.max()) + horizon)
+        columns = len(self.columns)
+        was_training = model.training
+        model.eval()
+        quantiles, recursive = [], []
+        for first in range(0, len(origins), batch_size):
+            chosen = torch.as_tensor(origins[first:first + batch_size])
+            history = gather_windows(inputs, chosen - context, context).to(device)  # (b, S, C+K)
+            future = gather_windows(inputs, chosen, horizon)[..., columns:].to(device)  # (b, H, K)
+            quantiles.append(model.direct(history).float().cpu())
+            recursive.append(model.recursive(history, future).float().cpu())
+        model.train(was_training)
+        direct = self.scaler.inverse(torch.cat(quantiles).double().numpy().swapaxes(-1, -2)).swapaxes(-1, -2)
+        by_method = {"direct": direct[..., MEDIAN],  # (W, H, C)
+                     "autoregressive": self.scaler.inverse(torch.cat(recursive).double().numpy())}
+        return Forecasts(by_method, direct[..., 0] - direct[..., MEDIAN], direct[..., -1] - direct[..., MEDIAN])
+
+    def _scores(self, model: Forecaster, series: TimeSeries, origins: np.ndarray, *, fit_rows: int, choose: bool,
+                baselines: dict[str, np.ndarray]) -> tuple[dict[str, float], Forecasts, np.ndarray]:
+        """Metrics of the forecasts and ``baselines`` from ``origins`` (choosing the method on them with
+        ``choose``), MASE scaled by the first ``fit_rows`` rows; and the forecasts and the truth (W, H, C)."""
+        horizon = self.config.task.horizon
+        truth = series.values[origins[:, None] + np.arange(horizon)]  # (W, H, C)
+        scale = naive_scale(series.values[:fit_rows])
+        forecasts = self._forecasts(model, series, origins)
+        method_scores = {method: forecast_metrics(truth, forecast, scale)
+                         for method, forecast in forecasts.by_method.items()}
+        if choose:
+            self.method = min(self._candidates(), key=lambda method: method_scores[method]["mase"])
+        metrics = {**method_scores[self.method], "coverage": interval_coverage(truth, *forecasts.interval(self.method)),
+                   "direct_mase": method_scores["direct"]["mase"],
+                   "autoregressive_mase": method_scores["autoregressive"]["mase"]}
+        for name, forecast in baselines.items():
+            metrics.update({f"{name}_{key}": value for key, value in forecast_metrics(truth, forecast, scale).items()})
+        return metrics, forecasts, truth
+
+    def evaluate(self, model: nn.Module, *, context: Any, max_batches: int = 0) -> dict[str, float]:
+        """Forecasts from every validation origin choose the method (every process forecasts all of the small
+        validation part, so all report and choose the same)."""
+        context, horizon = self.context, self.config.task.horizon
+        origins = np.arange(self.fit_rows, self.cut - horizon + 1)
+        if self._validation_baselines is None:  # they do not change as the network trains
+            self._validation_baselines = baseline_forecasts(self.series.values, origins, horizon, self.season,
+                                                            fit_rows=self.fit_rows)
+        metrics, _, _ = self._scores(model, self.series, origins, fit_rows=self.fit_rows, choose=True,
+                                     baselines=self._validation_baselines)
+        windows = gather_windows(self._inputs(self.series, self.cut), torch.as_tensor(origins - context),
+                                 context + horizon)  # (W, S+H, C+K)
         device = next(model.parameters()).device
         was_training = model.training
         model.eval()
-        starts = torch.as_tensor(origins - block_size)
-        forecasts = []
-        for index, first in enumerate(range(0, len(starts), batch_size)):
-            if max_batches and index >= max_batches:
-                break
-            history = gather_windows(scaled, starts[first:first + batch_size], block_size)  # (b, T, C)
-            forecasts.append(model.forecast(history.to(device)).float().cpu())
+        with torch.no_grad():
+            outputs, _ = model(windows.to(device))
         model.train(was_training)
-        return torch.cat(forecasts)
-
-    def _metrics(self, model: Forecaster, series: TimeSeries, origins: np.ndarray, *, scale_rows: int,
-                 max_batches: int = 0) -> dict[str, float]:
-        """Every metric over forecasts from ``origins``; MASE scaled by the first ``scale_rows`` rows."""
-        horizon = self.config.task.horizon
-        scaled = self._scaled(series)
-        forecast_scaled = self._forecast(model, scaled, origins, max_batches=max_batches)  # (W, H, C)
-        origins = origins[:len(forecast_scaled)]
-        truth_scaled = gather_windows(scaled, torch.as_tensor(origins), horizon)  # (W, H, C)
-        truth = series.values[origins[:, None] + np.arange(horizon)]  # (W, H, C)
-        scale = naive_scale(series.values[:scale_rows])
-        if not np.all(scale > 0):
-            constant = [name for name, value in zip(series.columns, scale) if not value > 0]
-            raise SeqlabError(f"{series.source}: column {', '.join(constant)} is constant over the training part, "
-                              "so MASE (scaled by its naive forecast's error) is undefined")
-        metrics = {"val_loss": float(F.mse_loss(forecast_scaled, truth_scaled)),
-                   **forecast_metrics(truth, self.scaler.inverse(forecast_scaled.double().numpy()), scale)}
-        baselines = {"naive": naive_forecasts(series.values, origins, horizon),
-                     "seasonal_naive": seasonal_naive_forecasts(series.values, origins, horizon, self.season)}
-        for name, forecast in baselines.items():
-            metrics.update({f"{name}_{key}": value for key, value in forecast_metrics(truth, forecast, scale).items()})
-        return metrics
-
-    def evaluate(self, model: nn.Module, *, context: Any, max_batches: int = 0) -> dict[str, float]:
-        """Every process forecasts the whole (small) held-out part, so all report the same numbers."""
-        origins = np.arange(self.cut, len(self.series) - self.config.task.horizon + 1)
-        return self._metrics(model, self.series, origins, scale_rows=self.cut, max_batches=max_batches)
+        targets = windows[:, context:, :len(self.columns)].to(device)  # (W, H, C)
+        return {"val_loss": float(self._loss(outputs, targets)) / targets.numel(), **metrics}
 
     def evaluate_file(self, model: nn.Module, path: str | Path, *, split: str) -> dict[str, Any]:
-        """``val``: origins in the held-out part, as in training (the whole file when training held none out);
-        ``train``: forecasts that lie wholly in the training part; ``all``: every origin. MASE is scaled by
-        the file's training part."""
+        """``val``: origins in the held-out part (the whole file when training held none out); ``train``:
+        forecasts that lie wholly before it; ``all``: every origin. MASE is scaled by, and ETS fitted on, the
+        rows before the held-out part; the method is the one chosen in training."""
         if split not in SPLITS:
             raise SeqlabError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
         series = self._read(path)
-        cut = self._parts(series)
+        _, cut = self._parts(series)
+        self._check_values(series, cut)
         block_size, horizon = self.config.data.block_size, self.config.task.horizon
-        if self.season >= cut:
-            raise SeqlabError(f"{path}: the training part ({cut} rows) is not longer than the season {self.season}")
-        first = cut if split == "val" and cut < len(series) else max(block_size, self.season)
+        first = cut if split == "val" and cut < len(series) else self.context
         last = cut - horizon if split == "train" else len(series) - horizon
         origins = np.arange(first, last + 1)
         if len(origins) == 0:
             raise SeqlabError(f"the {split} split of {path} has no window of {block_size} rows followed by {horizon}")
-        return {"split": split, "windows": len(origins), **self._metrics(model, series, origins, scale_rows=cut)}
+        baselines = baseline_forecasts(series.values, origins, horizon, self.season, fit_rows=cut)
+        metrics, forecasts, truth = self._scores(model, series, origins, fit_rows=cut, choose=False,
+                                                 baselines=baselines)
+        scale = naive_scale(series.values[:cut])
+        forecast_columns = column_metrics(truth, forecasts.by_method[self.method], scale)
+        baseline_columns = {name: column_metrics(truth, forecast, scale) for name, forecast in baselines.items()}
+        per_column = {name: {**forecast_columns[index], **{f"{baseline}_mase": scores[index]["mase"]
+                                                           for baseline, scores in baseline_columns.items()}}
+                      for index, name in enumerate(series.columns)}
+        report: dict[str, Any] = {"split": split, "windows": len(origins), "method": self.method, **metrics,
+                                  "columns": per_column, "verdict": _verdict(self.method, metrics)}
+        if series.interpolated:
+            report["interpolated"] = dict(series.interpolated)
+        return report
 
     # ------------------------------------------------------------- predict
     def read_inputs(self, path: str | Path) -> list[Any]:
         return [self._read(path)]
 
+    def _series(self, item: Any) -> TimeSeries:
+        series = item if isinstance(item, TimeSeries) else self._read(item)
+        needed = self.context
+        if len(series) < needed:
+            raise SeqlabError(f"{series.source} has {len(series)} rows; the model needs the last {needed}")
+        return series
+
     def predict(self, model: nn.Module, inputs: list[Any]) -> list[Any]:
         """The H rows after the end of each series (a TimeSeries or a path), one ForecastStep per row."""
-        block_size = self.config.data.block_size
         steps: list[Any] = []
         for item in inputs:
-            series = item if isinstance(item, TimeSeries) else self._read(item)
-            if len(series) < block_size:
-                raise SeqlabError(f"{series.source} has {len(series)} rows; the model needs the last {block_size}")
-            origin = np.array([len(series)])
-            forecast = self.scaler.inverse(self._forecast(model, self._scaled(series), origin)[0].double().numpy())
-            plot_path = _plot_path(series.source)
-            plot_forecast(plot_path, history=series.values[-block_size:], forecast=forecast, columns=series.columns,
-                          title=f"{series.source}: {len(forecast)}-step forecast")
-            print(f"forecast plot: {plot_path}", file=sys.stderr)
+            series = self._series(item)
+            forecast = self._forecasts(model, series, np.array([len(series)])).by_method[self.method][0]  # (H, C)
             steps.extend(ForecastStep(row.tolist()) for row in forecast)
         return steps
+
+    def draw(self, model: nn.Module, inputs: list[Any]) -> list[Path]:
+        """For each series, its last T rows, the forecast and its 80% interval in ``SOURCE.forecast.png`` (for
+        ``builtin:NAME``, ``builtin-NAME.forecast.png`` in the current directory); the paths written."""
+        paths = []
+        for item in inputs:
+            series = self._series(item)
+            forecasts = self._forecasts(model, series, np.array([len(series)]))
+            lower, upper = forecasts.interval(self.method)
+            path = _plot_path(series.source)
+            plot_forecast(path, history=series.values[-self.config.data.block_size:],
+                          forecast=forecasts.by_method[self.method][0], interval=(lower[0], upper[0]),
+                          columns=series.columns, title=f"{series.source}: {self.config.task.horizon}-step forecast "
+                                                        f"({self.method})")
+            paths.append(path)
+        return paths
+
+
+def _verdict(method: str, metrics: dict[str, float]) -> str:
+    """One line: how the forecast's MASE compares with the best baseline's."""
+    best = min(BASELINES, key=lambda name: metrics[f"{name}_mase"])
+    ours, theirs = metrics["mase"], metrics[f"{best}_mase"]
+    if ours > theirs:
+        return (f"worse than the best baseline: the forecast ({method}) has MASE {ours:.3f}, {best} "
+                f"{theirs:.3f}; a longer series, budget or --block-size may help, or use {best}")
+    return f"the forecast ({method}) has MASE {ours:.3f}, no worse than the best baseline, {best} {theirs:.3f}"
 
 
 def _plot_path(source: str) -> Path:

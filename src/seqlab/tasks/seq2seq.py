@@ -16,14 +16,13 @@ y_1 .. y_T, EOS given BOS, y_1 .. y_{T-1}, averaged over real target tokens.
 
 Metrics: ``val_loss`` (teacher-forced nats per target token, EOS included),
 ``exact_match`` (the selection metric: share of decoded outputs equal to the
-target) and ``bleu`` (corpus BLEU-4 over the tokenizer's tokens, characters by
-default). Decoding is greedy for ``task.beam_size`` 1, else beam search, and
+target) and ``bleu`` (sacreBLEU's corpus BLEU on the detokenized text, tokenized
+by sacreBLEU's ``task.bleu_tokenize``; ``seqlab eval`` prints its signature
+beside it). Decoding is greedy for ``task.beam_size`` 1, else beam search, and
 stops at EOS or after ``task.max_target_length`` tokens.
 """
 from __future__ import annotations
 
-import math
-from collections import Counter
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -50,42 +49,35 @@ BLEU_ORDER = 4
 
 
 # ----------------------------------------------------------------- BLEU
-def bleu_statistics(hypothesis: Sequence[Any], reference: Sequence[Any], *, max_order: int = BLEU_ORDER) -> list[float]:
-    """[clipped matches of n = 1..N, hypothesis n-grams of n = 1..N, hypothesis length, reference length].
-
-    Sums of these over a corpus give corpus BLEU (``bleu_from_statistics``); they add across processes too.
-    """
-    matches, totals = [], []
-    for order in range(1, max_order + 1):
-        hypothesis_grams = Counter(tuple(hypothesis[i:i + order]) for i in range(len(hypothesis) - order + 1))
-        reference_grams = Counter(tuple(reference[i:i + order]) for i in range(len(reference) - order + 1))
-        matches.append(sum(min(count, reference_grams[gram]) for gram, count in hypothesis_grams.items()))
-        totals.append(max(0, len(hypothesis) - order + 1))
-    return [*matches, *totals, len(hypothesis), len(reference)]
+BLEU_STATISTICS = 2 * BLEU_ORDER + 2  # matches and n-grams of n = 1..4, hypothesis length, reference length
 
 
-def bleu_from_statistics(statistics: Sequence[float], *, max_order: int = BLEU_ORDER) -> float:
-    r"""BLEU = BP exp((1/N) sum_n log p_n) (Papineni et al. 2002), no smoothing.
+def bleu_metric(tokenize: str) -> Any:
+    """sacreBLEU's BLEU with its defaults (4-grams, exponential smoothing, one reference), tokenized by ``tokenize``."""
+    from sacrebleu.metrics import BLEU
 
-    p_n = clipped n-gram matches / hypothesis n-grams over the corpus;
-    BP = 1 if c > r else exp(1 - r / c), c and r the hypothesis and reference
-    lengths. 0 when some p_n is 0 or the hypotheses are empty.
-    """
-    matches, totals = statistics[:max_order], statistics[max_order:2 * max_order]
-    hypothesis_length, reference_length = statistics[2 * max_order], statistics[2 * max_order + 1]
-    if hypothesis_length == 0 or any(match == 0 for match in matches):
-        return 0.0
-    log_precision = sum(math.log(match / total) for match, total in zip(matches, totals)) / max_order
-    brevity = 1.0 if hypothesis_length > reference_length else math.exp(1 - reference_length / hypothesis_length)
-    return brevity * math.exp(log_precision)
+    return BLEU(tokenize=tokenize)
 
 
-def corpus_bleu(hypotheses: Sequence[Sequence[Any]], references: Sequence[Sequence[Any]]) -> float:
-    """Corpus BLEU-4 of token sequences against one reference each."""
-    totals = [0.0] * (2 * BLEU_ORDER + 2)
-    for hypothesis, reference in zip(hypotheses, references, strict=True):
-        totals = [a + b for a, b in zip(totals, bleu_statistics(hypothesis, reference))]
-    return bleu_from_statistics(totals)
+def bleu_signature(tokenize: str) -> str:
+    """sacreBLEU's signature of ``bleu_metric(tokenize)``, e.g. ``nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:2.6.0``."""
+    metric = bleu_metric(tokenize)
+    metric.corpus_score([""], [[""]])  # sacreBLEU learns the number of references (one, here) from a scoring
+    return metric.get_signature().format()
+
+
+def bleu_statistics(metric: Any, hypothesis: str, reference: str) -> list[float]:
+    """sacreBLEU's sufficient statistics of one pair; sums over a corpus (and across processes) give corpus BLEU."""
+    score = metric.corpus_score([hypothesis], [[reference]])
+    return [*score.counts, *score.totals, score.sys_len, score.ref_len]
+
+
+def bleu_from_statistics(metric: Any, statistics: Sequence[float]) -> float:
+    """Corpus BLEU (0-100) from summed statistics, as sacreBLEU's ``corpus_score`` computes it."""
+    counts = [int(value) for value in statistics]
+    return metric.compute_bleu(counts[:BLEU_ORDER], counts[BLEU_ORDER:2 * BLEU_ORDER], counts[-2], counts[-1],
+                               smooth_method=metric.smooth_method, smooth_value=metric.smooth_value,
+                               effective_order=metric.effective_order, max_ngram_order=metric.max_ngram_order).score
 
 
 # ----------------------------------------------------------------- task
@@ -220,7 +212,7 @@ class SeqToSeqTask(Task):
     @torch.no_grad()
     def _sums(self, model: EncoderDecoder, sources: list[Tensor], targets: list[str]) -> Tensor:
         """[summed loss, target tokens, exact matches, pairs, BLEU statistics...] as one float64 vector."""
-        sums = torch.zeros(4 + 2 * BLEU_ORDER + 2, dtype=torch.float64)
+        sums = torch.zeros(4 + BLEU_STATISTICS, dtype=torch.float64)
         if not sources:  # a process with no share of a small split
             return sums
         was_training = model.training
@@ -236,16 +228,17 @@ class SeqToSeqTask(Task):
                                              ignore_index=PAD, reduction="sum"))
             sums[1] += int((padded[:, 1:] != PAD).sum())
         model.train(was_training)
-        for decoded, target, ids in zip(self._decode(model, sources), targets, target_ids):
-            sums[2] += float(self.vocabulary.decode(decoded) == target)
+        metric = bleu_metric(self.config.task.bleu_tokenize)
+        for decoded, target in zip(self._decode(model, sources), targets):
+            text = self.vocabulary.decode(decoded)
+            sums[2] += float(text == target)
             sums[3] += 1
-            sums[4:] += torch.tensor(bleu_statistics(decoded, ids[1:-1].tolist()), dtype=torch.float64)
+            sums[4:] += torch.tensor(bleu_statistics(metric, text, target), dtype=torch.float64)
         return sums
 
-    @staticmethod
-    def _metrics(sums: Tensor) -> dict[str, float]:
+    def _metrics(self, sums: Tensor) -> dict[str, float]:
         return {"val_loss": float(sums[0] / sums[1]), "exact_match": float(sums[2] / sums[3]),
-                "bleu": bleu_from_statistics(sums[4:].tolist())}
+                "bleu": bleu_from_statistics(bleu_metric(self.config.task.bleu_tokenize), sums[4:].tolist())}
 
     def evaluate(self, model: nn.Module, *, context: ProcessContext, max_batches: int = 0) -> dict[str, float]:
         rows = list(range(context.rank, len(self.val_sources), context.world_size))
@@ -268,7 +261,8 @@ class SeqToSeqTask(Task):
             rows = val_rows if split == "val" else train_rows
         sums = self._sums(model, [self.encode_source(pairs.sources[row]) for row in rows],
                           [pairs.targets[row] for row in rows])
-        return {"split": split, "examples": len(rows), **self._metrics(sums)}
+        return {"split": split, "examples": len(rows), **self._metrics(sums),
+                "bleu_signature": bleu_signature(self.config.task.bleu_tokenize)}
 
     # ------------------------------------------------------------- prediction
     def read_inputs(self, path: str | Path) -> list[Any]:

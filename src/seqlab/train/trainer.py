@@ -47,6 +47,7 @@ from ..config import Config
 from ..errors import SeqlabError
 from ..tasks import task_class
 from ..data.batches import Batch
+from . import tensorboard
 from .acceleration import (autocast, check_compiler, check_precision, compile_model, compiled_call,
                            gradient_scaler)
 from .checkpoint import is_checkpoint, load_checkpoint, load_trainer_state, save_checkpoint
@@ -111,6 +112,9 @@ class Trainer:
         self._check_out_dir(overwrite)
         self.stop_requested = False
         self.is_main = True
+        self.tensorboard: tensorboard.TensorBoardLog | None = None
+        if "tensorboard" in config.train.log_format.split(","):
+            tensorboard.summary_writer_class()  # a missing extra stops the run before anything on disk changes
 
     def _check_out_dir(self, overwrite: bool) -> None:
         if self.out_dir.exists() and not self.out_dir.is_dir():
@@ -259,17 +263,21 @@ class Trainer:
     # ---------------------------------------------------------------- metrics
     def _log(self, record: dict[str, Any]) -> None:
         record = {key: value for key, value in record.items() if value is not None}
-        path = self.out_dir / METRICS_FILE[self.config.train.log_format]
-        if self.config.train.log_format == "jsonl":
-            with path.open("a", encoding="utf-8") as handle:
-                handle.write(json.dumps(record) + "\n")
-            return
-        new_file = not path.exists()
-        with path.open("a", encoding="utf-8", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS + self.task.metric_names)
-            if new_file:
-                writer.writeheader()
-            writer.writerow(record)
+        for log_format in self.config.train.log_format.split(","):
+            if log_format == "tensorboard":
+                self.tensorboard.write(record)
+                continue
+            path = self.out_dir / METRICS_FILE[log_format]
+            if log_format == "jsonl":
+                with path.open("a", encoding="utf-8") as handle:
+                    handle.write(json.dumps(record) + "\n")
+                continue
+            new_file = not path.exists()
+            with path.open("a", encoding="utf-8", newline="") as handle:
+                writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS + self.task.metric_names)
+                if new_file:
+                    writer.writeheader()
+                writer.writerow(record)
 
     # ------------------------------------------------------------------- loop
     def fit(self) -> TrainSummary:
@@ -285,11 +293,16 @@ class Trainer:
                     for name in METRICS_FILE.values():
                         (self.out_dir / name).unlink(missing_ok=True)
                     shutil.rmtree(self.out_dir / BEST_DIRECTORY, ignore_errors=True)
+                    shutil.rmtree(self.out_dir / tensorboard.DIRECTORY, ignore_errors=True)
+                if "tensorboard" in self.config.train.log_format.split(","):
+                    self.tensorboard = tensorboard.TensorBoardLog(self.out_dir, resume_step=self.step if self.resume else None)
             if threading.current_thread() is threading.main_thread():
                 previous_handler = signal.signal(signal.SIGINT, self._on_interrupt)
                 handler_installed = True
             return self._loop(context)
         finally:
+            if self.tensorboard is not None:
+                self.tensorboard.close()
             if handler_installed:
                 signal.signal(signal.SIGINT, previous_handler)
             stop_processes(context)

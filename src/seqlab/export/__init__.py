@@ -1,0 +1,1 @@
+"""Exports of a checkpoint for use outside seqlab (the optional ``export`` extra)."""

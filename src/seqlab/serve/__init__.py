@@ -1,0 +1,1 @@
+"""The local explorer: ``seqlab serve CKPT`` (see ``seqlab.serve.app``)."""

@@ -17,7 +17,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from seqlab import backbone_names, build_backbone
 from seqlab.backbones import recurrent as recurrent_module
 from seqlab.backbones import state_tensors
-from seqlab.registry import backbone_options
+from seqlab.registry import backbone_class, backbone_options
 
 BATCH = 3  # distinct from every other size, so a state's batch dimension is the one of size BATCH
 TIME = 7
@@ -459,22 +459,24 @@ def build_random(name: str, options: dict[str, Any]) -> nn.Module:
     """A float64 backbone in eval mode with every parameter moved off its initial value,
     so parameters that start at zero (peepholes, learned initial states) take part."""
     torch.manual_seed(0)
-    model = build_backbone(name, input_size=INPUT, hidden_size=HIDDEN, **options).double().eval()
+    model = build_backbone(name, input_size=INPUT, hidden_size=HIDDEN, frames=backbone_class(name).reads_frames,
+                           **options).double().eval()
     with torch.no_grad():
         for parameter in model.parameters():
             parameter.add_(torch.randn_like(parameter) * 0.2)
     return model
 
 
-def random_sequence(seed: int, batch: int = BATCH, time_steps: int = TIME) -> Tensor:
+def random_sequence(seed: int, batch: int = BATCH, time_steps: int = TIME, *, shape: tuple[int, ...] = (INPUT,)) -> Tensor:
+    """(batch, time_steps, *shape): ``shape`` is what one position of the backbone reads (its ``input_shape``)."""
     generator = torch.Generator().manual_seed(seed)
-    return torch.randn(batch, time_steps, INPUT, generator=generator, dtype=torch.float64)
+    return torch.randn(batch, time_steps, *shape, generator=generator, dtype=torch.float64)
 
 
 @pytest.mark.parametrize(("name", "options"), backbone_cases())
 def test_step_by_step_equals_forward(name: str, options: dict[str, Any]) -> None:
     model = build_random(name, options)
-    x = random_sequence(10)
+    x = random_sequence(10, shape=model.input_shape)
     y, state = model(x)
     stepped_y, stepped_state = run_by_steps(model, x, model.init_state(BATCH))
     assert_same(stepped_y, y)
@@ -485,7 +487,7 @@ def test_step_by_step_equals_forward(name: str, options: dict[str, Any]) -> None
 @pytest.mark.parametrize("split", [1, 4])
 def test_forward_in_two_chunks_equals_forward(name: str, options: dict[str, Any], split: int) -> None:
     model = build_random(name, options)
-    x = random_sequence(11)
+    x = random_sequence(11, shape=model.input_shape)
     y, state = model(x)
     first_y, carried = model(x[:, :split])
     second_y, chunked_state = model(x[:, split:], carried)
@@ -496,7 +498,7 @@ def test_forward_in_two_chunks_equals_forward(name: str, options: dict[str, Any]
 @pytest.mark.parametrize(("name", "options"), backbone_cases())
 def test_causality(name: str, options: dict[str, Any]) -> None:
     model = build_random(name, options)
-    x = random_sequence(12).requires_grad_(True)
+    x = random_sequence(12, shape=model.input_shape).requires_grad_(True)
     y, _ = model(x)
     generator = torch.Generator().manual_seed(13)
     for t in range(TIME):
@@ -519,9 +521,9 @@ def batch_dimension(batched: Tensor, alone: Tensor) -> int | None:
 @pytest.mark.parametrize("lengths", [(TIME, 1, 4), (5, 3, 2)])
 def test_lengths_equal_running_each_sequence_alone(name: str, options: dict[str, Any], lengths: tuple[int, ...]) -> None:
     model = build_random(name, options)
-    x = random_sequence(14)
+    x = random_sequence(14, shape=model.input_shape)
     y, state = model(x, lengths=torch.tensor(lengths))
-    continuation = random_sequence(15, time_steps=3)
+    continuation = random_sequence(15, time_steps=3, shape=model.input_shape)
     continued_y, _ = model(continuation, state)
     for index, length in enumerate(lengths):
         assert bool((y[index, length:] == 0).all()), "padded outputs must be zero"
@@ -546,7 +548,7 @@ def test_learned_initial_state_receives_gradient(name: str) -> None:
     model = build_random(name, {"initial_state": "learned"})
     initial = [parameter for key, parameter in model.named_parameters() if key not in baseline]
     assert initial, "initial_state='learned' must add a parameter"
-    y, state = model(random_sequence(16))
+    y, state = model(random_sequence(16, shape=model.input_shape))
     projection_loss(y, state).backward()
     for parameter in initial:
         assert parameter.grad is not None and bool((parameter.grad != 0).all())
@@ -568,7 +570,7 @@ def test_random_initial_state_is_saved_and_fixed(name: str) -> None:
     assert not all(torch.equal(mine, theirs) for mine, theirs in zip(before, state_tensors(model.init_state(BATCH))))
     restored.load_state_dict(model.state_dict())
     assert_same(state_tensors(restored.init_state(BATCH)), state_tensors(model.init_state(BATCH)))
-    x = random_sequence(17)
+    x = random_sequence(17, shape=model.input_shape)
     assert_same(restored(x), model(x, model.init_state(BATCH)))
 
 

@@ -5,9 +5,11 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from seqlab.cli import main
 from seqlab.experiments import EXPERIMENTS, ExperimentResult, register_experiment, run_experiment
+from seqlab.experiments.base import Finding
 from seqlab.experiments.report import build_report
 
 
@@ -15,15 +17,19 @@ from seqlab.experiments.report import build_report
 def toy_experiment():
     import matplotlib.pyplot as plt
 
-    def run(preset: str, out: Path) -> ExperimentResult:
+    def run(settings: dict, out: Path) -> ExperimentResult:
         figure, axes = plt.subplots()
         axes.plot([1, 2, 3])
         figure.savefig(out / "line.png")
         plt.close(figure)
-        return ExperimentResult(rows=[{"model": "a<b", "loss": 0.5}, {"model": "c", "loss": 1.25}],
-                                verdict=f"ran {preset}", reproduced=True, figures=["line.png"])
+        return ExperimentResult(rows=[{"model": "a<b", "loss": 0.5}, {"model": "c", "loss": settings["loss"]}],
+                                figures=["line.png"])
 
-    register_experiment("toy-test", title="Toy", claim="toys & <tags> work")(run)
+    def verdict(rows: list, settings: dict) -> Finding:
+        return Finding(f"ran {settings['preset']}, loss {rows[1]['loss']}", rows[1]["loss"] < 2)
+
+    settings = {"smoke": {"loss": 1.25}, "quick": {"loss": 1.25}, "full": {"loss": 3.0, "memory_gib": 1e9}}
+    register_experiment("toy-test", title="Toy", claim="toys & <tags> work", settings=settings, verdict=verdict)(run)
     yield "toy-test"
     del EXPERIMENTS["toy-test"]
 
@@ -32,13 +38,14 @@ def test_run_writes_json_and_table(tmp_path, toy_experiment):
     record = run_experiment(toy_experiment, preset="quick", out_dir=tmp_path / "toy")
     saved = json.loads((tmp_path / "toy" / "result.json").read_text())
     assert saved == record
-    assert saved["rows"][1] == {"model": "c", "loss": 1.25} and saved["verdict"] == "ran quick"
+    assert saved["rows"][1] == {"model": "c", "loss": 1.25} and saved["verdict"] == "ran quick, loss 1.25"
+    assert saved["reproduced"] is True
     table = (tmp_path / "toy" / "table.md").read_text()
     assert "| model | loss |" in table and "| c | 1.25 |" in table
 
 
 def test_report_embeds_figures_and_escapes(tmp_path, toy_experiment):
-    run_experiment(toy_experiment, preset="full", out_dir=tmp_path / "runs" / "toy")
+    run_experiment(toy_experiment, preset="smoke", out_dir=tmp_path / "runs" / "toy")
     page = build_report(tmp_path / "runs").read_text()
     assert "data:image/png;base64," in page
     assert "a&lt;b" in page and "toys &amp; &lt;tags&gt;" in page and "reproduced" in page
@@ -51,6 +58,14 @@ def test_cli_lists_and_refuses(tmp_path, capsys, toy_experiment):
     assert "unknown experiment 'no-such'" in capsys.readouterr().err
     assert main(["experiment", "toy-test", "--preset", "huge", "--out", str(tmp_path)]) == 2
     assert "unknown preset 'huge'" in capsys.readouterr().err
+    # a full preset that needs more memory than the machine has, an experiment on a device it cannot use
+    assert main(["experiment", "toy-test", "--preset", "full", "--out", str(tmp_path)]) == 2
+    assert "needs about 1e+09 GiB of memory" in capsys.readouterr().err
+    assert main(["experiment", "inference-cost", "--device", "cuda", "--out", str(tmp_path)]) == 2
+    assert "experiment inference-cost runs on cpu, not 'cuda'" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        assert main(["experiment", "toy-test", "--device", "cuda", "--out", str(tmp_path)]) == 2
+        assert "torch sees no CUDA device here" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())  # refused before writing anything
     assert main(["report", str(tmp_path)]) == 2
     assert "no experiment results" in capsys.readouterr().err

@@ -69,39 +69,44 @@ def _counting_rows(reach: dict[str, list[int]]) -> list[dict]:
 
 
 def test_counting_verdict_needs_the_lstm_far_beyond_and_the_gru_short_of_it():
-    from seqlab.experiments.counting import _verdict
+    from seqlab.experiments.counting import verdict
     settings = {"train_n_max": 20, "test_n_max": 200, "steps": 1, "hidden": 16}
-    assert _verdict(_counting_rows({"lstm": [61, 29, 65], "gru": [22, 22, 23]}), settings)[1] is True
+    assert verdict(_counting_rows({"lstm": [61, 29, 65], "gru": [22, 22, 23]}), settings).reproduced is True
     # the LSTM's median (39) short of twice the training range: only the direction
-    text, reproduced = _verdict(_counting_rows({"lstm": [39, 29, 65], "gru": [22, 22, 23]}), settings)
-    assert reproduced is False and "Only the direction" in text
+    finding = verdict(_counting_rows({"lstm": [39, 29, 65], "gru": [22, 22, 23]}), settings)
+    assert finding.reproduced is False and "Only the direction" in finding.text
     # the GRU far beyond as well: not the claim
-    assert _verdict(_counting_rows({"lstm": [61, 60, 65], "gru": [40, 50, 60]}), settings)[1] is False
+    assert verdict(_counting_rows({"lstm": [61, 60, 65], "gru": [40, 50, 60]}), settings).reproduced is False
 
 
-def test_long_range_needs_both_halves_of_the_claim():
-    from seqlab.experiments.long_range import _reproduced
+def test_long_range_judges_adding_only_at_the_papers_length_and_needs_both_halves():
+    from seqlab.experiments.long_range import verdict
     adding = {"tcn": 1e-4, "gru": 2e-4, "lstm": 0.16}
     copy = {"tcn": 1.0, "gru": 0.3, "lstm": 0.125}
     rows = ([{"task": "adding", "T": 600, "model": name, "value": value} for name, value in adding.items()]
             + [{"task": "copy_memory", "T": 1000, "model": name, "value": value} for name, value in copy.items()])
-    assert _reproduced(rows) is True
+    settings = {"steps": 1}
+    assert verdict(rows, settings).reproduced is True
     rows[-2]["value"] = 0.6  # the GRU remembers the copied symbols
-    assert _reproduced(rows) is False
+    assert verdict(rows, settings).reproduced is False
     rows[-2]["value"] = 0.3
     rows[2]["value"] = 5e-4  # the LSTM solves adding too
-    assert _reproduced(rows) is False
+    assert verdict(rows, settings).reproduced is False
+    for row in rows[:3]:  # at T=100 the adding half is outside the claim: only copy memory is judged
+        row["T"] = 100
+    finding = verdict(rows, settings)
+    assert finding.reproduced is True and "does not judge that half" in finding.text
 
 
 def test_scratchpad_verdict_judges_extrapolation_once_the_scratchpad_learned_the_training_digits():
-    from seqlab.experiments.scratchpad import _verdict
+    from seqlab.experiments.scratchpad import verdict
     settings = {"train_digits": 2, "test_digits": (1, 2, 3), "steps": 1, "models": ("lstm",)}
 
     def rows(direct, pad):
         return [{"model": "lstm", "answer": answer, **{f"{digits}_digits": value for digits, value in zip((1, 2, 3), values)}}
                 for answer, values in (("direct", direct), ("scratchpad", pad))]
 
-    text, reproduced = _verdict(rows((1.0, 0.5, 0.0), (1.0, 1.0, 0.0)), settings)
-    assert reproduced is False and "Within the training lengths the working helps" in text
-    assert _verdict(rows((1.0, 0.9, 0.0), (1.0, 0.9, 0.3)), settings)[1] is True
-    assert _verdict(rows((1.0, 0.9, 0.0), (1.0, 0.5, 0.3)), settings)[1] is None
+    finding = verdict(rows((1.0, 0.5, 0.0), (1.0, 1.0, 0.0)), settings)
+    assert finding.reproduced is False and "Within the training lengths the scratchpad got more" in finding.text
+    assert verdict(rows((1.0, 0.9, 0.0), (1.0, 0.9, 0.3)), settings).reproduced is True
+    assert verdict(rows((1.0, 0.9, 0.0), (1.0, 0.5, 0.3)), settings).reproduced is None

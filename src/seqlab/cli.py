@@ -191,8 +191,9 @@ def _print_train_help(arguments: argparse.Namespace) -> None:
                      description=TRAIN_DESCRIPTION)
     _add_train_arguments(parser, defaults, task=task)
     backbone = chosen.model.backbone
-    group = parser.add_argument_group(f"options of --backbone {backbone}")
-    for name, parameter in _backbone_flags(backbone).items():
+    flags = _backbone_flags(backbone)
+    group = parser.add_argument_group(f"options of --backbone {backbone}", None if flags else "(it has none)")
+    for name, parameter in flags.items():
         group.add_argument(f"--{name.replace('_', '-')}", metavar=_option_kind(parameter),
                            help=_described(BACKBONE_OPTION_HELP[name], chosen.model.options.get(name, parameter.default)))
     source, source_options = _source_flags(chosen)
@@ -360,10 +361,10 @@ def _command_experiment(arguments: argparse.Namespace, extra: list[str]) -> None
         raise SeqlabError("give --out DIR for the experiment's figures, table and JSON")
     names = list(EXPERIMENTS) if arguments.name == "all" else [arguments.name]
     for name in names:
-        check_experiment(name, arguments.preset)
+        check_experiment(name, arguments.preset, arguments.device)
     for name in names:
         out = f"{arguments.out}/{name}" if arguments.name == "all" else arguments.out
-        record = run_experiment(name, preset=arguments.preset, out_dir=out)
+        record = run_experiment(name, preset=arguments.preset, out_dir=out, device=arguments.device)
         print(open(f"{out}/{TABLE_FILE}", encoding="utf-8").read())
         if arguments.name == "all":
             print(f"({record['seconds']} s; written to {out})\n")
@@ -474,7 +475,10 @@ def build_parser() -> argparse.ArgumentParser:
     experiment = subparsers.add_parser("experiment", help="reproduce a classic claim: figures, a table and JSON")
     experiment.add_argument("name", nargs="?", help="the experiment (see --list), or 'all'")
     experiment.add_argument("--list", action="store_true", help="name every experiment")
-    experiment.add_argument("--preset", default="quick", help="quick (minutes on 2 cores) or full")
+    experiment.add_argument("--preset", default="quick",
+                            help="smoke (seconds: checks the wiring only), quick (at most 5 minutes on 2 cores) or "
+                                 "full (at most 45 minutes, closer to the papers)")
+    experiment.add_argument("--device", default="cpu", help="cpu or cuda (cuda:N): where the models train")
     experiment.add_argument("--out", default=None, help="directory for the figures, table.md and result.json")
     experiment.set_defaults(handler=_command_experiment)
 

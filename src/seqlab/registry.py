@@ -25,7 +25,10 @@ BACKBONE_OPTION_HELP: dict[str, str] = {
     "variant": "the LSTM variant: vanilla, peephole, coupled (input = 1 - forget) or no_forget",
     "forget_bias": "the forget gate's starting bias (1.0 against early forgetting); null: as initialised",
     "nonlinearity": "tanh (a bounded state) or relu",
-    "kernel_size": "k, the convolution's width, at least 2 (receptive field 1 + 2 (k - 1) (2^N - 1))",
+    "kernel_size": "k, the convolution's width: tcn at least 2 (receptive field 1 + 2 (k - 1) (2^N - 1)), convlstm odd",
+    "frame_height": "H, the height in pixels of the frames it reads (the ball task sets it from the data)",
+    "frame_width": "W, the width in pixels of the frames it reads (the ball task sets it from the data)",
+    "peephole": "the cell state also feeds the gates (W_c * C terms), as in Shi et al. 2015",
     "weight_norm": "reparametrise each convolution's weight as g v / ||v|| (Salimans & Kingma 2016)",
     "num_heads": "attention heads, dividing --hidden-size; null: max(1, H // 64)",
     "bias": "biases in the linear layers and LayerNorms",
@@ -75,9 +78,16 @@ def backbone_options(name: str) -> dict[str, inspect.Parameter]:
     return options
 
 
-def build_backbone(name: str, *, input_size: int, hidden_size: int, num_layers: int = 1, **options: Any):
-    """Build a registered backbone by name, e.g. ``build_backbone("lstm", input_size=65, hidden_size=256, variant="peephole")``."""
+def build_backbone(name: str, *, input_size: int, hidden_size: int, num_layers: int = 1, frames: bool = False,
+                   **options: Any):
+    """Build a registered backbone by name, e.g. ``build_backbone("lstm", input_size=65, hidden_size=256, variant="peephole")``.
+
+    ``frames``: the caller feeds frames (B, T, C, H, W); a backbone that reads the other kind is refused.
+    """
     cls = backbone_class(name)
+    if cls.reads_frames != frames:
+        raise ValueError(f"backbone {name!r} reads " + ("frames (B, T, C, H, W); use it with --task ball" if
+                         cls.reads_frames else "vectors (B, T, D), not frames"))
     known = backbone_options(name)
     unknown = sorted(set(options) - set(known))
     if unknown:

@@ -11,7 +11,7 @@ truncated-BPTT windows.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, ClassVar, Iterator
 
 import torch
 from torch import Tensor, nn
@@ -78,7 +78,8 @@ def check_lengths(lengths: Tensor, batch: int, time_steps: int) -> Tensor:
 
 
 class Backbone(nn.Module):
-    """Base class of all backbones: ``(B, T, input_size) -> (B, T, output_size)`` with a state.
+    """Base class of all backbones: ``(B, T, *input_shape) -> (B, T, *output_shape)`` with a state; for most
+    backbones that is ``(B, T, input_size) -> (B, T, output_size)``.
 
     Subclasses implement ``init_state``, ``forward`` and ``step``. Invariants
     (tested for every registered backbone):
@@ -90,6 +91,8 @@ class Backbone(nn.Module):
     With ``lengths`` (right-padded batches) the returned state is each
     sequence's state at its own last real position and padded outputs are zero.
     """
+
+    reads_frames: ClassVar[bool] = False  # True: x is (B, T, C, H, W), see input_shape
 
     def __init__(self, input_size: int, hidden_size: int, *, num_layers: int = 1, dropout: float = 0.0) -> None:
         super().__init__()
@@ -105,6 +108,17 @@ class Backbone(nn.Module):
     @property
     def output_size(self) -> int:
         return self.hidden_size
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """The shape of one position of x, after (B, T): (input_size,) for a backbone that reads vectors,
+        (C, H, W) for one that reads frames (``reads_frames``)."""
+        return (self.input_size,)
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        """The shape of one position of y, after (B, T)."""
+        return (self.output_size,)
 
     @property
     def forward_limit(self) -> int | None:

@@ -13,7 +13,7 @@ from .base import (EXPERIMENTS, PRESETS, Experiment, ExperimentResult, experimen
 
 # the order of the story (and of --list and the report); a module not named here follows, by name
 ORDER = ("vanishing_gradients", "long_range", "clipping", "counting", "length_generalisation", "scratchpad",
-         "inference_cost", "training_parallelism", "initial_state", "lstm_variants", "sentiment_trajectory")
+         "inference_cost", "training_parallelism", "initial_state", "lstm_variants", "sentiment_trajectory", "ball_video")
 _modules = [module.name for module in pkgutil.iter_modules(__path__)
             if module.name not in ("base", "report") and not module.name.startswith("common")]
 for _name in sorted(_modules, key=lambda name: (ORDER.index(name) if name in ORDER else len(ORDER), name)):

@@ -1,14 +1,21 @@
 """The experiment registry and the files every experiment writes.
 
-An experiment is a function ``run(preset, out_dir) -> ExperimentResult`` that
+An experiment is two functions. ``run(settings, out_dir) -> ExperimentResult``
 trains and measures what its claim needs, saves its figures (PNG) into
-``out_dir`` and returns its table and a verdict. ``run_experiment`` adds the
-bookkeeping: ``result.json`` (everything, machine and time included) and
+``out_dir`` and returns its table; ``verdict(rows, settings) -> Finding`` turns
+that table, and nothing else, into the sentences and the yes / no of the
+verdict, with the thresholds the experiment names. So every word of a verdict
+is computed from the run's numbers, and a test can hand ``verdict`` numbers
+that contradict the claim without training anything. ``run_experiment`` adds
+the bookkeeping: ``result.json`` (everything, machine and time included) and
 ``table.md`` (the markdown table and the verdict), which ``seqlab report``
 gathers into one HTML page.
 
-Presets: ``quick`` runs in a few minutes on 2 CPU cores (small models, short
-training, few lengths); ``full`` is the closer-to-the-paper version.
+Presets: ``smoke`` runs in seconds and only proves the wiring (its numbers mean
+nothing); ``quick`` runs in at most 5 minutes on 2 CPU cores, at a scale where
+the claim is known to hold; ``full`` (at most 45 minutes) is the closer-to-the-
+paper version. Each experiment's settings for a preset may declare
+``memory_gib``, the peak memory it needs, which is checked before anything runs.
 """
 from __future__ import annotations
 
@@ -24,27 +31,37 @@ import torch
 
 from ..errors import SeqlabError, did_you_mean
 
-PRESETS = ("quick", "full")
+PRESETS = ("smoke", "quick", "full")
+DEVICES = ("cpu", "cuda")
 RESULT_FILE = "result.json"
 TABLE_FILE = "table.md"
 
 
 @dataclass
 class ExperimentResult:
-    """What one experiment found.
+    """What one experiment measured (its verdict is computed from ``rows`` by the experiment's ``verdict``).
 
     rows: the table, one dict per row (same keys in every row, in column order).
     figures: PNG file names inside the output directory.
-    verdict: in words, whether the claim reproduced, with the numbers that say so (and why not, if not).
-    reproduced: True / False, or None when the claim is not a yes-or-no one.
     extra: any further JSON-able numbers (curves, per-step values) for those who want them.
     """
 
     rows: list[dict[str, Any]]
-    verdict: str
-    reproduced: bool | None = None
     figures: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A verdict: its sentences, and whether the claim reproduced (None: not a yes-or-no claim, or inconclusive)."""
+
+    text: str
+    reproduced: bool | None
+
+
+Settings = dict[str, Any]  # one preset's settings, plus "preset" and "device"
+Run = Callable[[Settings, Path], ExperimentResult]
+Verdict = Callable[[list[dict[str, Any]], Settings], Finding]
 
 
 @dataclass(frozen=True)
@@ -52,18 +69,27 @@ class Experiment:
     name: str
     title: str
     claim: str  # the classic claim under test, with its source
-    run: Callable[[str, Path], ExperimentResult]
+    run: Run
+    verdict: Verdict
+    settings: dict[str, Settings]  # by preset
+    devices: tuple[str, ...] = DEVICES  # where it can run
 
 
 EXPERIMENTS: dict[str, Experiment] = {}
 
 
-def register_experiment(name: str, *, title: str, claim: str) -> Callable[[Callable[[str, Path], ExperimentResult]],
-                                                                          Callable[[str, Path], ExperimentResult]]:
-    def register(run: Callable[[str, Path], ExperimentResult]) -> Callable[[str, Path], ExperimentResult]:
+def register_experiment(name: str, *, title: str, claim: str, settings: dict[str, Settings], verdict: Verdict,
+                        devices: tuple[str, ...] = DEVICES) -> Callable[[Run], Run]:
+    """Register ``run`` under ``name``, with its ``verdict`` and its ``settings`` for every preset in PRESETS."""
+    missing = [preset for preset in PRESETS if preset not in settings]
+    if missing:
+        raise AssertionError(f"experiment {name!r} has no settings for preset {', '.join(missing)}")
+
+    def register(run: Run) -> Run:
         if name in EXPERIMENTS:
             raise AssertionError(f"experiment {name!r} registered twice")
-        EXPERIMENTS[name] = Experiment(name=name, title=title, claim=claim, run=run)
+        EXPERIMENTS[name] = Experiment(name=name, title=title, claim=claim, run=run, verdict=verdict,
+                                       settings=settings, devices=devices)
         return run
 
     return register
@@ -103,30 +129,59 @@ def machine() -> str:
             f"Python {platform.python_version()}")
 
 
-def check_experiment(name: str, preset: str) -> Experiment:
+def available_memory_gib() -> float:
+    """Memory the system can give a new process without swapping (Linux MemAvailable; inf where unknown)."""
+    meminfo = Path("/proc/meminfo")
+    if meminfo.exists():
+        for line in meminfo.read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) / 2 ** 20
+    return math.inf
+
+
+def check_experiment(name: str, preset: str, device: str = "cpu") -> Experiment:
+    """The experiment, after refusing (one line each) an unknown name or preset, a device it cannot use, and a
+    preset whose declared peak memory exceeds what this machine has free."""
     if name not in EXPERIMENTS:
         raise SeqlabError(f"unknown experiment {name!r}; seqlab experiment --list names them "
                           f"({', '.join(EXPERIMENTS)}){did_you_mean(name, EXPERIMENTS)}")
     if preset not in PRESETS:
-        raise SeqlabError(f"unknown preset {preset!r}; choose {' or '.join(PRESETS)}"
+        raise SeqlabError(f"unknown preset {preset!r}; choose {', '.join(PRESETS)}"
                           f"{did_you_mean(preset, PRESETS, prefix='--preset ')}")
-    return EXPERIMENTS[name]
+    experiment = EXPERIMENTS[name]
+    kind = device.split(":")[0]
+    if kind not in experiment.devices:
+        raise SeqlabError(f"experiment {name} runs on {' or '.join(experiment.devices)}, not {device!r}; "
+                          f"drop --device or give --device {experiment.devices[0]}")
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise SeqlabError(f"--device {device}: torch sees no CUDA device here; use --device cpu")
+    needed, free = experiment.settings[preset].get("memory_gib", 0.0), available_memory_gib()
+    if needed > free:
+        raise SeqlabError(f"experiment {name} --preset {preset} needs about {needed:g} GiB of memory and "
+                          f"{free:.1f} GiB is free; free some memory or run --preset quick")
+    return experiment
 
 
-def run_experiment(name: str, *, preset: str = "quick", out_dir: str | Path) -> dict[str, Any]:
-    """Run one experiment into ``out_dir`` (created), write result.json and table.md, return the record."""
-    experiment = check_experiment(name, preset)
+def run_experiment(name: str, *, preset: str = "quick", out_dir: str | Path, device: str = "cpu") -> dict[str, Any]:
+    """Run one experiment into ``out_dir`` (created), write result.json and table.md, return the record.
+
+    The verdict is ``experiment.verdict`` of the rows the run returned, so it can say nothing the numbers do not.
+    """
+    experiment = check_experiment(name, preset, device)
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise SeqlabError(f"--out {out_dir} is a file; give a directory")
     out_dir.mkdir(parents=True, exist_ok=True)
+    settings = {**experiment.settings[preset], "preset": preset, "device": device}
     started = time.perf_counter()
-    result = experiment.run(preset, out_dir)
+    result = experiment.run(settings, out_dir)
+    finding = experiment.verdict(result.rows, settings)
     record = {"name": experiment.name, "title": experiment.title, "claim": experiment.claim, "preset": preset,
-              "seconds": round(time.perf_counter() - started, 1), "machine": machine(), **asdict(result)}
+              "device": device, "seconds": round(time.perf_counter() - started, 1), "machine": machine(),
+              "verdict": finding.text, "reproduced": finding.reproduced, **asdict(result)}
     (out_dir / RESULT_FILE).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
     table = (f"## {experiment.title} (`{name}`, preset {preset})\n\n**Claim.** {experiment.claim}\n\n"
-             f"{markdown_table(result.rows)}\n**Found.** {result.verdict}\n\n"
+             f"{markdown_table(result.rows)}\n**Found.** {finding.text}\n\n"
              f"{record['seconds']} s on {record['machine']}.\n")
     (out_dir / TABLE_FILE).write_text(table, encoding="utf-8")
     return record

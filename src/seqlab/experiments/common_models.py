@@ -51,10 +51,16 @@ def training_step_times(model: nn.Module, tokens: torch.Tensor, *, repeats: int)
         logits, _ = model(tokens[:, :-1])  # (B, T, V)
         F.cross_entropy(logits.flatten(0, 1), tokens[:, 1:].flatten()).backward()
 
+    def synchronise() -> None:  # a GPU runs asynchronously: wait for its work before reading the clock
+        if tokens.is_cuda:
+            torch.cuda.synchronize(tokens.device)
+
     step()
     times = []
     for _ in range(repeats):
+        synchronise()
         started = time.perf_counter()
         step()
+        synchronise()
         times.append(time.perf_counter() - started)
     return times

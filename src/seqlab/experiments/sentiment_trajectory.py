@@ -27,6 +27,7 @@ from __future__ import annotations
 import os
 import random
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -35,7 +36,7 @@ from torch import Tensor, nn
 from ..data.labelled import read_labelled
 from ..diagnostics.trajectories import plot_trajectory, principal_components, state_trajectory
 from ..errors import SeqlabError
-from .base import ExperimentResult, register_experiment
+from .base import ExperimentResult, Finding, register_experiment
 from .common import save_figure, train_run
 
 DATA_VARIABLE = "SEQLAB_SENTIMENT_DATA"
@@ -48,8 +49,10 @@ FILLER = ("we", "went", "there", "on", "a", "tuesday", "after", "work", "with", 
           "evening", "they", "had", "parked", "car", "outside", "in", "street")
 MAX_FILLER = 8  # neutral words before and after the sentiment phrase in training sentences
 NEGATION_RATE = 0.25
-SETTINGS = {"quick": {"sentences": 3000, "steps": 500, "hidden": 32, "probes": 40, "trailing": 30},
-            "full": {"sentences": 20000, "steps": 3000, "hidden": 64, "probes": 200, "trailing": 60}}
+SETTINGS = {"smoke": {"sentences": 60, "steps": 5, "hidden": 8, "probes": 2, "trailing": 10},
+            "quick": {"sentences": 3000, "steps": 500, "hidden": 32, "probes": 40, "trailing": 30},
+            "full": {"sentences": 20000, "steps": 3000, "hidden": 64, "probes": 200, "trailing": 60, "memory_gib": 2.0}}
+MOVES = 1.0  # the sentiment word "moves" the readout: log-odds deviation D(0) beyond +-MOVES for its polarity
 
 
 def templated_sentence(rng: random.Random, *, label: str, leading: int, trailing: int, negated: bool = False,
@@ -121,15 +124,46 @@ def word_positions(tokenizer, tokens: Tensor) -> Tensor:
                          if not tokenizer.pieces[token].isspace()], dtype=torch.long)
 
 
+def verdict(rows: list[dict[str, Any]], settings: dict[str, Any]) -> Finding:
+    """Reproduced: each sentiment word moves the log-odds the right way by more than MOVES against the neutral
+    baseline, and the state's distance from the baseline's halves within the probe (finite half-life) for both."""
+    by = {row["sentiment"]: row for row in rows}
+    trailing = settings["trailing"]
+    state_decays = all(np.isfinite(row["state_half_life"]) for row in rows)
+    score_decays = all(np.isfinite(row["score_half_life"]) for row in rows)
+    moves = by["positive"]["score_D(0)"] > MOVES and by["negative"]["score_D(0)"] < -MOVES
+    reproduced = bool(moves and state_decays)
+    text = (
+        f"GRU (hidden {settings['hidden']}) trained on {by['positive']['corpus']}: validation accuracy "
+        f"{by['positive']['val_accuracy']:.3f}. "
+        + " ".join(
+            f"A {polarity} word moves p(positive) by {row['p_shift_at_word']:+.3f} and the log-odds "
+            f"(positive vs negative) by {row['score_D(0)']:+.2f} against the neutral baseline; that log-odds "
+            f"difference is {row[f'score_D({MAX_FILLER})']:+.2f} after {MAX_FILLER} neutral words and "
+            f"{row[f'score_D({trailing})']:+.2f} after {trailing} (half-life {row['score_half_life']:.3g} words). "
+            f"The state's distance from the baseline's goes {row['state_D(0)']:.3g} -> {row[f'state_D({MAX_FILLER})']:.3g}"
+            f" -> {row[f'state_D({trailing})']:.3g} (half-life {row['state_half_life']:.3g} words; "
+            f"{row['probes_state_never_halves']} of {row['probes']} probes never halve)." for polarity, row in by.items())
+        + " "
+        + ("Both sentiment words move the log-odds by more than " + f"{MOVES:g} and the state then halves its distance "
+           "from the neutral baseline within the probe: the claim reproduces" if reproduced else
+           "The claim did not reproduce: it needs both sentiment words to move the log-odds by more than "
+           f"{MOVES:g} ({'they do' if moves else 'they do not'}) and the state's distance from the baseline to halve "
+           f"within the probe ({'it does' if state_decays else 'it does not'})")
+        + (f"; the readout's deviation halves within {trailing} words as well." if score_decays else
+           f"; the readout's deviation does not halve within {trailing} words."))
+    return Finding(text, reproduced)
+
+
 @register_experiment(
     "sentiment-trajectory", title="What a sentiment RNN learns: state trajectory and fading readout",
+    settings=SETTINGS, verdict=verdict,
     claim="An RNN builds a context vector that each input modifies; the context decays toward a baseline "
           "representation as inputs pass, slowly forgetting (the lectures; Karpathy 2015; Radford et al. 2017's "
           "sentiment neuron).")
-def run(preset: str, out_dir: Path) -> ExperimentResult:
+def run(settings: dict[str, Any], out_dir: Path) -> ExperimentResult:
     import matplotlib.pyplot as plt
 
-    settings = SETTINGS[preset]
     data_path = os.environ.get(DATA_VARIABLE, "")
     if data_path:
         path = Path(data_path)
@@ -142,7 +176,8 @@ def run(preset: str, out_dir: Path) -> ExperimentResult:
         "data": {"path": str(path), "tokenizer": "word", "block_size": 64, "val_fraction": 0.1},
         "model": {"backbone": "gru", "hidden_size": settings["hidden"]},
         "train": {"batch_size": 32, "max_steps": settings["steps"], "warmup_steps": 20, "learning_rate": 1e-2,
-                  "eval_interval": settings["steps"], "log_interval": 50, "seed": 0, "threads": 1},
+                  "eval_interval": settings["steps"], "log_interval": 50, "seed": 0, "threads": 1,
+                  "device": settings["device"]},
     }
     polarity_labels(sorted(set(read_labelled(path, header="no").labels)), source=str(path))  # refuse before training
     summary, checkpoint = train_run(values, out_dir / "run")
@@ -183,11 +218,13 @@ def run(preset: str, out_dir: Path) -> ExperimentResult:
                 examples[polarity] = (sentence.split(), probability.numpy(), states)
                 examples.setdefault("neutral", (baseline.split(), base_probability.numpy(), base_states))
 
+    corpus = Path(data_path).name if data_path else f"templated ({settings['sentences']} sentences)"
     rows = []
     for polarity, values in measured.items():
         score, state = np.mean(values["score"], axis=0), np.mean(values["state"], axis=0)  # (trailing + 1,)
         state_lives = [half_life(curve) for curve in values["state"]]
-        rows.append({"sentiment": polarity, "probes": len(state_lives),
+        rows.append({"sentiment": polarity, "probes": len(state_lives), "corpus": corpus,
+                     "val_accuracy": (summary.metrics or {}).get("accuracy", float("nan")),
                      "p_shift_at_word": float(np.mean(values["shift"])),
                      "score_D(0)": float(score[0]), f"score_D({MAX_FILLER})": float(score[MAX_FILLER]),
                      f"score_D({trailing})": float(score[-1]), "score_half_life": half_life(score),
@@ -239,39 +276,8 @@ def run(preset: str, out_dir: Path) -> ExperimentResult:
     plot_trajectory(state_trajectory(states.numpy(), words), out_dir / "trajectory_positive.png")
     figures.append("trajectory_positive.png")
 
-    accuracy = (summary.metrics or {}).get("accuracy", float("nan"))
-    by = {row["sentiment"]: row for row in rows}
-    state_decays = all(np.isfinite(row["state_half_life"]) for row in rows)
-    score_decays = all(np.isfinite(row["score_half_life"]) for row in rows)
-    moves = by["positive"]["score_D(0)"] > 1.0 and by["negative"]["score_D(0)"] < -1.0
-    reproduced = bool(moves and state_decays)
-    source = f"{data_path}" if data_path else f"a templated corpus of {settings['sentences']} sentences"
-    verdict = (
-        f"GRU (hidden {settings['hidden']}) trained on {source}: validation accuracy {accuracy:.3f}. "
-        + " ".join(
-            f"A {polarity} word moves p(positive) by {row['p_shift_at_word']:+.3f} and the log-odds "
-            f"(positive vs negative) by {row['score_D(0)']:+.2f} against the neutral baseline; that log-odds "
-            f"difference is {row[f'score_D({MAX_FILLER})']:+.2f} after {MAX_FILLER} neutral words and "
-            f"{row[f'score_D({trailing})']:+.2f} after {trailing} (half-life {row['score_half_life']:.3g} words). "
-            f"The state's distance from the baseline's goes {row['state_D(0)']:.3g} -> {row[f'state_D({MAX_FILLER})']:.3g}"
-            f" -> {row[f'state_D({trailing})']:.3g} (half-life {row['state_half_life']:.3g} words; "
-            f"{row['probes_state_never_halves']} of {row['probes']} probes never halve)." for polarity, row in by.items())
-        + " "
-        + ("The sentiment word moves the state, and the state then drifts back toward the neutral baseline as "
-           "neutral words pass: the claim reproduces" if reproduced else
-           "The state did not both move at the sentiment word and fade back toward the baseline within the probe, "
-           "so the claim did not reproduce as stated")
-        + (", and the readout fades with it. " if score_decays else
-           "; nor does the readout fade within the probe: the classifier was trained to answer at the end "
-           f"of sentences with up to {MAX_FILLER} trailing words, so it learned to latch the sentiment, and the "
-           "templated sentences are separable by one word, so a latch is the easiest solution. ")
-        + ("PCA (state_trajectories.png): the positive, negative and neutral paths part at the sentiment word and "
-           + ("drift back toward one another through the filler. " if state_decays else
-              "each settles in a region of its own and stays there through the filler: three attractors, a latch. "))
-        + ("A quick run: one seed, a small model." if preset == "quick" else ""))
-    return ExperimentResult(rows=rows, verdict=verdict, reproduced=reproduced, figures=figures,
+    return ExperimentResult(rows=rows, figures=figures,
                             extra={"mean_state_distance": {polarity: np.mean(values["state"], axis=0).tolist()
                                                            for polarity, values in measured.items()},
                                    "mean_score_deviation": {polarity: np.mean(values["score"], axis=0).tolist()
-                                                            for polarity, values in measured.items()},
-                                   "accuracy": accuracy})
+                                                            for polarity, values in measured.items()}})

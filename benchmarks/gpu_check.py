@@ -18,7 +18,8 @@ Everything runs within --budget seconds: the long sections shrink to what is lef
     python benchmarks/gpu_check.py --device cuda --out DIR        # the real thing (~7 minutes)
     python benchmarks/gpu_check.py --device cpu --smoke           # every section in seconds, on the CPU
 
-tinyshakespeare is read from ../shared/data/tinyshakespeare.txt next to the repository, or --data.
+tinyshakespeare is read from ../shared/data/tinyshakespeare.txt next to the repository (or shared/data/
+inside it), or --data.
 The summary goes to DIR/gpu_check.json with --out.
 """
 from __future__ import annotations
@@ -41,7 +42,9 @@ sys.path.insert(0, str(REPOSITORY / "src"))
 import torch  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
-DEFAULT_DATA = REPOSITORY.parent / "shared" / "data" / "tinyshakespeare.txt"
+# beside the repository (../shared), or inside it (a copy that carries shared/ along)
+DATA_PLACES = [root / "shared" / "data" / "tinyshakespeare.txt" for root in (REPOSITORY.parent, REPOSITORY)]
+DEFAULT_DATA = next((place for place in DATA_PLACES if place.is_file()), DATA_PLACES[0])
 RESULTS: dict[str, Any] = {}
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import SeqlabError, did_you_mean
+from .registry import backbone_names, task_names
 
 PRESET_DIRECTORY = Path(__file__).parent / "configs"
 
@@ -272,14 +273,8 @@ SECTIONS = {"task": TaskConfig, "model": ModelConfig, "data": DataConfig, "train
 
 
 def _registered(kind: str) -> tuple[str, ...]:
-    """The names a registry holds (imported late: the tasks import this module)."""
-    if kind == "task":
-        from .tasks import TASKS
-
-        return tuple(sorted(TASKS))
-    from .registry import backbone_names
-
-    return tuple(backbone_names())
+    """The names a registry holds."""
+    return tuple(task_names() if kind == "task" else backbone_names())
 
 
 def field_choices(item: dataclasses.Field) -> tuple[str, ...]:

@@ -1,13 +1,20 @@
-"""Name -> class registries, so configs and checkpoints name things instead of pickling them."""
+"""Name -> class registries, so configs and checkpoints name things instead of pickling them.
+
+Backbones and tasks register themselves when their package is imported; the
+look-ups here import the package on first use. So this module imports no
+model or task code, and anything (the config, checkpoints, the tasks
+themselves) can import it at the top without a cycle.
+"""
 from __future__ import annotations
 
 import inspect
 import typing
 from typing import Any, Callable, TypeVar
 
-from .errors import OptionError, did_you_mean
+from .errors import OptionError, SeqlabError, did_you_mean
 
 BACKBONES: dict[str, type] = {}
+TASKS: dict[str, type] = {}
 
 # One line of help per backbone option (its flag: --variant, --num-heads, ...), written once for every backbone
 # that takes it; `seqlab train --backbone NAME --help` shows it, and a test fails for an option without one.
@@ -126,3 +133,31 @@ def check_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
 
 def _load_backbones() -> None:
     from . import backbones  # noqa: F401  (importing registers them)
+
+
+def register_task(name: str) -> Callable[[T], T]:
+    """Class decorator: make a task buildable by ``name`` (its ``name`` attribute is set too)."""
+
+    def register(cls: T) -> T:
+        cls.name = name  # type: ignore[attr-defined]
+        TASKS[name] = cls  # type: ignore[assignment]
+        return cls
+
+    return register
+
+
+def task_names() -> list[str]:
+    _load_tasks()
+    return sorted(TASKS)
+
+
+def task_class(name: str) -> type:
+    _load_tasks()
+    if name not in TASKS:
+        raise SeqlabError(f"unknown task {name!r}; choose one of {', '.join(sorted(TASKS))}"
+                          f"{did_you_mean(name, TASKS, prefix='--task ')}")
+    return TASKS[name]
+
+
+def _load_tasks() -> None:
+    from . import tasks  # noqa: F401  (importing registers them)

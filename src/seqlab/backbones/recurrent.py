@@ -218,6 +218,10 @@ class RecurrentBackbone(Backbone):
         """A fresh kernel for our own traversal of ``layer``, and the parameters it reads besides the four weights."""
         raise NotImplementedError
 
+    # Under torch.compile both traversals run as they are, between compiled parts: tracing one would unroll
+    # its T steps into a graph that takes minutes to compile (a 256-step LSTM did not finish on an H200),
+    # and the fused kernel is already one kernel.
+    @torch.compiler.disable
     def _forward_cells(self, x: Tensor, hidden: tuple[Tensor, ...], lengths: Tensor | None) -> tuple[Tensor, tuple[Tensor, ...]]:
         layer_input = x.transpose(0, 1)  # (T, B, D): each step's rows are contiguous
         if lengths is not None:
@@ -237,6 +241,7 @@ class RecurrentBackbone(Backbone):
     def _flat_weights(self) -> list[Tensor]:
         return [weight for layer in range(self.num_layers) for weight in self.layer_weights(layer)]
 
+    @torch.compiler.disable
     def _forward_fused(self, x: Tensor, hidden: tuple[Tensor, ...], lengths: Tensor | None) -> tuple[Tensor, tuple[Tensor, ...]]:
         if x.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
             # CPU autocast sends the fused LSTM to oneDNN in bfloat16, which cannot build that kernel on CPUs

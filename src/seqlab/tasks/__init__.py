@@ -4,28 +4,8 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from typing import Callable, TypeVar
-
-from ..errors import SeqlabError
+from ..registry import TASKS, register_task, task_class
 from .base import Batch, BatchSource, Task
-
-TASKS: dict[str, type[Task]] = {}
-T = TypeVar("T")
-
-
-def register_task(name: str) -> Callable[[T], T]:
-    def register(cls: T) -> T:
-        cls.name = name  # type: ignore[attr-defined]
-        TASKS[name] = cls  # type: ignore[assignment]
-        return cls
-
-    return register
-
-
-def task_class(name: str) -> type[Task]:
-    if name not in TASKS:
-        raise SeqlabError(f"unknown task {name!r}; choose one of {', '.join(sorted(TASKS))}")
-    return TASKS[name]
 
 
 # every module here registers its task(s); importing them all makes a new task one file

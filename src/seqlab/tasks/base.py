@@ -18,6 +18,7 @@ from ..backbones.base import State
 from ..config import Config
 from ..data.batches import Batch
 from ..errors import SeqlabError
+from ..train.checkpoint import load_checkpoint
 
 
 class BatchSource(Protocol):
@@ -135,8 +136,6 @@ class InitialWeights:
     """
 
     def __init__(self, config: Config, parts: tuple[str, ...]) -> None:
-        from ..train.checkpoint import load_checkpoint  # the trainer imports the tasks; avoid a cycle
-
         self.source_dir = config.task.init_from
         self.checkpoint = load_checkpoint(self.source_dir)
         config.model = dataclasses.replace(self.checkpoint.config.model, dropout=config.model.dropout,

@@ -38,6 +38,7 @@ from torch import Tensor, nn
 
 from ..config import Config
 from ..errors import SeqlabError
+from ..registry import task_class
 from .distributed import resolve_device
 
 MANIFEST = "checkpoint.json"

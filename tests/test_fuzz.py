@@ -111,8 +111,7 @@ option_values = (st.none() | st.booleans() | st.integers(-3, 70) | st.floats(-2,
 def test_backbone_options_build_a_module_or_are_refused_in_one_line(data):
     name = data.draw(st.sampled_from(backbone_names()))
     known = sorted(set(backbone_options(name)) - {"num_layers", "dropout"})
-    options = data.draw(st.dictionaries(st.sampled_from(known) | st.sampled_from(["colour", "size"]), option_values,
-                                        max_size=3))
+    options = data.draw(st.dictionaries(st.sampled_from([*known, "colour", "size"]), option_values, max_size=3))
     try:
         build_backbone(name, input_size=4, hidden_size=8, num_layers=1, **options)
     except SeqlabError as error:

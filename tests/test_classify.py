@@ -223,9 +223,9 @@ def test_command_line_train_eval_predict(tmp_path, capsys):
     assert len(capsys.readouterr().out.splitlines()) == 30
     one_class = write(tmp_path / "one.tsv", "a\tx\nb\tx\nc\tx\n")
     assert "two classes" in run_bad(capsys, ["train", "--data", str(one_class), "--out", str(tmp_path / "r1"), *FLAGS])
-    too_few = write(tmp_path / "few.tsv", "a\tx\nb\ty\n")
+    too_few = write(tmp_path / "few.tsv", "a\tx\nb\ty\nc\tx\nd\ty\n")
     assert "too few" in run_bad(capsys, ["train", "--data", str(too_few), "--out", str(tmp_path / "r2"), *FLAGS,
-                                         "--val-fraction", "0.75"])
+                                         "--val-fraction", "0.9"])
     latin = tmp_path / "latin.tsv"
     latin.write_bytes("caf\u00e9\tx\nno\ty\n".encode("latin-1"))
     assert "UTF-8" in run_bad(capsys, ["train", "--data", str(latin), "--out", str(tmp_path / "r3"), *FLAGS])
@@ -239,7 +239,7 @@ def test_init_from_a_language_model(tmp_path, capsys):
                  "--threads", "1", "--quiet"]) == 0
     data = write(tmp_path / "train.tsv", "\n".join(sentiment_rows(40, 3)) + "\n")
     error = run_bad(capsys, ["train", "--data", str(data), "--out", str(tmp_path / "mismatch"),
-                             "--init-from", str(language_model), *FLAGS])
+                             "--init-from", str(language_model), *FLAGS, "--tokenizer", "char"])
     assert "word tokenizer" in error and "--tokenizer char" in error
     run = tmp_path / "fine"
     assert main(["train", "--data", str(data), "--out", str(run), "--init-from", str(language_model), "--tokenizer",
@@ -257,10 +257,126 @@ def test_class_weights_are_inverse_frequency(tmp_path):
     from seqlab.tasks.classify import ClassifyTask
 
     config = Config()
-    config.data.path = str(write(tmp_path / "skewed.tsv", "a\tx\nb\tx\nc\tx\nd\ty\n"))
+    config.data.path = str(write(tmp_path / "skewed.tsv", "a\tx\nb\tx\nc\tx\nd\ty\ne\ty\nf\tx\n"))
     config.data.val_fraction = 0.0
     config.task.class_weights = True
     task = ClassifyTask(config)
     task.load_data()
     assert task.labels == ["x", "y"] and not task.has_validation
-    torch.testing.assert_close(task.loss_weights, torch.tensor([4 / (2 * 3), 4 / (2 * 1)]))
+    torch.testing.assert_close(task.loss_weights, torch.tensor([6 / (2 * 4), 6 / (2 * 2)]))
+
+
+# ------------------------------------------- baseline, early stopping, defaults
+def test_bag_of_words_baseline_is_reported_by_eval_json(tmp_path, capsys):
+    """eval --json gives bow_accuracy / bow_macro_f1: scikit-learn's own TF-IDF + logistic regression, fitted on the
+    rows the network trained on and scored on the rows the network is scored on."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import accuracy_score, f1_score
+
+    rows = sentiment_rows(60, 4) + [f"{row.split(chr(9))[0]} was\tmeh" for row in sentiment_rows(20, 5)]
+    data = write(tmp_path / "train.tsv", "\n".join(rows) + "\n")
+    other = write(tmp_path / "other.tsv", "\n".join(sentiment_rows(25, 6)) + "\n")
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--out", str(run), *FLAGS, "--max-steps", "2", "--eval-interval", "2"]) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["data"]["tokenizer"] == "word" and config["train"]["patience"] > 0  # the classify task's defaults
+    texts, labels = [row.split("\t")[0] for row in rows], [row.split("\t")[1] for row in rows]
+    train_rows, val_rows = split_indices(len(rows), 0.25, seed=config["train"]["seed"])
+    vectorizer = TfidfVectorizer()
+    reference = LogisticRegression(max_iter=1000).fit(vectorizer.fit_transform([texts[i] for i in train_rows]),
+                                                      [labels[i] for i in train_rows])
+    for path, chosen in ((data, val_rows), (other, None)):
+        test_texts = [texts[i] for i in chosen] if chosen else [line.split("\t")[0] for line in sentiment_rows(25, 6)]
+        truth = [labels[i] for i in chosen] if chosen else [line.split("\t")[1] for line in sentiment_rows(25, 6)]
+        predicted = reference.predict(vectorizer.transform(test_texts))
+        capsys.readouterr()
+        assert main(["eval", str(run), "--data", str(path), "--json"]) == 0
+        metrics = json.loads(capsys.readouterr().out)
+        assert metrics["examples"] == len(truth)
+        assert metrics["bow_accuracy"] == pytest.approx(accuracy_score(truth, predicted))
+        assert metrics["bow_macro_f1"] == pytest.approx(f1_score(truth, predicted, average="macro"))
+    assert 0.5 < metrics["bow_accuracy"] < 1.0  # the other file: the baseline is neither blind nor trivially perfect
+
+    # --ensemble: predictions are the argmax of the mean of the network's softmax and scikit-learn's predict_proba
+    from seqlab.train.checkpoint import load_checkpoint
+
+    checkpoint = load_checkpoint(run)
+    checkpoint.task.config.task.ensemble = True
+    test_texts = [line.split("\t")[0] for line in sentiment_rows(25, 6)]
+    with torch.no_grad():
+        network = checkpoint.task._logits(checkpoint.model, [checkpoint.task._encode(text) for text in test_texts])
+    mixed = network.softmax(1).numpy() + reference.predict_proba(vectorizer.transform(test_texts))
+    expected = [checkpoint.task.labels[index] for index in mixed.argmax(1)]
+    assert checkpoint.task.predict(checkpoint.model, test_texts) == expected
+
+
+def test_early_stopping_keeps_the_best_validation_checkpoint(tmp_path, monkeypatch):
+    """Scripted validation accuracies: the run stops `patience` validations after its best, and best/ holds the
+    weights of the step that scored best; validations during the warmup do not count against patience."""
+    from safetensors.torch import load_file
+
+    from seqlab.config import Config
+    from seqlab.tasks.classify import ClassifyTask
+    from seqlab.train.trainer import Trainer
+
+    # validated every 2 steps: step 2 0.4 (best), 4 0.3 (in the warmup: not counted), 6 0.35 and 8 0.3 (two without
+    # improvement), 10 0.8 (best), 12 0.7, 14 0.8 (a tie is no improvement), 16 0.75: three in a row, stop before 0.9
+    scripted = iter([0.4, 0.3, 0.35, 0.3, 0.8, 0.7, 0.8, 0.75, 0.9])
+    monkeypatch.setattr(ClassifyTask, "evaluate",
+                        lambda self, model, **_: {"val_loss": 1.0, "accuracy": next(scripted), "macro_f1": 0.5})
+    config = Config.for_task("classify")
+    config.data.path = str(write(tmp_path / "train.tsv", "\n".join(sentiment_rows(40, 7)) + "\n"))
+    config.model.hidden_size = config.model.embedding_size = 8
+    for name, value in {"max_steps": 100, "eval_interval": 2, "warmup_steps": 5, "patience": 3, "threads": 1}.items():
+        setattr(config.train, name, value)
+    weights_at: dict[int, dict] = {}
+
+    def keep_weights(trainer: Trainer, step: int, loss: float) -> None:
+        weights_at[step] = {name: value.clone() for name, value in trainer.model.state_dict().items()}
+
+    summary = Trainer(config, tmp_path / "run", step_callback=keep_weights, quiet=True).fit()
+    assert summary.steps == 16 and summary.out_of_patience and not summary.stopped_early
+    assert summary.best == 0.8 and summary.best_step == 10
+    best = load_file(str(tmp_path / "run" / "best" / "model.safetensors"))
+    assert all(torch.equal(best[name], weights_at[10][name]) for name in best)
+    assert not all(torch.equal(best[name], weights_at[16][name]) for name in best)
+    assert json.loads((tmp_path / "run" / "trainer.json").read_text())["best_step"] == 10
+
+
+def test_rare_and_missing_classes_are_refused(tmp_path, capsys):
+    once = write(tmp_path / "once.tsv", "\n".join(sentiment_rows(20, 8)) + "\nan odd one\tmaybe\n")
+    error = run_bad(capsys, ["train", "--data", str(once), "--out", str(tmp_path / "r1"), *FLAGS])
+    assert "line 21" in error and "'maybe' occurs only once" in error
+    # two rows of "maybe" that the seeded split puts both into the validation part
+    rows = sentiment_rows(20, 9)
+    validation = split_indices(22, 0.25, seed=1337)[1]
+    for index in validation[:2]:
+        rows.insert(index, "an odd one\tmaybe")
+    missing = write(tmp_path / "missing.tsv", "\n".join(rows) + "\n")
+    error = run_bad(capsys, ["train", "--data", str(missing), "--out", str(tmp_path / "r2"), *FLAGS, "--seed", "1337"])
+    assert "'maybe' fell into the validation part" in error and "--seed" in error
+    assert not (tmp_path / "r1").exists() and not (tmp_path / "r2").exists()
+
+
+def test_word_tokenizer_minimum_count_and_lower_case():
+    from seqlab.data.tokenizers import WordTokenizer, tokenizer_from_dict
+
+    tokenizer = WordTokenizer.fit("Good good film. Bad film", min_count=2, lowercase=True)
+    assert tokenizer.pieces[1:] == [" ", "good", "film"]  # "." and "bad" occur once
+    assert tokenizer.encode("FILM bad").tolist() == [3, 1, 0]
+    again = tokenizer_from_dict(json.loads(json.dumps(tokenizer.to_dict())))
+    assert again.encode("Good Film").tolist() == [2, 1, 3]
+
+
+def test_bag_of_tokens_adds_the_mean_of_its_rows_over_real_positions():
+    torch.manual_seed(0)
+    make = lambda: build_backbone("gru", input_size=6, hidden_size=8)  # noqa: E731
+    model = SequenceClassifier(VOCAB, 3, make(), pooling="mean", bag_of_tokens=True).double().eval()
+    torch.nn.init.normal_(model.bag.weight)
+    tokens = torch.tensor([[3, 1, 4, 1], [2, 6, 9, 9]])
+    lengths = torch.tensor([4, 2])
+    with torch.no_grad():
+        deep = model.head(model.pool(model.features(tokens, lengths), lengths))  # (2, 3)
+        bag = torch.stack([model.bag.weight[tokens[0]].mean(0), model.bag.weight[tokens[1, :2]].mean(0)])
+        torch.testing.assert_close(model(tokens, lengths), deep + bag)

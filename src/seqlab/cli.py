@@ -139,8 +139,9 @@ def _source_flags(config: Any) -> tuple[str | None, dict[str, inspect.Parameter]
 
 
 def _base_config(arguments: argparse.Namespace, *, with_flags: bool = True):
-    """Defaults <- checkpoint (with --resume) or --config <- config-field flags."""
+    """The task's defaults <- checkpoint (with --resume) or --config <- config-field flags."""
     from .config import Config, load_config_file, parse_flag_value
+    from .tasks import TASKS
     from .train.checkpoint import CONFIG_FILE, verify_checkpoint
 
     config = Config()
@@ -150,8 +151,13 @@ def _base_config(arguments: argparse.Namespace, *, with_flags: bool = True):
         verify_checkpoint(arguments.out)
         with open(f"{arguments.out}/{CONFIG_FILE}", encoding="utf-8") as handle:
             config.update(json.load(handle), source=f"{arguments.out}/{CONFIG_FILE}")
-    elif arguments.config:
-        config.update(load_config_file(arguments.config), source=arguments.config)
+    else:
+        values = load_config_file(arguments.config) if arguments.config else {}
+        source = arguments.config or "config"
+        task_name = getattr(arguments, "task.name", None) or Config.from_dict(values, source=source).task.name
+        if task_name in TASKS:  # an unknown name is refused, with suggestions, by validate()
+            config = Config.for_task(task_name)
+        config.update(values, source=source)
     if with_flags:
         if arguments.resume and {"train.max_steps", "train.max_seconds"} & set(vars(arguments)):
             config.train.max_steps, config.train.max_seconds = 0, 0.0  # a new budget replaces the checkpoint's

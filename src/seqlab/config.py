@@ -1,7 +1,8 @@
 """Typed configuration: dataclasses whose fields are the command line.
 
 A run's configuration is four sections (task, model, data, train). It comes from
-defaults, then a preset or JSON file (``--config``), then command-line flags:
+defaults (the task's own over the general ones: ``Config.for_task``), then a
+preset or JSON file (``--config``), then command-line flags:
 every field is a flag named after it (``hidden_size`` -> ``--hidden-size``),
 options of the chosen backbone (``--variant peephole``) land in
 ``model.options`` and options of a synthetic source (``--length 200``) in
@@ -46,6 +47,12 @@ class TaskConfig:
         "help": "a second encoder reads right to left", "tasks": ("classify", "seq2seq")})
     class_weights: bool = field(default=False, metadata={
         "help": "weigh each class's loss by its inverse frequency (rare classes up)", "tasks": ("classify",)})
+    bag_of_tokens: bool = field(default=False, metadata={
+        "help": "add a linear model of the bag of tokens to the logits (a wide path beside the encoder)",
+        "tasks": ("classify",)})
+    ensemble: bool = field(default=False, metadata={
+        "help": "predict with the mean of the network's and the bag-of-words baseline's class probabilities",
+        "tasks": ("classify",)})
     horizon: int = field(default=1, metadata={
         "help": "steps predicted from the last --block-size values", "minimum": 1, "tasks": ("forecast",)})
     forecast_mode: str = field(default="auto", metadata={
@@ -113,6 +120,10 @@ class DataConfig:
         "help": "word and bpe: the vocabulary's size; 0: their default (10,000 words, 1,024 BPE tokens)", "minimum": 0})
     unknown: str = field(default="unk", metadata={
         "help": "tokens unseen in training: unk (become <unk>) or error (refused)", "choices": ("unk", "error")})
+    min_count: int = field(default=1, metadata={
+        "help": "tokens seen fewer times in the training part become <unk> (bpe: the fewest occurrences of a merge)",
+        "minimum": 1})
+    lowercase: bool = field(default=False, metadata={"help": "case-fold the text before tokenizing"})
     val_fraction: float = field(default=0.1, metadata={
         "help": "the share held out for validation (the last part of a text, whole documents of a folder); "
                 "0: no validation", "minimum": 0, "below": 1})
@@ -157,6 +168,9 @@ class TrainConfig:
     eval_max_batches: int = field(default=0, metadata={
         "help": "validate on at most this many batches (the first part of the split); 0: the whole split",
         "minimum": 0})
+    patience: int = field(default=0, metadata={
+        "help": "early stopping: stop after this many validations in a row (after the warmup) without a new best "
+                "selection metric; 0: never", "minimum": 0})
     log_interval: int = field(default=10, metadata={"help": "steps between training records", "minimum": 1})
     log_format: str = field(default="jsonl", metadata={
         "help": "where metrics go: jsonl (metrics.jsonl), csv (metrics.csv), tensorboard (DIR/tensorboard), "
@@ -183,6 +197,16 @@ class Config:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    @classmethod
+    def for_task(cls, name: str) -> "Config":
+        """The defaults for task ``name``: its own (``Task.defaults``, what suits its problem shape) over the general ones."""
+        from .tasks import task_class
+
+        config = cls()
+        config.update(task_class(name).defaults, source=f"the {name} task's defaults")
+        config.task.name = name
+        return config
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], *, source: str = "config") -> "Config":

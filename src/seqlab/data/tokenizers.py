@@ -23,18 +23,20 @@ class CharTokenizer:
     """One id per Unicode character seen in the training text, in code-point order.
 
     With ``unknown="unk"`` id 0 is ``<unk>`` and stands for any character not in
-    the vocabulary; with ``unknown="error"`` such a character is refused.
+    the vocabulary; with ``unknown="error"`` such a character is refused. With
+    ``lowercase`` text is case-folded (``str.lower``) before it is fitted or encoded.
     """
 
     kind = "char"
 
-    def __init__(self, characters: list[str], *, unknown: str = "unk") -> None:
+    def __init__(self, characters: list[str], *, unknown: str = "unk", lowercase: bool = False) -> None:
         if unknown not in ("unk", "error"):
             raise ValueError(f"unknown must be 'unk' or 'error', got {unknown!r}")
         if any(len(character) != 1 for character in characters) or len(set(characters)) != len(characters):
             raise ValueError("characters must be distinct single characters")
         self.characters = list(characters)
         self.unknown = unknown
+        self.lowercase = lowercase
         offset = 1 if unknown == "unk" else 0
         codepoints = np.array([ord(character) for character in self.characters], dtype=np.int64)
         # code point -> id, -1 for characters outside the vocabulary: one lookup per character
@@ -43,8 +45,10 @@ class CharTokenizer:
         self._pieces = ([UNKNOWN_TEXT] if unknown == "unk" else []) + self.characters
 
     @classmethod
-    def fit(cls, text: str, *, unknown: str = "unk") -> "CharTokenizer":
-        return cls(sorted(set(text)), unknown=unknown)
+    def fit(cls, text: str, *, unknown: str = "unk", min_count: int = 1, lowercase: bool = False) -> "CharTokenizer":
+        counts = Counter(text.lower() if lowercase else text)
+        return cls(sorted(character for character, count in counts.items() if count >= min_count), unknown=unknown,
+                   lowercase=lowercase)
 
     @classmethod
     def from_counts(cls, counts: Counter, *, unknown: str = "unk", vocab_size: int = 0) -> "CharTokenizer":
@@ -57,6 +61,8 @@ class CharTokenizer:
 
     def encode(self, text: str) -> Tensor:
         """text -> (N,) int64 ids."""
+        if self.lowercase:
+            text = text.lower()
         codepoints = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
         inside = codepoints < len(self._ids)
         ids = self._ids[np.where(inside, codepoints, 0)]
@@ -80,11 +86,11 @@ class CharTokenizer:
         return np.ones(self.vocab_size, dtype=np.int64)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "unknown": self.unknown, "characters": self.characters}
+        return {"kind": self.kind, "unknown": self.unknown, "characters": self.characters, "lowercase": self.lowercase}
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "CharTokenizer":
-        return cls(list(values["characters"]), unknown=values["unknown"])
+        return cls(list(values["characters"]), unknown=values["unknown"], lowercase=values.get("lowercase", False))
 
 
 class WordTokenizer:
@@ -99,29 +105,33 @@ class WordTokenizer:
     pattern = re.compile(r"\w+|\s+|[^\w\s]")
     default_vocab_size = 10_000
 
-    def __init__(self, pieces: list[str], *, unknown: str = "unk") -> None:
+    def __init__(self, pieces: list[str], *, unknown: str = "unk", lowercase: bool = False) -> None:
         if unknown not in ("unk", "error"):
             raise ValueError(f"unknown must be 'unk' or 'error', got {unknown!r}")
         self.pieces = [UNKNOWN_TOKEN, *pieces]
         self.unknown = unknown
+        self.lowercase = lowercase
         self._ids = {piece: index for index, piece in enumerate(self.pieces)}
 
     @classmethod
-    def fit(cls, text: str, *, unknown: str = "unk", vocab_size: int = 0) -> "WordTokenizer":
-        return cls.from_counts(Counter(cls.pattern.findall(text)), unknown=unknown, vocab_size=vocab_size)
+    def fit(cls, text: str, *, unknown: str = "unk", vocab_size: int = 0, min_count: int = 1,
+            lowercase: bool = False) -> "WordTokenizer":
+        counts = Counter(cls.pattern.findall(text.lower() if lowercase else text))
+        return cls.from_counts(counts, unknown=unknown, vocab_size=vocab_size, min_count=min_count, lowercase=lowercase)
 
     @classmethod
-    def from_counts(cls, counts: Counter, *, unknown: str = "unk", vocab_size: int = 0) -> "WordTokenizer":
+    def from_counts(cls, counts: Counter, *, unknown: str = "unk", vocab_size: int = 0, min_count: int = 1,
+                    lowercase: bool = False) -> "WordTokenizer":
         """The most frequent pieces of ``count_pieces`` over the training text (counted in text order)."""
-        return cls([piece for piece, _ in counts.most_common((vocab_size or cls.default_vocab_size) - 1)],
-                   unknown=unknown)
+        return cls([piece for piece, count in counts.most_common((vocab_size or cls.default_vocab_size) - 1)
+                    if count >= min_count], unknown=unknown, lowercase=lowercase)
 
     @property
     def vocab_size(self) -> int:
         return len(self.pieces)
 
     def encode(self, text: str) -> Tensor:
-        pieces = self.pattern.findall(text)
+        pieces = self.pattern.findall(text.lower() if self.lowercase else text)
         ids = [self._ids.get(piece, 0) for piece in pieces]
         if self.unknown == "error" and 0 in ids:
             missing = sorted({piece for piece in pieces if piece not in self._ids})
@@ -138,18 +148,20 @@ class WordTokenizer:
         return np.array([1, *map(len, self.pieces[1:])], dtype=np.int64)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "unknown": self.unknown, "pieces": self.pieces[1:]}
+        return {"kind": self.kind, "unknown": self.unknown, "pieces": self.pieces[1:], "lowercase": self.lowercase}
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "WordTokenizer":
-        return cls(list(values["pieces"]), unknown=values["unknown"])
+        return cls(list(values["pieces"]), unknown=values["unknown"], lowercase=values.get("lowercase", False))
 
 
 class BPETokenizer:
     """Byte-level byte-pair encoding trained on the user's own text with the ``tokenizers`` library.
 
     Every byte is in the base alphabet, so any text encodes without ``<unk>`` and
-    decodes back exactly. ``vocab_size`` counts the 256 bytes plus the merges.
+    decodes back exactly. ``vocab_size`` counts the 256 bytes plus the merges;
+    ``min_count`` is the fewest times a pair must occur to be merged; ``lowercase``
+    adds the library's lower-casing normaliser.
     """
 
     kind = "bpe"
@@ -159,19 +171,25 @@ class BPETokenizer:
         self.tokenizer = tokenizer
 
     @classmethod
-    def fit(cls, text: str, *, unknown: str = "unk", vocab_size: int = 0) -> "BPETokenizer":
-        return cls.fit_pieces(text_pieces(text, FIT_PIECE_CHARACTERS), vocab_size=vocab_size)
+    def fit(cls, text: str, *, unknown: str = "unk", vocab_size: int = 0, min_count: int = 1,
+            lowercase: bool = False) -> "BPETokenizer":
+        return cls.fit_pieces(text_pieces(text, FIT_PIECE_CHARACTERS), vocab_size=vocab_size, min_count=min_count,
+                              lowercase=lowercase)
 
     @classmethod
-    def fit_pieces(cls, pieces: Iterable[str], *, vocab_size: int = 0) -> "BPETokenizer":
+    def fit_pieces(cls, pieces: Iterable[str], *, vocab_size: int = 0, min_count: int = 1,
+                   lowercase: bool = False) -> "BPETokenizer":
         """Train on a text given as pieces cut where pre-tokens end (``text_pieces``, ``chunk_ranges``),
         which the trainer counts exactly as it would the whole text."""
-        from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+        from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
         tokenizer = Tokenizer(models.BPE())
+        if lowercase:
+            tokenizer.normalizer = normalizers.Lowercase()
         tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
         tokenizer.decoder = decoders.ByteLevel()
         trainer = trainers.BpeTrainer(vocab_size=vocab_size or cls.default_vocab_size, show_progress=False,
+                                      min_frequency=min_count,
                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
         tokenizer.train_from_iterator(pieces, trainer=trainer)
         return cls(tokenizer)
@@ -229,13 +247,14 @@ Tokenizer = CharTokenizer | WordTokenizer | BPETokenizer
 TOKENIZERS: dict[str, type] = {kind.kind: kind for kind in (CharTokenizer, WordTokenizer, BPETokenizer)}
 
 
-def fit_tokenizer(kind: str, text: str, *, unknown: str, vocab_size: int = 0) -> Tokenizer:
+def fit_tokenizer(kind: str, text: str, *, unknown: str, vocab_size: int = 0, min_count: int = 1,
+                  lowercase: bool = False) -> Tokenizer:
     """Fit a tokenizer of ``kind`` (char, word, bpe) on training text; ``vocab_size`` 0 is the kind's default."""
     if kind not in TOKENIZERS:
         raise SeqlabError(f"unknown tokenizer {kind!r}; choose one of {', '.join(TOKENIZERS)}")
     if kind == "char":
-        return CharTokenizer.fit(text, unknown=unknown)
-    return TOKENIZERS[kind].fit(text, unknown=unknown, vocab_size=vocab_size)
+        return CharTokenizer.fit(text, unknown=unknown, min_count=min_count, lowercase=lowercase)
+    return TOKENIZERS[kind].fit(text, unknown=unknown, vocab_size=vocab_size, min_count=min_count, lowercase=lowercase)
 
 
 def count_pieces(kind: str, texts: list[str]) -> Counter:

@@ -32,6 +32,12 @@ class SequenceClassifier(nn.Module):
     h_t^rev has read x_L..x_t. Padding never reaches the prediction: the
     backbones get the lengths and every pooling is masked to t <= L.
 
+    With ``bag_of_tokens`` a wide path joins the deep one (as in fastText and
+    wide-and-deep models): logits += (1/L) sum_{t<=L} U[x_t], U (V, C) learned and
+    started at zero, a linear model of the bag of tokens trained jointly with the
+    encoder, so a small data set can lean on word identity while the encoder
+    learns what word order adds.
+
     Poolings:
         last:      each direction's final output, h_L^fwd (and h_1^rev);
         mean:      (1/L) sum_{t<=L} h_t;
@@ -45,7 +51,8 @@ class SequenceClassifier(nn.Module):
         reverse_backbone: the second, right-to-left backbone (bidirectional), or None.
         embedding: ``"learned"`` (nn.Embedding(V, E)) or ``"onehot"`` (E = V).
         pooling: one of ``POOLINGS``.
-        dropout: on the pooled vector, before the head.
+        dropout: on the embedded tokens and on the pooled vector, before the head.
+        bag_of_tokens: add the wide path above.
 
     Inputs/outputs: tokens (B, T) int64 and lengths (B,) (None: all T) -> logits (B, C).
     ``embedding`` and ``backbone`` are named as in ``LanguageModel`` so a language
@@ -54,7 +61,7 @@ class SequenceClassifier(nn.Module):
 
     def __init__(self, vocab_size: int, num_classes: int, backbone: Backbone, *,
                  reverse_backbone: Backbone | None = None, embedding: str = "learned", pooling: str = "last",
-                 dropout: float = 0.0) -> None:
+                 dropout: float = 0.0, bag_of_tokens: bool = False) -> None:
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
@@ -73,10 +80,13 @@ class SequenceClassifier(nn.Module):
         self.attention_score = nn.Linear(width, 1, bias=False) if pooling == "attention" else None
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(width, num_classes)
+        self.bag = nn.Embedding(vocab_size, num_classes) if bag_of_tokens else None
+        if self.bag is not None:
+            nn.init.zeros_(self.bag.weight)
 
     def features(self, tokens: Tensor, lengths: Tensor) -> Tensor:
         """tokens (B, T) and lengths (B,) -> per-position outputs (B, T, D), zero at padding."""
-        embedded = self.embedding(tokens)  # (B, T, E)
+        embedded = self.dropout(self.embedding(tokens))  # (B, T, E)
         forward_outputs, _ = self.backbone(embedded, None, lengths)  # (B, T, H)
         if self.reverse_backbone is None:
             return forward_outputs
@@ -106,7 +116,12 @@ class SequenceClassifier(nn.Module):
         if lengths is None:
             lengths = torch.full((tokens.shape[0],), tokens.shape[1], dtype=torch.long, device=tokens.device)
         pooled = self.pool(self.features(tokens, lengths), lengths)  # (B, D)
-        return self.head(self.dropout(pooled))  # (B, C)
+        logits = self.head(self.dropout(pooled))  # (B, C)
+        if self.bag is None:
+            return logits
+        mask = lengths_mask(lengths, tokens.shape[1]).unsqueeze(2)  # (B, T, 1)
+        bag = (self.bag(tokens) * mask).sum(1) / lengths.unsqueeze(1).to(logits.dtype)  # (B, C)
+        return logits + bag
 
 
 def build_classifier(config: Config, vocab_size: int, num_classes: int) -> SequenceClassifier:
@@ -121,6 +136,7 @@ def build_classifier(config: Config, vocab_size: int, num_classes: int) -> Seque
     try:
         return SequenceClassifier(vocab_size, num_classes, backbone(),
                                   reverse_backbone=backbone() if task.bidirectional else None,
-                                  embedding=model.embedding, pooling=task.pooling, dropout=model.dropout)
+                                  embedding=model.embedding, pooling=task.pooling, dropout=model.dropout,
+                                  bag_of_tokens=task.bag_of_tokens)
     except (ValueError, TypeError) as error:
         raise SeqlabError(f"cannot build the classifier: {error}") from None

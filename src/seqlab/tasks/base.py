@@ -44,6 +44,8 @@ class Task:
     metric_names: ClassVar[tuple[str, ...]] = ("val_loss",)  # what ``evaluate`` returns
     selection_metric: ClassVar[str] = "val_loss"  # picks the checkpoint kept in best/
     higher_is_better: ClassVar[bool] = False
+    # this task's defaults over the general ones ({section: {field: value}}), for ``Config.for_task``
+    defaults: ClassVar[dict[str, dict[str, Any]]] = {}
 
     def __init__(self, config: Config, assets: dict[str, Any] | None = None) -> None:
         self.config = config
@@ -89,6 +91,10 @@ class Task:
     def evaluate(self, model: nn.Module, *, context: Any, max_batches: int = 0) -> dict[str, float]:
         """Metrics on the validation part, lower-case keys, including ``selection_metric``."""
         raise NotImplementedError
+
+    def baseline_metrics(self) -> dict[str, float]:
+        """A classical baseline's metrics on the validation part, named after it (e.g. ``bow_accuracy``); {} if none."""
+        return {}
 
     def evaluate_file(self, model: nn.Module, path: str | Path, *, split: str) -> dict[str, Any]:
         """Metrics on ``split`` (val, train or all) of another file laid out like the training data."""

@@ -1,6 +1,7 @@
 """Many-to-one: a label for each text of a CSV/TSV file (sentiment, topic, language, ...)."""
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from ..data.batches import Batch
 from ..data.labelled import LabelledBatches, LabelledTexts, pad_right, read_labelled, read_lines, split_indices
 from ..data.tokenizers import Tokenizer, fit_tokenizer, tokenizer_from_dict
 from ..errors import SeqlabError
+from ..models.bag_of_words import BagOfWords
 from ..models.classifier import build_classifier
 from ..train.distributed import ProcessContext
 from . import register_task
@@ -21,6 +23,7 @@ from .base import BatchSource, InitialWeights, Task, check_text_inputs, start_mo
 
 TOKENIZER_FILE = "tokenizer.json"
 LABELS_FILE = "labels.json"
+BAG_OF_WORDS_FILE = "bag_of_words.json"
 TABLE_SUFFIXES = (".csv", ".tsv")
 
 
@@ -66,9 +69,23 @@ class ClassifyTask(Task):
     starts fresh. ``task.freeze_backbone`` keeps ``backbone`` fixed.
 
     Metrics: ``val_loss`` (nats), ``accuracy`` (the selection metric) and ``macro_f1``.
+    Beside them, the bag-of-words baseline (``BagOfWords``: TF-IDF + logistic
+    regression, fitted on the same training rows, saved as an asset) is scored
+    on the same rows: ``bow_accuracy`` and ``bow_macro_f1``.
     """
 
-    asset_files = (TOKENIZER_FILE, LABELS_FILE)
+    asset_files = (TOKENIZER_FILE, LABELS_FILE, BAG_OF_WORDS_FILE)
+    # sized for small labelled sets (hundreds to thousands of rows), chosen by 5-fold cross-validation on the
+    # Yelp sentences (see benchmarks/RESULTS.md): lower-cased words seen at least twice, a bidirectional GRU
+    # read with max pooling beside a bag of tokens, dropout and strong weight decay, early stopping, and
+    # predictions averaged with the bag-of-words baseline's
+    defaults = {
+        "task": {"bidirectional": True, "pooling": "max", "bag_of_tokens": True, "ensemble": True},
+        "model": {"backbone": "gru", "hidden_size": 64, "embedding_size": 64, "dropout": 0.3},
+        "data": {"tokenizer": "word", "lowercase": True, "min_count": 2},
+        "train": {"max_steps": 1000, "eval_interval": 30, "patience": 5, "warmup_steps": 20, "learning_rate": 1e-2,
+                  "weight_decay": 1.0},
+    }
     metric_names = ("val_loss", "accuracy", "macro_f1")
     selection_metric = "accuracy"
     higher_is_better = True
@@ -77,11 +94,16 @@ class ClassifyTask(Task):
         super().__init__(config, assets)
         self.tokenizer: Tokenizer | None = tokenizer_from_dict(assets[TOKENIZER_FILE]) if assets else None
         self.labels: list[str] | None = list(assets[LABELS_FILE]) if assets else None
+        # the baseline; None when the training texts hold no word it reads (then it is not reported)
+        self.bag_of_words: BagOfWords | None = None
+        if assets and assets[BAG_OF_WORDS_FILE] is not None:
+            self.bag_of_words = BagOfWords.from_dict(assets[BAG_OF_WORDS_FILE])
         self.initial_weights: InitialWeights | None = None  # init_from's, for a fresh run
         self.train_sequences: list[Tensor] = []
         self.train_targets = torch.zeros(0, dtype=torch.long)
         self.val_sequences: list[Tensor] = []
         self.val_targets = torch.zeros(0, dtype=torch.long)
+        self.val_texts: list[str] = []  # for the bag-of-words baseline
         self.loss_weights: Tensor | None = None  # (C,) with task.class_weights
 
     # ------------------------------------------------------------------ data
@@ -106,32 +128,58 @@ class ClassifyTask(Task):
     def load_data(self) -> None:
         data, train = self.config.data, self.config.train
         table = self._read(data.path)
-        if self.labels is None:
+        fresh = self.labels is None  # no assets yet: fit them
+        if fresh:
             self.labels = sorted(set(table.labels))
             if len(self.labels) < 2:
                 raise SeqlabError(f"{data.path}: every row has the label {self.labels[0]!r}; a classifier needs "
                                   "at least two classes (check --label-column)")
         targets = self._targets(table, data.path)
+        self._check_label_counts(table, data.path)
         train_rows, val_rows = split_indices(len(table.texts), data.val_fraction, seed=train.seed)
+        self._check_training_classes(targets[train_rows], data.path)
         if self.tokenizer is None:
             if self.config.task.init_from:
                 self.initial_weights = InitialWeights(self.config, ("embedding", "backbone"))
                 self.tokenizer = self.initial_weights.tokenizer(self.config)
             else:
                 self.tokenizer = fit_tokenizer(data.tokenizer, "\n".join(table.texts[row] for row in train_rows),
-                                               unknown=data.unknown, vocab_size=data.vocab_size)
+                                               unknown=data.unknown, vocab_size=data.vocab_size,
+                                               min_count=data.min_count, lowercase=data.lowercase)
         self.train_sequences = [self._encode(table.texts[row]) for row in train_rows]
         self.train_targets = targets[train_rows]
         self.val_sequences = [self._encode(table.texts[row]) for row in val_rows]
         self.val_targets = targets[val_rows]
+        self.val_texts = [table.texts[row] for row in val_rows]
+        if fresh:
+            self.bag_of_words = BagOfWords.fit([table.texts[row] for row in train_rows], self.train_targets)
         self.loss_weights = self._class_weights()
+
+    def _check_label_counts(self, table: LabelledTexts, path: str | Path) -> None:
+        """Refuse a label with a single row: it can be neither learnt nor checked."""
+        counts = Counter(table.labels)
+        single = [label for label in self.labels if counts[label] == 1]
+        if single:
+            line = table.line_numbers[table.labels.index(single[0])]
+            raise SeqlabError(f"{path} line {line}: label {single[0]!r} occurs only once ({len(single)} label(s) "
+                              "do); give each class at least two rows, or relabel or remove that row")
+
+    def _check_training_classes(self, train_targets: Tensor, path: str | Path) -> None:
+        """Refuse a split that left a class without a training row: the classifier could never predict it."""
+        counts = torch.bincount(train_targets, minlength=len(self.labels))  # (C,)
+        missing = [self.labels[index] for index in (counts == 0).nonzero().flatten().tolist()]
+        if missing:
+            raise SeqlabError(f"{path}: every row labelled {missing[0]!r} fell into the validation part, so the "
+                              "classifier could never learn it; add rows of that label, or change --seed or "
+                              "--val-fraction")
 
     @property
     def has_validation(self) -> bool:
         return len(self.val_sequences) > 0
 
     def assets(self) -> dict[str, Any]:
-        return {TOKENIZER_FILE: self.tokenizer.to_dict(), LABELS_FILE: list(self.labels)}
+        return {TOKENIZER_FILE: self.tokenizer.to_dict(), LABELS_FILE: list(self.labels),
+                BAG_OF_WORDS_FILE: None if self.bag_of_words is None else self.bag_of_words.to_dict()}
 
     def _class_weights(self) -> Tensor | None:
         """Inverse training frequency, N / (C n_c), with ``task.class_weights``; classes never seen weigh 0."""
@@ -180,12 +228,21 @@ class ClassifyTask(Task):
         model.train(was_training)
         return logits
 
-    def _sums(self, model: nn.Module, sequences: list[Tensor], targets: Tensor) -> Tensor:
+    def _scores(self, model: nn.Module, sequences: list[Tensor], texts: list[str]) -> Tensor:
+        """(N, C) float64 log-probabilities of the predictions for texts encoded as sequences: the network's, or
+        with ``task.ensemble`` the log of the mean of its and the bag of words' class probabilities."""
+        log_probabilities = self._logits(model, sequences).log_softmax(1)  # (N, C)
+        if not self.config.task.ensemble or self.bag_of_words is None:
+            return log_probabilities
+        mixed = (log_probabilities.exp() + self.bag_of_words.probabilities(texts)) / 2  # (N, C)
+        return mixed.log()
+
+    def _sums(self, model: nn.Module, sequences: list[Tensor], texts: list[str], targets: Tensor) -> Tensor:
         """[summed loss, count, confusion counts...] as one float64 vector, so processes can add theirs."""
         summed = torch.zeros(2 + len(self.labels) ** 2, dtype=torch.float64)
-        if not sequences:  # a process with no share of a small split
+        if not texts:  # a process with no share of a small split
             return summed
-        logits = self._logits(model, sequences)  # (n, C)
+        logits = self._scores(model, sequences, texts)  # (n, C)
         summed[0] = F.cross_entropy(logits, targets, reduction="sum")
         summed[1] = len(sequences)
         summed[2:] = confusion_matrix(targets, logits.argmax(1), len(self.labels)).flatten().double()
@@ -200,9 +257,21 @@ class ClassifyTask(Task):
         rows = list(range(context.rank, len(self.val_sequences), context.world_size))
         if max_batches:
             rows = rows[:max_batches * self.config.train.batch_size]
-        sums = self._sums(model, [self.val_sequences[row] for row in rows], self.val_targets[rows])
+        sums = self._sums(model, [self.val_sequences[row] for row in rows], [self.val_texts[row] for row in rows],
+                          self.val_targets[rows])
         metrics, _ = self._metrics(context.all_reduce(sums.to(context.device)).cpu())
         return metrics
+
+    def _baseline(self, texts: list[str], targets: Tensor) -> dict[str, float]:
+        """The bag of words' accuracy and macro-F1 on ``texts``, named ``bow_*``; {} without a bag of words."""
+        if self.bag_of_words is None:
+            return {}
+        predicted = self.bag_of_words.predict(texts)  # (N,)
+        metrics = classification_metrics(confusion_matrix(targets, predicted, len(self.labels)))
+        return {f"bow_{name}": value for name, value in metrics.items()}
+
+    def baseline_metrics(self) -> dict[str, float]:
+        return self._baseline(self.val_texts, self.val_targets) if self.val_texts else {}
 
     def evaluate_file(self, model: nn.Module, path: str | Path, *, split: str) -> dict[str, Any]:
         """Metrics and the confusion matrix on ``split`` of a file laid out like the training data.
@@ -220,10 +289,12 @@ class ClassifyTask(Task):
         elif split != "all" and self.config.data.val_fraction > 0:
             train_rows, val_rows = split_indices(len(rows), self.config.data.val_fraction, seed=self.config.train.seed)
             rows = val_rows if split == "val" else train_rows
-        sums = self._sums(model, [self._encode(table.texts[row]) for row in rows], targets[rows])
+        texts = [table.texts[row] for row in rows]
+        sums = self._sums(model, [self._encode(text) for text in texts], texts, targets[rows])
         metrics, confusion = self._metrics(sums)
         return {"split": split, "examples": len(rows), "accuracy": metrics["accuracy"],
                 "macro_f1": metrics["macro_f1"], "val_loss": metrics["val_loss"],
+                **self._baseline(texts, targets[rows]),
                 "confusion_matrix": confusion.tolist(), "labels": list(self.labels)}
 
     # ------------------------------------------------------------- prediction
@@ -235,5 +306,5 @@ class ClassifyTask(Task):
 
     def predict(self, model: nn.Module, inputs: list[Any]) -> list[Any]:
         check_text_inputs(inputs, "classify")
-        logits = self._logits(model, [self._encode(text) for text in inputs])  # (N, C)
+        logits = self._scores(model, [self._encode(text) for text in inputs], inputs)  # (N, C)
         return [self.labels[index] for index in logits.argmax(1).tolist()]

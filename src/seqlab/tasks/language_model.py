@@ -91,6 +91,9 @@ class LanguageModelTask(Task):
         if self.tokenizer is None and self.config.task.init_from:  # fine-tuning: the old vocabulary, on new text
             self.initial_weights = InitialWeights(self.config, ("embedding", "backbone", "head"))
             self.tokenizer = self.initial_weights.tokenizer(self.config)
+        if data.min_count != 1 or data.lowercase:
+            raise SeqlabError("--min-count and --lowercase are not taken by the language model's corpus reader yet "
+                              "(classify, seq2seq and music take them); drop them for --task lm")
         self.data = load_corpus(data.path, tokenizer_kind=data.tokenizer, unknown=data.unknown,
                                 val_fraction=data.val_fraction, vocab_size=data.vocab_size, tokenizer=self.tokenizer)
         self.tokenizer = self.data.tokenizer

@@ -98,7 +98,8 @@ class MusicTask(Task):
                 self.tokenizer = self.initial_weights.tokenizer(self.config)
             else:
                 text = TUNE_START + TUNE_END.join(map(conditions_first, train_tunes)) + TUNE_END
-                self.tokenizer = fit_tokenizer(data.tokenizer, text, unknown=data.unknown, vocab_size=data.vocab_size)
+                self.tokenizer = fit_tokenizer(data.tokenizer, text, unknown=data.unknown, vocab_size=data.vocab_size,
+                                               min_count=data.min_count, lowercase=data.lowercase)
             self.vocabulary = ConditionVocabulary.fit([tune_conditions(tune) for tune in train_tunes])
         if not self.vocabulary.size:
             raise SeqlabError(f"no tune in {data.path} has a key or meter to condition on (K:, M: headers)")

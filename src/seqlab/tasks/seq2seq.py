@@ -149,7 +149,8 @@ class SeqToSeqTask(Task):
                 self.initial_weights.weights = {"embedding": embedding, "encoder": language_model["backbone"]}
             else:
                 text = "\n".join(part for row in train_rows for part in (pairs.sources[row], pairs.targets[row]))
-                tokenizer = fit_tokenizer(data.tokenizer, text, unknown=data.unknown, vocab_size=data.vocab_size)
+                tokenizer = fit_tokenizer(data.tokenizer, text, unknown=data.unknown, vocab_size=data.vocab_size,
+                                          min_count=data.min_count, lowercase=data.lowercase)
             self.vocabulary = SeqToSeqVocabulary(tokenizer)
         self.train_sources = [self.encode_source(pairs.sources[row]) for row in train_rows]
         self.train_targets = [self._target(pairs.targets[row], f"{data.path} line {pairs.line_numbers[row]}")

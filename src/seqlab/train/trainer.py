@@ -7,7 +7,9 @@ of Pascanu et al. 2013, see ``regularisers.py``, logged as ``pascanu``) goes bac
 gradient is clipped (its pre-clip norm logged) and AdamW (or SGD) steps with a warmup +
 cosine schedule. The task is validated every ``eval_interval`` steps; the
 latest checkpoint is kept at the top of the output directory and the best by
-the task's selection metric in ``best/``.
+the task's selection metric in ``best/``, which is the run's result. With
+``patience`` P, training stops early once P validations in a row after the
+warmup bring no new best.
 
 Time budgets (``max_seconds``) count training time only, not validation or
 checkpoint writing, so a budgeted run's numbers compare across machines'
@@ -66,7 +68,10 @@ class TrainSummary:
     loss: float
     metrics: dict[str, float] | None  # the last validation's
     best: float | None  # the best value of the task's selection metric
-    stopped_early: bool = False
+    stopped_early: bool = False  # interrupted (Ctrl-C or request_stop), resumable
+    best_step: int | None = None
+    best_metrics: dict[str, float] | None = None  # the validation that made best/
+    out_of_patience: bool = False  # early stopping ended the run
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -164,6 +169,9 @@ class Trainer:
         self.step = 0
         self.train_seconds = 0.0
         self.best: float | None = None
+        self.best_step: int | None = None
+        self.best_metrics: dict[str, float] | None = None
+        self.validations_since_best = 0
         self.carried: list[State] | None = None  # one state per micro-batch, with stream batching
         self.scaler = gradient_scaler(train.precision, context.device)
         if self.resume:
@@ -197,6 +205,9 @@ class Trainer:
             "step": self.step,
             "train_seconds": self.train_seconds,
             "best": self.best,
+            "best_step": self.best_step,
+            "best_metrics": self.best_metrics,
+            "validations_since_best": self.validations_since_best,
             "optimizer_param_groups": optimizer_state["param_groups"],
             "carried_state": self.carried is not None,
             "world_size": context.world_size,
@@ -235,6 +246,9 @@ class Trainer:
         self.step = state["step"]
         self.train_seconds = state["train_seconds"]
         self.best = state["best"]
+        self.best_step = state.get("best_step")
+        self.best_metrics = state.get("best_metrics")
+        self.validations_since_best = state.get("validations_since_best", 0)
 
     def _check_budget_left(self, *, announce: bool) -> None:
         """A resumed run says how far it goes now; one whose budget is already spent is refused, not run for 0 steps."""
@@ -382,10 +396,22 @@ class Trainer:
                     end = self._budget_spent(context)
                     if self.step % train.eval_interval == 0 or end:
                         metrics = self._validate_and_save(context, has_validation, history, started) or metrics
+                        end = end or self._out_of_patience(context)
         finally:
             del model  # the DDP wrapper must go before the process group (see stop_processes)
         return TrainSummary(steps=self.step, train_seconds=self.train_seconds, loss=loss_value, metrics=metrics,
-                            best=self.best, stopped_early=self.stop_requested, history=history)
+                            best=self.best, stopped_early=self.stop_requested, history=history,
+                            best_step=self.best_step, best_metrics=self.best_metrics,
+                            out_of_patience=self._out_of_patience(context, announce=False))
+
+    def _out_of_patience(self, context: ProcessContext, *, announce: bool = True) -> bool:
+        """Early stopping: ``patience`` validations in a row without a new best (every process counts the same)."""
+        patience = self.config.train.patience
+        spent = bool(patience) and self.validations_since_best >= patience
+        if spent and announce and context.is_main:
+            self.console.print(f"early stop at step {self.step}: {self.task.selection_metric} has not improved in "
+                               f"{patience} validations (best {self.best:.4f} at step {self.best_step})", soft_wrap=True)
+        return spent
 
     def _step(self, model: nn.Module, batch: Batch, counted: float,
               context: ProcessContext) -> tuple[Tensor, Tensor | None, Tensor]:
@@ -463,7 +489,10 @@ class Trainer:
             value = metrics[task.selection_metric]
             improved = self.best is None or (value > self.best if task.higher_is_better else value < self.best)
             if improved:
-                self.best = value
+                self.best, self.best_step, self.best_metrics = value, self.step, dict(metrics)
+                self.validations_since_best = 0
+            elif self.step > self.config.train.warmup_steps:  # a model still warming up is not yet stuck
+                self.validations_since_best += 1
             record = {"kind": "eval", "step": self.step, **{name: round(number, 6) for name, number in metrics.items()},
                       "train_seconds": round(self.train_seconds, 3),
                       "elapsed_seconds": round(time.perf_counter() - started, 3)}
@@ -496,4 +525,11 @@ def train(config: Config, out_dir: str | Path, *, resume: bool = False, overwrit
               f"checkpoint in {out_dir}", file=sys.stderr)
         if summary.stopped_early:
             print(f"stopped at step {summary.steps}; continue with --resume", file=sys.stderr)
+        if summary.best_metrics is not None:
+            shown = ", ".join(f"{name} {value:.4f}" for name, value in summary.best_metrics.items())
+            print(f"result: {Path(out_dir) / BEST_DIRECTORY} (step {summary.best_step}): {shown}", file=sys.stderr)
+            baseline = trainer.task.baseline_metrics()
+            if baseline:
+                print("baseline on the same validation rows: "
+                      + ", ".join(f"{name} {value:.4f}" for name, value in baseline.items()), file=sys.stderr)
     return summary

@@ -125,7 +125,10 @@ class DocumentScan:
 
 
 def scan_document(path: Path) -> DocumentScan:
-    """One streaming pass: SHA-256, characters, and whether the file is UTF-8 text (no NUL bytes)."""
+    """One streaming pass: SHA-256, characters, and whether the file is UTF-8 text.
+
+    As in ``read_text``, only NUL bytes in the first ``BINARY_PROBE_BYTES`` mark a file as binary.
+    """
     digest = hashlib.sha256()
     decoder = codecs.getincrementaldecoder("utf-8")()
     characters = 0
@@ -136,7 +139,7 @@ def scan_document(path: Path) -> DocumentScan:
             digest.update(block)
             if problem:
                 continue
-            if b"\x00" in block:
+            if offset < BINARY_PROBE_BYTES and b"\x00" in block[:BINARY_PROBE_BYTES - offset]:
                 problem = "looks binary (it has NUL bytes)"
                 continue
             try:
@@ -149,11 +152,18 @@ def scan_document(path: Path) -> DocumentScan:
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
             problem = "is not valid UTF-8 (it ends inside a character)"
+    characters -= _starts_with_bom(path)  # the byte-order mark is not text (as in read_text)
     return DocumentScan(sha256=digest.hexdigest(), characters=characters, problem=problem)
 
 
+def _starts_with_bom(path: Path | str) -> bool:
+    with open(path, "rb") as handle:
+        return handle.read(len(codecs.BOM_UTF8)) == codecs.BOM_UTF8
+
+
 def byte_offset_of_character(path: Path, index: int) -> int:
-    """Where character ``index`` of a UTF-8 file starts, found by streaming through it."""
+    """Where character ``index`` of a UTF-8 file starts (a byte-order mark not counted), found by streaming through it."""
+    index += _starts_with_bom(path)
     decoder = codecs.getincrementaldecoder("utf-8")()
     characters = 0
     consumed = 0  # bytes fully decoded into the characters counted so far
@@ -168,10 +178,12 @@ def byte_offset_of_character(path: Path, index: int) -> int:
 
 
 def read_range(path: Path | str, start: int, end: int) -> str:
-    """Bytes [start, end) of a UTF-8 file as text (the range starts and ends on character boundaries)."""
+    """Bytes [start, end) of a UTF-8 file as text (the range starts and ends on character boundaries),
+    without the file's byte-order mark."""
     with open(path, "rb") as handle:
         handle.seek(start)
-        return handle.read(end - start).decode("utf-8")
+        text = handle.read(end - start).decode("utf-8")
+    return text[1:] if start == 0 and text.startswith("\ufeff") else text
 
 
 def _last_cut(window: bytes) -> int:

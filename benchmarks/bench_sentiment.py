@@ -115,9 +115,7 @@ def seqlab_scores(train_rows: list[Row], test_rows: list[Row], *, workspace: Pat
     checkpoint = load_checkpoint(out / "best")
     test_file = write_rows(workspace / "test.tsv", test_rows)
     metrics = checkpoint.task.evaluate_file(checkpoint.model, test_file, split="all")
-    checkpoint.task.config.task.ensemble = False  # the same checkpoint's network without the bag of words beside it
-    alone = checkpoint.task.evaluate_file(checkpoint.model, test_file, split="all")
-    return {"accuracy": metrics["accuracy"], "network_accuracy": alone["accuracy"],
+    return {"accuracy": metrics.get("ensemble_accuracy", metrics["accuracy"]), "network_accuracy": metrics["accuracy"],
             "bow_accuracy": metrics["bow_accuracy"], "steps": summary.steps, "best_step": summary.best_step}
 
 

@@ -16,7 +16,7 @@ from torch.nn import functional as F
 from seqlab.config import Config
 from seqlab.errors import SeqlabError
 from seqlab.experiments import EXPERIMENTS
-from seqlab.experiments.clipping import run_outcome
+from seqlab.experiments.clipping import run_outcome, train_one
 from seqlab.experiments.common_abc import charlm_config, position_losses, write_abc_corpus
 from seqlab.experiments.common_models import matched_language_model, parameter_count
 from seqlab.experiments.inference_cost import log_log_slope, state_bytes
@@ -79,6 +79,28 @@ def test_run_outcome():
     assert run_outcome([3.0, 2.0], False, 2.0, 3.0) == "diverged"
     assert run_outcome([3.0, 2.9], True, 2.8, 3.0) == "stuck"
     assert run_outcome([3.0, 2.0], True, 2.1, 3.0) == "learned"
+
+
+def test_a_run_that_goes_non_finite_is_recorded_as_diverged(tmp_path, monkeypatch):
+    # the trainer stops at the first non-finite step (max_nonfinite_steps 0); the experiment keeps the steps before it
+    corpus = write_abc_corpus(tmp_path, characters=20_000)
+    values = charlm_config(corpus, backbone="rnn", hidden_size=8, steps=6, seed=0, log_interval=1,
+                           max_nonfinite_steps=0, optimizer="sgd", learning_rate=0.1, warmup_steps=0)
+    original_loss, calls = Trainer._loss, []
+
+    def loss(self, model, batch, state):
+        calls.append(1)
+        value, state, penalty = original_loss(self, model, batch, state)
+        return (value * float("inf") if len(calls) >= 4 else value), state, penalty
+
+    monkeypatch.setattr(Trainer, "_loss", loss)
+    losses, norms, weights_finite, val_loss, recurrent = train_one(values, tmp_path / "run")
+    assert len(losses) == len(norms) == 3 and all(math.isfinite(value) for value in losses + norms)
+    assert (weights_finite, recurrent) == (False, None) and math.isnan(val_loss)
+    assert run_outcome(losses, weights_finite, val_loss, losses[0]) == "diverged"
+    monkeypatch.setattr(Trainer, "_loss", original_loss)  # the same run left finite trains to the end
+    losses, _, weights_finite, val_loss, recurrent = train_one(values, tmp_path / "run")
+    assert len(losses) == 6 and weights_finite and math.isfinite(val_loss) and recurrent.shape == (8, 8)
 
 
 def test_recurrent_gain_scales_the_recurrent_matrix():

@@ -15,6 +15,12 @@ class OptionError(SeqlabError, ValueError):
     ValueError in seqlab is a bug and shows as one."""
 
 
+class TrainingDiverged(SeqlabError):
+    """Training stopped because the loss or gradient stayed non-finite for more steps in a row than
+    ``--max-nonfinite-steps`` allows; the checkpoint on disk is the last good one. Its own class so that code
+    measuring divergence (the clipping experiment) can catch exactly this and nothing else."""
+
+
 def did_you_mean(word: str, candidates: Iterable[str], *, prefix: str = "") -> str:
     """``"; did you mean PREFIX+X?"`` for the closest of ``candidates`` to a mistyped ``word`` (difflib), else ``""``."""
     matches = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)

@@ -19,6 +19,7 @@ is *stuck* when its validation loss ends within 10% of where it started.
 """
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..errors import TrainingDiverged
+from ..train.trainer import METRICS_FILE
 from .base import ExperimentResult, Finding, register_experiment
 from .common import save_figure, train_run
 from .common_abc import charlm_config, write_abc_corpus
@@ -107,6 +110,22 @@ def verdict(rows: list[dict[str, Any]], settings: dict[str, Any]) -> Finding:
                    + " ".join(sentences) + " " + finding, reproduced)
 
 
+def train_one(values: dict[str, Any], run_dir: Path) -> tuple[list[float], list[float], bool, float, torch.Tensor | None]:
+    """Train one run; return its per-step losses and pre-clip gradient norms, whether its weights ended finite, its
+    validation loss (nan once diverged) and W_hh (None once diverged). A run that the trainer stopped at a
+    non-finite loss or gradient returns the steps logged before it, with its weights counted as not finite."""
+    try:
+        summary, checkpoint = train_run(values, run_dir, best=False)
+    except TrainingDiverged:
+        records = [json.loads(line) for line in (run_dir / METRICS_FILE["jsonl"]).read_text(encoding="utf-8").splitlines()]
+        steps = [record for record in records if record["kind"] == "train"]
+        return [record["loss"] for record in steps], [record["grad_norm"] for record in steps], False, math.nan, None
+    steps = [record for record in summary.history if record["kind"] == "train"]
+    weights_finite = all(bool(torch.isfinite(parameter).all()) for parameter in checkpoint.model.parameters())
+    return ([record["loss"] for record in steps], [record["grad_norm"] for record in steps], weights_finite,
+            (summary.metrics or {}).get("val_loss", math.nan), checkpoint.model.backbone.weight_hh_l0.detach().double())
+
+
 @register_experiment(
     "clipping", title="Gradient clipping on an exploding RNN", settings=SETTINGS, verdict=verdict,
     claim="Rescaling the gradient when its norm exceeds a threshold keeps exploding gradients from throwing "
@@ -119,23 +138,21 @@ def run(settings: dict[str, Any], out_dir: Path) -> ExperimentResult:
     for gain in settings["gains"]:
         for rule, clip in RULES.items():
             for seed in range(settings["seeds"]):
+                # the trainer's guard against non-finite steps is off (0 allowed): a run whose loss or gradient
+                # goes non-finite has diverged, which is what the experiment measures, not a step to skip
                 values = charlm_config(corpus, backbone="rnn", hidden_size=settings["hidden"], steps=settings["steps"],
                                        seed=seed, options={**MODEL_OPTIONS, "recurrent_gain": gain},
                                        optimizer="sgd", learning_rate=LEARNING_RATE, warmup_steps=0, weight_decay=0.0,
-                                       log_interval=1, device=settings["device"], **clip)
-                summary, checkpoint = train_run(values, out_dir / "run", best=False)
-                steps = [record for record in summary.history if record["kind"] == "train"]
-                losses = [record["loss"] for record in steps]
-                norms = [record["grad_norm"] for record in steps]
+                                       log_interval=1, max_nonfinite_steps=0, device=settings["device"], **clip)
+                losses, norms, weights_finite, val_loss, recurrent = train_one(values, out_dir / "run")
                 curves[(gain, rule, seed)] = (losses, norms)
-                recurrent = checkpoint.model.backbone.weight_hh_l0.detach().double()
-                weights_finite = all(bool(torch.isfinite(p).all()) for p in checkpoint.model.parameters())
-                val_loss = (summary.metrics or {}).get("val_loss", float("nan"))
                 rows.append({
                     "gain": gain, "rule": rule, "seed": seed,
-                    "outcome": run_outcome(losses, weights_finite, val_loss, losses[0]),
-                    "val_loss": val_loss, "first_loss": losses[0],
-                    "max_grad_norm": max(norms), "median_grad_norm": float(np.median(norms)),
+                    # a run that diverged at its first step logged no finite step: its losses and norms are empty
+                    "outcome": run_outcome(losses, weights_finite, val_loss, losses[0] if losses else math.nan),
+                    "val_loss": val_loss, "first_loss": losses[0] if losses else math.nan,
+                    "max_grad_norm": max(norms, default=math.inf),
+                    "median_grad_norm": float(np.median(norms)) if norms else math.inf,
                     "steps_norm_over_100": sum(norm > 100 for norm in norms),
                     "W_hh_spectral_end": float(torch.linalg.matrix_norm(recurrent, ord=2)) if weights_finite else float("nan"),
                 })

@@ -44,7 +44,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from ..backbones.base import State, final_state_unused, map_state, state_tensors
 from ..config import Config
-from ..errors import SeqlabError
+from ..errors import SeqlabError, TrainingDiverged
 from ..progress import ProgressReport, SlowdownWatch, console_for
 from ..tasks import task_class
 from ..data.batches import Batch
@@ -459,7 +459,7 @@ class Trainer:
         self.nonfinite_run += 1
         attempted = self.step + 1
         if self.nonfinite_run > self.config.train.max_nonfinite_steps:
-            raise SeqlabError(
+            raise TrainingDiverged(
                 f"training stopped at step {attempted}: the loss or gradient was not finite for {self.nonfinite_run} "
                 f"steps in a row (--max-nonfinite-steps {self.config.train.max_nonfinite_steps}); the checkpoint in "
                 f"{self.out_dir} is the last good one; lower --learning-rate or clip with --clip-norm, then --resume")

@@ -316,16 +316,21 @@ class ForecastWindows:
 
     inputs (B, T+H, D): every column of the window (the C values and any
     calendar features; the model sees the future part only through teacher
-    forcing); targets (B, H, C): the H future rows' first ``columns`` columns.
+    forcing); targets (B, H, C): the H future rows' first ``columns`` columns;
+    condition (B, H, C): the anchors, a classical forecast of those rows from
+    the rows before them (``anchors`` holds one per window start).
     """
 
     carries_state = False
 
     def __init__(self, values: Tensor, *, block_size: int, horizon: int, batch_size: int, seed: int,
-                 columns: int) -> None:
+                 columns: int, anchors: Tensor) -> None:
         self.span = block_size + horizon
         if len(values) < self.span:
             raise SeqlabError(f"{len(values)} rows are fewer than one window of {block_size} + {horizon}")
+        if len(anchors) != len(values) - self.span + 1:
+            raise AssertionError(f"{len(anchors)} anchors for {len(values) - self.span + 1} window starts")
+        self.anchors = anchors
         self.values = values
         self.block_size = block_size
         self.batch_size = batch_size
@@ -335,7 +340,7 @@ class ForecastWindows:
     def next_batch(self) -> Batch:
         starts = torch.randint(len(self.values) - self.span + 1, (self.batch_size,), generator=self.generator)
         window = gather_windows(self.values, starts, self.span)  # (B, T+H, D)
-        return Batch(window, window[:, self.block_size:, :self.columns], reset=True)
+        return Batch(window, window[:, self.block_size:, :self.columns], reset=True, condition=self.anchors[starts])
 
     def state_dict(self) -> dict[str, Tensor]:
         return {"generator": self.generator.get_state()}

@@ -117,6 +117,12 @@ class ForecastTask(Task):
     """
 
     asset_files = (SCALER_FILE,)
+    # sized for real series of tens to thousands of rows: a small network, validated often, stopped early when the
+    # validation forecasts stop improving (best/ is the result)
+    defaults = {
+        "model": {"hidden_size": 64},
+        "train": {"max_steps": 1500, "eval_interval": 50, "patience": 8},
+    }
     metric_names = ("val_loss", *SCORES, "coverage", "direct_mase", "autoregressive_mase",
                     *(f"{baseline}_{score}" for baseline in BASELINES for score in SCORES))
     selection_metric = "mase"

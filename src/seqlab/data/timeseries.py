@@ -39,7 +39,7 @@ from torch import Tensor
 
 from ..errors import SeqlabError
 from .batches import Batch
-from .text import read_text, split_lines
+from .text import is_number, read_text, split_lines
 
 BUILTIN_PREFIX = "builtin:"
 BUILTIN_SEED = 2006  # fixed, so evaluation regenerates exactly the series a model was trained on
@@ -101,14 +101,6 @@ def builtin_series(name: str) -> TimeSeries:
 
 
 # ---------------------------------------------------------------------- CSV
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
 def _resolve_column(spec: str, names: list[str], source: str) -> int:
     """A column by header name, or else by index (negative counts from the end)."""
     spec = spec.strip()
@@ -162,7 +154,7 @@ def read_series(path: str | Path, *, target_columns: str = "", time_column: str 
     if not rows:
         raise SeqlabError(f"data file {source} has no rows")
     if header == "auto":
-        has_header = len(rows) > 1 and any(not _is_number(cell) and _is_number(below)
+        has_header = len(rows) > 1 and any(not is_number(cell) and is_number(below)
                                            for cell, below in zip(rows[0], rows[1]))
     else:
         has_header = header == "yes"
@@ -181,7 +173,7 @@ def read_series(path: str | Path, *, target_columns: str = "", time_column: str 
 
     if time_column:
         time_index: int | None = _resolve_column(time_column, names, source)
-    elif width > 1 and (not _is_number(data_rows[0][0]) or _is_integer_index([row[0] for row in data_rows])):
+    elif width > 1 and (not is_number(data_rows[0][0]) or _is_integer_index([row[0] for row in data_rows])):
         time_index = 0
     else:
         time_index = None
@@ -233,7 +225,7 @@ def _check_time_increases(cells: list[str], name: str, source: str, first_data_l
     """Refuse a time column of numbers or dates that does not strictly increase; other labels are not checked."""
     import pandas
 
-    if all(_is_number(cell) for cell in cells):
+    if all(is_number(cell) for cell in cells):
         times = np.array([float(cell) for cell in cells])
     else:
         try:

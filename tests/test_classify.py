@@ -344,6 +344,48 @@ def test_early_stopping_keeps_the_best_validation_checkpoint(tmp_path, monkeypat
     assert json.loads((tmp_path / "run" / "trainer.json").read_text())["best_step"] == 10
 
 
+def test_best_checkpoint_is_chosen_on_the_network_alone_not_the_ensemble(tmp_path, monkeypatch):
+    """With --ensemble the network's and the ensemble's validation accuracies are scripted to disagree: best/ is the
+    step where the network alone scored best, and each figure is logged under its own name."""
+    from safetensors.torch import load_file
+
+    from seqlab.config import Config
+    from seqlab.tasks.classify import ClassifyTask
+    from seqlab.train.trainer import Trainer
+
+    def scripted(accuracies):
+        """Log-probabilities (N, 2) that get the first round(a N) validation rows right, a taken from accuracies."""
+        def scores(self, *_):
+            right = round(next(accuracies) * len(self.val_targets))
+            predicted = torch.cat([self.val_targets[:right], 1 - self.val_targets[right:]])
+            return (4.0 * F.one_hot(predicted, 2).double()).log_softmax(1)
+        return scores
+
+    # validations at steps 2, 4, 6, 8: the network is best at step 4, the ensemble at step 6
+    monkeypatch.setattr(ClassifyTask, "_network_scores", scripted(iter([0.5, 0.9, 0.6, 0.7])))
+    monkeypatch.setattr(ClassifyTask, "_ensemble_scores", scripted(iter([0.9, 0.5, 1.0, 0.8])))
+    config = Config.for_task("classify")
+    config.task.ensemble = True
+    config.data.path = str(write(tmp_path / "train.tsv", "\n".join(sentiment_rows(40, 7)) + "\n"))
+    config.data.val_fraction = 0.25
+    config.model.hidden_size = config.model.embedding_size = 8
+    for name, value in {"max_steps": 8, "eval_interval": 2, "warmup_steps": 0, "patience": 0, "threads": 1}.items():
+        setattr(config.train, name, value)
+    weights_at: dict[int, dict] = {}
+
+    def keep_weights(trainer: Trainer, step: int, loss: float) -> None:
+        weights_at[step] = {name: value.clone() for name, value in trainer.model.state_dict().items()}
+
+    summary = Trainer(config, tmp_path / "run", step_callback=keep_weights, quiet=True).fit()
+    assert summary.best_step == 4 and summary.best == 0.9
+    assert summary.best_metrics["accuracy"] == 0.9 and summary.best_metrics["ensemble_accuracy"] == 0.5
+    best = load_file(str(tmp_path / "run" / "best" / "model.safetensors"))
+    assert all(torch.equal(best[name], weights_at[4][name]) for name in best)
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    logged = [(record["accuracy"], record["ensemble_accuracy"]) for record in records if record["kind"] == "eval"]
+    assert logged == [(0.5, 0.9), (0.9, 0.5), (0.6, 1.0), (0.7, 0.8)]
+
+
 def test_rare_and_missing_classes_are_refused(tmp_path, capsys):
     once = write(tmp_path / "once.tsv", "\n".join(sentiment_rows(20, 8)) + "\nan odd one\tmaybe\n")
     error = run_bad(capsys, ["train", "--data", str(once), "--out", str(tmp_path / "r1"), *FLAGS])

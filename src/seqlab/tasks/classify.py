@@ -69,10 +69,14 @@ class ClassifyTask(Task):
     and ``backbone`` from its weights; a bidirectional run's reverse backbone
     starts fresh. ``task.freeze_backbone`` keeps ``backbone`` fixed.
 
-    Metrics: ``val_loss`` (nats), ``accuracy`` (the selection metric) and ``macro_f1``.
-    Beside them, the bag-of-words baseline (``BagOfWords``: TF-IDF + logistic
+    Metrics: the network's own ``val_loss`` (nats), ``accuracy`` (the
+    selection metric: best/ is the network's best) and ``macro_f1``. Beside
+    them, the bag-of-words baseline (``BagOfWords``: TF-IDF + logistic
     regression, fitted on the same training rows, saved as an asset) is scored
-    on the same rows: ``bow_accuracy`` and ``bow_macro_f1``.
+    on the same rows: ``bow_accuracy`` and ``bow_macro_f1``; with
+    ``task.ensemble`` (predictions from the mean of the network's and the bag
+    of words' probabilities) the ensemble's as ``ensemble_accuracy`` and
+    ``ensemble_macro_f1``.
     """
 
     asset_files = (TOKENIZER_FILE, LABELS_FILE, BAG_OF_WORDS_FILE)
@@ -87,7 +91,6 @@ class ClassifyTask(Task):
         "train": {"max_steps": 1000, "eval_interval": 30, "patience": 5, "warmup_steps": 20, "learning_rate": 1e-2,
                   "weight_decay": 1.0},
     }
-    metric_names = ("val_loss", "accuracy", "macro_f1")
     selection_metric = "accuracy"
     higher_is_better = True
 
@@ -106,6 +109,12 @@ class ClassifyTask(Task):
         self.val_targets = torch.zeros(0, dtype=torch.long)
         self.val_texts: list[str] = []  # for the bag-of-words baseline
         self.loss_weights: Tensor | None = None  # (C,) with task.class_weights
+
+    @property
+    def metric_names(self) -> tuple[str, ...]:
+        """The network's metrics (``accuracy`` chooses best/), with ``task.ensemble`` the ensemble's beside them."""
+        return ("val_loss", "accuracy", "macro_f1") + (("ensemble_accuracy", "ensemble_macro_f1")
+                                                       if self._ensembled else ())
 
     # ------------------------------------------------------------------ data
     def _read(self, path: str | Path) -> LabelledTexts:
@@ -229,24 +238,25 @@ class ClassifyTask(Task):
         model.train(was_training)
         return logits
 
-    def _scores(self, model: nn.Module, sequences: list[Tensor], texts: list[str]) -> Tensor:
-        """(N, C) float64 log-probabilities of the predictions for texts encoded as sequences: the network's, or
-        with ``task.ensemble`` the log of the mean of its and the bag of words' class probabilities."""
-        log_probabilities = self._logits(model, sequences).log_softmax(1)  # (N, C)
-        if not self.config.task.ensemble or self.bag_of_words is None:
-            return log_probabilities
-        mixed = (log_probabilities.exp() + self.bag_of_words.probabilities(texts)) / 2  # (N, C)
-        return mixed.log()
+    def _network_scores(self, model: nn.Module, sequences: list[Tensor]) -> Tensor:
+        """(N, C) float64 log-probabilities of the network alone."""
+        return self._logits(model, sequences).log_softmax(1)
 
-    def _sums(self, model: nn.Module, sequences: list[Tensor], texts: list[str], targets: Tensor) -> Tensor:
-        """[summed loss, count, confusion counts...] as one float64 vector, so processes can add theirs."""
+    def _ensemble_scores(self, network: Tensor, texts: list[str]) -> Tensor:
+        """The network's (N, C) log-probabilities -> the log of the mean of its and the bag of words' probabilities."""
+        return ((network.exp() + self.bag_of_words.probabilities(texts)) / 2).log()  # (N, C)
+
+    @property
+    def _ensembled(self) -> bool:
+        return self.config.task.ensemble and self.bag_of_words is not None
+
+    def _sums(self, log_probabilities: Tensor, targets: Tensor) -> Tensor:
+        """(N, C) log-probabilities and (N,) targets -> [summed loss, count, confusion counts...] as one float64
+        vector, so processes can add theirs."""
         summed = torch.zeros(2 + len(self.labels) ** 2, dtype=torch.float64)
-        if not texts:  # a process with no share of a small split
-            return summed
-        logits = self._scores(model, sequences, texts)  # (n, C)
-        summed[0] = F.cross_entropy(logits, targets, reduction="sum")
-        summed[1] = len(sequences)
-        summed[2:] = confusion_matrix(targets, logits.argmax(1), len(self.labels)).flatten().double()
+        summed[0] = F.nll_loss(log_probabilities, targets, reduction="sum")
+        summed[1] = len(targets)
+        summed[2:] = confusion_matrix(targets, log_probabilities.argmax(1), len(self.labels)).flatten().double()
         return summed
 
     def _metrics(self, sums: Tensor) -> tuple[dict[str, float], Tensor]:
@@ -254,13 +264,34 @@ class ClassifyTask(Task):
         confusion = sums[2:].view(classes, classes).round().long()
         return {"val_loss": float(sums[0] / sums[1]), **classification_metrics(confusion)}, confusion
 
+    def _network_and_ensemble(self, model: nn.Module, sequences: list[Tensor], texts: list[str],
+                              targets: Tensor) -> Tensor:
+        """The network's sums, followed with ``task.ensemble`` by the network+bag-of-words ensemble's."""
+        if not sequences:  # a process with no share of a small split
+            return torch.zeros((2 if self._ensembled else 1) * (2 + len(self.labels) ** 2), dtype=torch.float64)
+        network = self._network_scores(model, sequences)  # (N, C)
+        sums = [self._sums(network, targets)]
+        if self._ensembled:
+            sums.append(self._sums(self._ensemble_scores(network, texts), targets))
+        return torch.cat(sums)
+
+    def _named_metrics(self, sums: Tensor) -> tuple[dict[str, float], Tensor]:
+        """Sums from ``_network_and_ensemble`` -> the network's metrics (and confusion matrix), beside them the
+        ensemble's as ``ensemble_*``: the network is always reported on its own, and chooses best/."""
+        width = 2 + len(self.labels) ** 2
+        metrics, confusion = self._metrics(sums[:width])
+        if len(sums) > width:
+            ensemble, _ = self._metrics(sums[width:])
+            metrics |= {f"ensemble_{name}": ensemble[name] for name in ("accuracy", "macro_f1")}
+        return metrics, confusion
+
     def evaluate(self, model: nn.Module, *, context: ProcessContext, max_batches: int = 0) -> dict[str, float]:
         rows = list(range(context.rank, len(self.val_sequences), context.world_size))
         if max_batches:
             rows = rows[:max_batches * self.config.train.batch_size]
-        sums = self._sums(model, [self.val_sequences[row] for row in rows], [self.val_texts[row] for row in rows],
-                          self.val_targets[rows])
-        metrics, _ = self._metrics(context.all_reduce(sums.to(context.device)).cpu())
+        sums = self._network_and_ensemble(model, [self.val_sequences[row] for row in rows],
+                                          [self.val_texts[row] for row in rows], self.val_targets[rows])
+        metrics, _ = self._named_metrics(context.all_reduce(sums.to(context.device)).cpu())
         return metrics
 
     def _baseline(self, texts: list[str], targets: Tensor) -> dict[str, float]:
@@ -291,11 +322,9 @@ class ClassifyTask(Task):
             train_rows, val_rows = split_indices(len(rows), self.config.data.val_fraction, seed=self.config.train.seed)
             rows = val_rows if split == "val" else train_rows
         texts = [table.texts[row] for row in rows]
-        sums = self._sums(model, [self._encode(text) for text in texts], texts, targets[rows])
-        metrics, confusion = self._metrics(sums)
-        return {"split": split, "examples": len(rows), "accuracy": metrics["accuracy"],
-                "macro_f1": metrics["macro_f1"], "val_loss": metrics["val_loss"],
-                **self._baseline(texts, targets[rows]),
+        sums = self._network_and_ensemble(model, [self._encode(text) for text in texts], texts, targets[rows])
+        metrics, confusion = self._named_metrics(sums)
+        return {"split": split, "examples": len(rows), **metrics, **self._baseline(texts, targets[rows]),
                 "confusion_matrix": confusion.tolist(), "labels": list(self.labels)}
 
     # ------------------------------------------------------------- prediction
@@ -307,5 +336,7 @@ class ClassifyTask(Task):
 
     def predict(self, model: nn.Module, inputs: list[Any]) -> list[Any]:
         check_text_inputs(inputs, "classify")
-        logits = self._scores(model, [self._encode(text) for text in inputs], inputs)  # (N, C)
-        return [self.labels[index] for index in logits.argmax(1).tolist()]
+        scores = self._network_scores(model, [self._encode(text) for text in inputs])  # (N, C)
+        if self._ensembled:
+            scores = self._ensemble_scores(scores, inputs)
+        return [self.labels[index] for index in scores.argmax(1).tolist()]

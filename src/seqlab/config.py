@@ -57,9 +57,8 @@ class TaskConfig:
     horizon: int = field(default=1, metadata={
         "help": "steps predicted from the last --block-size values", "minimum": 1, "tasks": ("forecast",)})
     forecast_mode: str = field(default="auto", metadata={
-        "help": "direct: the whole horizon at once; autoregressive: one step at a time, fed back; auto: whichever "
-                "forecasts the validation rows best of the two, the anchor alone, and each head averaged with the "
-                "anchor",
+        "help": "direct: all steps at once; autoregressive: one at a time, fed back; auto: the best on validation of "
+                "these, the anchor, and each averaged with the anchor",
         "choices": ("auto", "direct", "autoregressive"), "tasks": ("forecast",)})
     target_columns: str = field(default="", metadata={
         "help": "the columns to forecast, comma-separated; empty: every numeric column but the time column",
@@ -76,8 +75,8 @@ class TaskConfig:
                 "a tenth)", "minimum": 0,
         "tasks": ("forecast",)})
     anchor: str = field(default="auto", metadata={
-        "help": "the classical forecast the network corrects (and, untrained, is); auto: whichever of them forecasts "
-                "the validation rows best (seasonal_naive without validation rows)",
+        "help": "the classical forecast the network corrects (untrained, it is that forecast); auto: the best on "
+                "the validation rows",
         "choices": ("auto", "naive", "seasonal_naive", "ets"), "tasks": ("forecast",)})
     calendar: bool = field(default=True, metadata={
         "help": "give the network each row's position in the season (a sine and a cosine)", "tasks": ("forecast",)})

@@ -9,8 +9,8 @@ import torch
 
 from seqlab.cli import main
 from seqlab.config import Config
-from seqlab.data.timeseries import (ForecastWindows, Scaler, calendar_features, forecast_metrics, guess_season,
-                                    naive_scale, read_series, split_point)
+from seqlab.data.timeseries import (ForecastWindows, Scaler, calendar_features, conformal_margin, forecast_metrics,
+                                    guess_season, naive_scale, read_series, split_point)
 from seqlab.errors import SeqlabError
 from seqlab.models.forecast_baselines import (EtsFit, ets_candidates, ets_forecasts, ets_paths, naive_forecasts,
                                               seasonal_naive_forecasts)
@@ -208,6 +208,22 @@ def test_scaler_is_fitted_on_the_training_part_only(tmp_path):
     assert scaler.transform(np.array([[2.0, 5.0]])).tolist() == [[0.0, 0.0]]
 
 
+def test_conformal_margin_is_the_smallest_that_covers_the_level():
+    rng = np.random.default_rng(4)
+    truth = rng.normal(size=(30, 4, 2)) * np.array([1.0, 50.0])  # (W, H, C): columns in different units
+    point = truth + rng.normal(size=truth.shape) * np.array([1.0, 50.0])
+    lower, upper = point - np.array([0.2, 5.0]), point + np.array([0.2, 5.0])  # far too narrow: covers little
+    margin = conformal_margin(truth, lower, upper, 0.8)
+    n = 30 * 4
+    for column in range(2):
+        inside = lambda widen: ((truth[..., column] >= lower[..., column] - widen)  # noqa: E731
+                                & (truth[..., column] <= upper[..., column] + widen)).sum()
+        assert inside(margin[column]) >= math.ceil((n + 1) * 0.8)  # the finite-sample rank is reached
+        assert inside(margin[column] - 1e-9) < math.ceil((n + 1) * 0.8)  # and no smaller margin reaches it
+    wide = conformal_margin(truth, point - 1e3, point + 1e3, 0.8)
+    assert (wide < 0).all()  # intervals that cover everything are narrowed
+
+
 def test_windows_and_targets_line_up_and_resume_exactly():
     values = torch.arange(75.0).view(25, 3)  # row r holds 3r, 3r + 1, 3r + 2; the last column a feature
     anchors = torch.arange(25 - 8 + 1.0)[:, None, None].expand(-1, 3, 2)  # (starts, H, C): anchor s for start s
@@ -350,6 +366,24 @@ def test_ets_paths_equal_statsmodels_dynamic_predictions(options):
                                rtol=1e-10, atol=1e-9)
 
 
+def test_a_heuristic_start_is_fixed_so_the_fit_also_runs_over_short_series():
+    from statsmodels.tsa.exponential_smoothing.ets import ETSModel
+
+    steps = np.arange(200)  # a season of 30 (> 24): statsmodels' heuristic start, which needs two seasons of rows
+    values = (40 + 0.3 * steps + 5 * np.sin(2 * np.pi * steps / 30)
+              + np.random.default_rng(1).normal(0, 1, 200))[:, None]
+    forecasts, (fit,) = ets_forecasts(values, np.arange(150, 189), 12, 30, fit_rows=150)
+    assert fit.options["initialization_method"] == "known" and len(fit.options["initial_seasonal"]) == 30
+    heuristic = {name: value for name, value in fit.options.items() if not name.startswith("initial")}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        smoothed = ETSModel(values[:, 0], **heuristic, initialization_method="heuristic").smooth(fit.params)
+    expected = [smoothed.predict(start=origin, end=origin + 11, dynamic=True) for origin in range(150, 189)]
+    np.testing.assert_allclose(forecasts[..., 0], expected, rtol=1e-10)  # the same model on these rows
+    short = ets_paths(values[150:, 0], fit, np.array([50]), 12)  # 50 rows, fewer than two seasons
+    assert np.isfinite(short).all()
+
+
 def test_the_anchor_is_the_validation_best_baseline_and_the_untrained_network(tmp_path, capsys):
     """--anchor auto picks the baseline with the lowest validation MASE; at a learning rate of 1e-12 the direct head is
     that forecast (ETS by statsmodels with the fits saved beside the model) from every held-out origin."""
@@ -371,6 +405,8 @@ def test_the_anchor_is_the_validation_best_baseline_and_the_untrained_network(tm
     saved = json.loads((run / "scaler.json").read_text())
     assert saved["anchor"] == expected == "ets"  # a trend and a season: ETS forecasts them best
     assert [fit.to_dict() for fit in fits] == saved["ets"]
+    validation = json.loads((run / "trainer.json").read_text())["best_metrics"]
+    assert len(saved["interval_margin"]) == 1 and validation["coverage"] >= 0.8  # calibrated on those rows
     capsys.readouterr()
     assert main(["eval", str(run), "--data", str(data), "--json"]) == 0
     metrics = json.loads(capsys.readouterr().out)

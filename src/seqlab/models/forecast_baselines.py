@@ -66,6 +66,20 @@ def ets_candidates(train: np.ndarray, season: int) -> list[dict[str, Any]]:
     return candidates
 
 
+def _known_start(options: dict[str, Any], result: Any) -> dict[str, Any]:
+    """A heuristic start's initial states, found on the training rows, fixed as the model's ``known`` ones: the same
+    model on those rows (exactly), and one that also runs over a series shorter than the two seasons the heuristic
+    needs (a file given to ``predict``). Estimated starts are among the parameters already."""
+    if options.get("initialization_method") != "heuristic":
+        return options
+    known = {**options, "initialization_method": "known", "initial_level": float(result.initial_level)}
+    if options["trend"]:
+        known["initial_trend"] = float(result.initial_trend)
+    if options["seasonal"]:
+        known["initial_seasonal"] = np.asarray(result.initial_seasonal, dtype=float).tolist()
+    return known
+
+
 def fit_ets(train: np.ndarray, season: int) -> EtsFit:
     """The candidate form (see ``ets_candidates``) with the lowest AICc on one column's training rows."""
     from statsmodels.tsa.exponential_smoothing.ets import ETSModel
@@ -76,7 +90,7 @@ def fit_ets(train: np.ndarray, season: int) -> EtsFit:
             warnings.simplefilter("ignore")
             result = ETSModel(train, **options).fit(disp=False)
         if np.isfinite(result.aicc) and (best is None or result.aicc < best.aicc):
-            best = EtsFit(options, np.asarray(result.params), float(result.aicc))
+            best = EtsFit(_known_start(options, result), np.asarray(result.params), float(result.aicc))
     if best is None:
         raise AssertionError("no ETS form could be fitted, not even simple exponential smoothing")
     return best

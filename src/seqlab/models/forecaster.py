@@ -12,6 +12,7 @@ from ..registry import build_backbone
 
 QUANTILES = (0.1, 0.5, 0.9)  # the median is the point forecast; 10% and 90% bound an 80% interval
 MEDIAN = QUANTILES.index(0.5)
+INTERVAL_LEVEL = 0.8  # QUANTILES[-1] - QUANTILES[0]: the share of values the interval should hold
 MIN_SCALE = 1e-6  # a window flatter than this is scaled by it, not divided by zero
 
 

@@ -18,7 +18,9 @@ reach back into earlier parts, and forecasts the H rows from it.
 
 Metrics are in original units (see ``seqlab.data.timeseries.forecast_metrics``):
 ``mae``, ``rmse``, ``mase`` of the chosen method, ``coverage`` of its 80%
-interval (the direct head's 10% and 90% quantiles around the forecast),
+interval (the direct head's 10% and 90% quantiles around the forecast,
+widened per column by the margin that makes it hold 80% of the validation
+values: conformalised quantile regression, see ``conformal_margin``),
 ``direct_mase`` and ``autoregressive_mase`` of the two heads, and the same
 three metrics for each classical baseline on the same origins and horizon
 (see ``seqlab.models.forecast_baselines``): ``naive_*``, ``seasonal_naive_*``
@@ -63,11 +65,12 @@ from ..backbones.base import State
 from ..config import Config
 from ..data.batches import Batch
 from ..data.timeseries import (BUILTIN_PREFIX, ForecastWindows, Scaler, TimeSeries, calendar_features, column_metrics,
-                               forecast_metrics, gather_windows, guess_season, interval_coverage, naive_scale,
+                               conformal_margin, forecast_metrics, gather_windows, guess_season, interval_coverage,
+                               naive_scale,
                                plot_forecast, read_series, split_point)
 from ..errors import SeqlabError
 from ..models.forecast_baselines import BASELINES, EtsFit, baseline_forecast, baseline_forecasts, fit_ets_columns
-from ..models.forecaster import MEDIAN, QUANTILES, ForecastOutputs, Forecaster, build_forecaster
+from ..models.forecaster import INTERVAL_LEVEL, MEDIAN, QUANTILES, ForecastOutputs, Forecaster, build_forecaster
 from . import register_task
 from .base import BatchSource, InitialWeights, Task, start_model
 
@@ -89,15 +92,17 @@ class ForecastStep(list):
 @dataclass
 class Forecasts:
     """Every method's forecasts (W, H, C) in original units from W origins, and the offsets of an 80% interval
-    (the direct head's 10% and 90% quantiles less its median) to put around whichever is chosen."""
+    (the direct head's 10% and 90% quantiles less its median) to put around whichever is chosen, widened by a
+    margin per column."""
 
     by_method: dict[str, np.ndarray]
     lower_offset: np.ndarray  # (W, H, C), at most zero
     upper_offset: np.ndarray  # (W, H, C), at least zero
+    margin: np.ndarray  # (C,)
 
     def interval(self, method: str) -> tuple[np.ndarray, np.ndarray]:
         point = self.by_method[method]
-        return point + self.lower_offset, point + self.upper_offset
+        return point + self.lower_offset - self.margin, point + self.upper_offset + self.margin
 
 
 def quantile_loss(quantiles: Tensor, targets: Tensor) -> Tensor:
@@ -138,6 +143,9 @@ class ForecastTask(Task):
         self.anchor: str | None = saved.get("anchor", "seasonal_naive") if saved else None
         self.ets_fits: list[EtsFit] | None = ([EtsFit.from_dict(fit) for fit in saved["ets"]]
                                               if saved and saved.get("ets") else None)
+        # (C,) the intervals' widening, set on the validation rows with the method
+        self.interval_margin: np.ndarray | None = (np.asarray(saved["interval_margin"], dtype=float)
+                                                   if saved and saved.get("interval_margin") is not None else None)
         self.initial_weights: InitialWeights | None = None  # init_from's, for a fresh run
         self.series: TimeSeries | None = None
         self.cut = 0  # rows before the held-out part
@@ -253,6 +261,7 @@ class ForecastTask(Task):
     def assets(self) -> dict[str, Any]:
         return {SCALER_FILE: {"columns": self.columns, **self.scaler.to_dict(), "season": self.season,
                               "method": self.method, "anchor": self.anchor,
+                              "interval_margin": None if self.interval_margin is None else self.interval_margin.tolist(),
                               "ets": [fit.to_dict() for fit in self.ets_fits]}}
 
     @property
@@ -327,7 +336,9 @@ class ForecastTask(Task):
                  "autoregressive": self.scaler.inverse(torch.cat(recursive).double().numpy())}
         by_method = {**heads, "anchor": anchors, **{head + BLEND: (forecast + anchors) / 2
                                                     for head, forecast in heads.items()}}
-        return Forecasts(by_method, direct[..., 0] - direct[..., MEDIAN], direct[..., -1] - direct[..., MEDIAN])
+        margin = np.zeros(columns) if self.interval_margin is None else self.interval_margin
+        return Forecasts(by_method, direct[..., 0] - direct[..., MEDIAN], direct[..., -1] - direct[..., MEDIAN],
+                         margin)
 
     def _scores(self, model: Forecaster, series: TimeSeries, origins: np.ndarray, *, fit_rows: int, choose: bool,
                 baselines: dict[str, np.ndarray]) -> tuple[dict[str, float], Forecasts, np.ndarray]:
@@ -341,6 +352,9 @@ class ForecastTask(Task):
                          for method, forecast in forecasts.by_method.items()}
         if choose:
             self.method = min(self._candidates(), key=lambda method: method_scores[method]["mase"])
+            forecasts.margin = forecasts.margin + conformal_margin(truth, *forecasts.interval(self.method),
+                                                                   INTERVAL_LEVEL)
+            self.interval_margin = forecasts.margin
         metrics = {**method_scores[self.method], "coverage": interval_coverage(truth, *forecasts.interval(self.method)),
                    "direct_mase": method_scores["direct"]["mase"],
                    "autoregressive_mase": method_scores["autoregressive"]["mase"]}

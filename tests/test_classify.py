@@ -305,8 +305,8 @@ def test_bag_of_words_baseline_is_reported_by_eval_json(tmp_path, capsys):
     checkpoint.task.config.task.ensemble = True
     test_texts = [line.split("\t")[0] for line in sentiment_rows(25, 6)]
     with torch.no_grad():
-        network = checkpoint.task._logits(checkpoint.model, [checkpoint.task._encode(text) for text in test_texts])
-    mixed = network.softmax(1).numpy() + reference.predict_proba(vectorizer.transform(test_texts))
+        network = checkpoint.task._network_scores(checkpoint.model, [checkpoint.task._encode(text) for text in test_texts])
+    mixed = network.exp().numpy() + reference.predict_proba(vectorizer.transform(test_texts))
     expected = [checkpoint.task.labels[index] for index in mixed.argmax(1)]
     assert checkpoint.task.predict(checkpoint.model, test_texts) == expected
 
@@ -422,3 +422,94 @@ def test_bag_of_tokens_adds_the_mean_of_its_rows_over_real_positions():
         deep = model.head(model.pool(model.features(tokens, lengths), lengths))  # (2, 3)
         bag = torch.stack([model.bag.weight[tokens[0]].mean(0), model.bag.weight[tokens[1, :2]].mean(0)])
         torch.testing.assert_close(model(tokens, lengths), deep + bag)
+
+
+def test_bag_of_ngrams_hashes_each_run_of_tokens_and_averages_over_real_ones():
+    from seqlab.models.classifier import NGRAM_BUCKETS
+
+    torch.manual_seed(0)
+    make = lambda: build_backbone("gru", input_size=6, hidden_size=8)  # noqa: E731
+    model = SequenceClassifier(VOCAB, 3, make(), pooling="max", bag_of_tokens=True, ngrams=3).double().eval()
+    torch.nn.init.normal_(model.bag.weight)
+    tokens = torch.tensor([[3, 1, 4, 1], [2, 6, 9, 9]])
+    lengths = torch.tensor([4, 2])
+
+    def row(gram):  # the n-gram's row of U, hashed by hand
+        if len(gram) == 1:
+            return gram[0]
+        value = 0
+        for token in gram:
+            value = (value * VOCAB + token) % NGRAM_BUCKETS
+        return VOCAB + value
+
+    with torch.no_grad():
+        deep = model.head(model.pool(model.features(tokens, lengths), lengths))  # (2, 3)
+        expected = []
+        for sequence, length in zip(tokens.tolist(), lengths.tolist()):
+            grams = [sequence[start:start + n] for n in (1, 2, 3) for start in range(length - n + 1)]
+            expected.append(torch.stack([model.bag.weight[row(gram)] for gram in grams]).mean(0))
+        torch.testing.assert_close(model(tokens, lengths), deep + torch.stack(expected))
+    assert len(grams) == 3  # the 2-token row: two tokens and one bigram, no trigram
+
+
+def test_word_dropout_replaces_tokens_by_unknown_in_training_only():
+    torch.manual_seed(0)
+    make = lambda: build_backbone("gru", input_size=6, hidden_size=8)  # noqa: E731
+    model = SequenceClassifier(VOCAB, 3, make(), pooling="mean", bag_of_tokens=True, word_dropout=0.5).double()
+    torch.nn.init.normal_(model.bag.weight)
+    tokens = torch.randint(1, VOCAB, (4, 7))
+    lengths = torch.tensor([7, 5, 3, 1])
+    torch.manual_seed(1)
+    trained = model.train()(tokens, lengths)
+    torch.manual_seed(1)
+    dropped = tokens.masked_fill(torch.rand(tokens.shape) < 0.5, 0)
+    assert 0 < int((dropped == 0).sum()) < tokens.numel()
+    with torch.no_grad():
+        torch.testing.assert_close(trained, model.eval()(dropped, lengths))
+        torch.testing.assert_close(model(tokens, lengths), model(tokens, lengths))  # no dropout at evaluation
+        assert not torch.allclose(model(tokens, lengths), model(dropped, lengths))
+
+
+def test_members_predict_with_their_mean_probability_and_train_on_their_mean_loss(tmp_path):
+    from seqlab.config import Config
+    from seqlab.models.classifier import ClassifierEnsemble
+    from seqlab.tasks.classify import ClassifyTask
+
+    config = Config.for_task("classify")
+    config.data.path = str(write(tmp_path / "train.tsv", "\n".join(sentiment_rows(40, 10)) + "\n"))
+    config.task.members, config.task.label_smoothing = 3, 0.1
+    config.model.hidden_size = config.model.embedding_size = 8
+    task = ClassifyTask(config)
+    task.load_data()
+    model = task.build_model().double().eval()
+    assert isinstance(model, ClassifierEnsemble) and len(model.members) == 3
+    sequences = task.val_sequences
+    with torch.no_grad():
+        mean_probability = torch.stack([
+            torch.cat([member(sequence.unsqueeze(0)).softmax(1) for sequence in sequences])
+            for member in model.members]).mean(0)  # (N, C)
+        torch.testing.assert_close(task._network_scores(model, sequences).exp(), mean_probability)
+        batch = task.batches().next_batch()
+        loss, _ = task.loss(model, batch, None)
+        expected = sum(F.cross_entropy(member(batch.inputs, batch.lengths), batch.targets, reduction="sum",
+                                       label_smoothing=0.1) for member in model.members) / 3
+        torch.testing.assert_close(loss, expected)
+    assert not torch.equal(model.members[0].head.weight, model.members[1].head.weight)  # initialised apart
+
+
+def test_words_only_reads_no_white_space(tmp_path):
+    from seqlab.config import Config
+    from seqlab.tasks.classify import ClassifyTask
+
+    config = Config.for_task("classify")
+    config.data.path = str(write(tmp_path / "train.tsv", "\n".join(sentiment_rows(40, 11)) + "\n"))
+    sequences = {}
+    for words_only in (False, True):
+        config.task.words_only = words_only
+        task = ClassifyTask(config)
+        task.load_data()
+        sequences[words_only] = task.train_sequences
+        pieces = task.tokenizer.pieces
+    for with_spaces, without in zip(sequences[False], sequences[True]):
+        assert without.tolist() == [index for index in with_spaces.tolist() if not pieces[index].isspace()]
+    assert any(pieces[index] == " " for index in sequences[False][0].tolist())

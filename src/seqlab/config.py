@@ -51,6 +51,21 @@ class TaskConfig:
     bag_of_tokens: bool = field(default=False, metadata={
         "help": "add a linear model of the bag of tokens to the logits (a wide path beside the encoder)",
         "tasks": ("classify",)})
+    ngrams: int = field(default=1, metadata={
+        "help": "the bag-of-tokens path also reads every run of 2..N tokens (hashed): 1: single tokens only",
+        "minimum": 1, "tasks": ("classify",)})
+    word_dropout: float = field(default=0.0, metadata={
+        "help": "in training, replace each token by the unknown token with this probability", "minimum": 0,
+        "below": 1, "tasks": ("classify",)})
+    words_only: bool = field(default=False, metadata={
+        "help": "with --tokenizer word, read words and punctuation only: runs of white space are not tokens",
+        "tasks": ("classify",)})
+    label_smoothing: float = field(default=0.0, metadata={
+        "help": "train towards (1 - e) on the label plus e spread over every class", "minimum": 0, "below": 1,
+        "tasks": ("classify",)})
+    members: int = field(default=1, metadata={
+        "help": "train this many networks side by side (different initialisations) and predict with their mean "
+                "probability", "minimum": 1, "tasks": ("classify",)})
     ensemble: bool = field(default=False, metadata={
         "help": "predict with the mean of the network's and the bag-of-words baseline's class probabilities",
         "tasks": ("classify",)})

@@ -130,8 +130,11 @@ class WordTokenizer:
     def vocab_size(self) -> int:
         return len(self.pieces)
 
-    def encode(self, text: str) -> Tensor:
+    def encode(self, text: str, *, whitespace: bool = True) -> Tensor:
+        """text -> (L,) ids of its pieces; with ``whitespace`` False runs of white space are left out."""
         pieces = self.pattern.findall(text.lower() if self.lowercase else text)
+        if not whitespace:
+            pieces = [piece for piece in pieces if not piece.isspace()]
         ids = [self._ids.get(piece, 0) for piece in pieces]
         if self.unknown == "error" and 0 in ids:
             missing = sorted({piece for piece in pieces if piece not in self._ids})

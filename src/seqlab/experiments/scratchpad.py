@@ -13,11 +13,13 @@ from .common_synthetic import held_out_set, sequence_correct, synthetic_config, 
 # The claim is about Transformers' shortcuts, so every preset trains the Transformer (the LSTM beside it in the
 # full preset). Nye et al. trained on 1-8 digits and tested on 9-10; the quick preset shrinks the digit counts (1-2,
 # tested on 3-4), not the idea; the full preset trains on 1-5 and tests on 6-7, what 45 minutes of 2 CPU cores allow.
-# lr 3e-3 for the Transformer (5e-3 for the LSTM), no weight decay, the LSTM's forget-gate bias at 1.
+# lr 3e-3 for the Transformer (5e-3 for the LSTM), no weight decay, the LSTM's forget-gate bias at 1. At 1500 steps
+# the Transformer's scratchpad got 42% of 2-digit sums right (direct 30%), short of the LEARNED bar the verdict
+# needs before it judges extrapolation, so the quick preset trains for 3000.
 SETTINGS = {
     "smoke": {"steps": 10, "batch_size": 8, "train_digits": 1, "test_digits": (1, 2), "test_examples": 16,
               "models": ("transformer",)},
-    "quick": {"steps": 1500, "batch_size": 32, "train_digits": 2, "test_digits": (1, 2, 3, 4), "test_examples": 200,
+    "quick": {"steps": 3000, "batch_size": 32, "train_digits": 2, "test_digits": (1, 2, 3, 4), "test_examples": 200,
               "models": ("transformer",)},
     "full": {"steps": 8000, "batch_size": 64, "train_digits": 5, "test_digits": (1, 2, 3, 4, 5, 6, 7),
              "test_examples": 500, "models": ("transformer", "lstm"), "memory_gib": 3.0},

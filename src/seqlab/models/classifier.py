@@ -1,6 +1,8 @@
 """The sequence classifier (many-to-one): embedding -> backbone(s) -> masked pooling -> linear head."""
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor, nn
 
@@ -11,6 +13,7 @@ from ..registry import build_backbone
 from .language_model import OneHot
 
 POOLINGS = ("last", "mean", "max", "attention")
+NGRAM_BUCKETS = 1 << 18  # rows of the bag-of-tokens path that hashed n-grams (n >= 2) share
 
 
 def reverse_within_lengths(x: Tensor, lengths: Tensor) -> Tensor:
@@ -36,7 +39,14 @@ class SequenceClassifier(nn.Module):
     wide-and-deep models): logits += (1/L) sum_{t<=L} U[x_t], U (V, C) learned and
     started at zero, a linear model of the bag of tokens trained jointly with the
     encoder, so a small data set can lean on word identity while the encoder
-    learns what word order adds.
+    learns what word order adds. With ``ngrams`` N > 1 the bag also holds every
+    n-gram of 2..N tokens, each hashed to one of ``NGRAM_BUCKETS`` further rows
+    of U (h(x_t..x_{t+n-1}) = (((x_t V + x_{t+1}) mod B) V + ...) mod B), and the
+    mean runs over all of the row's unigrams and n-grams.
+
+    With ``word_dropout`` p, training replaces each token by the unknown token
+    (id 0) with probability p, for both paths: the model cannot lean on any one
+    word.
 
     Poolings:
         last:      each direction's final output, h_L^fwd (and h_1^rev);
@@ -53,6 +63,8 @@ class SequenceClassifier(nn.Module):
         pooling: one of ``POOLINGS``.
         dropout: on the embedded tokens and on the pooled vector, before the head.
         bag_of_tokens: add the wide path above.
+        ngrams: the longest n-gram the wide path reads (1: single tokens).
+        word_dropout: p above.
 
     Inputs/outputs: tokens (B, T) int64 and lengths (B,) (None: all T) -> logits (B, C).
     ``embedding`` and ``backbone`` are named as in ``LanguageModel`` so a language
@@ -61,7 +73,8 @@ class SequenceClassifier(nn.Module):
 
     def __init__(self, vocab_size: int, num_classes: int, backbone: Backbone, *,
                  reverse_backbone: Backbone | None = None, embedding: str = "learned", pooling: str = "last",
-                 dropout: float = 0.0, bag_of_tokens: bool = False) -> None:
+                 dropout: float = 0.0, bag_of_tokens: bool = False, ngrams: int = 1,
+                 word_dropout: float = 0.0) -> None:
         super().__init__()
         if pooling not in POOLINGS:
             raise OptionError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
@@ -80,7 +93,10 @@ class SequenceClassifier(nn.Module):
         self.attention_score = nn.Linear(width, 1, bias=False) if pooling == "attention" else None
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(width, num_classes)
-        self.bag = nn.Embedding(vocab_size, num_classes) if bag_of_tokens else None
+        self.ngrams = ngrams
+        self.word_dropout = word_dropout
+        bag_rows = vocab_size + (NGRAM_BUCKETS if ngrams > 1 else 0)
+        self.bag = nn.Embedding(bag_rows, num_classes) if bag_of_tokens else None
         if self.bag is not None:
             nn.init.zeros_(self.bag.weight)
 
@@ -112,16 +128,58 @@ class SequenceClassifier(nn.Module):
         weights = torch.softmax(scores, dim=1)  # (B, T, 1)
         return (weights * outputs).sum(1)  # (B, D)
 
+    def bag_rows(self, tokens: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        """tokens (B, T), lengths (B,) -> the wide path's rows of U (B, F) and whether each is real (B, F):
+        the T tokens, then the T - n + 1 hashed n-grams for n = 2..ngrams."""
+        mask = lengths_mask(lengths, tokens.shape[1])  # (B, T)
+        rows, real = [tokens], [mask]
+        hashed = tokens
+        for n in range(2, self.ngrams + 1):
+            hashed = (hashed[:, :-1] * self.vocab_size + tokens[:, n - 1:]) % NGRAM_BUCKETS  # (B, T - n + 1)
+            rows.append(self.vocab_size + hashed)
+            real.append(mask[:, n - 1:])  # the n-gram from t is real when its last token, t + n - 1, is
+        return torch.cat(rows, 1), torch.cat(real, 1)
+
     def forward(self, tokens: Tensor, lengths: Tensor | None = None) -> Tensor:
         if lengths is None:
             lengths = torch.full((tokens.shape[0],), tokens.shape[1], dtype=torch.long, device=tokens.device)
+        if self.training and self.word_dropout > 0:
+            tokens = tokens.masked_fill(torch.rand(tokens.shape, device=tokens.device) < self.word_dropout, 0)
         pooled = self.pool(self.features(tokens, lengths), lengths)  # (B, D)
         logits = self.head(self.dropout(pooled))  # (B, C)
         if self.bag is None:
             return logits
-        mask = lengths_mask(lengths, tokens.shape[1]).unsqueeze(2)  # (B, T, 1)
-        bag = (self.bag(tokens) * mask).sum(1) / lengths.unsqueeze(1).to(logits.dtype)  # (B, C)
+        rows, real = self.bag_rows(tokens, lengths)  # (B, F) each
+        real = real.unsqueeze(2).to(logits.dtype)  # (B, F, 1)
+        bag = (self.bag(rows) * real).sum(1) / real.sum(1)  # (B, C)
         return logits + bag
+
+
+class ClassifierEnsemble(nn.Module):
+    r"""K ``SequenceClassifier`` s trained side by side, predicting together: p(c | x) = (1/K) sum_k p_k(c | x).
+
+    The members differ in their initialisation and dropout masks and see the
+    same batches; each is trained on its own cross-entropy (the loss is their
+    mean), so they stay independent models whose errors partly cancel.
+
+    Inputs/outputs: tokens (B, T) int64 and lengths (B,) -> each member's logits (K, B, C);
+    ``log_probabilities`` turns them into the ensemble's (B, C).
+    """
+
+    def __init__(self, members: list[SequenceClassifier]) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    def forward(self, tokens: Tensor, lengths: Tensor | None = None) -> Tensor:
+        return torch.stack([member(tokens, lengths) for member in self.members])  # (K, B, C)
+
+
+def log_probabilities(outputs: Tensor) -> Tensor:
+    """A classifier's logits (B, C), or an ensemble's (K, B, C) -> log p(c | x) (B, C), the ensemble's the log of
+    its members' mean probability."""
+    if outputs.dim() == 2:
+        return outputs.log_softmax(1)
+    return torch.logsumexp(outputs.log_softmax(2), 0) - math.log(outputs.shape[0])  # (B, C)
 
 
 def build_classifier(config: Config, vocab_size: int, num_classes: int) -> SequenceClassifier:
@@ -135,4 +193,4 @@ def build_classifier(config: Config, vocab_size: int, num_classes: int) -> Seque
 
     return SequenceClassifier(vocab_size, num_classes, backbone(), reverse_backbone=backbone() if task.bidirectional else None,
                               embedding=model.embedding, pooling=task.pooling, dropout=model.dropout,
-                              bag_of_tokens=task.bag_of_tokens)
+                              bag_of_tokens=task.bag_of_tokens, ngrams=task.ngrams, word_dropout=task.word_dropout)

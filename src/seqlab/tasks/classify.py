@@ -17,7 +17,7 @@ from ..data.text import read_lines
 from ..data.tokenizers import Tokenizer, fit_tokenizer, tokenizer_from_dict
 from ..errors import SeqlabError
 from ..models.bag_of_words import BagOfWords
-from ..models.classifier import build_classifier
+from ..models.classifier import ClassifierEnsemble, build_classifier, log_probabilities
 from ..train.distributed import ProcessContext
 from . import register_task
 from .base import BatchSource, InitialWeights, Task, check_text_inputs, start_model
@@ -81,11 +81,11 @@ class ClassifyTask(Task):
 
     asset_files = (TOKENIZER_FILE, LABELS_FILE, BAG_OF_WORDS_FILE)
     # sized for small labelled sets (hundreds to thousands of rows), chosen by 5-fold cross-validation on the
-    # Yelp sentences (see benchmarks/RESULTS.md): lower-cased words seen at least twice, a bidirectional GRU
-    # read with max pooling beside a bag of tokens, dropout and strong weight decay, early stopping, and
-    # predictions averaged with the bag-of-words baseline's
+    # Yelp sentences only (see benchmarks/RESULTS.md): lower-cased words seen at least twice, white space not a
+    # token, a bidirectional GRU read with max pooling beside a bag of tokens, dropout and strong weight decay,
+    # early stopping; the network predicts alone (the bag of words is reported beside it)
     defaults = {
-        "task": {"bidirectional": True, "pooling": "max", "bag_of_tokens": True, "ensemble": True},
+        "task": {"bidirectional": True, "pooling": "max", "bag_of_tokens": True, "words_only": True},
         "model": {"backbone": "gru", "hidden_size": 64, "embedding_size": 64, "dropout": 0.3},
         "data": {"tokenizer": "word", "lowercase": True, "min_count": 2},
         "train": {"max_steps": 1000, "eval_interval": 30, "patience": 5, "warmup_steps": 20, "learning_rate": 1e-2,
@@ -122,7 +122,10 @@ class ClassifyTask(Task):
         return read_labelled(path, label_column=task.label_column, text_columns=task.text_columns, header=task.header)
 
     def _encode(self, text: str) -> Tensor:
-        tokens = self.tokenizer.encode(text)[:self.config.data.block_size]  # (L,)
+        if self.config.task.words_only and self.tokenizer.kind == "word":
+            tokens = self.tokenizer.encode(text, whitespace=False)[:self.config.data.block_size]  # (L,)
+        else:
+            tokens = self.tokenizer.encode(text)[:self.config.data.block_size]  # (L,)
         if len(tokens) == 0:
             raise SeqlabError(f"the text {text[:40]!r} has no tokens; give every input some text")
         return tokens
@@ -201,19 +204,23 @@ class ClassifyTask(Task):
 
     # ----------------------------------------------------------------- model
     def build_model(self) -> nn.Module:
-        model = build_classifier(self.config, self.tokenizer.vocab_size, len(self.labels))
-        return start_model(model, self.config, self.initial_weights)
+        members = [start_model(build_classifier(self.config, self.tokenizer.vocab_size, len(self.labels)), self.config,
+                               self.initial_weights) for _ in range(self.config.task.members)]
+        return members[0] if len(members) == 1 else ClassifierEnsemble(members)
 
     def batches(self) -> BatchSource:
         return LabelledBatches(self.train_sequences, self.train_targets, batch_size=self.config.train.batch_size,
                                seed=self.config.train.seed, bucketing=self.config.data.bucketing)
 
     def loss(self, model: nn.Module, batch: Batch, state: State) -> tuple[Tensor, State]:
-        logits = model(batch.inputs, batch.lengths)  # (b, C)
+        logits = model(batch.inputs, batch.lengths)  # (b, C), or (K, b, C) from K members
+        members = 1 if logits.dim() == 2 else logits.shape[0]
         # float32 at least: under mixed precision the loss is float32, and so must its weights be to match counted
         weights = (None if self.loss_weights is None
                    else self.loss_weights.to(logits.device, torch.promote_types(logits.dtype, torch.float32)))
-        return F.cross_entropy(logits, batch.targets, weight=weights, reduction="sum"), None
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch.targets.repeat(members), weight=weights,
+                               reduction="sum", label_smoothing=self.config.task.label_smoothing)
+        return loss / members, None  # each member's loss, averaged over the members
 
     def counted(self, batch: Batch) -> float:
         """With class weights each example counts its class's weight (as a weighted mean does), else one."""
@@ -223,24 +230,21 @@ class ClassifyTask(Task):
 
     # ------------------------------------------------------------ evaluation
     @torch.no_grad()
-    def _logits(self, model: nn.Module, sequences: list[Tensor]) -> Tensor:
-        """(N, C) float64 logits in the order given; batched by similar length so little padding is computed."""
+    def _network_scores(self, model: nn.Module, sequences: list[Tensor]) -> Tensor:
+        """(N, C) float64 log-probabilities of the network alone, in the order given; batched by similar length so
+        little padding is computed."""
         was_training = model.training
         model.eval()
         device = next(model.parameters()).device
         batch_size = self.config.train.batch_size
         order = sorted(range(len(sequences)), key=lambda index: len(sequences[index]))
-        logits = torch.zeros(len(sequences), len(self.labels), dtype=torch.float64)
+        scores = torch.zeros(len(sequences), len(self.labels), dtype=torch.float64)
         for start in range(0, len(order), batch_size):
             chosen = order[start:start + batch_size]
             inputs, lengths = pad_right([sequences[index] for index in chosen])
-            logits[chosen] = model(inputs.to(device), lengths.to(device)).double().cpu()  # (b, C)
+            scores[chosen] = log_probabilities(model(inputs.to(device), lengths.to(device)).double()).cpu()  # (b, C)
         model.train(was_training)
-        return logits
-
-    def _network_scores(self, model: nn.Module, sequences: list[Tensor]) -> Tensor:
-        """(N, C) float64 log-probabilities of the network alone."""
-        return self._logits(model, sequences).log_softmax(1)
+        return scores
 
     def _ensemble_scores(self, network: Tensor, texts: list[str]) -> Tensor:
         """The network's (N, C) log-probabilities -> the log of the mean of its and the bag of words' probabilities."""

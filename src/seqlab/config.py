@@ -58,7 +58,8 @@ class TaskConfig:
         "help": "in training, replace each token by the unknown token with this probability", "minimum": 0,
         "below": 1, "tasks": ("classify",)})
     words_only: bool = field(default=False, metadata={
-        "help": "with --tokenizer word, read words and punctuation only: runs of white space are not tokens",
+        "help": "with --tokenizer word, read words and punctuation only: runs of white space are not tokens (not with "
+                "--init-from: the text is read as the pretrained model read it)",
         "tasks": ("classify",)})
     label_smoothing: float = field(default=0.0, metadata={
         "help": "train towards (1 - e) on the label plus e spread over every class", "minimum": 0, "below": 1,

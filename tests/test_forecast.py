@@ -1,6 +1,7 @@
 """Forecasting: metrics against hand-computed values, CSV reading, scaling, windows, both modes, bad inputs, the CLI."""
 import json
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -8,13 +9,13 @@ import torch
 
 from seqlab.cli import main
 from seqlab.config import Config
-from seqlab.data.timeseries import (ForecastWindows, Scaler, calendar_features, forecast_metrics, guess_season,
-                                    naive_scale, read_series, split_point)
+from seqlab.data.timeseries import (ForecastWindows, Scaler, calendar_features, conformal_margin, forecast_metrics,
+                                    guess_season, naive_scale, read_series, split_point)
 from seqlab.errors import SeqlabError
-from seqlab.models.forecast_baselines import (ets_candidates, ets_forecasts, naive_forecasts,
+from seqlab.models.forecast_baselines import (EtsFit, ets_candidates, ets_forecasts, ets_paths, naive_forecasts,
                                               seasonal_naive_forecasts)
 from seqlab.models.forecaster import MEDIAN, build_forecaster
-from seqlab.tasks.forecast import ForecastTask
+from seqlab.tasks.forecast import METHODS, ForecastTask
 from seqlab.train.checkpoint import load_checkpoint
 
 
@@ -180,8 +181,10 @@ def test_series_too_short_for_window_and_horizon(tmp_path):
     with pytest.raises(SeqlabError, match="a season \\(13 rows\\) and --horizon 6 do not fit in the training part "
                                           "\\(18 rows\\)"):
         ForecastTask(forecast_config(path, horizon=6, season=13)).load_data()
-    with pytest.raises(SeqlabError, match="forecast_mode"):
-        ForecastTask(forecast_config(path, forecast_mode="sideways"))
+    with pytest.raises(SeqlabError, match="task.forecast_mode must be one of auto, direct, autoregressive"):
+        forecast_config(path, forecast_mode="sideways").validate()
+    with pytest.raises(SeqlabError, match="task.anchor must be one of auto, naive, seasonal_naive, ets"):
+        forecast_config(path, anchor="arima").validate()
     constant = tmp_path / "constant.csv"
     constant.write_text("a,b\n" + "".join(f"{value * value},3\n" for value in range(40)), encoding="utf-8")
     with pytest.raises(SeqlabError, match="column 'b' is constant over the training part"):
@@ -205,12 +208,30 @@ def test_scaler_is_fitted_on_the_training_part_only(tmp_path):
     assert scaler.transform(np.array([[2.0, 5.0]])).tolist() == [[0.0, 0.0]]
 
 
+def test_conformal_margin_is_the_smallest_that_covers_the_level():
+    rng = np.random.default_rng(4)
+    truth = rng.normal(size=(30, 4, 2)) * np.array([1.0, 50.0])  # (W, H, C): columns in different units
+    point = truth + rng.normal(size=truth.shape) * np.array([1.0, 50.0])
+    lower, upper = point - np.array([0.2, 5.0]), point + np.array([0.2, 5.0])  # far too narrow: covers little
+    margin = conformal_margin(truth, lower, upper, 0.8)
+    n = 30 * 4
+    for column in range(2):
+        inside = lambda widen: ((truth[..., column] >= lower[..., column] - widen)  # noqa: E731
+                                & (truth[..., column] <= upper[..., column] + widen)).sum()
+        assert inside(margin[column]) >= math.ceil((n + 1) * 0.8)  # the finite-sample rank is reached
+        assert inside(margin[column] - 1e-9) < math.ceil((n + 1) * 0.8)  # and no smaller margin reaches it
+    wide = conformal_margin(truth, point - 1e3, point + 1e3, 0.8)
+    assert (wide < 0).all()  # intervals that cover everything are narrowed
+
+
 def test_windows_and_targets_line_up_and_resume_exactly():
     values = torch.arange(75.0).view(25, 3)  # row r holds 3r, 3r + 1, 3r + 2; the last column a feature
-    windows = ForecastWindows(values, block_size=5, horizon=3, batch_size=6, seed=1, columns=2)
+    anchors = torch.arange(25 - 8 + 1.0)[:, None, None].expand(-1, 3, 2)  # (starts, H, C): anchor s for start s
+    windows = ForecastWindows(values, block_size=5, horizon=3, batch_size=6, seed=1, columns=2, anchors=anchors)
     batch = windows.next_batch()
     assert batch.inputs.shape == (6, 8, 3) and batch.targets.shape == (6, 3, 2)
     assert torch.equal(batch.targets, batch.inputs[:, 5:, :2])  # the rows right after the history
+    assert torch.equal(batch.condition[:, 0, 0], batch.inputs[:, 0, 0] / 3)  # each window's own anchors
     assert torch.equal(batch.inputs[:, 1:] - batch.inputs[:, :-1], torch.full((6, 7, 3), 3.0))
     saved = windows.state_dict()
     expected = windows.next_batch()
@@ -240,27 +261,28 @@ def random_forecaster(backbone: str, *, columns: int = 2, horizon: int = 5, hist
 def test_both_heads_agree_with_the_teacher_forced_forward(backbone):
     model = random_forecaster(backbone)
     history, future = torch.randn(2, 7, 4), torch.randn(2, 5, 2)  # (B, T, C+K) values and features; (B, H, K)
+    anchors = torch.randn(2, 5, 2)  # (B, H, C)
     with torch.no_grad():
-        quantiles = model.direct(history)
+        quantiles = model.direct(history, anchors)
         recursive = model.recursive(history, future)
         # teacher-forcing the recursive forecasts reproduces them, and the direct head sees only the history
         window = torch.cat([history, torch.cat([recursive, future], dim=-1)], dim=1)  # (B, T+H, C+K)
-        outputs, _ = model(window)
+        outputs, _ = model(window, anchors=anchors)
     assert quantiles.shape == (2, 5, 2, 3) and recursive.shape == (2, 5, 2)
     torch.testing.assert_close(outputs.one_step, recursive, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(outputs.quantiles, quantiles, atol=1e-5, rtol=1e-5)
     assert model.embedding.in_features == 4  # the named input projection a checkpoint's backbone loads beside
 
 
-def test_untrained_forecaster_is_the_seasonal_naive_forecast():
+def test_untrained_forecaster_is_its_anchors():
     config = forecast_config("unused.csv", horizon=5)
     config.data.block_size = 7
     model = build_forecaster(config, 2, season=3, features=0).eval()
-    history = torch.randn(4, 7, 2)
-    expected = history[:, [4, 5, 6, 4, 5]]  # rows T-3, T-2, T-1, then the last season again
+    history, anchors = torch.randn(4, 7, 2), torch.randn(4, 5, 2)
+    seasonal_naive = history[:, [4, 5, 6, 4, 5]]  # rows T-3, T-2, T-1, then the last season again
     with torch.no_grad():
-        torch.testing.assert_close(model.direct(history)[..., MEDIAN], expected)
-        torch.testing.assert_close(model.recursive(history, torch.zeros(4, 5, 0)), expected)
+        torch.testing.assert_close(model.direct(history, anchors)[..., MEDIAN], anchors)
+        torch.testing.assert_close(model.recursive(history, torch.zeros(4, 5, 0)), seasonal_naive)
 
 
 def test_a_season_longer_than_the_history_is_reached_through_a_longer_context():
@@ -269,8 +291,7 @@ def test_a_season_longer_than_the_history_is_reached_through_a_longer_context():
     model = build_forecaster(config, 1, season=6, features=0).eval()  # S = 6 rows read, the backbone sees 3
     context = torch.randn(2, 6, 1)
     with torch.no_grad():
-        torch.testing.assert_close(model.direct(context)[..., MEDIAN], context[:, :4])  # one season back
-        torch.testing.assert_close(model.recursive(context, torch.zeros(2, 4, 0)), context[:, :4])
+        torch.testing.assert_close(model.recursive(context, torch.zeros(2, 4, 0)), context[:, :4])  # a season back
         model.step_head.bias.fill_(1.0)
         earlier = torch.cat([torch.randn(2, 3, 1), context[:, 3:]], dim=1)  # the same last T rows
         change = model.recursive(context, torch.zeros(2, 4, 0)) - model.recursive(earlier, torch.zeros(2, 4, 0))
@@ -281,16 +302,17 @@ def test_a_season_longer_than_the_history_is_reached_through_a_longer_context():
 def test_per_window_normalisation_makes_forecasts_shift_and_scale_equivariant(backbone):
     model = random_forecaster(backbone)
     values, features = torch.randn(3, 7, 2) * 2 + 1, torch.randn(3, 7, 2)
-    future = torch.randn(3, 5, 2)
+    future, anchors = torch.randn(3, 5, 2), torch.randn(3, 5, 2) * 2 + 1  # anchors: any forecast of the same rows
     with torch.no_grad():
         history = torch.cat([values, features], -1)  # (B, T, C+K)
-        direct, recursive = model.direct(history), model.recursive(history, future)
+        direct, recursive = model.direct(history, anchors), model.recursive(history, future)
         shift = torch.tensor([100.0, -35.0])
         shifted = torch.cat([values + shift, features], -1)
-        torch.testing.assert_close(model.direct(shifted), direct + shift[:, None], atol=1e-4, rtol=1e-5)
+        torch.testing.assert_close(model.direct(shifted, anchors + shift), direct + shift[:, None], atol=1e-4,
+                                   rtol=1e-5)
         torch.testing.assert_close(model.recursive(shifted, future), recursive + shift, atol=1e-4, rtol=1e-5)
         scaled = torch.cat([values * 7.5, features], -1)
-        torch.testing.assert_close(model.direct(scaled), direct * 7.5, atol=1e-4, rtol=1e-5)
+        torch.testing.assert_close(model.direct(scaled, anchors * 7.5), direct * 7.5, atol=1e-4, rtol=1e-5)
         torch.testing.assert_close(model.recursive(scaled, future), recursive * 7.5, atol=1e-4, rtol=1e-5)
     assert not torch.allclose(direct[..., MEDIAN], recursive, atol=1e-2)  # the heads differ: both were checked
 
@@ -323,6 +345,79 @@ def test_baselines_equal_the_libraries_own_calls():
             np.testing.assert_allclose(ours[index], theirs.predict(fh=list(range(1, horizon + 1))).to_numpy())
 
 
+@pytest.mark.parametrize("options", [
+    {"trend": "add", "damped_trend": True, "seasonal": "add"}, {"trend": "add", "damped_trend": True, "seasonal": "mul"},
+    {"trend": "add", "damped_trend": False, "seasonal": None}, {"trend": None, "seasonal": "mul", "error": "mul"},
+    {"trend": None, "seasonal": "add", "initialization_method": "heuristic"}])
+def test_ets_paths_equal_statsmodels_dynamic_predictions(options):
+    from statsmodels.tsa.exponential_smoothing.ets import ETSModel
+
+    steps = np.arange(90)
+    values = 40 + 0.3 * steps + 5 * np.sin(2 * np.pi * steps / 6) + np.random.default_rng(1).normal(0, 1, 90)
+    options = {"error": "add", "seasonal_periods": 6 if options["seasonal"] else None, **options}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted = ETSModel(values[:70], **options).fit(disp=False)
+        smoothed = ETSModel(values, **options).smooth(fitted.params)
+    fit = EtsFit(options, np.asarray(fitted.params), float(fitted.aicc))
+    origins, horizon = np.arange(6, 81), 10  # windows reaching past one season, up to the last row
+    expected = np.array([smoothed.predict(start=origin, end=origin + horizon - 1, dynamic=True) for origin in origins])
+    np.testing.assert_allclose(ets_paths(values, EtsFit.from_dict(fit.to_dict()), origins, horizon), expected,
+                               rtol=1e-10, atol=1e-9)
+
+
+def test_a_heuristic_start_is_fixed_so_the_fit_also_runs_over_short_series():
+    from statsmodels.tsa.exponential_smoothing.ets import ETSModel
+
+    steps = np.arange(200)  # a season of 30 (> 24): statsmodels' heuristic start, which needs two seasons of rows
+    values = (40 + 0.3 * steps + 5 * np.sin(2 * np.pi * steps / 30)
+              + np.random.default_rng(1).normal(0, 1, 200))[:, None]
+    forecasts, (fit,) = ets_forecasts(values, np.arange(150, 189), 12, 30, fit_rows=150)
+    assert fit.options["initialization_method"] == "known" and len(fit.options["initial_seasonal"]) == 30
+    heuristic = {name: value for name, value in fit.options.items() if not name.startswith("initial")}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        smoothed = ETSModel(values[:, 0], **heuristic, initialization_method="heuristic").smooth(fit.params)
+    expected = [smoothed.predict(start=origin, end=origin + 11, dynamic=True) for origin in range(150, 189)]
+    np.testing.assert_allclose(forecasts[..., 0], expected, rtol=1e-10)  # the same model on these rows
+    short = ets_paths(values[150:, 0], fit, np.array([50]), 12)  # 50 rows, fewer than two seasons
+    assert np.isfinite(short).all()
+
+
+def test_the_anchor_is_the_validation_best_baseline_and_the_untrained_network(tmp_path, capsys):
+    """--anchor auto picks the baseline with the lowest validation MASE; at a learning rate of 1e-12 the direct head is
+    that forecast (ETS by statsmodels with the fits saved beside the model) from every held-out origin."""
+    data, run = tmp_path / "load.csv", tmp_path / "run"
+    write_seasonal_csv(data, rows=120)
+    assert main(["train", "--task", "forecast", "--data", str(data), "--out", str(run), "--block-size", "8",
+                 "--horizon", "4", "--hidden-size", "8", "--max-steps", "2", "--eval-interval", "2",
+                 "--learning-rate", "1e-12", "--threads", "1", "--quiet"]) == 0
+    task = ForecastTask(load_checkpoint(run).config)
+    task.load_data()  # the same choice again, from the same rows
+    values, horizon = task.series.values, 4
+    origins = np.arange(task.fit_rows, task.cut - horizon + 1)
+    truth = values[origins[:, None] + np.arange(horizon)]
+    scale = np.abs(np.diff(values[:task.fit_rows], axis=0)).mean(axis=0)
+    ets, fits = ets_forecasts(values, origins, horizon, 4, fit_rows=task.fit_rows)
+    scores = {"naive": naive_forecasts(values, origins, horizon), "seasonal_naive":
+              seasonal_naive_forecasts(values, origins, horizon, 4), "ets": ets}
+    expected = min(scores, key=lambda name: forecast_metrics(truth, scores[name], scale)["mase"])
+    saved = json.loads((run / "scaler.json").read_text())
+    assert saved["anchor"] == expected == "ets"  # a trend and a season: ETS forecasts them best
+    assert [fit.to_dict() for fit in fits] == saved["ets"]
+    validation = json.loads((run / "trainer.json").read_text())["best_metrics"]
+    assert len(saved["interval_margin"]) == 1 and validation["coverage"] >= 0.8  # calibrated on those rows
+    capsys.readouterr()
+    assert main(["eval", str(run), "--data", str(data), "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    held_out = np.arange(task.cut, len(values) - horizon + 1)
+    anchor = ets_forecasts(values, held_out, horizon, 4, fits=fits)[0]
+    truth = values[held_out[:, None] + np.arange(horizon)]
+    expected_mase = forecast_metrics(truth, anchor, np.abs(np.diff(values[:task.cut], axis=0)).mean(axis=0))["mase"]
+    assert metrics["anchor"] == "ets" and metrics["direct_mase"] == pytest.approx(expected_mase, rel=1e-5)
+    assert metrics["direct_mase"] != pytest.approx(metrics["ets_mase"], rel=1e-3)  # the baseline is refitted
+
+
 # ------------------------------------------------------------------ the CLI
 def write_seasonal_csv(path, *, rows: int = 100, shift: float = 0.0) -> None:
     """A time index, and a series with a trend and a season of 4 (all positive), in CSV."""
@@ -338,18 +433,19 @@ def test_train_eval_predict_on_a_seasonal_csv(tmp_path, capsys, monkeypatch):
     data, run = tmp_path / "load.csv", tmp_path / "run"
     write_seasonal_csv(data)
     flags = ["--task", "forecast", "--data", str(data), "--block-size", "8", "--horizon", "4", "--hidden-size", "16",
-             "--batch-size", "8", "--max-steps", "6", "--eval-interval", "3", "--threads", "1", "--quiet"]
+             "--batch-size", "8", "--max-steps", "6", "--eval-interval", "3", "--threads", "1", "--quiet",
+             "--anchor", "seasonal_naive"]  # an anchor that moves with the series: forecasts shift exactly
     assert main(["train", "--out", str(run), *flags]) == 0
     saved = json.loads((run / "scaler.json").read_text())
     assert saved["columns"] == ["load"] and saved["season"] == 4  # t is the time column, not a series
-    assert saved["method"] in ("direct", "autoregressive")
+    assert saved["method"] in METHODS and saved["anchor"] == "seasonal_naive"
     capsys.readouterr()
     assert main(["eval", str(run), "--data", str(data), "--json"]) == 0
     metrics = json.loads(capsys.readouterr().out)
     for prefix in ("", "naive_", "seasonal_naive_", "ets_"):
         for name in ("mae", "rmse", "mase"):
             assert math.isfinite(metrics[prefix + name])
-    assert metrics["windows"] == 10 - 4 + 1 and metrics["method"] == saved["method"]
+    assert metrics["windows"] == 10 - 4 + 1 and metrics["method"] == saved["method"] and metrics["anchor"] == "seasonal_naive"
     assert 0 <= metrics["coverage"] <= 1
     assert set(metrics["columns"]) == {"load"}
     assert metrics["columns"]["load"]["mase"] == pytest.approx(metrics["mase"])  # one column: its mean

@@ -72,8 +72,8 @@ class TaskConfig:
     horizon: int = field(default=1, metadata={
         "help": "steps predicted from the last --block-size values", "minimum": 1, "tasks": ("forecast",)})
     forecast_mode: str = field(default="auto", metadata={
-        "help": "direct: the whole horizon at once; autoregressive: one step at a time, fed back; auto: whichever is "
-                "better on the validation rows",
+        "help": "direct: all steps at once; autoregressive: one at a time, fed back; auto: the best on validation of "
+                "these, the anchor, and each averaged with the anchor",
         "choices": ("auto", "direct", "autoregressive"), "tasks": ("forecast",)})
     target_columns: str = field(default="", metadata={
         "help": "the columns to forecast, comma-separated; empty: every numeric column but the time column",
@@ -89,6 +89,10 @@ class TaskConfig:
         "help": "rows before the held-out part that choose the method and best/ (not trained on); 0: max(2 horizons, "
                 "a tenth)", "minimum": 0,
         "tasks": ("forecast",)})
+    anchor: str = field(default="auto", metadata={
+        "help": "the classical forecast the network corrects (untrained, it is that forecast); auto: the best on "
+                "the validation rows",
+        "choices": ("auto", "naive", "seasonal_naive", "ets"), "tasks": ("forecast",)})
     calendar: bool = field(default=True, metadata={
         "help": "give the network each row's position in the season (a sine and a cosine)", "tasks": ("forecast",)})
     attention: str = field(default="bahdanau", metadata={

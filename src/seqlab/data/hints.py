@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from .text import is_number
+
 PROBE_BYTES = 65536
 PROBE_LINES = 200
 MOST = 0.9  # the share of lines that must agree for a shape to count
@@ -33,7 +35,7 @@ def suggested_task(path: str | Path) -> tuple[str, str] | None:
     if path.suffix.lower() == ".abc" or (any(ABC_TUNE_START.match(line) for line in lines)
                                           and any(line.startswith("K:") for line in lines)):
         return "music", "ABC tunes (X: and K: headers)"
-    if _share(lines, _is_number) >= MOST:
+    if _share(lines, is_number) >= MOST:
         return "forecast", "a numeric series (one number a line)"
     delimiter = "," if path.suffix.lower() == ".csv" else "\t"
     rows = [line.split(delimiter) for line in lines]
@@ -42,7 +44,7 @@ def suggested_task(path: str | Path) -> tuple[str, str] | None:
         return None
     body = rows[1:] if len(rows) > 1 else rows  # the first row may be a header
     kind = "a CSV" if delimiter == "," else "a TSV"
-    if (_share([cell for row in body for cell in row[1:]], _is_number) >= MOST
+    if (_share([cell for row in body for cell in row[1:]], is_number) >= MOST
             and _share([row[0] for row in body], lambda cell: bool(TIME_CELL.match(cell.strip()))) >= MOST):
         return "forecast", f"{kind} of numeric columns"
     labels = {row[-1].strip() for row in body if len(row) == width}
@@ -60,14 +62,6 @@ def task_hint(path: str | Path) -> str | None:
     task, looks = suggestion
     return (f"note: {path} looks like {looks}, made for --task {task}, but trains a language model (--task lm); "
             f"pass --task {task} if that is what you meant")
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _share(items: list, predicate) -> float:

@@ -39,6 +39,15 @@ def read_text(path: str | Path) -> str:
             f"data file {path} is not valid UTF-8 (bad byte at offset {error.start}); convert it to UTF-8") from None
 
 
+def is_number(text: str) -> bool:
+    """Whether a cell of a table reads as a number (``float`` accepts it: ints, decimals, exponents, nan, inf)."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def split_lines(text: str) -> list[str]:
     """A text's lines: each is what a "\n" or "\r\n" ends (the last may end without one).
 

@@ -39,7 +39,7 @@ from torch import Tensor
 
 from ..errors import SeqlabError
 from .batches import Batch
-from .text import read_text, split_lines
+from .text import is_number, read_text, split_lines
 
 BUILTIN_PREFIX = "builtin:"
 BUILTIN_SEED = 2006  # fixed, so evaluation regenerates exactly the series a model was trained on
@@ -101,14 +101,6 @@ def builtin_series(name: str) -> TimeSeries:
 
 
 # ---------------------------------------------------------------------- CSV
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
 def _resolve_column(spec: str, names: list[str], source: str) -> int:
     """A column by header name, or else by index (negative counts from the end)."""
     spec = spec.strip()
@@ -162,7 +154,7 @@ def read_series(path: str | Path, *, target_columns: str = "", time_column: str 
     if not rows:
         raise SeqlabError(f"data file {source} has no rows")
     if header == "auto":
-        has_header = len(rows) > 1 and any(not _is_number(cell) and _is_number(below)
+        has_header = len(rows) > 1 and any(not is_number(cell) and is_number(below)
                                            for cell, below in zip(rows[0], rows[1]))
     else:
         has_header = header == "yes"
@@ -181,7 +173,7 @@ def read_series(path: str | Path, *, target_columns: str = "", time_column: str 
 
     if time_column:
         time_index: int | None = _resolve_column(time_column, names, source)
-    elif width > 1 and (not _is_number(data_rows[0][0]) or _is_integer_index([row[0] for row in data_rows])):
+    elif width > 1 and (not is_number(data_rows[0][0]) or _is_integer_index([row[0] for row in data_rows])):
         time_index = 0
     else:
         time_index = None
@@ -233,7 +225,7 @@ def _check_time_increases(cells: list[str], name: str, source: str, first_data_l
     """Refuse a time column of numbers or dates that does not strictly increase; other labels are not checked."""
     import pandas
 
-    if all(_is_number(cell) for cell in cells):
+    if all(is_number(cell) for cell in cells):
         times = np.array([float(cell) for cell in cells])
     else:
         try:
@@ -316,16 +308,21 @@ class ForecastWindows:
 
     inputs (B, T+H, D): every column of the window (the C values and any
     calendar features; the model sees the future part only through teacher
-    forcing); targets (B, H, C): the H future rows' first ``columns`` columns.
+    forcing); targets (B, H, C): the H future rows' first ``columns`` columns;
+    condition (B, H, C): the anchors, a classical forecast of those rows from
+    the rows before them (``anchors`` holds one per window start).
     """
 
     carries_state = False
 
     def __init__(self, values: Tensor, *, block_size: int, horizon: int, batch_size: int, seed: int,
-                 columns: int) -> None:
+                 columns: int, anchors: Tensor) -> None:
         self.span = block_size + horizon
         if len(values) < self.span:
             raise SeqlabError(f"{len(values)} rows are fewer than one window of {block_size} + {horizon}")
+        if len(anchors) != len(values) - self.span + 1:
+            raise AssertionError(f"{len(anchors)} anchors for {len(values) - self.span + 1} window starts")
+        self.anchors = anchors
         self.values = values
         self.block_size = block_size
         self.batch_size = batch_size
@@ -335,7 +332,7 @@ class ForecastWindows:
     def next_batch(self) -> Batch:
         starts = torch.randint(len(self.values) - self.span + 1, (self.batch_size,), generator=self.generator)
         window = gather_windows(self.values, starts, self.span)  # (B, T+H, D)
-        return Batch(window, window[:, self.block_size:, :self.columns], reset=True)
+        return Batch(window, window[:, self.block_size:, :self.columns], reset=True, condition=self.anchors[starts])
 
     def state_dict(self) -> dict[str, Tensor]:
         return {"generator": self.generator.get_state()}
@@ -373,6 +370,19 @@ def column_metrics(truth: np.ndarray, forecast: np.ndarray, scale: np.ndarray) -
 def interval_coverage(truth: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> float:
     """The fraction of true values inside [lower, upper] (an 80% interval should hold about 0.8)."""
     return float(((truth >= lower) & (truth <= upper)).mean())
+
+
+def conformal_margin(truth: np.ndarray, lower: np.ndarray, upper: np.ndarray, level: float) -> np.ndarray:
+    r"""Per column, the margin q that widens (W, H, C) intervals [lower - q, upper + q] to cover ``level`` of the truth.
+
+    Conformalised quantile regression (Romano, Patterson & Candes 2019): with
+    the scores E_i = max(lower_i - y_i, y_i - upper_i) of n held-aside values,
+    q is their ceil((n + 1) level)-th smallest (the largest if that is past n);
+    q < 0 narrows intervals that cover too much.
+    """
+    scores = np.maximum(lower - truth, truth - upper).reshape(-1, truth.shape[-1])  # (n, C)
+    rank = min(math.ceil((len(scores) + 1) * level), len(scores))
+    return np.sort(scores, axis=0)[rank - 1]  # (C,)
 
 
 def guess_season(train: np.ndarray, *, max_season: int = MAX_GUESSED_SEASON) -> int:

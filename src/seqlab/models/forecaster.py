@@ -10,9 +10,9 @@ from ..backbones.base import Backbone, State
 from ..config import Config
 from ..registry import build_backbone
 
-FORECAST_MODES = ("auto", "direct", "autoregressive")
 QUANTILES = (0.1, 0.5, 0.9)  # the median is the point forecast; 10% and 90% bound an 80% interval
 MEDIAN = QUANTILES.index(0.5)
+INTERVAL_LEVEL = 0.8  # QUANTILES[-1] - QUANTILES[0]: the share of values the interval should hold
 MIN_SCALE = 1e-6  # a window flatter than this is scaled by it, not divided by zero
 
 
@@ -21,13 +21,6 @@ class ForecastOutputs(NamedTuple):
 
     quantiles: Tensor  # (B, H, C, Q) the direct head's quantile forecasts
     one_step: Tensor  # (B, H, C) the one-step head's teacher-forced forecasts of the same rows
-
-
-def seasonal_anchor(values: Tensor, horizon: int, lag: int) -> Tensor:
-    r"""The seasonal-naive forecast of the H rows after (B, T, C) values: row T+h is row T+h-lag(floor(h/lag)+1)."""
-    steps = torch.arange(horizon, device=values.device)
-    sources = values.shape[1] + steps - lag * (steps // lag + 1)  # (H,)
-    return values[:, sources]  # (B, H, C)
 
 
 class Forecaster(nn.Module):
@@ -41,16 +34,18 @@ class Forecaster(nn.Module):
         z_t = (x_t - mu) / sigma
         e_t = W_e [z_t; k_t] + b_e                                 the ``embedding``, C + K -> E
         h_t, s_t = backbone(e_t, s_{t-1})
-        direct:          z^_{T+h, q} = a_{T+h} + (W_d h_T + b_d)[h, q]     quantiles q in QUANTILES
-        autoregressive:  z^_{t+1} = a_{t+1} + W_s h_t + b_s                one step, fed back H times
+        direct:          z^_{T+h, q} = (y~_{T+h} - mu) / sigma + (W_d h_T + b_d)[h, q]   quantiles q in QUANTILES
+        autoregressive:  z^_{t+1} = z_{t+1-m} + W_s h_t + b_s                         one step, fed back H times
         x^ = mu + sigma z^
 
-    The anchor a_{t+1} is the seasonal-naive forecast z_{t+1-m} (the last
-    value when the season m is 1), so both heads learn a correction to it,
-    and with their zero initial weights the untrained network is the
-    seasonal-naive forecast. A season longer than T is reached through a
-    longer input, the context of max(T, m) rows: the backbone and the
-    statistics see its last T rows, the anchor all of it.
+    Both heads learn a correction to a classical forecast, their anchor, and
+    with their zero initial weights the untrained network is that forecast.
+    The direct head's anchor y~ comes with each window (the task's choice:
+    seasonal-naive, naive or exponential smoothing, see
+    ``seqlab.models.forecast_baselines``); the autoregressive head's is the
+    value one season m back (the last value when m is 1). A season longer
+    than T is reached through a longer input, the context of max(T, m) rows:
+    the backbone and the statistics see its last T rows, the anchor all of it.
 
     Args:
         columns: C, values per row.
@@ -62,8 +57,9 @@ class Forecaster(nn.Module):
 
     Inputs of ``forward`` (training): (B, S+H, C+K), the context of S =
     max(T, m) rows and the future rows (teacher forcing: position t sees rows
-    up to t only, the backbone being causal). ``direct`` takes the context
-    (B, S, C+K), ``recursive`` also the future rows' features (B, H, K).
+    up to t only, the backbone being causal), and the direct head's anchors
+    (B, H, C). ``direct`` takes the context (B, S, C+K) and the anchors,
+    ``recursive`` the context and the future rows' features (B, H, K).
     """
 
     def __init__(self, columns: int, backbone: Backbone, *, horizon: int, history: int, season: int = 1,
@@ -80,7 +76,7 @@ class Forecaster(nn.Module):
         self.backbone = backbone
         self.direct_head = nn.Linear(backbone.output_size, horizon * columns * len(QUANTILES))
         self.step_head = nn.Linear(backbone.output_size, columns)
-        for head in (self.direct_head, self.step_head):  # start as the anchor: the seasonal-naive forecast
+        for head in (self.direct_head, self.step_head):  # start as the anchors: classical forecasts
             nn.init.zeros_(head.weight)
             nn.init.zeros_(head.bias)
 
@@ -94,29 +90,30 @@ class Forecaster(nn.Module):
     def _encode(self, normalised: Tensor, features: Tensor, state: State = None) -> tuple[Tensor, State]:
         return self.backbone(self.embedding(torch.cat([normalised, features], dim=-1)), state)  # (B, L, D)
 
-    def _direct(self, hidden_last: Tensor, normalised_context: Tensor) -> Tensor:
+    def _direct(self, hidden_last: Tensor, normalised_anchors: Tensor) -> Tensor:
         correction = self.direct_head(hidden_last).view(-1, self.horizon, self.columns, len(QUANTILES))
-        return seasonal_anchor(normalised_context, self.horizon, self.lag).unsqueeze(-1) + correction  # (B, H, C, Q)
+        return normalised_anchors.unsqueeze(-1) + correction  # (B, H, C, Q)
 
-    def forward(self, inputs: Tensor, state: State = None) -> tuple[ForecastOutputs, State]:
+    def forward(self, inputs: Tensor, state: State = None, *, anchors: Tensor) -> tuple[ForecastOutputs, State]:
         values, features = inputs[..., :self.columns], inputs[..., self.columns:]  # (B, S+H, C), (B, S+H, K)
         location, scale = self._statistics(values)  # (B, 1, C) each
         normalised = (values - location) / scale  # (B, S+H, C)
         first = self.context - self.history  # the backbone reads from here: T history rows, H-1 fed-back rows
         hidden, state = self._encode(normalised[:, first:-1], features[:, first:-1], state)  # (B, T+H-1, D)
-        quantiles = self._direct(hidden[:, self.history - 1], normalised[:, :self.context])  # (B, H, C, Q)
-        anchors = normalised[:, self.context - self.lag:normalised.shape[1] - self.lag]  # (B, H, C): z_{t+1-m}
-        one_step = anchors + self.step_head(hidden[:, self.history - 1:])  # (B, H, C)
+        quantiles = self._direct(hidden[:, self.history - 1], (anchors - location) / scale)  # (B, H, C, Q)
+        seasonal = normalised[:, self.context - self.lag:normalised.shape[1] - self.lag]  # (B, H, C): z_{t+1-m}
+        one_step = seasonal + self.step_head(hidden[:, self.history - 1:])  # (B, H, C)
         return ForecastOutputs(quantiles * scale.unsqueeze(-1) + location.unsqueeze(-1),
                                one_step * scale + location), state
 
-    def direct(self, context: Tensor) -> Tensor:
-        """context (B, S, C+K) -> quantile forecasts (B, H, C, Q) of the next H rows, all at once."""
+    def direct(self, context: Tensor, anchors: Tensor) -> Tensor:
+        """context (B, S, C+K), anchors (B, H, C) -> quantile forecasts (B, H, C, Q) of the next H rows, all at once."""
         values, features = context[..., :self.columns], context[..., self.columns:]
         location, scale = self._statistics(values)
         normalised = (values - location) / scale  # (B, S, C)
         hidden, _ = self._encode(normalised[:, -self.history:], features[:, -self.history:])  # (B, T, D)
-        return self._direct(hidden[:, -1], normalised) * scale.unsqueeze(-1) + location.unsqueeze(-1)
+        quantiles = self._direct(hidden[:, -1], (anchors - location) / scale)  # (B, H, C, Q)
+        return quantiles * scale.unsqueeze(-1) + location.unsqueeze(-1)
 
     def recursive(self, context: Tensor, future_features: Tensor) -> Tensor:
         """context (B, S, C+K), future_features (B, H, K) -> the next H rows (B, H, C), one step at a time,

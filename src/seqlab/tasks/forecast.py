@@ -4,10 +4,12 @@ The series is cut in three, in time order:
 - the training part, which the network learns from (random windows of T + H rows);
 - the validation part, the last ``task.validation_rows`` rows before the
   held-out part (default: the larger of 2H and a tenth of what precedes it):
-  the forecasts from its origins choose the method (``task.forecast_mode``
-  auto: the direct or the autoregressive head, whichever has the lower
-  MASE) and the checkpoint kept in ``best/``; the network does not learn
-  from it;
+  the forecasts from its origins choose the anchor, the classical forecast
+  the network corrects (``task.anchor`` auto: the baseline with the lowest
+  MASE there, chosen before training), the method (``task.forecast_mode``
+  auto: the direct head, the autoregressive head, the anchor alone, or the
+  mean of a head and the anchor, whichever has the lowest MASE) and the
+  checkpoint kept in ``best/``; the network does not learn from it;
 - the held-out part, the last ``data.val_fraction`` of the rows: ``seqlab eval``
   scores it, and nothing is chosen on it.
 Every row of a part that has H rows after it is a forecast origin
@@ -16,7 +18,9 @@ reach back into earlier parts, and forecasts the H rows from it.
 
 Metrics are in original units (see ``seqlab.data.timeseries.forecast_metrics``):
 ``mae``, ``rmse``, ``mase`` of the chosen method, ``coverage`` of its 80%
-interval (the direct head's 10% and 90% quantiles around the forecast),
+interval (the direct head's 10% and 90% quantiles around the forecast,
+widened per column by the margin that makes it hold 80% of the validation
+values: conformalised quantile regression, see ``conformal_margin``),
 ``direct_mase`` and ``autoregressive_mase`` of the two heads, and the same
 three metrics for each classical baseline on the same origins and horizon
 (see ``seqlab.models.forecast_baselines``): ``naive_*``, ``seasonal_naive_*``
@@ -37,7 +41,9 @@ fits; the scaler is fitted afresh on this series. ``task.freeze_backbone``
 keeps ``backbone`` fixed.
 
 Assets: ``scaler.json`` holds the column names, the per-column mean and std
-fitted on the training rows only, the season and the chosen method.
+fitted on the training rows only, the season, the anchor, the ETS fits
+(statsmodels' form and parameters, fitted on the training rows) and the
+chosen method.
 
 ``seqlab predict CKPT --file FILE`` forecasts the H rows after the end of the
 series in FILE (read like the training data); the CLI prints them and draws
@@ -59,17 +65,20 @@ from ..backbones.base import State
 from ..config import Config
 from ..data.batches import Batch
 from ..data.timeseries import (BUILTIN_PREFIX, ForecastWindows, Scaler, TimeSeries, calendar_features, column_metrics,
-                               forecast_metrics, gather_windows, guess_season, interval_coverage, naive_scale,
+                               conformal_margin, forecast_metrics, gather_windows, guess_season, interval_coverage,
+                               naive_scale,
                                plot_forecast, read_series, split_point)
 from ..errors import SeqlabError
-from ..models.forecast_baselines import BASELINES, baseline_forecasts
-from ..models.forecaster import FORECAST_MODES, MEDIAN, QUANTILES, ForecastOutputs, Forecaster, build_forecaster
+from ..models.forecast_baselines import BASELINES, EtsFit, baseline_forecast, baseline_forecasts, fit_ets_columns
+from ..models.forecaster import INTERVAL_LEVEL, MEDIAN, QUANTILES, ForecastOutputs, Forecaster, build_forecaster
 from . import register_task
 from .base import BatchSource, InitialWeights, Task, start_model
 
 SCALER_FILE = "scaler.json"
 SPLITS = ("val", "train", "all")
-METHODS = ("direct", "autoregressive")  # what forecast_mode auto chooses between
+HEADS = ("direct", "autoregressive")
+BLEND = "+anchor"  # a head's forecast averaged with the anchor's: "direct+anchor"
+METHODS = (*HEADS, "anchor", *(head + BLEND for head in HEADS))  # what forecast_mode auto chooses between
 SCORES = ("mae", "rmse", "mase")
 
 
@@ -83,15 +92,17 @@ class ForecastStep(list):
 @dataclass
 class Forecasts:
     """Every method's forecasts (W, H, C) in original units from W origins, and the offsets of an 80% interval
-    (the direct head's 10% and 90% quantiles less its median) to put around whichever is chosen."""
+    (the direct head's 10% and 90% quantiles less its median) to put around whichever is chosen, widened by a
+    margin per column."""
 
     by_method: dict[str, np.ndarray]
     lower_offset: np.ndarray  # (W, H, C), at most zero
     upper_offset: np.ndarray  # (W, H, C), at least zero
+    margin: np.ndarray  # (C,)
 
     def interval(self, method: str) -> tuple[np.ndarray, np.ndarray]:
         point = self.by_method[method]
-        return point + self.lower_offset, point + self.upper_offset
+        return point + self.lower_offset - self.margin, point + self.upper_offset + self.margin
 
 
 def quantile_loss(quantiles: Tensor, targets: Tensor) -> Tensor:
@@ -111,33 +122,35 @@ class ForecastTask(Task):
     """
 
     asset_files = (SCALER_FILE,)
+    # sized for real series of tens to thousands of rows: a small network, validated often, stopped early when the
+    # validation forecasts stop improving (best/ is the result)
+    defaults = {
+        "model": {"hidden_size": 64},
+        "train": {"max_steps": 1500, "eval_interval": 50, "patience": 8},
+    }
     metric_names = ("val_loss", *SCORES, "coverage", "direct_mase", "autoregressive_mase",
                     *(f"{baseline}_{score}" for baseline in BASELINES for score in SCORES))
     selection_metric = "mase"
 
     def __init__(self, config: Config, assets: dict[str, Any] | None = None) -> None:
-        super().__init__(config, assets)
-        task = config.task
-        if task.forecast_mode not in FORECAST_MODES:
-            raise SeqlabError(f"task.forecast_mode must be one of {', '.join(FORECAST_MODES)}, "
-                              f"got {task.forecast_mode!r}")
-        if task.horizon < 1:
-            raise SeqlabError(f"task.horizon must be at least 1, got {task.horizon}")
-        if task.season < 0:
-            raise SeqlabError(f"task.season must be zero (guess it) or more, got {task.season}")
-        if task.validation_rows < 0:
-            raise SeqlabError(f"task.validation_rows must be zero (the default share) or more, "
-                              f"got {task.validation_rows}")
+        super().__init__(config, assets)  # the options' choices and minimums were checked by Config.validate
         saved = assets[SCALER_FILE] if assets else None
         self.scaler: Scaler | None = Scaler.from_dict(saved) if saved else None
         self.columns: list[str] | None = list(saved["columns"]) if saved else None
         self.season: int = int(saved["season"]) if saved else 0
         self.method: str = saved["method"] if saved else self._candidates()[0]
+        # checkpoints from before the anchor was a choice corrected the seasonal-naive forecast
+        self.anchor: str | None = saved.get("anchor", "seasonal_naive") if saved else None
+        self.ets_fits: list[EtsFit] | None = ([EtsFit.from_dict(fit) for fit in saved["ets"]]
+                                              if saved and saved.get("ets") else None)
+        # (C,) the intervals' widening, set on the validation rows with the method
+        self.interval_margin: np.ndarray | None = (np.asarray(saved["interval_margin"], dtype=float)
+                                                   if saved and saved.get("interval_margin") is not None else None)
         self.initial_weights: InitialWeights | None = None  # init_from's, for a fresh run
         self.series: TimeSeries | None = None
         self.cut = 0  # rows before the held-out part
         self.fit_rows = 0  # rows the network learns from (before the validation part)
-        self._validation_baselines: dict[str, float] | None = None  # fixed, so computed once
+        self._validation_baselines: dict[str, np.ndarray] = {}  # (W, H, C) each, fixed: computed once
 
     def _candidates(self) -> tuple[str, ...]:
         mode = self.config.task.forecast_mode
@@ -208,7 +221,38 @@ class ForecastTask(Task):
                   "interpolation (" + ", ".join(f"{name}: {count}" for name, count in series.interpolated.items())
                   + "); --missing error refuses them", file=sys.stderr)
         self.series = series
-        self._validation_baselines = None
+        if self.ets_fits is None:
+            self.ets_fits = fit_ets_columns(series.values[:self.fit_rows], self.season)
+        self._validation_baselines = baseline_forecasts(series.values, self._validation_origins(),
+                                                        self.config.task.horizon, self.season, ets_fits=self.ets_fits)
+        if self.anchor is None:
+            self.anchor = self._choose_anchor()
+
+    def _validation_origins(self) -> np.ndarray:
+        return np.arange(self.fit_rows, self.cut - self.config.task.horizon + 1)
+
+    def _choose_anchor(self) -> str:
+        """``task.anchor``, or (auto) the baseline with the lowest MASE from the validation origins, said in one line."""
+        chosen = self.config.task.anchor
+        if chosen != "auto":
+            return chosen
+        if not self.has_validation:
+            return "seasonal_naive"
+        origins, values = self._validation_origins(), self.series.values
+        truth = values[origins[:, None] + np.arange(self.config.task.horizon)]  # (W, H, C)
+        scale = naive_scale(values[:self.fit_rows])
+        scores = {name: forecast_metrics(truth, forecast, scale)["mase"]
+                  for name, forecast in self._validation_baselines.items()}
+        chosen = min(BASELINES, key=scores.__getitem__)
+        print(f"forecast: the network corrects {chosen} (validation MASE: "
+              + ", ".join(f"{name} {score:.3f}" for name, score in scores.items()) + "); --anchor sets it",
+              file=sys.stderr)
+        return chosen
+
+    def _anchors(self, series: TimeSeries, origins: np.ndarray) -> np.ndarray:
+        """The anchor's forecasts (W, H, C) in original units from ``origins``."""
+        return baseline_forecast(self.anchor, series.values, origins, self.config.task.horizon, self.season,
+                                 ets_fits=self.ets_fits)
 
     @property
     def has_validation(self) -> bool:
@@ -216,7 +260,9 @@ class ForecastTask(Task):
 
     def assets(self) -> dict[str, Any]:
         return {SCALER_FILE: {"columns": self.columns, **self.scaler.to_dict(), "season": self.season,
-                              "method": self.method}}
+                              "method": self.method, "anchor": self.anchor,
+                              "interval_margin": None if self.interval_margin is None else self.interval_margin.tolist(),
+                              "ets": [fit.to_dict() for fit in self.ets_fits]}}
 
     @property
     def context(self) -> int:
@@ -242,15 +288,21 @@ class ForecastTask(Task):
         features = calendar_features(np.arange(rows), self.season) if self.features else np.zeros((rows, 0))
         return torch.tensor(np.concatenate([values, features], axis=1), dtype=torch.float32)
 
+    def _scaled(self, forecasts: np.ndarray) -> Tensor:
+        """(W, H, C) forecasts in original units -> in the scaled units the network reads."""
+        return torch.tensor(self.scaler.transform(forecasts), dtype=torch.float32)
+
     def batches(self) -> BatchSource:
         config = self.config
+        origins = np.arange(self.context, self.fit_rows - config.task.horizon + 1)  # one per window start
         return ForecastWindows(self._inputs(self.series, len(self.series))[:self.fit_rows],
                                block_size=self.context, horizon=config.task.horizon,
                                batch_size=config.train.batch_size, seed=config.train.seed,
-                               columns=len(self.columns))
+                               columns=len(self.columns), anchors=self._scaled(self._anchors(self.series, origins)))
 
     def loss(self, model: nn.Module, batch: Batch, state: State) -> tuple[Tensor, State]:
-        outputs, state = model(batch.inputs, state)  # quantiles (b, H, C, Q), one_step (b, H, C)
+        # quantiles (b, H, C, Q), one_step (b, H, C); the batch's condition holds the anchors (b, H, C)
+        outputs, state = model(batch.inputs, state, anchors=batch.condition)
         return self._loss(outputs, batch.targets), state
 
     @staticmethod
@@ -266,6 +318,8 @@ class ForecastTask(Task):
         context, horizon, batch_size = self.context, self.config.task.horizon, self.config.train.batch_size
         device = next(model.parameters()).device
         inputs = self._inputs(series, int(origins.max()) + horizon)
+        anchors = self._anchors(series, origins)  # (W, H, C)
+        scaled_anchors = self._scaled(anchors)
         columns = len(self.columns)
         was_training = model.training
         model.eval()
@@ -274,13 +328,17 @@ class ForecastTask(Task):
             chosen = torch.as_tensor(origins[first:first + batch_size])
             history = gather_windows(inputs, chosen - context, context).to(device)  # (b, S, C+K)
             future = gather_windows(inputs, chosen, horizon)[..., columns:].to(device)  # (b, H, K)
-            quantiles.append(model.direct(history).float().cpu())
+            quantiles.append(model.direct(history, scaled_anchors[first:first + batch_size].to(device)).float().cpu())
             recursive.append(model.recursive(history, future).float().cpu())
         model.train(was_training)
         direct = self.scaler.inverse(torch.cat(quantiles).double().numpy().swapaxes(-1, -2)).swapaxes(-1, -2)
-        by_method = {"direct": direct[..., MEDIAN],  # (W, H, C)
-                     "autoregressive": self.scaler.inverse(torch.cat(recursive).double().numpy())}
-        return Forecasts(by_method, direct[..., 0] - direct[..., MEDIAN], direct[..., -1] - direct[..., MEDIAN])
+        heads = {"direct": direct[..., MEDIAN],  # (W, H, C)
+                 "autoregressive": self.scaler.inverse(torch.cat(recursive).double().numpy())}
+        by_method = {**heads, "anchor": anchors, **{head + BLEND: (forecast + anchors) / 2
+                                                    for head, forecast in heads.items()}}
+        margin = np.zeros(columns) if self.interval_margin is None else self.interval_margin
+        return Forecasts(by_method, direct[..., 0] - direct[..., MEDIAN], direct[..., -1] - direct[..., MEDIAN],
+                         margin)
 
     def _scores(self, model: Forecaster, series: TimeSeries, origins: np.ndarray, *, fit_rows: int, choose: bool,
                 baselines: dict[str, np.ndarray]) -> tuple[dict[str, float], Forecasts, np.ndarray]:
@@ -294,6 +352,9 @@ class ForecastTask(Task):
                          for method, forecast in forecasts.by_method.items()}
         if choose:
             self.method = min(self._candidates(), key=lambda method: method_scores[method]["mase"])
+            forecasts.margin = forecasts.margin + conformal_margin(truth, *forecasts.interval(self.method),
+                                                                   INTERVAL_LEVEL)
+            self.interval_margin = forecasts.margin
         metrics = {**method_scores[self.method], "coverage": interval_coverage(truth, *forecasts.interval(self.method)),
                    "direct_mase": method_scores["direct"]["mase"],
                    "autoregressive_mase": method_scores["autoregressive"]["mase"]}
@@ -305,10 +366,7 @@ class ForecastTask(Task):
         """Forecasts from every validation origin choose the method (every process forecasts all of the small
         validation part, so all report and choose the same)."""
         context, horizon = self.context, self.config.task.horizon
-        origins = np.arange(self.fit_rows, self.cut - horizon + 1)
-        if self._validation_baselines is None:  # they do not change as the network trains
-            self._validation_baselines = baseline_forecasts(self.series.values, origins, horizon, self.season,
-                                                            fit_rows=self.fit_rows)
+        origins = self._validation_origins()
         metrics, _, _ = self._scores(model, self.series, origins, fit_rows=self.fit_rows, choose=True,
                                      baselines=self._validation_baselines)
         windows = gather_windows(self._inputs(self.series, self.cut), torch.as_tensor(origins - context),
@@ -317,7 +375,7 @@ class ForecastTask(Task):
         was_training = model.training
         model.eval()
         with torch.no_grad():
-            outputs, _ = model(windows.to(device))
+            outputs, _ = model(windows.to(device), anchors=self._scaled(self._validation_baselines[self.anchor]).to(device))
         model.train(was_training)
         targets = windows[:, context:, :len(self.columns)].to(device)  # (W, H, C)
         return {"val_loss": float(self._loss(outputs, targets)) / targets.numel(), **metrics}
@@ -337,7 +395,8 @@ class ForecastTask(Task):
         origins = np.arange(first, last + 1)
         if len(origins) == 0:
             raise SeqlabError(f"the {split} split of {path} has no window of {block_size} rows followed by {horizon}")
-        baselines = baseline_forecasts(series.values, origins, horizon, self.season, fit_rows=cut)
+        baselines = baseline_forecasts(series.values, origins, horizon, self.season,
+                                       fit_rows=cut)  # ETS refitted on every row before the held-out part
         metrics, forecasts, truth = self._scores(model, series, origins, fit_rows=cut, choose=False,
                                                  baselines=baselines)
         scale = naive_scale(series.values[:cut])
@@ -346,8 +405,9 @@ class ForecastTask(Task):
         per_column = {name: {**forecast_columns[index], **{f"{baseline}_mase": scores[index]["mase"]
                                                            for baseline, scores in baseline_columns.items()}}
                       for index, name in enumerate(series.columns)}
-        report: dict[str, Any] = {"split": split, "windows": len(origins), "method": self.method, **metrics,
-                                  "columns": per_column, "verdict": _verdict(self.method, metrics)}
+        report: dict[str, Any] = {"split": split, "windows": len(origins), "method": self.method,
+                                  "anchor": self.anchor, **metrics, "columns": per_column,
+                                  "verdict": _verdict(self.method, self.anchor, metrics)}
         if series.interpolated:
             report["interpolated"] = dict(series.interpolated)
         return report
@@ -389,14 +449,20 @@ class ForecastTask(Task):
         return paths
 
 
-def _verdict(method: str, metrics: dict[str, float]) -> str:
-    """One line: how the forecast's MASE compares with the best baseline's."""
+def _verdict(method: str, anchor: str, metrics: dict[str, float]) -> str:
+    """One line: how the forecast's MASE compares with the best baseline's (and, where validation chose the anchor
+    alone, that the network's corrections did not help there)."""
     best = min(BASELINES, key=lambda name: metrics[f"{name}_mase"])
     ours, theirs = metrics["mase"], metrics[f"{best}_mase"]
+    forecast = f"the forecast ({method}, anchor {anchor})"
+    note = ("; validation chose the anchor alone: the network's corrections did not help on the validation rows"
+            if method == "anchor" else "")
     if ours > theirs:
-        return (f"worse than the best baseline: the forecast ({method}) has MASE {ours:.3f}, {best} "
-                f"{theirs:.3f}; a longer series, budget or --block-size may help, or use {best}")
-    return f"the forecast ({method}) has MASE {ours:.3f}, no worse than the best baseline, {best} {theirs:.3f}"
+        return (f"worse than the best baseline: {forecast} has MASE {ours:.3f}, {best} {theirs:.3f}{note}; a longer "
+                f"series, budget or --block-size may help, or use {best}")
+    if ours == theirs:
+        return f"{forecast} has MASE {ours:.3f}, equal to the best baseline, {best}{note}"
+    return f"{forecast} has MASE {ours:.3f}, better than the best baseline, {best} {theirs:.3f}{note}"
 
 
 def _plot_path(source: str) -> Path:

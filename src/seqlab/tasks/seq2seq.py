@@ -39,7 +39,7 @@ from ..data.text import read_lines
 from ..data.tokenizers import fit_tokenizer, tokenizer_from_dict
 from ..decode import check_decoding, decode
 from ..errors import SeqlabError
-from ..models.seq2seq import ATTENTIONS, EncoderDecoder, build_seq2seq
+from ..models.seq2seq import EncoderDecoder, build_seq2seq
 from ..train.distributed import ProcessContext
 from . import register_task
 from .base import BatchSource, InitialWeights, Task, check_text_inputs, start_model
@@ -95,10 +95,8 @@ class SeqToSeqTask(Task):
     higher_is_better = True
 
     def __init__(self, config: Config, assets: dict[str, Any] | None = None) -> None:
-        super().__init__(config, assets)
+        super().__init__(config, assets)  # the options' choices were checked by Config.validate
         task = config.task
-        if task.attention not in ATTENTIONS:
-            raise SeqlabError(f"task.attention must be one of {', '.join(ATTENTIONS)}, got {task.attention!r}")
         check_decoding(beam_size=task.beam_size, max_length=task.max_target_length)
         self.vocabulary: SeqToSeqVocabulary | None = (
             SeqToSeqVocabulary(tokenizer_from_dict(assets[TOKENIZER_FILE])) if assets else None)

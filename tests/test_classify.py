@@ -513,3 +513,12 @@ def test_words_only_reads_no_white_space(tmp_path):
     for with_spaces, without in zip(sequences[False], sequences[True]):
         assert without.tolist() == [index for index in with_spaces.tolist() if not pieces[index].isspace()]
     assert any(pieces[index] == " " for index in sequences[False][0].tolist())
+    # started from a pretrained model, the text is read as that model read it: white space included
+    language_model = tmp_path / "lm"
+    text = write(tmp_path / "text.txt", " ".join(row.split("\t")[0] for row in sentiment_rows(100, 12)) + "\n")
+    assert main(["train", "--data", str(text), "--out", str(language_model), "--tokenizer", "word", "--block-size", "8",
+                 "--hidden-size", "8", "--max-steps", "1", "--eval-interval", "1", "--threads", "1", "--quiet"]) == 0
+    config.task.init_from = str(language_model)
+    task = ClassifyTask(config)
+    task.load_data()
+    assert config.task.words_only and any(task.tokenizer.pieces[index] == " " for index in task.train_sequences[0])

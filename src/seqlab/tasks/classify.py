@@ -122,7 +122,8 @@ class ClassifyTask(Task):
         return read_labelled(path, label_column=task.label_column, text_columns=task.text_columns, header=task.header)
 
     def _encode(self, text: str) -> Tensor:
-        if self.config.task.words_only and self.tokenizer.kind == "word":
+        # a pretrained model (--init-from) read white space as tokens: its text is read as it was
+        if self.config.task.words_only and self.tokenizer.kind == "word" and not self.config.task.init_from:
             tokens = self.tokenizer.encode(text, whitespace=False)[:self.config.data.block_size]  # (L,)
         else:
             tokens = self.tokenizer.encode(text)[:self.config.data.block_size]  # (L,)

@@ -101,8 +101,11 @@ class Forecasts:
     margin: np.ndarray  # (C,)
 
     def interval(self, method: str) -> tuple[np.ndarray, np.ndarray]:
+        """[lower, upper] (W, H, C) each, around ``method``'s forecasts; a negative margin narrows it down to the
+        forecast itself, never past it."""
         point = self.by_method[method]
-        return point + self.lower_offset - self.margin, point + self.upper_offset + self.margin
+        return (np.minimum(point + self.lower_offset - self.margin, point),
+                np.maximum(point + self.upper_offset + self.margin, point))
 
 
 def quantile_loss(quantiles: Tensor, targets: Tensor) -> Tensor:
@@ -352,8 +355,8 @@ class ForecastTask(Task):
                          for method, forecast in forecasts.by_method.items()}
         if choose:
             self.method = min(self._candidates(), key=lambda method: method_scores[method]["mase"])
-            forecasts.margin = forecasts.margin + conformal_margin(truth, *forecasts.interval(self.method),
-                                                                   INTERVAL_LEVEL)
+            forecasts.margin = np.zeros_like(forecasts.margin)  # calibrated afresh, from the heads' own intervals
+            forecasts.margin = conformal_margin(truth, *forecasts.interval(self.method), INTERVAL_LEVEL)
             self.interval_margin = forecasts.margin
         metrics = {**method_scores[self.method], "coverage": interval_coverage(truth, *forecasts.interval(self.method)),
                    "direct_mase": method_scores["direct"]["mase"],

@@ -316,12 +316,14 @@ class ForecastTask(Task):
 
     # ---------------------------------------------------------- evaluation
     @torch.no_grad()
-    def _forecasts(self, model: Forecaster, series: TimeSeries, origins: np.ndarray) -> Forecasts:
-        """Every method's forecasts from ``origins`` (in batches of ``train.batch_size``), the chosen one's interval."""
+    def _forecasts(self, model: Forecaster, series: TimeSeries, origins: np.ndarray, *,
+                   anchors: np.ndarray | None = None) -> Forecasts:
+        """Every method's forecasts from ``origins`` (in batches of ``train.batch_size``), the chosen one's interval;
+        ``anchors``: the anchor's forecasts (W, H, C) from those origins where they are at hand."""
         context, horizon, batch_size = self.context, self.config.task.horizon, self.config.train.batch_size
         device = next(model.parameters()).device
         inputs = self._inputs(series, int(origins.max()) + horizon)
-        anchors = self._anchors(series, origins)  # (W, H, C)
+        anchors = self._anchors(series, origins) if anchors is None else anchors  # (W, H, C)
         scaled_anchors = self._scaled(anchors)
         columns = len(self.columns)
         was_training = model.training
@@ -344,13 +346,14 @@ class ForecastTask(Task):
                          margin)
 
     def _scores(self, model: Forecaster, series: TimeSeries, origins: np.ndarray, *, fit_rows: int, choose: bool,
-                baselines: dict[str, np.ndarray]) -> tuple[dict[str, float], Forecasts, np.ndarray]:
+                baselines: dict[str, np.ndarray],
+                anchors: np.ndarray | None = None) -> tuple[dict[str, float], Forecasts, np.ndarray]:
         """Metrics of the forecasts and ``baselines`` from ``origins`` (choosing the method on them with
         ``choose``), MASE scaled by the first ``fit_rows`` rows; and the forecasts and the truth (W, H, C)."""
         horizon = self.config.task.horizon
         truth = series.values[origins[:, None] + np.arange(horizon)]  # (W, H, C)
         scale = naive_scale(series.values[:fit_rows])
-        forecasts = self._forecasts(model, series, origins)
+        forecasts = self._forecasts(model, series, origins, anchors=anchors)
         method_scores = {method: forecast_metrics(truth, forecast, scale)
                          for method, forecast in forecasts.by_method.items()}
         if choose:
@@ -371,7 +374,8 @@ class ForecastTask(Task):
         context, horizon = self.context, self.config.task.horizon
         origins = self._validation_origins()
         metrics, _, _ = self._scores(model, self.series, origins, fit_rows=self.fit_rows, choose=True,
-                                     baselines=self._validation_baselines)
+                                     baselines=self._validation_baselines,
+                                     anchors=self._validation_baselines[self.anchor])  # computed once, in load_data
         windows = gather_windows(self._inputs(self.series, self.cut), torch.as_tensor(origins - context),
                                  context + horizon)  # (W, S+H, C+K)
         device = next(model.parameters()).device

@@ -58,8 +58,8 @@ class TaskConfig:
         "help": "in training, replace each token by the unknown token with this probability", "minimum": 0,
         "below": 1, "tasks": ("classify",)})
     words_only: bool = field(default=False, metadata={
-        "help": "with --tokenizer word, white space is not a token (not with --init-from: read as the model was)",
-        "tasks": ("classify",)})
+        "help": "with --tokenizer word, white space is not a token (recorded in the tokenizer: an --init-from "
+                "checkpoint must read text the same way)", "tasks": ("classify", "lm")})
     label_smoothing: float = field(default=0.0, metadata={
         "help": "train towards (1 - e) on the label plus e spread over every class", "minimum": 0, "below": 1,
         "tasks": ("classify",)})

@@ -78,17 +78,19 @@ class TextDecoder:
     UTF-8 bytes across tokens: its bytes go through Python's incremental UTF-8
     decoder, which holds an incomplete character back until its last byte and
     turns only bytes that are not UTF-8 into U+FFFD. Other tokenizers decode
-    token by token.
+    token by token, each after the tokenizer's ``separator`` if it has one (a
+    words-only word tokenizer: a space, as the text goes on from what came before).
     """
 
     def __init__(self, tokenizer) -> None:
         self.tokenizer = tokenizer
         self.token_bytes = getattr(tokenizer, "token_bytes", None)
+        self.separator = getattr(tokenizer, "separator", "")
         self.utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
     def add(self, token: int) -> str:
         if self.token_bytes is None:
-            return self.tokenizer.decode([token])
+            return self.separator + self.tokenizer.decode([token])
         return self.utf8.decode(self.token_bytes(token))
 
     def finish(self) -> str:

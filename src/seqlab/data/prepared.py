@@ -126,8 +126,8 @@ def _scan_batch(paths: list[Path]) -> list[Any]:
     return [scan_document(path) for path in paths]
 
 
-def _count_batch(kind: str, ranges: list[tuple[str, int, int]]) -> Counter:
-    return count_pieces(kind, [read_range(path, start, end) for path, start, end in ranges])
+def _count_batch(kind: str, reading: dict[str, bool], ranges: list[tuple[str, int, int]]) -> Counter:
+    return count_pieces(kind, [read_range(path, start, end) for path, start, end in ranges], **reading)
 
 
 _WORKER_TOKENIZERS: dict[str, Tokenizer] = {}
@@ -187,11 +187,14 @@ class _Report:
 
 
 def prepare_corpus(paths: Sequence[str | Path], *, out: str | Path | None = None, tokenizer_kind: str = "char",
-                   vocab_size: int = 0, val_fraction: float = 0.1, unknown: str = "unk",
-                   tokenizer: Tokenizer | None = None, strict: bool = False, workers: int = 1,
-                   chunk_bytes: int = CHUNK_BYTES, quiet: bool = True) -> Corpus:
+                   vocab_size: int = 0, val_fraction: float = 0.1, unknown: str = "unk", min_count: int = 1,
+                   lowercase: bool = False, words_only: bool = False, tokenizer: Tokenizer | None = None,
+                   strict: bool = False, workers: int = 1, chunk_bytes: int = CHUNK_BYTES,
+                   quiet: bool = True) -> Corpus:
     """Tokenize documents into training and validation tokens: into the folder ``out`` (memory-mapped
-    on return), or in memory when ``out`` is None. ``tokenizer`` given: encode with it, fit nothing."""
+    on return), or in memory when ``out`` is None. ``tokenizer`` given: encode with it, fit nothing;
+    otherwise fit one of ``tokenizer_kind`` that reads text as ``fit_tokenizer`` would with the same
+    ``min_count``, ``lowercase`` and ``words_only``."""
     if tokenizer is None and tokenizer_kind not in TOKENIZERS:
         raise SeqlabError(f"unknown tokenizer {tokenizer_kind!r}; choose one of {', '.join(TOKENIZERS)}")
     if not 0.0 <= val_fraction < 1.0:
@@ -212,7 +215,8 @@ def prepare_corpus(paths: Sequence[str | Path], *, out: str | Path | None = None
             parts = _split(documents, val_fraction)
             if tokenizer is None:
                 tokenizer = _fit(tokenizer_kind, parts["train"], pool, workers, report, unknown=unknown,
-                                 vocab_size=vocab_size, chunk_bytes=chunk_bytes)
+                                 vocab_size=vocab_size, min_count=min_count, lowercase=lowercase,
+                                 words_only=words_only, chunk_bytes=chunk_bytes)
             dtype = smallest_dtype(tokenizer.vocab_size)
             if out is not None:
                 _check_disk(out, input_bytes, dtype.itemsize)
@@ -322,7 +326,7 @@ def _split(documents: list[Document], val_fraction: float) -> dict[str, Part]:
 
 
 def _fit(kind: str, part: Part, pool: Executor | None, workers: int, report: _Report, *, unknown: str,
-         vocab_size: int, chunk_bytes: int) -> Tokenizer:
+         vocab_size: int, min_count: int, lowercase: bool, words_only: bool, chunk_bytes: int) -> Tokenizer:
     """Fit on the training part, streamed: char and word by counting pieces chunk by chunk (in
     parallel, added in order), BPE by the tokenizers library's trainer reading pieces from an iterator."""
     advance = report.stage("fit", sum(end - start for _, start, end in part.ranges))
@@ -332,12 +336,15 @@ def _fit(kind: str, part: Part, pool: Executor | None, workers: int, report: _Re
                 yield from text_pieces(read_range(document.path, start, end), FIT_PIECE_CHARACTERS)
                 advance(end - start)
 
-        return BPETokenizer.fit_pieces(pieces(), vocab_size=vocab_size)
+        return BPETokenizer.fit_pieces(pieces(), vocab_size=vocab_size, min_count=min_count, lowercase=lowercase)
+    reading = {"lowercase": lowercase} | ({"words_only": words_only} if kind == "word" else {})
     counts: Counter = Counter()
-    for batch, batch_counts in _ordered_batches(part, chunk_bytes, pool, workers, partial(_count_batch, kind)):
+    for batch, batch_counts in _ordered_batches(part, chunk_bytes, pool, workers,
+                                                partial(_count_batch, kind, reading)):
         counts.update(batch_counts)
         advance(sum(end - start for _, start, end in batch))
-    return TOKENIZERS[kind].from_counts(counts, unknown=unknown, vocab_size=vocab_size)
+    return TOKENIZERS[kind].from_counts(counts, unknown=unknown, vocab_size=vocab_size, min_count=min_count,
+                                        **reading)
 
 
 def _ordered_batches(part: Part, chunk_bytes: int, pool: Executor | None, workers: int,
@@ -465,6 +472,7 @@ def _open_prepared(directory: Path, manifest: dict[str, Any], tokenizer: Tokeniz
 
 
 def load_corpus(path: str | Path, *, tokenizer_kind: str, unknown: str, val_fraction: float, vocab_size: int = 0,
+                min_count: int = 1, lowercase: bool = False, words_only: bool = False,
                 tokenizer: Tokenizer | None = None) -> Corpus:
     """``--data PATH``: a prepared folder, memory-mapped (refused if ``tokenizer`` is given and differs
     from its own); otherwise text files (a file, a folder, a glob) prepared in memory, the same way."""
@@ -477,7 +485,8 @@ def load_corpus(path: str | Path, *, tokenizer_kind: str, unknown: str, val_frac
                 f"{tokenizer.vocab_size}); pass the text files as --data instead, or train afresh on {path}")
         return corpus
     return prepare_corpus([path], tokenizer_kind=tokenizer_kind, unknown=unknown, val_fraction=val_fraction,
-                          vocab_size=vocab_size, tokenizer=tokenizer)
+                          vocab_size=vocab_size, min_count=min_count, lowercase=lowercase, words_only=words_only,
+                          tokenizer=tokenizer)
 
 
 def cpu_count() -> int:

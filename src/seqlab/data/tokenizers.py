@@ -46,14 +46,16 @@ class CharTokenizer:
 
     @classmethod
     def fit(cls, text: str, *, unknown: str = "unk", min_count: int = 1, lowercase: bool = False) -> "CharTokenizer":
-        counts = Counter(text.lower() if lowercase else text)
-        return cls(sorted(character for character, count in counts.items() if count >= min_count), unknown=unknown,
-                   lowercase=lowercase)
+        return cls.from_counts(count_pieces("char", [text], lowercase=lowercase), unknown=unknown, min_count=min_count,
+                               lowercase=lowercase)
 
     @classmethod
-    def from_counts(cls, counts: Counter, *, unknown: str = "unk", vocab_size: int = 0) -> "CharTokenizer":
-        """Every character counted (``count_pieces`` over the training text), in code-point order."""
-        return cls(sorted(counts), unknown=unknown)
+    def from_counts(cls, counts: Counter, *, unknown: str = "unk", vocab_size: int = 0, min_count: int = 1,
+                    lowercase: bool = False) -> "CharTokenizer":
+        """Every character ``count_pieces`` counted in the training text at least ``min_count`` times, in
+        code-point order."""
+        return cls(sorted(character for character, count in counts.items() if count >= min_count), unknown=unknown,
+                   lowercase=lowercase)
 
     @property
     def vocab_size(self) -> int:
@@ -93,48 +95,66 @@ class CharTokenizer:
         return cls(list(values["characters"]), unknown=values["unknown"], lowercase=values.get("lowercase", False))
 
 
+def word_pieces(text: str, *, lowercase: bool = False, words_only: bool = False) -> list[str]:
+    """How the word tokenizer reads text: words, single punctuation marks and runs of white space, in order;
+    ``lowercase`` case-folds first, ``words_only`` leaves the white space out. Fitting and encoding both read so."""
+    pieces = WordTokenizer.pattern.findall(text.lower() if lowercase else text)
+    return [piece for piece in pieces if not piece.isspace()] if words_only else pieces
+
+
 class WordTokenizer:
     """Words, single punctuation marks and runs of white space, so decoding gives the text back exactly.
 
     The vocabulary is the ``vocab_size - 1`` most frequent pieces of the training
     text (ties broken by first appearance) after ``<unk>`` (id 0), which stands
     for every other piece, or, with ``unknown="error"``, makes encoding refuse it.
+    With ``words_only`` white space is not a token (neither counted nor encoded)
+    and decoding puts one space between tokens; with ``lowercase`` the text is
+    case-folded first. Both are saved with the vocabulary, so every model built
+    on the tokenizer reads text the same way (``word_pieces``).
     """
 
     kind = "word"
     pattern = re.compile(r"\w+|\s+|[^\w\s]")
     default_vocab_size = 10_000
 
-    def __init__(self, pieces: list[str], *, unknown: str = "unk", lowercase: bool = False) -> None:
+    def __init__(self, pieces: list[str], *, unknown: str = "unk", lowercase: bool = False,
+                 words_only: bool = False) -> None:
         if unknown not in ("unk", "error"):
             raise ValueError(f"unknown must be 'unk' or 'error', got {unknown!r}")
         self.pieces = [UNKNOWN_TOKEN, *pieces]
         self.unknown = unknown
         self.lowercase = lowercase
+        self.words_only = words_only
         self._ids = {piece: index for index, piece in enumerate(self.pieces)}
 
     @classmethod
     def fit(cls, text: str, *, unknown: str = "unk", vocab_size: int = 0, min_count: int = 1,
-            lowercase: bool = False) -> "WordTokenizer":
-        counts = Counter(cls.pattern.findall(text.lower() if lowercase else text))
-        return cls.from_counts(counts, unknown=unknown, vocab_size=vocab_size, min_count=min_count, lowercase=lowercase)
+            lowercase: bool = False, words_only: bool = False) -> "WordTokenizer":
+        return cls.from_counts(count_pieces("word", [text], lowercase=lowercase, words_only=words_only),
+                               unknown=unknown, vocab_size=vocab_size, min_count=min_count, lowercase=lowercase,
+                               words_only=words_only)
 
     @classmethod
     def from_counts(cls, counts: Counter, *, unknown: str = "unk", vocab_size: int = 0, min_count: int = 1,
-                    lowercase: bool = False) -> "WordTokenizer":
-        """The most frequent pieces of ``count_pieces`` over the training text (counted in text order)."""
+                    lowercase: bool = False, words_only: bool = False) -> "WordTokenizer":
+        """The most frequent pieces ``count_pieces`` counted in the training text (in text order), read with the
+        same ``lowercase`` and ``words_only``."""
         return cls([piece for piece, count in counts.most_common((vocab_size or cls.default_vocab_size) - 1)
-                    if count >= min_count], unknown=unknown, lowercase=lowercase)
+                    if count >= min_count], unknown=unknown, lowercase=lowercase, words_only=words_only)
 
     @property
     def vocab_size(self) -> int:
         return len(self.pieces)
 
-    def encode(self, text: str, *, whitespace: bool = True) -> Tensor:
-        """text -> (L,) ids of its pieces; with ``whitespace`` False runs of white space are left out."""
-        pieces = self.pattern.findall(text.lower() if self.lowercase else text)
-        if not whitespace:
-            pieces = [piece for piece in pieces if not piece.isspace()]
+    @property
+    def separator(self) -> str:
+        """What decoding puts between tokens: a space where white space is not a token, else nothing."""
+        return " " if self.words_only else ""
+
+    def encode(self, text: str) -> Tensor:
+        """text -> (L,) ids of its pieces (``word_pieces``)."""
+        pieces = word_pieces(text, lowercase=self.lowercase, words_only=self.words_only)
         ids = [self._ids.get(piece, 0) for piece in pieces]
         if self.unknown == "error" and 0 in ids:
             missing = sorted({piece for piece in pieces if piece not in self._ids})
@@ -144,18 +164,21 @@ class WordTokenizer:
 
     def decode(self, ids: Tensor | list[int]) -> str:
         values = ids.tolist() if isinstance(ids, Tensor) else ids
-        return "".join(UNKNOWN_TEXT if index == 0 else self.pieces[index] for index in values)
+        return self.separator.join(UNKNOWN_TEXT if index == 0 else self.pieces[index] for index in values)
 
     def token_characters(self) -> np.ndarray:
-        """(V,) the characters each token decodes to (<unk>: its one replacement character)."""
-        return np.array([1, *map(len, self.pieces[1:])], dtype=np.int64)
+        """(V,) the characters each token decodes to (<unk>: its one replacement character), with
+        ``words_only`` counting the space that separates it from the next."""
+        return np.array([1, *map(len, self.pieces[1:])], dtype=np.int64) + len(self.separator)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "unknown": self.unknown, "pieces": self.pieces[1:], "lowercase": self.lowercase}
+        return {"kind": self.kind, "unknown": self.unknown, "pieces": self.pieces[1:], "lowercase": self.lowercase,
+                "words_only": self.words_only}
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "WordTokenizer":
-        return cls(list(values["pieces"]), unknown=values["unknown"], lowercase=values.get("lowercase", False))
+        return cls(list(values["pieces"]), unknown=values["unknown"], lowercase=values.get("lowercase", False),
+                   words_only=values.get("words_only", False))
 
 
 class BPETokenizer:
@@ -251,23 +274,30 @@ TOKENIZERS: dict[str, type] = {kind.kind: kind for kind in (CharTokenizer, WordT
 
 
 def fit_tokenizer(kind: str, text: str, *, unknown: str, vocab_size: int = 0, min_count: int = 1,
-                  lowercase: bool = False) -> Tokenizer:
-    """Fit a tokenizer of ``kind`` (char, word, bpe) on training text; ``vocab_size`` 0 is the kind's default."""
+                  lowercase: bool = False, words_only: bool = False) -> Tokenizer:
+    """Fit a tokenizer of ``kind`` (char, word, bpe) on training text; ``vocab_size`` 0 is the kind's default,
+    ``words_only`` concerns the word tokenizer alone."""
     if kind not in TOKENIZERS:
         raise SeqlabError(f"unknown tokenizer {kind!r}; choose one of {', '.join(TOKENIZERS)}")
     if kind == "char":
         return CharTokenizer.fit(text, unknown=unknown, min_count=min_count, lowercase=lowercase)
-    return TOKENIZERS[kind].fit(text, unknown=unknown, vocab_size=vocab_size, min_count=min_count, lowercase=lowercase)
+    if kind == "word":
+        return WordTokenizer.fit(text, unknown=unknown, vocab_size=vocab_size, min_count=min_count,
+                                 lowercase=lowercase, words_only=words_only)
+    return BPETokenizer.fit(text, vocab_size=vocab_size, min_count=min_count, lowercase=lowercase)
 
 
-def count_pieces(kind: str, texts: list[str]) -> Counter:
-    """What fitting a char or word tokenizer counts in texts: {piece: occurrences}, in order of first
-    appearance for words. Counts of consecutive chunks add up (``Counter.update``) to the whole text's."""
+def count_pieces(kind: str, texts: list[str], *, lowercase: bool = False, words_only: bool = False) -> Counter:
+    """What fitting a char or word tokenizer counts in texts, read as it will read them (``lowercase``; words:
+    ``words_only``): {piece: occurrences}, in order of first appearance for words. Counts of consecutive chunks
+    add up (``Counter.update``) to the whole text's."""
     if kind == "word":
         counts: Counter = Counter()
         for text in texts:  # one by one: a word must not run on from one text into the next
-            counts.update(WordTokenizer.pattern.findall(text))
+            counts.update(word_pieces(text, lowercase=lowercase, words_only=words_only))
         return counts
+    if lowercase:
+        texts = [text.lower() for text in texts]
     codepoints = np.frombuffer("".join(texts).encode("utf-32-le"), dtype=np.uint32)
     occurrences = np.bincount(codepoints)
     return Counter({chr(code): int(occurrences[code]) for code in np.flatnonzero(occurrences)})

@@ -144,8 +144,9 @@ class InitialWeights:
                                .state_dict().items()}
                         for name in parts if hasattr(self.checkpoint.model, name)}
 
-    def tokenizer(self, config: Config) -> Any:
-        """The checkpoint's tokenizer, refusing a run that asked for another kind."""
+    def tokenizer(self, config: Config, *, words_only: bool | None = None) -> Any:
+        """The checkpoint's tokenizer, refusing a run that asked for another kind, or to read text otherwise than
+        it does: ``--lowercase``, and for a task that takes it (``words_only`` not None) ``--words-only``."""
         source = getattr(self.checkpoint.task, "tokenizer", None)
         if source is None:
             raise SeqlabError(f"--init-from {self.source_dir} has no tokenizer (a {self.checkpoint.config.task.name} "
@@ -154,6 +155,18 @@ class InitialWeights:
             raise SeqlabError(
                 f"--init-from {self.source_dir} was trained with a {source.kind} tokenizer but this run asks "
                 f"for --tokenizer {config.data.tokenizer}; pass --tokenizer {source.kind} (its tokenizer is reused)")
+        # what the checkpoint's tokenizer records of how it reads text, against what this run asks for
+        asked = {"lowercase": config.data.lowercase, "words_only": words_only}
+        recorded = {name: getattr(source, name) for name, value in asked.items()
+                    if value is not None and hasattr(source, name)}
+        differing = [name for name, value in recorded.items() if value != asked[name]]
+        if differing:
+            def flags(values: dict[str, Any]) -> str:
+                return " ".join(f"--{name.replace('_', '-')} {str(values[name]).lower()}" for name in differing)
+
+            raise SeqlabError(
+                f"--init-from {self.source_dir}'s tokenizer reads text with {flags(recorded)} but this run asks for "
+                f"{flags(asked)}; pass {flags(recorded)} (its tokenizer is reused), or pretrain with {flags(asked)}")
         return source
 
     def apply(self, model: nn.Module, *, optional: tuple[str, ...] = ()) -> None:

@@ -67,7 +67,9 @@ class ClassifyTask(Task):
     classifier reuses that checkpoint's tokenizer and model architecture
     (``config.model``, keeping this run's dropout) and starts its ``embedding``
     and ``backbone`` from its weights; a bidirectional run's reverse backbone
-    starts fresh. ``task.freeze_backbone`` keeps ``backbone`` fixed.
+    starts fresh. ``task.freeze_backbone`` keeps ``backbone`` fixed. The
+    tokenizer records how it reads text (``data.lowercase``, ``task.words_only``):
+    a checkpoint that reads it otherwise than this run asks is refused.
 
     Metrics: the network's own ``val_loss`` (nats), ``accuracy`` (the
     selection metric: best/ is the network's best) and ``macro_f1``. Beside
@@ -122,11 +124,7 @@ class ClassifyTask(Task):
         return read_labelled(path, label_column=task.label_column, text_columns=task.text_columns, header=task.header)
 
     def _encode(self, text: str) -> Tensor:
-        # a pretrained model (--init-from) read white space as tokens: its text is read as it was
-        if self.config.task.words_only and self.tokenizer.kind == "word" and not self.config.task.init_from:
-            tokens = self.tokenizer.encode(text, whitespace=False)[:self.config.data.block_size]  # (L,)
-        else:
-            tokens = self.tokenizer.encode(text)[:self.config.data.block_size]  # (L,)
+        tokens = self.tokenizer.encode(text)[:self.config.data.block_size]  # (L,)
         if len(tokens) == 0:
             raise SeqlabError(f"the text {text[:40]!r} has no tokens; give every input some text")
         return tokens
@@ -155,11 +153,12 @@ class ClassifyTask(Task):
         if self.tokenizer is None:
             if self.config.task.init_from:
                 self.initial_weights = InitialWeights(self.config, ("embedding", "backbone"))
-                self.tokenizer = self.initial_weights.tokenizer(self.config)
+                self.tokenizer = self.initial_weights.tokenizer(self.config, words_only=self.config.task.words_only)
             else:
                 self.tokenizer = fit_tokenizer(data.tokenizer, "\n".join(table.texts[row] for row in train_rows),
                                                unknown=data.unknown, vocab_size=data.vocab_size,
-                                               min_count=data.min_count, lowercase=data.lowercase)
+                                               min_count=data.min_count, lowercase=data.lowercase,
+                                               words_only=self.config.task.words_only)
         self.train_sequences = [self._encode(table.texts[row]) for row in train_rows]
         self.train_targets = targets[train_rows]
         self.val_sequences = [self._encode(table.texts[row]) for row in val_rows]

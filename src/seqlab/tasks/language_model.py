@@ -68,6 +68,10 @@ class LanguageModelTask(Task):
     """p(x_{t+1} | x_{<=t}) over a text: the first (1 - val_fraction) of one file trains and the rest
     validates; a folder or a prepared corpus holds out whole documents instead.
 
+    The tokenizer is fitted on the training part and reads text as ``data.min_count``,
+    ``data.lowercase`` and, for words, ``task.words_only`` say (the classifier's
+    reading, so a classifier can start from this model with ``--init-from``).
+
     Metrics: ``val_loss`` (nats per token) and ``bpc`` (bits per character: the loss in bits times the
     tokens per character of the text measured, counted exactly from the text, or, where
     ``eval_max_batches`` stops early, from the characters each measured token decodes to).
@@ -90,15 +94,16 @@ class LanguageModelTask(Task):
         data = self.config.data
         if self.tokenizer is None and self.config.task.init_from:  # fine-tuning: the old vocabulary, on new text
             self.initial_weights = InitialWeights(self.config, ("embedding", "backbone", "head"))
-            self.tokenizer = self.initial_weights.tokenizer(self.config)
-        if data.min_count != 1 or data.lowercase:
-            raise SeqlabError("--min-count and --lowercase are not taken by the language model's corpus reader yet "
-                              "(classify, seq2seq and music take them); drop them for --task lm")
+            self.tokenizer = self.initial_weights.tokenizer(self.config, words_only=self.config.task.words_only)
         self.data = load_corpus(data.path, tokenizer_kind=data.tokenizer, unknown=data.unknown,
-                                val_fraction=data.val_fraction, vocab_size=data.vocab_size, tokenizer=self.tokenizer)
+                                val_fraction=data.val_fraction, vocab_size=data.vocab_size, min_count=data.min_count,
+                                lowercase=data.lowercase, words_only=self.config.task.words_only,
+                                tokenizer=self.tokenizer)
         self.tokenizer = self.data.tokenizer
         # a prepared corpus fixed its tokenizer and split: the checkpoint records what was used
         data.tokenizer, data.val_fraction = self.tokenizer.kind, self.data.val_fraction
+        data.lowercase = getattr(self.tokenizer, "lowercase", data.lowercase)
+        self.config.task.words_only = getattr(self.tokenizer, "words_only", self.config.task.words_only)
         if len(self.data.train) < data.block_size + 1:
             raise SeqlabError(
                 f"{data.path}: the training part has {len(self.data.train)} tokens, fewer than one training "

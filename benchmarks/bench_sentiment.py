@@ -29,8 +29,10 @@ cross-validation is untouched by tuning.
 With ``--pretrain`` each split first trains a word-level language model (the
 classifier's backbone and sizes, one direction) on unlabelled text: every
 sentence of both sites that the split does not test on (labels unused), plus
-``--pretrain-text`` if given. The classifier then starts from its embedding and
-forward backbone (``--init-from``, the GPT recipe) and reuses its tokenizer.
+``--pretrain-text`` if given, reading the text as the classifier's defaults do
+(lower-cased words seen at least twice, white space not a token). The classifier
+then starts from its embedding and forward backbone (``--init-from``, the GPT
+recipe) and reuses its tokenizer, so both read every sentence alike.
 """
 from __future__ import annotations
 
@@ -85,12 +87,15 @@ def bag_of_words_accuracy(train_rows: list[Row], test_rows: list[Row]) -> float:
 
 
 def pretrain_language_model(text: list[str], *, workspace: Path, threads: int, steps: int) -> Path:
-    """A word-level language model with the classifier's default backbone and sizes; its best checkpoint."""
+    """A word-level language model with the classifier's default backbone and sizes, reading text as the classifier
+    does by default (its tokenizer: lower case, words seen at least twice, white space not a token); its best
+    checkpoint."""
     defaults = Config.for_task("classify")
     config = Config()
     config.model.backbone = defaults.model.backbone
     config.model.hidden_size, config.model.embedding_size = defaults.model.hidden_size, defaults.model.embedding_size
-    config.data.tokenizer = "word"  # the language model's corpus reader takes no --lowercase or --min-count yet
+    config.data.tokenizer, config.data.lowercase = defaults.data.tokenizer, defaults.data.lowercase
+    config.data.min_count, config.task.words_only = defaults.data.min_count, defaults.task.words_only
     config.data.block_size, config.data.val_fraction = 32, 0.05
     config.train.max_steps, config.train.eval_interval, config.train.learning_rate = steps, 100, 5e-3
     config.train.threads, config.train.seed, config.train.log_interval = threads, SEED, 1000

@@ -236,7 +236,7 @@ def test_init_from_a_language_model(tmp_path, capsys):
     language_model = tmp_path / "lm"
     assert main(["train", "--data", str(text), "--out", str(language_model), "--tokenizer", "word", "--block-size", "16",
                  "--hidden-size", "16", "--max-steps", "4", "--eval-interval", "4", "--batch-size", "4",
-                 "--threads", "1", "--quiet"]) == 0
+                 "--threads", "1", "--quiet", "--lowercase", "true", "--words-only", "true"]) == 0
     data = write(tmp_path / "train.tsv", "\n".join(sentiment_rows(40, 3)) + "\n")
     error = run_bad(capsys, ["train", "--data", str(data), "--out", str(tmp_path / "mismatch"),
                              "--init-from", str(language_model), *FLAGS, "--tokenizer", "char"])
@@ -503,22 +503,56 @@ def test_words_only_reads_no_white_space(tmp_path):
 
     config = Config.for_task("classify")
     config.data.path = str(write(tmp_path / "train.tsv", "\n".join(sentiment_rows(40, 11)) + "\n"))
-    sequences = {}
+    read = {}
     for words_only in (False, True):
         config.task.words_only = words_only
         task = ClassifyTask(config)
         task.load_data()
-        sequences[words_only] = task.train_sequences
+        assert task.tokenizer.words_only == words_only  # recorded in the tokenizer, so every reader reads alike
+        read[words_only] = [[task.tokenizer.pieces[index] for index in sequence.tolist()]
+                            for sequence in task.train_sequences]
         pieces = task.tokenizer.pieces
-    for with_spaces, without in zip(sequences[False], sequences[True]):
-        assert without.tolist() == [index for index in with_spaces.tolist() if not pieces[index].isspace()]
-    assert any(pieces[index] == " " for index in sequences[False][0].tolist())
-    # started from a pretrained model, the text is read as that model read it: white space included
+    for with_spaces, without in zip(read[False], read[True]):
+        assert without == [piece for piece in with_spaces if not piece.isspace()]
+    assert " " in read[False][0] and not any(piece.isspace() for piece in pieces)  # nor in the vocabulary
+
+
+def test_a_language_model_reads_text_as_the_classifier_does_and_a_classifier_from_it_reads_alike(tmp_path, capsys):
+    from seqlab.data.prepared import load_corpus
+    from seqlab.generate import TextDecoder
+    from seqlab.train.checkpoint import load_checkpoint
+
+    text = write(tmp_path / "text.txt", "The film was GOOD. The film, the end\nthe end was good, dull\n")
     language_model = tmp_path / "lm"
-    text = write(tmp_path / "text.txt", " ".join(row.split("\t")[0] for row in sentiment_rows(100, 12)) + "\n")
-    assert main(["train", "--data", str(text), "--out", str(language_model), "--tokenizer", "word", "--block-size", "8",
-                 "--hidden-size", "8", "--max-steps", "1", "--eval-interval", "1", "--threads", "1", "--quiet"]) == 0
-    config.task.init_from = str(language_model)
-    task = ClassifyTask(config)
-    task.load_data()
-    assert config.task.words_only and any(task.tokenizer.pieces[index] == " " for index in task.train_sequences[0])
+    lm_flags = ["--tokenizer", "word", "--block-size", "4", "--hidden-size", "8", "--max-steps", "1",
+                "--eval-interval", "1", "--threads", "1", "--quiet", "--val-fraction", "0"]
+    assert main(["train", "--task", "lm", "--data", str(text), "--out", str(language_model), *lm_flags,
+                 "--lowercase", "true", "--min-count", "2", "--words-only", "true"]) == 0
+    # the known answer: the text read lower-cased, without white space: the 4, film was good , end 2 (in order of
+    # first appearance), "." and dull once: below --min-count 2
+    tokenizer = load_checkpoint(language_model).tokenizer
+    assert tokenizer.pieces == ["<unk>", "the", "film", "was", "good", ",", "end"]
+    assert tokenizer.encode("THE film, the  END.\n").tolist() == [1, 2, 5, 1, 6, 0]
+    assert tokenizer.decode([1, 2, 3, 4]) == "the film was good"
+    decoder = TextDecoder(tokenizer)  # sampling: each token after a space, as the text goes on from the prompt
+    assert "".join(decoder.add(token) for token in (2, 3, 4)) == " film was good"
+    # a classifier with its defaults (lower case, words only) starts from it and reads every text as it does
+    rows = "\n".join(sentiment_rows(40, 12)) + "\nThe FILM, was good.\tyes\n"
+    data = write(tmp_path / "train.tsv", rows)
+    run = tmp_path / "fine"
+    assert main(["train", "--data", str(data), "--out", str(run), "--init-from", str(language_model), *FLAGS,
+                 "--tokenizer", "word", "--max-steps", "2", "--eval-interval", "2", "--val-fraction", "0"]) == 0
+    classifier = load_checkpoint(run)
+    for row in rows.splitlines():
+        sentence = row.split("\t")[0]
+        alone = write(tmp_path / "one.txt", sentence)
+        as_read = load_corpus(alone, tokenizer_kind="word", unknown="unk", val_fraction=0, tokenizer=tokenizer).train
+        assert classifier.task._encode(sentence).tolist() == as_read.tolist()
+    assert classifier.task._encode("The FILM, was good.").tolist() == [1, 2, 5, 3, 4, 0]
+    # a language model that reads text otherwise (cased, white space as tokens) is refused, nothing written
+    cased = tmp_path / "cased"
+    assert main(["train", "--task", "lm", "--data", str(text), "--out", str(cased), *lm_flags]) == 0
+    error = run_bad(capsys, ["train", "--data", str(data), "--out", str(tmp_path / "refused"), "--init-from",
+                             str(cased), *FLAGS, "--tokenizer", "word"])
+    assert "--lowercase false --words-only false but this run asks for --lowercase true --words-only true" in error
+    assert not (tmp_path / "refused").exists()

@@ -6,6 +6,7 @@ import math
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from types import SimpleNamespace
 
 import numpy as np
@@ -73,6 +74,27 @@ def test_prepared_tokens_equal_the_whole_text_encoded_at_once(tmp_path, kind):
     assert np.array_equal(in_memory.train, corpus.train) and np.array_equal(in_memory.val, corpus.val)
     if kind != "word":  # every token's characters add up to the text's (bpc over part of a split)
         assert corpus.tokenizer.token_characters()[np.asarray(corpus.val)].sum() == len(val_text)
+
+
+def test_a_prepared_corpus_reads_text_as_the_tokenizer_fitted_at_once_with_the_same_reading(tmp_path):
+    text = MIXED * 30
+    path = tmp_path / "corpus.txt"
+    path.write_text(text, encoding="utf-8")
+    assert main(["prepare", "--data", str(path), "--out", str(tmp_path / "prepared"), "--tokenizer", "word",
+                 "--min-count", "3", "--lowercase", "true", "--words-only", "true", "--val-fraction", "0.2",
+                 "--workers", "1", "--quiet"]) == 0
+    corpus = load_prepared(tmp_path / "prepared")
+    streamed = prepare_corpus([path], tokenizer_kind="word", min_count=3, lowercase=True, words_only=True,
+                              val_fraction=0.2, chunk_bytes=97, workers=2)  # dozens of chunks, two processes
+    train_text, val_text = split_text(text, 0.2)
+    reference = WordTokenizer.fit(train_text, min_count=3, lowercase=True, words_only=True)
+    pieces = WordTokenizer.pattern.findall(train_text.lower())
+    assert reference.pieces[1:] == [piece for piece, count in Counter(pieces).most_common()
+                                    if count >= 3 and not piece.isspace()]
+    for prepared in (corpus, streamed):
+        assert prepared.tokenizer.to_dict() == reference.to_dict()
+        assert np.array_equal(prepared.train, reference.encode(train_text).numpy())
+        assert np.array_equal(prepared.val, reference.encode(val_text).numpy())
 
 
 @settings(max_examples=40, deadline=None)

@@ -254,10 +254,16 @@ def _command_train(arguments: argparse.Namespace, extra: list[str]) -> None:
 def _command_prepare(arguments: argparse.Namespace, extra: list[str]) -> None:
     from .data.prepared import cpu_count, prepare_corpus
 
+    from .config import parse_flag_value
+
     if arguments.vocab_size < 0 or arguments.workers < 0:
         raise SeqlabError("--vocab-size and --workers must be zero or more")
+    if arguments.min_count < 1:
+        raise SeqlabError(f"--min-count must be at least 1, got {arguments.min_count}")
     prepare_corpus(arguments.data, out=arguments.out, tokenizer_kind=arguments.tokenizer,
                    vocab_size=arguments.vocab_size, val_fraction=arguments.val_fraction, unknown=arguments.unknown,
+                   min_count=arguments.min_count, lowercase=parse_flag_value("data", "lowercase", arguments.lowercase),
+                   words_only=parse_flag_value("task", "words_only", arguments.words_only),
                    strict=arguments.strict, workers=arguments.workers or cpu_count(), quiet=arguments.quiet)
 
 
@@ -433,6 +439,11 @@ def build_parser() -> argparse.ArgumentParser:
                          help="held out by documents (for one file: its last part); 0: no validation")
     prepare.add_argument("--unknown", choices=("unk", "error"), default="unk",
                          help="characters or words the training part lacks: <unk>, or refuse")
+    prepare.add_argument("--min-count", type=int, default=1,
+                         help="char and word: pieces seen fewer times in the training part become <unk>")
+    prepare.add_argument("--lowercase", default="false", metavar="BOOL", help="case-fold the text before tokenizing")
+    prepare.add_argument("--words-only", default="false", metavar="BOOL",
+                         help="word: white space is not a token (the classify task's default reading)")
     prepare.add_argument("--strict", action="store_true", help="refuse files that are not UTF-8 text (default: skip them)")
     prepare.add_argument("--workers", type=int, default=0, help="processes that read and encode; 0: one per core")
     prepare.add_argument("--quiet", action="store_true", help="print nothing but errors and skipped files")

@@ -9,7 +9,8 @@ import torch
 
 from seqlab.cli import main
 from seqlab.config import Config
-from seqlab.data.timeseries import (ForecastWindows, Scaler, calendar_features, conformal_margin, forecast_metrics,
+from seqlab.data.timeseries import (ForecastWindows, Scaler, calendar_features, clearly_best, conformal_margin,
+                                    forecast_metrics,
                                     guess_season, naive_scale, read_series, split_point)
 from seqlab.errors import SeqlabError
 from seqlab.models.forecast_baselines import (EtsFit, ets_candidates, ets_forecasts, ets_paths, naive_forecasts,
@@ -224,6 +225,32 @@ def test_conformal_margin_is_the_smallest_that_covers_the_level():
     assert (wide < 0).all()  # intervals that cover everything are narrowed
 
 
+def test_clearly_best_keeps_the_default_unless_a_forecast_beats_it_by_one_standard_error():
+    """Known answers: 8 origins, horizon 2 (so 4 independent ones), per-origin scaled errors set by hand."""
+    truth = np.zeros((8, 2, 1))
+
+    def forecast(errors):  # each origin's forecast is off by its error at every step
+        return np.broadcast_to(np.asarray(errors, dtype=float)[:, None, None], truth.shape)
+
+    default = forecast([3.0] * 8)
+    steady = forecast([2.5] * 8)  # MASE 2.5: 0.5 better at every origin (standard error 0)
+    noisy = forecast([0.4, 4.4] * 4)  # MASE 2.4, the lowest, but d = -2.6, +1.4: SE = std 2.14 / sqrt(8 / 2) = 1.07
+    scale = np.ones(1)
+    assert clearly_best(truth, {"default": default, "noisy": noisy}, scale, default="default") == "default"
+    assert clearly_best(truth, {"default": default, "noisy": noisy, "steady": steady}, scale,
+                        default="default") == "steady"
+    assert clearly_best(truth, {"default": default, "noisy": forecast([0.4, 3.4] * 4)}, scale,  # SE 0.53 < 1.1
+                        default="default") == "noisy"
+    assert clearly_best(truth, {"default": default, "same": default}, scale, default="default") == "default"
+    # the scale divides each column's error: halving a column's scale doubles its weight
+    two = np.concatenate([forecast([1.0] * 8), forecast([0.0] * 8)], axis=-1)
+    other = np.concatenate([forecast([0.0] * 8), forecast([1.5] * 8)], axis=-1)
+    assert clearly_best(np.zeros((8, 2, 2)), {"two": two, "other": other}, np.array([1.0, 1.0]),
+                        default="two") == "two"
+    assert clearly_best(np.zeros((8, 2, 2)), {"two": two, "other": other}, np.array([0.5, 1.0]),
+                        default="two") == "other"
+
+
 def test_windows_and_targets_line_up_and_resume_exactly():
     values = torch.arange(75.0).view(25, 3)  # row r holds 3r, 3r + 1, 3r + 2; the last column a feature
     anchors = torch.arange(25 - 8 + 1.0)[:, None, None].expand(-1, 3, 2)  # (starts, H, C): anchor s for start s
@@ -385,10 +412,10 @@ def test_a_heuristic_start_is_fixed_so_the_fit_also_runs_over_short_series():
 
 
 def test_the_anchor_is_the_validation_best_baseline_and_the_untrained_network(tmp_path, capsys):
-    """--anchor auto picks the baseline with the lowest validation MASE; at a learning rate of 1e-12 the direct head is
+    """--anchor auto picks the baseline clearly best on validation; at a learning rate of 1e-12 the direct head is
     that forecast (ETS by statsmodels with the fits saved beside the model) from every held-out origin."""
     data, run = tmp_path / "load.csv", tmp_path / "run"
-    write_seasonal_csv(data, rows=120)
+    write_seasonal_csv(data, rows=300)
     assert main(["train", "--task", "forecast", "--data", str(data), "--out", str(run), "--block-size", "8",
                  "--horizon", "4", "--hidden-size", "8", "--max-steps", "2", "--eval-interval", "2",
                  "--learning-rate", "1e-12", "--threads", "1", "--quiet"]) == 0
@@ -401,7 +428,8 @@ def test_the_anchor_is_the_validation_best_baseline_and_the_untrained_network(tm
     ets, fits = ets_forecasts(values, origins, horizon, 4, fit_rows=task.fit_rows)
     scores = {"naive": naive_forecasts(values, origins, horizon), "seasonal_naive":
               seasonal_naive_forecasts(values, origins, horizon, 4), "ets": ets}
-    expected = min(scores, key=lambda name: forecast_metrics(truth, scores[name], scale)["mase"])
+    assert min(scores, key=lambda name: forecast_metrics(truth, scores[name], scale)["mase"]) == "ets"
+    expected = clearly_best(truth, scores, scale, default="seasonal_naive")  # and by more than a standard error
     saved = json.loads((run / "scaler.json").read_text())
     assert saved["anchor"] == expected == "ets"  # a trend and a season: ETS forecasts them best
     assert [fit.to_dict() for fit in fits] == saved["ets"]

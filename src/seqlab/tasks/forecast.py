@@ -5,11 +5,13 @@ The series is cut in three, in time order:
 - the validation part, the last ``task.validation_rows`` rows before the
   held-out part (default: the larger of 2H and a tenth of what precedes it):
   the forecasts from its origins choose the anchor, the classical forecast
-  the network corrects (``task.anchor`` auto: the baseline with the lowest
-  MASE there, chosen before training), the method (``task.forecast_mode``
-  auto: the direct head, the autoregressive head, the anchor alone, or the
-  mean of a head and the anchor, whichever has the lowest MASE) and the
-  checkpoint kept in ``best/``; the network does not learn from it;
+  the network corrects (``task.anchor`` auto: seasonal-naive, unless naive or
+  ETS has a MASE lower there by more than one standard error, chosen before
+  training), the method (``task.forecast_mode`` auto: the anchor alone,
+  unless the direct head, the autoregressive head or the mean of a head and
+  the anchor is better there by more than one standard error; see
+  ``seqlab.data.timeseries.clearly_best``) and the checkpoint kept in
+  ``best/``; the network does not learn from it;
 - the held-out part, the last ``data.val_fraction`` of the rows: ``seqlab eval``
   scores it, and nothing is chosen on it.
 Every row of a part that has H rows after it is a forecast origin
@@ -64,10 +66,9 @@ from torch.nn import functional as F
 from ..backbones.base import State
 from ..config import Config
 from ..data.batches import Batch
-from ..data.timeseries import (BUILTIN_PREFIX, ForecastWindows, Scaler, TimeSeries, calendar_features, column_metrics,
-                               conformal_margin, forecast_metrics, gather_windows, guess_season, interval_coverage,
-                               naive_scale,
-                               plot_forecast, read_series, split_point)
+from ..data.timeseries import (BUILTIN_PREFIX, ForecastWindows, Scaler, TimeSeries, calendar_features, clearly_best,
+                               column_metrics, conformal_margin, forecast_metrics, gather_windows, guess_season,
+                               interval_coverage, naive_scale, plot_forecast, read_series, split_point)
 from ..errors import SeqlabError
 from ..models.forecast_baselines import BASELINES, EtsFit, baseline_forecast, baseline_forecasts, fit_ets_columns
 from ..models.forecaster import INTERVAL_LEVEL, MEDIAN, QUANTILES, ForecastOutputs, Forecaster, build_forecaster
@@ -235,7 +236,8 @@ class ForecastTask(Task):
         return np.arange(self.fit_rows, self.cut - self.config.task.horizon + 1)
 
     def _choose_anchor(self) -> str:
-        """``task.anchor``, or (auto) the baseline with the lowest MASE from the validation origins, said in one line."""
+        """``task.anchor``, or (auto) seasonal-naive unless a baseline is clearly better from the validation origins
+        (``clearly_best``), said in one line."""
         chosen = self.config.task.anchor
         if chosen != "auto":
             return chosen
@@ -246,10 +248,11 @@ class ForecastTask(Task):
         scale = naive_scale(values[:self.fit_rows])
         scores = {name: forecast_metrics(truth, forecast, scale)["mase"]
                   for name, forecast in self._validation_baselines.items()}
-        chosen = min(BASELINES, key=scores.__getitem__)
+        chosen = clearly_best(truth, self._validation_baselines, scale, default="seasonal_naive")
         print(f"forecast: the network corrects {chosen} (validation MASE: "
-              + ", ".join(f"{name} {score:.3f}" for name, score in scores.items()) + "); --anchor sets it",
-              file=sys.stderr)
+              + ", ".join(f"{name} {score:.3f}" for name, score in scores.items())
+              + "; another baseline than seasonal_naive only where better by over one standard error); "
+              "--anchor sets it", file=sys.stderr)
         return chosen
 
     def _anchors(self, series: TimeSeries, origins: np.ndarray) -> np.ndarray:
@@ -356,8 +359,10 @@ class ForecastTask(Task):
         forecasts = self._forecasts(model, series, origins, anchors=anchors)
         method_scores = {method: forecast_metrics(truth, forecast, scale)
                          for method, forecast in forecasts.by_method.items()}
-        if choose:
-            self.method = min(self._candidates(), key=lambda method: method_scores[method]["mase"])
+        if choose:  # the anchor alone unless a network's method is clearly better
+            candidates = self._candidates()
+            self.method = clearly_best(truth, {method: forecasts.by_method[method] for method in candidates}, scale,
+                                       default="anchor" if "anchor" in candidates else candidates[0])
             forecasts.margin = np.zeros_like(forecasts.margin)  # calibrated afresh, from the heads' own intervals
             forecasts.margin = conformal_margin(truth, *forecasts.interval(self.method), INTERVAL_LEVEL)
             self.interval_margin = forecasts.margin

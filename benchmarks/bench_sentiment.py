@@ -25,6 +25,7 @@ cross-validation is untouched by tuning.
     python benchmarks/bench_sentiment.py                         # everything
     python benchmarks/bench_sentiment.py --part cross-domain     # or yelp-cv, amazon-cv: one part
     python benchmarks/bench_sentiment.py --part cross-domain --pretrain  # also from a pretrained language model
+    python benchmarks/bench_sentiment.py --part yelp-cv --seeds 3        # every network with three seeds, averaged
 
 With ``--pretrain`` each split first trains a word-level language model (the
 classifier's backbone and sizes, one direction) on unlabelled text: every
@@ -86,7 +87,7 @@ def bag_of_words_accuracy(train_rows: list[Row], test_rows: list[Row]) -> float:
     return float((predicted == truth).double().mean())
 
 
-def pretrain_language_model(text: list[str], *, workspace: Path, threads: int, steps: int) -> Path:
+def pretrain_language_model(text: list[str], *, workspace: Path, threads: int, steps: int, seed: int) -> Path:
     """A word-level language model with the classifier's default backbone and sizes, reading text as the classifier
     does by default (its tokenizer: lower case, words seen at least twice, white space not a token); its best
     checkpoint."""
@@ -98,7 +99,7 @@ def pretrain_language_model(text: list[str], *, workspace: Path, threads: int, s
     config.data.min_count, config.task.words_only = defaults.data.min_count, defaults.task.words_only
     config.data.block_size, config.data.val_fraction = 32, 0.05
     config.train.max_steps, config.train.eval_interval, config.train.learning_rate = steps, 100, 5e-3
-    config.train.threads, config.train.seed, config.train.log_interval = threads, SEED, 1000
+    config.train.threads, config.train.seed, config.train.log_interval = threads, seed, 1000
     order = torch.randperm(len(text), generator=torch.Generator().manual_seed(SEED)).tolist()
     corpus = workspace / "corpus.txt"
     corpus.write_text("".join(text[index] + "\n" for index in order), encoding="utf-8")
@@ -108,16 +109,16 @@ def pretrain_language_model(text: list[str], *, workspace: Path, threads: int, s
     return out / "best"
 
 
-def seqlab_scores(train_rows: list[Row], test_rows: list[Row], *, workspace: Path, threads: int,
+def seqlab_scores(train_rows: list[Row], test_rows: list[Row], *, workspace: Path, threads: int, seed: int,
                   init_from: Path | None = None, overrides: dict | None = None) -> dict[str, float]:
-    """Train seqlab's classifier (defaults, then ``overrides``) on train_rows; its best/ and its own baseline scored
-    on test_rows."""
+    """Train seqlab's classifier (defaults, then ``overrides``) with ``seed`` (its initialisation, batches and
+    validation rows) on train_rows; its best/ and its own baseline scored on test_rows."""
     config = Config.for_task("classify")
     config.update(overrides or {}, source="--config-json")
     config.task.header = "no"
     config.task.init_from = str(init_from or "")
     config.train.threads = threads
-    config.train.seed = SEED
+    config.train.seed = seed
     config.data.path = str(write_rows(workspace / "train.tsv", train_rows))
     out = workspace / "run"
     summary = train(config, out, overwrite=True, quiet=True)
@@ -153,6 +154,9 @@ def main() -> int:
                         help="also start the classifier from a language model pretrained on the split's unlabelled text")
     parser.add_argument("--pretrain-text", default="", help="a text file added to every pretraining corpus")
     parser.add_argument("--pretrain-steps", type=int, default=600, help="language-model training steps")
+    parser.add_argument("--seeds", type=int, default=1,
+                        help="train every network with seeds 1337, 1338, ...: this many; the table averages them "
+                             "(the folds stay the same)")
     parser.add_argument("--config-json", default="", help="settings over the classify defaults, as a JSON object "
                         "with sections, e.g. '{\"model\": {\"hidden_size\": 32}}' (to compare variants)")
     arguments = parser.parse_args()
@@ -176,31 +180,40 @@ def main() -> int:
     columns = ["bag of words (same rows)", "bag of words (all rows)", "the network", "network + bag of words"]
     if arguments.pretrain:
         columns.append("the network, LM-pretrained")
+    seeds = [SEED + offset for offset in range(arguments.seeds)]
     results: dict[str, list[float]] = {}
+    per_seed: dict[str, list[list[float]]] = {}  # experiment -> each seed's mean of every column
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as scratch:
         workspace = Path(scratch)
         for label, splits in experiments:
-            sums = [0.0] * len(columns)
-            for train_rows, test_rows, text in splits:
-                scratch_scores = seqlab_scores(train_rows, test_rows, workspace=workspace, threads=arguments.threads,
-                                               overrides=overrides)
-                scores = [scratch_scores["bow_accuracy"], bag_of_words_accuracy(train_rows, test_rows),
-                          scratch_scores["accuracy"], scratch_scores["ensemble_accuracy"]]
-                if arguments.pretrain:
-                    language_model = pretrain_language_model(text + extra_text, workspace=workspace,
-                                                              threads=arguments.threads, steps=arguments.pretrain_steps)
-                    scores.append(seqlab_scores(train_rows, test_rows, workspace=workspace, threads=arguments.threads,
-                                                init_from=language_model, overrides=overrides)["accuracy"])
-                sums = [total + score for total, score in zip(sums, scores)]
-                print(f"{label}: " + ", ".join(f"{name} {value:.3f}" for name, value in zip(columns, scores))
-                      + f" (steps {scratch_scores['steps']}, best at {scratch_scores['best_step']};"
-                      f" {time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
-            results[label] = [total / len(splits) for total in sums]
+            per_seed[label] = []
+            for seed in seeds:
+                sums = [0.0] * len(columns)
+                for train_rows, test_rows, text in splits:
+                    scratch_scores = seqlab_scores(train_rows, test_rows, workspace=workspace,
+                                                   threads=arguments.threads, seed=seed, overrides=overrides)
+                    scores = [scratch_scores["bow_accuracy"], bag_of_words_accuracy(train_rows, test_rows),
+                              scratch_scores["accuracy"], scratch_scores["ensemble_accuracy"]]
+                    if arguments.pretrain:
+                        language_model = pretrain_language_model(text + extra_text, workspace=workspace,
+                                                                  threads=arguments.threads,
+                                                                  steps=arguments.pretrain_steps, seed=seed)
+                        scores.append(seqlab_scores(train_rows, test_rows, workspace=workspace,
+                                                    threads=arguments.threads, seed=seed, init_from=language_model,
+                                                    overrides=overrides)["accuracy"])
+                    sums = [total + score for total, score in zip(sums, scores)]
+                    print(f"{label}, seed {seed}: " + ", ".join(f"{name} {value:.3f}"
+                                                                for name, value in zip(columns, scores))
+                          + f" (steps {scratch_scores['steps']}, best at {scratch_scores['best_step']};"
+                          f" {time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
+                per_seed[label].append([total / len(splits) for total in sums])
+            results[label] = [sum(column) / len(seeds) for column in zip(*per_seed[label])]
     command = "python benchmarks/bench_sentiment.py" + (f" --part {arguments.part}" if arguments.part != "all" else "") + (
         " --pretrain" if arguments.pretrain else "") + (
         f" --pretrain-text {arguments.pretrain_text}" if arguments.pretrain_text else "") + (
         f" --pretrain-steps {arguments.pretrain_steps}" if arguments.pretrain and arguments.pretrain_steps != 600 else "") + (
+        f" --seeds {arguments.seeds}" if arguments.seeds != 1 else "") + (
         f" --config-json '{arguments.config_json}'" if arguments.config_json else "")
     print("# Sentence sentiment accuracy (UCI Yelp / Amazon labelled sentences)")
     print(f"machine: {machine()}")
@@ -211,6 +224,10 @@ def main() -> int:
     for label, row in results.items():
         margin = row[2] - max(row[0], row[1])
         print(f"| {label} | " + " | ".join(f"{value:.3f}" for value in row) + f" | {margin:+.3f} |")
+    if len(seeds) > 1:
+        print("\nEach seed's mean (" + ", ".join(columns[2:]) + "):")
+        for label, rows in per_seed.items():
+            print(f"- {label}: " + "; ".join(" / ".join(f"{value:.3f}" for value in row[2:]) for row in rows))
     return 0
 
 

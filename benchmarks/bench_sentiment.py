@@ -155,8 +155,9 @@ def main() -> int:
     parser.add_argument("--pretrain-text", default="", help="a text file added to every pretraining corpus")
     parser.add_argument("--pretrain-steps", type=int, default=600, help="language-model training steps")
     parser.add_argument("--seeds", type=int, default=1,
-                        help="train every network with seeds 1337, 1338, ...: this many; the table averages them "
-                             "(the folds stay the same)")
+                        help="train every network with this many seeds, --first-seed and up; the table averages "
+                             "them (the folds stay the same)")
+    parser.add_argument("--first-seed", type=int, default=SEED, help="the first training seed (to add seeds to a run)")
     parser.add_argument("--config-json", default="", help="settings over the classify defaults, as a JSON object "
                         "with sections, e.g. '{\"model\": {\"hidden_size\": 32}}' (to compare variants)")
     arguments = parser.parse_args()
@@ -180,7 +181,7 @@ def main() -> int:
     columns = ["bag of words (same rows)", "bag of words (all rows)", "the network", "network + bag of words"]
     if arguments.pretrain:
         columns.append("the network, LM-pretrained")
-    seeds = [SEED + offset for offset in range(arguments.seeds)]
+    seeds = [arguments.first_seed + offset for offset in range(arguments.seeds)]
     results: dict[str, list[float]] = {}
     per_seed: dict[str, list[list[float]]] = {}  # experiment -> each seed's mean of every column
     started = time.perf_counter()
@@ -214,6 +215,7 @@ def main() -> int:
         f" --pretrain-text {arguments.pretrain_text}" if arguments.pretrain_text else "") + (
         f" --pretrain-steps {arguments.pretrain_steps}" if arguments.pretrain and arguments.pretrain_steps != 600 else "") + (
         f" --seeds {arguments.seeds}" if arguments.seeds != 1 else "") + (
+        f" --first-seed {arguments.first_seed}" if arguments.first_seed != SEED else "") + (
         f" --config-json '{arguments.config_json}'" if arguments.config_json else "")
     print("# Sentence sentiment accuracy (UCI Yelp / Amazon labelled sentences)")
     print(f"machine: {machine()}")

@@ -252,9 +252,8 @@ def _command_train(arguments: argparse.Namespace, extra: list[str]) -> None:
 
 
 def _command_prepare(arguments: argparse.Namespace, extra: list[str]) -> None:
-    from .data.prepared import cpu_count, prepare_corpus
-
     from .config import parse_flag_value
+    from .data.prepared import cpu_count, prepare_corpus
 
     if arguments.vocab_size < 0 or arguments.workers < 0:
         raise SeqlabError("--vocab-size and --workers must be zero or more")

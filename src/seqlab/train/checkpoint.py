@@ -359,8 +359,6 @@ def load_checkpoint(directory: str | Path, *, device: str | torch.device = "cpu"
 
 
 def _load_checkpoint(directory: Path, device: str | torch.device) -> Checkpoint:
-    from ..tasks import task_class  # tasks import the trainer's pieces; avoid a cycle at import time
-
     manifest = verify_checkpoint(directory)
     files_directory = readable_directory(directory)
     config = Config.from_dict(json.loads((files_directory / CONFIG_FILE).read_text(encoding="utf-8")),

@@ -19,6 +19,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+import seqlab.manifest as manifest_module
 import seqlab.train.checkpoint as checkpoint_module
 from seqlab.cli import main
 from seqlab.errors import SeqlabError
@@ -106,17 +107,17 @@ def test_a_reader_during_a_save_reads_the_whole_new_checkpoint(tmp_path, previou
     directory = tmp_path / "run"
     shutil.copytree(previous, directory)
     arguments = new_checkpoint(directory)
-    original_sha256 = checkpoint_module._sha256
+    original_sha256 = manifest_module.sha256
     reads: list[str] = []
 
     def sha256_while_a_trainer_saves(path):
         if not reads:  # the reader has the old manifest in hand when a whole save replaces the files
             reads.append(path.name)
-            monkeypatch.setattr(checkpoint_module, "_sha256", original_sha256)
+            monkeypatch.setattr(manifest_module, "sha256", original_sha256)
             save_checkpoint(directory, **arguments)
         return original_sha256(path)
 
-    monkeypatch.setattr(checkpoint_module, "_sha256", sha256_while_a_trainer_saves)
+    monkeypatch.setattr(manifest_module, "sha256", sha256_while_a_trainer_saves)
     assert same_weights(weights(directory), dict(arguments["model"].state_dict())) and reads
     with pytest.raises(SeqlabError, match="damaged"):  # a damaged file nobody is replacing is reported at once
         (directory / "config.json").write_text("{}")

@@ -235,10 +235,10 @@ def test_damaged_prepared_folders_and_other_tokenizers_are_refused(tmp_path, cap
              "--threads", "1", "--quiet"]
     for name, damage, message in (
             ("truncated", lambda folder: (folder / "train.bin").write_bytes((folder / "train.bin").read_bytes()[:-2]),
-             "truncated or changed"),
+             "truncated or damaged"),
             ("tampered", lambda folder: (folder / "val.bin").write_bytes(
                 bytes([255 - (folder / "val.bin").read_bytes()[0]]) + (folder / "val.bin").read_bytes()[1:]),
-             "changed after it was prepared"),
+             "changed since it was written"),
             ("missing", lambda folder: (folder / "tokenizer.json").unlink(), "lacks tokenizer.json"),
             ("manifest", lambda folder: (folder / "manifest.json").write_text("{", encoding="utf-8"), "damaged")):
         folder = tmp_path / name

@@ -23,7 +23,6 @@ file or a folder of text given to ``seqlab train`` goes through the same code, p
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import multiprocessing
 import os
@@ -41,6 +40,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
 from ..errors import SeqlabError
+from ..manifest import file_entries, verify_files
 from .text import byte_offset_of_character, chunk_ranges, list_documents, read_range, scan_document, text_pieces
 from .tokenizers import (FIT_PIECE_CHARACTERS, TOKENIZERS, BPETokenizer, Tokenizer, count_pieces,
                          tokenizer_from_dict)
@@ -52,7 +52,6 @@ TOKENIZER_FILE = "tokenizer.json"
 PART_FILES = {"train": "train.bin", "val": "val.bin"}
 CHUNK_BYTES = 1 << 23  # text per encoding task
 SHOWN_NAMES = 3  # skipped files named in the warning
-HASH_BLOCK_BYTES = 1 << 22
 
 
 @dataclass
@@ -407,21 +406,12 @@ def _manifest(documents: list[Document], parts: dict[str, Part], tokenizer: Toke
 
 def _finish(temporary: Path, out: Path, tokenizer: Tokenizer, manifest: dict[str, Any]) -> None:
     (temporary / TOKENIZER_FILE).write_text(json.dumps(tokenizer.to_dict(), ensure_ascii=False), encoding="utf-8")
-    manifest["files"] = {path.name: {"bytes": path.stat().st_size, "sha256": _sha256(path)}
-                         for path in sorted(temporary.iterdir())}
+    manifest["files"] = file_entries(sorted(temporary.iterdir()))
     (temporary / MANIFEST_FILE).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.exists():
         out.rmdir()  # empty (checked before starting)
     os.rename(temporary, out)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(HASH_BLOCK_BYTES):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # ---------------------------------------------------------------------------------- reading
@@ -442,17 +432,7 @@ def load_prepared(directory: str | Path) -> Corpus:
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT or manifest.get("version") != FORMAT_VERSION:
         raise SeqlabError(f"{directory}/{MANIFEST_FILE} is not a {FORMAT} version {FORMAT_VERSION}; "
                           "prepare the corpus again with this seqlab")
-    for name, expected in manifest["files"].items():
-        path = directory / name
-        if not path.is_file():
-            raise SeqlabError(f"prepared corpus {directory} lacks {name}; prepare it again")
-        size = path.stat().st_size
-        if size != expected["bytes"]:
-            raise SeqlabError(f"prepared corpus {directory}: {name} is {size} bytes but its manifest says "
-                              f"{expected['bytes']} (truncated or changed); prepare it again")
-        if _sha256(path) != expected["sha256"]:
-            raise SeqlabError(f"prepared corpus {directory}: {name} changed after it was prepared (its SHA-256 "
-                              "differs from the manifest's); prepare it again")
+    verify_files(directory, manifest["files"], what=f"prepared corpus {directory}", remedy="prepare it again")
     tokenizer = tokenizer_from_dict(json.loads((directory / TOKENIZER_FILE).read_text(encoding="utf-8")))
     return _open_prepared(directory, manifest, tokenizer)
 

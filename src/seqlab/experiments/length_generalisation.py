@@ -19,7 +19,7 @@ SETTINGS = {
     "smoke": {"steps": 10, "hidden": 8, "train_n_max": 3, "test_n_max": 8, "seed": 0, "recurrent": ("lstm",)},
     "quick": {"steps": 1000, "hidden": 32, "train_n_max": 10, "test_n_max": 50, "seed": 0,
               "recurrent": ("rnn", "lstm", "gru")},
-    "full": {"steps": 4000, "hidden": 64, "train_n_max": 20, "test_n_max": 200, "seed": 0,
+    "full": {"steps": 3000, "hidden": 64, "train_n_max": 20, "test_n_max": 200, "seed": 0,
              "recurrent": ("rnn", "lstm", "gru"), "memory_gib": 2.0},
 }
 EDGE = 1  # learned positions "stop at the training length": reach at most the largest training n + EDGE

@@ -40,7 +40,7 @@ SETTINGS = {
     "quick": {"tokens": 8192, "lengths": (16, 128, 1024), "batches": (1, 4), "threads": (1, 2),
               "parameters": 200_000, "repeats": 2},
     "full": {"tokens": 65536, "lengths": (16, 64, 256, 1024, 4096), "batches": (1, 4, 16), "threads": (1, 2),
-             "parameters": 1_000_000, "repeats": 3, "memory_gib": 4.0},
+             "parameters": 1_000_000, "repeats": 2, "memory_gib": 4.0},
 }
 
 

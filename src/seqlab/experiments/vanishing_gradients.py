@@ -89,6 +89,13 @@ def _carry_gate(model: nn.Module, tokens: Tensor) -> float:
     return float((gates["forget"] if "forget" in gates else gates["update"]).mean())
 
 
+def _fall(row: dict[str, Any]) -> str:
+    """How far a model's gradient norm fell from the last step to the first, in words: a factor, or (nan: it
+    underflowed float32 on the way) "more than float32 can hold"."""
+    ratio = row["ratio_last_to_first"]
+    return f"a factor {1 / ratio:.3g}" if math.isfinite(ratio) and ratio > 0 else "more than float32 can hold (underflow)"
+
+
 def verdict(rows: list[dict[str, Any]], settings: dict[str, Any]) -> Finding:
     """Reproduced: after training the RNN's per-step decay factor is below 1 (its gradient vanishes) and the
     LSTM's, along h and along c, is larger than the RNN's (it decays more slowly)."""
@@ -103,8 +110,8 @@ def verdict(rows: list[dict[str, Any]], settings: dict[str, Any]) -> Finding:
         f"LSTM {lstm['decay_per_step_h']:.3f} (cell state c: {lstm['decay_per_step_c']:.3f}, mean forget gate "
         f"{lstm['mean_carry_gate']:.2f}), GRU {gru['decay_per_step_h']:.3f} (mean update gate z {gru['mean_carry_gate']:.2f}); "
         f"at initialisation RNN {init['rnn']:.3f}, LSTM {init['lstm']:.3f}, GRU {init['gru']:.3f}. "
-        f"Over {length - 1} steps the trained RNN's gradient falls by a factor {1 / rnn['ratio_last_to_first']:.3g}, "
-        f"the LSTM's by {1 / lstm['ratio_last_to_first']:.3g}, the GRU's by {1 / gru['ratio_last_to_first']:.3g}. ")
+        f"Over {length - 1} steps the trained RNN's gradient falls by {_fall(rnn)}, the LSTM's by {_fall(lstm)}, "
+        f"the GRU's by {_fall(gru)}. ")
     text += ("The tanh RNN's gradient vanishes geometrically (decay below 1) and the LSTM's, along h and along c "
              "alike, decays more slowly: the claim reproduces. " if reproduced else
              "The claim did not reproduce: it needs the trained RNN's decay below 1 and the LSTM's (along h and c) "

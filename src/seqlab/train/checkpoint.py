@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import hashlib
 import json
 import os
 import shutil
@@ -38,6 +37,7 @@ from torch import Tensor, nn
 
 from ..config import Config
 from ..errors import SeqlabError
+from ..manifest import file_entries, verify_files
 from ..registry import task_class
 from .distributed import resolve_device
 
@@ -68,14 +68,6 @@ class Checkpoint:
     @property
     def tokenizer(self) -> Any:
         return self.task.tokenizer
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def reach_stage(stage: str) -> None:
@@ -238,8 +230,7 @@ def save_checkpoint(directory: str | Path, *, config: Config, model: nn.Module, 
         manifest = {
             "format": FORMAT,
             "version": FORMAT_VERSION,
-            "files": {path.name: {"bytes": path.stat().st_size, "sha256": _sha256(path)}
-                      for path in sorted(staging.iterdir())},
+            "files": file_entries(sorted(staging.iterdir())),
         }
         _write_json(staging / MANIFEST, manifest)
         _fsync_directory(staging)
@@ -329,20 +320,7 @@ def verify_checkpoint(directory: str | Path) -> dict[str, Any]:
     if manifest["version"] != FORMAT_VERSION:
         raise SeqlabError(f"{directory} is a version {manifest['version']} checkpoint; this seqlab reads version "
                           f"{FORMAT_VERSION}: use the seqlab that wrote it")
-    for name, expected in manifest["files"].items():
-        path = files_directory / name
-        if not path.is_file():
-            raise SeqlabError(f"checkpoint {directory} is missing {name}; restore it or retrain")
-        size = path.stat().st_size
-        if size != expected["bytes"]:
-            raise SeqlabError(f"{path} is truncated or damaged ({size} bytes, expected {expected['bytes']}); "
-                              "restore it or retrain")
-        try:
-            digest = _sha256(path)
-        except OSError as error:
-            raise SeqlabError(f"cannot read {path} ({error.strerror})") from None
-        if digest != expected["sha256"]:
-            raise SeqlabError(f"{path} is damaged (its SHA-256 does not match the manifest); restore it or retrain")
+    verify_files(files_directory, manifest["files"], what=f"checkpoint {directory}", remedy="restore it or retrain")
     return manifest
 
 
@@ -381,8 +359,6 @@ def load_checkpoint(directory: str | Path, *, device: str | torch.device = "cpu"
 
 
 def _load_checkpoint(directory: Path, device: str | torch.device) -> Checkpoint:
-    from ..tasks import task_class  # tasks import the trainer's pieces; avoid a cycle at import time
-
     manifest = verify_checkpoint(directory)
     files_directory = readable_directory(directory)
     config = Config.from_dict(json.loads((files_directory / CONFIG_FILE).read_text(encoding="utf-8")),
@@ -390,7 +366,7 @@ def _load_checkpoint(directory: Path, device: str | torch.device) -> Checkpoint:
     cls = task_class(config.task.name)
     for name in (CONFIG_FILE, MODEL_FILE, *cls.asset_files):
         if name not in manifest["files"]:
-            raise SeqlabError(f"checkpoint {directory} is missing {name}; restore it or retrain")
+            raise SeqlabError(f"checkpoint {directory} lacks {name}; restore it or retrain")
     assets = {name: json.loads((files_directory / name).read_text(encoding="utf-8")) for name in cls.asset_files}
     task = cls(config, assets)
     model = task.build_model()

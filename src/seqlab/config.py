@@ -72,8 +72,8 @@ class TaskConfig:
     horizon: int = field(default=1, metadata={
         "help": "steps predicted from the last --block-size values", "minimum": 1, "tasks": ("forecast",)})
     forecast_mode: str = field(default="auto", metadata={
-        "help": "direct: all steps at once; autoregressive: one at a time, fed back; auto: the anchor alone unless "
-                "one of these, or one averaged with the anchor, is better on validation by over one standard error",
+        "help": "direct: all steps at once; autoregressive: one at a time, fed back; auto: the anchor unless these (or "
+                "their mean with it) clearly beat it on validation",
         "choices": ("auto", "direct", "autoregressive"), "tasks": ("forecast",)})
     target_columns: str = field(default="", metadata={
         "help": "the columns to forecast, comma-separated; empty: every numeric column but the time column",
@@ -91,7 +91,7 @@ class TaskConfig:
         "tasks": ("forecast",)})
     anchor: str = field(default="auto", metadata={
         "help": "the classical forecast the network corrects (untrained, it is that forecast); auto: seasonal_naive "
-                "unless another is better on the validation rows by over one standard error",
+                "unless another clearly beats it on validation",
         "choices": ("auto", "naive", "seasonal_naive", "ets"), "tasks": ("forecast",)})
     calendar: bool = field(default=True, metadata={
         "help": "give the network each row's position in the season (a sine and a cosine)", "tasks": ("forecast",)})

@@ -517,6 +517,30 @@ def test_words_only_reads_no_white_space(tmp_path):
     assert " " in read[False][0] and not any(piece.isspace() for piece in pieces)  # nor in the vocabulary
 
 
+def test_a_checkpoint_from_before_words_only_was_the_tokenizers_reads_as_it_was_trained(tmp_path, capsys):
+    """Its tokenizer.json has no words_only: the run applied task.words_only when encoding, so loading does too."""
+    from seqlab.manifest import file_entries
+    from seqlab.train.checkpoint import MANIFEST, load_checkpoint
+
+    data = write(tmp_path / "train.tsv", "\n".join(sentiment_rows(60, 5)) + "\n")
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--out", str(run), "--tokenizer", "word", *FLAGS]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(run), "--data", str(data), "--json"]) == 0
+    before = json.loads(capsys.readouterr().out)
+    trained = load_checkpoint(run).task.tokenizer
+    tokenizer = json.loads((run / "tokenizer.json").read_text())
+    assert tokenizer.pop("words_only") is True
+    (run / "tokenizer.json").write_text(json.dumps(tokenizer))
+    manifest = json.loads((run / MANIFEST).read_text())
+    manifest["files"].update(file_entries([run / "tokenizer.json"]))
+    (run / MANIFEST).write_text(json.dumps(manifest))
+    text = "a good  great\tfilm, awful"
+    assert load_checkpoint(run).task.tokenizer.encode(text).tolist() == trained.encode(text).tolist()
+    assert main(["eval", str(run), "--data", str(data), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["accuracy"] == before["accuracy"]
+
+
 def test_a_language_model_reads_text_as_the_classifier_does_and_a_classifier_from_it_reads_alike(tmp_path, capsys):
     from seqlab.data.prepared import load_corpus
     from seqlab.generate import TextDecoder

@@ -98,7 +98,12 @@ class ClassifyTask(Task):
 
     def __init__(self, config: Config, assets: dict[str, Any] | None = None) -> None:
         super().__init__(config, assets)
-        self.tokenizer: Tokenizer | None = tokenizer_from_dict(assets[TOKENIZER_FILE]) if assets else None
+        saved = assets[TOKENIZER_FILE] if assets else None
+        if saved is not None and saved["kind"] == "word" and "words_only" not in saved:
+            # written before words-only reading was the tokenizer's own setting: the run applied task.words_only
+            # when encoding (not with --init-from), and so must every reader of that checkpoint
+            saved = {**saved, "words_only": bool(config.task.words_only and not config.task.init_from)}
+        self.tokenizer: Tokenizer | None = tokenizer_from_dict(saved) if saved is not None else None
         self.labels: list[str] | None = list(assets[LABELS_FILE]) if assets else None
         # the baseline; None when the training texts hold no word it reads (then it is not reported)
         self.bag_of_words: BagOfWords | None = None

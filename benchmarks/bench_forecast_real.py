@@ -99,15 +99,6 @@ def _pbs() -> tuple[np.ndarray, list[str]]:
     return load_PBS_dataset().to_numpy(dtype=float)[:, None], ["scripts"]
 
 
-def _seatbelts() -> tuple[np.ndarray, list[str]]:
-    """UK drivers killed or seriously injured per month, 1969-1984 (R's Seatbelts, shipped by sktime)."""
-    import sktime.datasets
-
-    path = Path(sktime.datasets.__path__[0]) / "data" / "seatbelts" / "seatbelts.csv"
-    rows = [line.split(",") for line in path.read_text(encoding="utf-8").split("\n")[1:] if line]
-    return np.array([[float(row[1])] for row in rows]), ["ksi"]
-
-
 def _sktime_csv(folder: str, column: int) -> Callable[[], tuple[np.ndarray, list[str]]]:
     """One column of a CSV that sktime ships in its datasets/data folder (header first)."""
     def load() -> tuple[np.ndarray, list[str]]:
@@ -169,7 +160,7 @@ SERIES: dict[str, tuple[Callable[[], tuple[np.ndarray, list[str]]], int, str, st
                   "seen"),
     "interest_inflation": (_statsmodels("interest_inflation", ["Dp", "R"]), 8, "quarterly, 2 columns", "seen"),
     "pbs": (_pbs, 12, "monthly prescriptions, trend, season", "seen"),
-    "seatbelts": (_seatbelts, 12, "monthly road casualties, season, a level shift", "seen"),
+    "seatbelts": (_sktime_csv("seatbelts", 1), 12, "monthly road casualties, season, a level shift", "seen"),
     "solar": (_sktime_csv("solar", 1), 24, "half-hourly solar power, 6 days, a daily season", "fresh"),
     "msft": (_msft, 5, "daily share price, 1986-2017, a random walk", "fresh"),
     "yahoo": (_sktime_csv("yahoo", 0), 10, "a Yahoo web-traffic series with anomalies", "fresh"),

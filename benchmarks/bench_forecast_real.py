@@ -1,6 +1,6 @@
 """Forecasting real series: seqlab's forecaster beside ETS, seasonal-naive and naive, MASE and MAE on held-out tails.
 
-The series are ones that installed packages ship (pmdarima, sktime): monthly,
+The series are ones that installed packages ship (pmdarima, sktime, statsmodels, matplotlib): monthly,
 quarterly, yearly and half-hourly; with a trend, with one or several
 seasons, with none; one with five columns. Each is written to a CSV with a
 time index column ``t`` (which seqlab recognises and does not forecast) and
@@ -24,7 +24,8 @@ every row before the tail).
 Each series has a role (``ROLES``): the defaults were tuned on three;
 sixteen more were held out from tuning at first but their results were seen
 while the design was revised ("seen"); six were never run before the
-current design was settled ("fresh"), the clean held-out test. Averages
+current design was settled ("fresh"), the clean held-out test, and eight
+more were added later and run once on that design ("fresh2"). Averages
 and ranks (ties share their mean rank) are per role.
 
     python benchmarks/bench_forecast_real.py --backbones lstm,gru,tcn
@@ -129,6 +130,38 @@ def _fertility() -> tuple[np.ndarray, list[str]]:
     return complete[years].to_numpy(dtype=float).T, [str(code) for code in complete["Country Code"]]
 
 
+def _elec_equip() -> tuple[np.ndarray, list[str]]:
+    """The euro area's monthly index of electrical equipment orders, 1995-2016 (statsmodels)."""
+    import statsmodels.datasets.elec_equip
+
+    return statsmodels.datasets.elec_equip.load().data.to_numpy(dtype=float), ["orders"]
+
+
+def _statsmodels_test_csv(name: str) -> Callable[[], tuple[np.ndarray, list[str]]]:
+    """One series of the CSVs statsmodels' time-series tests read (header first, one value a line): Schwert's
+    (1987) monthly US series and quarterly / yearly US GNP."""
+    def load() -> tuple[np.ndarray, list[str]]:
+        import statsmodels.tsa.tests.results
+
+        path = Path(statsmodels.tsa.tests.results.__path__[0]) / f"{name}.csv"
+        lines = [line for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
+        return np.array([[float(line)] for line in lines[1:]]), [lines[0].strip().lower()]
+    return load
+
+
+def _stocks() -> tuple[np.ndarray, list[str]]:
+    """Monthly closing prices 1990-2022 of IBM, the S&P 500 and the Nasdaq composite (matplotlib's sample data:
+    the first of each month; the file's other rows are blank dividend dates or a repeat of the last month)."""
+    import matplotlib.cbook
+
+    columns = ["IBM", "^GSPC", "^IXIC"]
+    with matplotlib.cbook.get_sample_data("Stocks.csv") as handle:
+        lines = [line for line in handle.read().split("\n") if line and not line.startswith("#")]
+    header = lines[0].split(",")
+    rows = [row for row in (line.split(",") for line in lines[1:]) if row[0].endswith("-01")]
+    return np.array([[float(row[header.index(name)] or "nan") for name in columns] for row in rows]), columns
+
+
 # The role of each series in choosing the forecaster's design:
 # - tuning: the defaults were chosen looking at these;
 # - seen: held out from tuning in the first runs (session 3), but their results were seen before the current design
@@ -137,7 +170,9 @@ def _fertility() -> tuple[np.ndarray, list[str]]:
 #   (the anchor, the blends) was tested on eight fresh series (co2 .. seatbelts); session 5's change (a choice on
 #   validation only where clearly better, ``clearly_best``) saw their results, so they are "seen" now, and six
 #   series never run before it (solar .. fertility) are the fresh ones.
-ROLES = ("tuning", "seen", "fresh")
+# - fresh2: eight more series never run before (elec_equip .. stocks), added in session 6 and run once on session 5's
+#   design, unchanged: a second clean test of it.
+ROLES = ("tuning", "seen", "fresh", "fresh2")
 
 # name: (loader, horizon, what it is, role)
 SERIES: dict[str, tuple[Callable[[], tuple[np.ndarray, list[str]]], int, str, str]] = {
@@ -168,6 +203,14 @@ SERIES: dict[str, tuple[Callable[[], tuple[np.ndarray, list[str]]], int, str, st
     "danish_data": (_statsmodels("danish_data", ["lrm", "lry", "lpy", "ibo", "ide"]), 4,
                     "quarterly Danish money and income, 55 rows, 5 columns", "fresh"),
     "fertility": (_fertility, 5, "yearly births per woman, 3 countries", "fresh"),
+    "elec_equip": (_elec_equip, 12, "monthly orders of electrical equipment, season, a crash", "fresh2"),
+    "unemployment": (_statsmodels_test_csv("UN"), 12, "monthly US unemployment rate (Schwert)", "fresh2"),
+    "baa": (_statsmodels_test_csv("BAA"), 12, "monthly US corporate bond yield (Schwert)", "fresh2"),
+    "sp500": (_statsmodels_test_csv("SP500"), 12, "monthly S&P 500 index (Schwert)", "fresh2"),
+    "gnp_quarterly": (_statsmodels_test_csv("rgnpq"), 8, "quarterly log real US GNP, trend", "fresh2"),
+    "gnp_deflator": (_statsmodels_test_csv("gnpdef"), 5, "yearly log US GNP deflator, trend", "fresh2"),
+    "stock_prices": (_statsmodels_test_csv("stkprc"), 5, "yearly log US stock prices", "fresh2"),
+    "stocks": (_stocks, 12, "monthly IBM, S&P 500 and Nasdaq closes, 3 columns", "fresh2"),
 }
 
 
@@ -287,7 +330,7 @@ def report(results: dict, backbones: list[str], arguments: argparse.Namespace) -
         print("| " + " | ".join(methods) + " |\n|" + "---:|" * len(methods))
         print("| " + " | ".join(f"{mean:.3f} / {rank:.2f}"
                                 for mean, rank in zip(table.mean(axis=0), ranks.mean(axis=0))) + " |")
-    for role in ("fresh", "seen"):
+    for role in ("fresh2", "fresh", "seen"):
         held_out = {name: result for name, result in results.items() if result["role"] == role}
         if not held_out:
             continue

@@ -17,6 +17,7 @@ from torch.nn import functional as F
 from ..errors import OptionError
 from ..registry import register_backbone
 from .base import Backbone, State, check_lengths
+from .lstm import lstm_equations
 
 
 @register_backbone("convlstm")
@@ -96,14 +97,9 @@ class ConvLSTM(Backbone):
     def cell(self, layer: int, input_gates: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
         """One step of one layer: input_gates = W_x * X_t + b (B, 4 hidden, H, W), h and c (B, hidden, H, W)."""
         gates = input_gates + F.conv2d(h, getattr(self, f"weight_hh_l{layer}"), padding=self.kernel_size // 2)
-        a_i, a_f, a_g, a_o = gates.chunk(4, dim=1)  # each (B, hidden, H, W)
-        if self.peephole:
-            w_ci, w_cf, w_co = getattr(self, f"peephole_l{layer}")  # each (hidden, H, W)
-            a_i, a_f = a_i + w_ci * c, a_f + w_cf * c
-        c = torch.sigmoid(a_f) * c + torch.sigmoid(a_i) * torch.tanh(a_g)
-        if self.peephole:
-            a_o = a_o + w_co * c
-        return torch.sigmoid(a_o) * torch.tanh(c), c
+        peepholes = tuple(getattr(self, f"peephole_l{layer}")) if self.peephole else None  # each (hidden, H, W)
+        _, c, h = lstm_equations(*gates.chunk(4, dim=1), c, peepholes=peepholes)  # blocks (B, hidden, H, W)
+        return h, c
 
     def _input_gates(self, layer: int, frames: Tensor) -> Tensor:
         """W_x * X + b for frames (N, C_l, H, W) -> (N, 4 hidden, H, W)."""

@@ -37,12 +37,19 @@ class GRU(RecurrentBackbone):
     def cell(self, gates_x: Tensor, state: tuple[Tensor, ...], layer: int) -> tuple[Tensor, ...]:
         (h,) = state
         _, w_hh, _, b_hh = self.layer_weights(layer)
+        _, h = self.equations(gates_x, F.linear(h, w_hh, b_hh), h)
+        return (h,)
+
+    @staticmethod
+    def equations(gates_x: Tensor, gates_h: Tensor, h: Tensor) -> tuple[dict[str, Tensor], Tensor]:
+        """The step: W_ih x_t + b_ih and W_hh h_{t-1} + b_hh (..., 3H), h_{t-1} (..., H) -> ({"reset": r,
+        "update": z}, h_t), for one step (the cell) or every step at once (the gate diagnostics)."""
         x_r, x_z, x_n = gates_x.chunk(3, dim=-1)
-        h_r, h_z, h_n = F.linear(h, w_hh, b_hh).chunk(3, dim=-1)
+        h_r, h_z, h_n = gates_h.chunk(3, dim=-1)
         reset = torch.sigmoid(x_r + h_r)
         update = torch.sigmoid(x_z + h_z)
         candidate = torch.tanh(x_n + reset * h_n)
-        return (candidate + update * (h - candidate),)
+        return {"reset": reset, "update": update}, candidate + update * (h - candidate)
 
     def cell_kernel(self, layer: int) -> tuple[CellKernel, tuple[Tensor, ...]]:
         return GRUKernel(), ()

@@ -13,6 +13,29 @@ VARIANTS = ("vanilla", "peephole", "coupled", "no_forget")
 GATE_COUNT = {"vanilla": 4, "peephole": 4, "coupled": 3, "no_forget": 3}
 
 
+def lstm_equations(a_i: Tensor, a_f: Tensor, a_g: Tensor, a_o: Tensor, c: Tensor, *,
+                   peepholes: tuple[Tensor, Tensor, Tensor] | None = None) -> tuple[dict[str, Tensor], Tensor, Tensor]:
+    r"""The LSTM cell with a forget gate, on preactivation blocks of any one shape (vectors or feature maps):
+
+    .. math::
+        i = \sigma(a_i + p_i c_{t-1}),\ f = \sigma(a_f + p_f c_{t-1}),\
+        c_t = f c_{t-1} + i \tanh(a_g),\ o = \sigma(a_o + p_o c_t),\ h_t = o \tanh(c_t)
+
+    with the peephole weights (p_i, p_f, p_o) broadcast against c, or none. The LSTM's cells and the ConvLSTM's
+    run these equations, and the gate diagnostics read their gates, so they are written here once.
+    Returns ({"input": i, "forget": f, "output": o}, c_t, h_t).
+    """
+    if peepholes is not None:
+        p_i, p_f, p_o = peepholes
+        a_i, a_f = a_i + p_i * c, a_f + p_f * c
+    forget, input_gate = torch.sigmoid(a_f), torch.sigmoid(a_i)
+    c = forget * c + input_gate * torch.tanh(a_g)
+    if peepholes is not None:
+        a_o = a_o + p_o * c
+    output = torch.sigmoid(a_o)
+    return {"input": input_gate, "forget": forget, "output": output}, c, output * torch.tanh(c)
+
+
 @register_backbone("lstm")
 class LSTM(RecurrentBackbone):
     r"""Stacked LSTM with the forget gate (Gers et al. 2000) and three variants.
@@ -79,25 +102,26 @@ class LSTM(RecurrentBackbone):
     def cell(self, gates_x: Tensor, state: tuple[Tensor, ...], layer: int) -> tuple[Tensor, ...]:
         h, c = state
         _, w_hh, _, b_hh = self.layer_weights(layer)
-        gates = gates_x + F.linear(h, w_hh, b_hh)  # (B, G*H)
-        if self.variant == "vanilla":
-            a_i, a_f, a_g, a_o = gates.chunk(4, dim=-1)
-            c = torch.sigmoid(a_f) * c + torch.sigmoid(a_i) * torch.tanh(a_g)
-            return torch.sigmoid(a_o) * torch.tanh(c), c
-        if self.variant == "peephole":
-            p_i, p_f, p_o = getattr(self, f"weight_ch_l{layer}")
-            a_i, a_f, a_g, a_o = gates.chunk(4, dim=-1)
-            c = torch.sigmoid(a_f + p_f * c) * c + torch.sigmoid(a_i + p_i * c) * torch.tanh(a_g)
-            return torch.sigmoid(a_o + p_o * c) * torch.tanh(c), c
+        _, c, h = self.equations(gates_x + F.linear(h, w_hh, b_hh), c, layer)  # preactivations (B, G*H)
+        return h, c
+
+    def equations(self, preactivations: Tensor, c: Tensor, layer: int) -> tuple[dict[str, Tensor], Tensor, Tensor]:
+        """The variant's step: a_t (..., G*H) and c_{t-1} (..., H) -> (its gates by name, c_t, h_t), for one step
+        (the cell) or for every step at once (the gate diagnostics, given each step's a_t and c_{t-1})."""
+        if self.variant in ("vanilla", "peephole"):
+            peepholes = tuple(getattr(self, f"weight_ch_l{layer}")) if self.variant == "peephole" else None
+            return lstm_equations(*preactivations.chunk(4, dim=-1), c, peepholes=peepholes)
         if self.variant == "coupled":
-            a_f, a_g, a_o = gates.chunk(3, dim=-1)
+            a_f, a_g, a_o = preactivations.chunk(3, dim=-1)
             forget = torch.sigmoid(a_f)
             candidate = torch.tanh(a_g)
             c = candidate + forget * (c - candidate)  # f * c + (1 - f) * C~
-            return torch.sigmoid(a_o) * torch.tanh(c), c
-        a_i, a_g, a_o = gates.chunk(3, dim=-1)  # no_forget
-        c = c + torch.sigmoid(a_i) * torch.tanh(a_g)
-        return torch.sigmoid(a_o) * torch.tanh(c), c
+            output = torch.sigmoid(a_o)
+            return {"input": 1.0 - forget, "forget": forget, "output": output}, c, output * torch.tanh(c)
+        a_i, a_g, a_o = preactivations.chunk(3, dim=-1)  # no_forget
+        input_gate, output = torch.sigmoid(a_i), torch.sigmoid(a_o)
+        c = c + input_gate * torch.tanh(a_g)
+        return {"input": input_gate, "output": output}, c, output * torch.tanh(c)
 
     def cell_kernel(self, layer: int) -> tuple[CellKernel, tuple[Tensor, ...]]:
         parameters = (getattr(self, f"weight_ch_l{layer}"),) if self.variant == "peephole" else ()

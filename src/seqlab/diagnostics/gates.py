@@ -1,8 +1,10 @@
 r"""Gate saturation: how often each gate sits near closed (< 0.1) or near open (> 0.9).
 
 The gates are recomputed from the parameters, on each step's layer input and
-previous state from a :class:`~seqlab.diagnostics.reading.Reading`, with the
-backbones' own equations (see their docstrings), so no backbone needs a hook:
+previous state from a :class:`~seqlab.diagnostics.reading.Reading`, by the
+code the backbones' own cells run (``LSTM.equations``, ``GRU.equations``, the
+minimal nets' ``coefficients``), so no backbone needs a hook and no equation is
+written twice:
 
     LSTM vanilla   i, f, o = sigmoid of blocks i, f, o of a_t = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh
     LSTM peephole  i, f also see p * c_{t-1}, o sees p_o * c_t
@@ -44,38 +46,22 @@ def _lstm_gates(backbone: LSTM, layer: int, layer_input: Tensor, hidden: Tensor,
     """layer_input (T, D_k); hidden, cells (T + 1, H) of this layer -> gate name -> (T, H)."""
     w_ih, w_hh, b_ih, b_hh = backbone.layer_weights(layer)
     preactivations = F.linear(layer_input, w_ih, b_ih) + F.linear(hidden[:-1], w_hh, b_hh)  # (T, G*H)
-    blocks = preactivations.chunk(backbone.gates, dim=-1)
-    if backbone.variant == "vanilla":
-        a_i, a_f, _, a_o = blocks
-        return {"input": torch.sigmoid(a_i), "forget": torch.sigmoid(a_f), "output": torch.sigmoid(a_o)}
-    if backbone.variant == "peephole":
-        p_i, p_f, p_o = getattr(backbone, f"weight_ch_l{layer}")
-        a_i, a_f, _, a_o = blocks
-        return {"input": torch.sigmoid(a_i + p_i * cells[:-1]), "forget": torch.sigmoid(a_f + p_f * cells[:-1]),
-                "output": torch.sigmoid(a_o + p_o * cells[1:])}
-    if backbone.variant == "coupled":
-        a_f, _, a_o = blocks
-        forget = torch.sigmoid(a_f)
-        return {"input": 1.0 - forget, "forget": forget, "output": torch.sigmoid(a_o)}
-    a_i, _, a_o = blocks  # no_forget
-    return {"input": torch.sigmoid(a_i), "output": torch.sigmoid(a_o)}
+    gates, _, _ = backbone.equations(preactivations, cells[:-1], layer)
+    return gates
 
 
 def _gru_gates(backbone: GRU, layer: int, layer_input: Tensor, hidden: Tensor) -> dict[str, Tensor]:
     w_ih, w_hh, b_ih, b_hh = backbone.layer_weights(layer)
-    x_r, x_z, _ = F.linear(layer_input, w_ih, b_ih).chunk(3, dim=-1)  # (T, H) each
-    h_r, h_z, _ = F.linear(hidden[:-1], w_hh, b_hh).chunk(3, dim=-1)
-    return {"reset": torch.sigmoid(x_r + h_r), "update": torch.sigmoid(x_z + h_z)}
+    gates, _ = backbone.equations(F.linear(layer_input, w_ih, b_ih), F.linear(hidden[:-1], w_hh, b_hh), hidden[:-1])
+    return gates
 
 
 def _minimal_gates(backbone: nn.Module, layer: int, layer_input: Tensor) -> dict[str, Tensor]:
-    projected = backbone.projections[layer](layer_input)  # (T, G*H)
+    """From the scan's coefficient a_t of h_{t-1}: minGRU's is 1 - z, minLSTM's the normalised forget gate f'."""
+    carry, _ = backbone.coefficients(backbone.projections[layer](layer_input))  # (T, H)
     if isinstance(backbone, MinGRU):
-        gate, _ = projected.chunk(2, dim=-1)
-        return {"update": torch.sigmoid(gate)}
-    forget_logit, input_logit, _ = projected.chunk(3, dim=-1)
-    forget = torch.sigmoid(F.logsigmoid(forget_logit) - F.logsigmoid(input_logit))  # f / (f + i)
-    return {"forget": forget, "input": 1.0 - forget}
+        return {"update": 1.0 - carry}
+    return {"forget": carry, "input": 1.0 - carry}
 
 
 @torch.no_grad()

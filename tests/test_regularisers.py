@@ -8,7 +8,7 @@ import torch
 
 from seqlab.errors import SeqlabError
 from seqlab.registry import build_backbone
-from seqlab.train.regularisers import StateRecorder, pascanu_penalty
+from seqlab.train.regularisers import check_regularisable, pascanu_penalty, penalty
 from seqlab.train.trainer import train
 
 from test_synthetic import small_synthetic
@@ -30,10 +30,10 @@ def head_loss(outputs: torch.Tensor) -> torch.Tensor:
 def test_penalty_matches_a_hand_computation_on_a_tanh_rnn():
     rnn = tiny_rnn()
     x = torch.randn(2, 5, 2, dtype=torch.float64)
-    with StateRecorder(rnn) as recorder:
+    with rnn.recording() as trajectory:
         outputs, _ = rnn(x)
         loss = head_loss(outputs)
-    omega = recorder.penalty(loss).detach()
+    omega = penalty(trajectory, rnn, loss).detach()
 
     # by hand: h_k = tanh(W_ih x_k + b_ih + W_hh h_{k-1} + b_hh), J_{k+1} = diag(1 - h_{k+1}^2) W_hh
     w_ih, w_hh, b_ih, b_hh = (tensor.detach() for tensor in rnn.layer_weights(0))
@@ -56,15 +56,15 @@ def test_penalty_gradient_matches_finite_differences(name):
     torch.manual_seed(1)
     backbone = build_backbone(name, input_size=2, hidden_size=3, num_layers=2).double()
     x = torch.randn(2, 4, 2, dtype=torch.float64)
-    with StateRecorder(backbone) as recorder:
+    with backbone.recording() as trajectory:
         outputs, _ = backbone(x)
         loss = head_loss(outputs)
-    later = [tensor for state in recorder.states[1:] for tensor in state]
+    later = [tensor for state in trajectory.states[1:] for tensor in state]
     flat = [torch.zeros_like(tensor) if gradient is None else gradient
             for tensor, gradient in zip(later, torch.autograd.grad(loss, later, allow_unused=True))]
-    per_state = len(recorder.states[0])
+    per_state = len(trajectory.states[0])
     gradients = [tuple(flat[i:i + per_state]) for i in range(0, len(flat), per_state)]
-    previous = [tuple(tensor.detach() for tensor in state) for state in recorder.states[:-1]]
+    previous = [tuple(tensor.detach() for tensor in state) for state in trajectory.states[:-1]]
 
     def omega() -> torch.Tensor:
         return pascanu_penalty(backbone, x, previous, gradients)
@@ -91,19 +91,19 @@ def test_stepped_forward_equals_the_fused_one_with_lengths():
     lstm = build_backbone("lstm", input_size=3, hidden_size=4, num_layers=2)
     x, lengths = torch.randn(3, 6, 3), torch.tensor([6, 2, 4])
     expected, (h, c) = lstm(x, None, lengths)
-    with StateRecorder(lstm) as recorder:
+    with lstm.recording() as trajectory:
         stepped, (h_stepped, c_stepped) = lstm(x, None, lengths)
     torch.testing.assert_close(stepped, expected)
     torch.testing.assert_close(h_stepped, h)
     torch.testing.assert_close(c_stepped, c)
-    assert len(recorder.states) == 7
-    assert "forward" not in vars(lstm)  # the backbone's own forward is back
+    assert len(trajectory.states) == 7
+    assert lstm.trajectory is None  # the next forward is the usual traversal again
 
 
 def test_penalty_is_refused_for_backbones_without_a_one_step_state():
     tcn = build_backbone("tcn", input_size=2, hidden_size=4)
     with pytest.raises(SeqlabError, match="recurrent backbone"):
-        StateRecorder(tcn)
+        check_regularisable(tcn)
 
 
 @pytest.mark.parametrize("log_format", ["jsonl", "csv"])

@@ -25,6 +25,9 @@ our own cells within reach of torch's fused kernel.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
@@ -37,6 +40,16 @@ from .base import Backbone, State, check_lengths, lengths_mask
 INITIAL_STATES = ("zeros", "random", "learned")
 RANDOM_INITIAL_STATE_STD = 0.1  # the spread of a state drawn once and kept fixed
 
+
+
+@dataclass
+class Trajectory:
+    """What a recorded forward saw: its inputs x (B, T, D), the states h_0..h_T (each a tuple of (L, B, H)
+    tensors, in the autograd graph) and the lengths (None: all T)."""
+
+    inputs: Tensor | None = None
+    states: list[tuple[Tensor, ...]] = field(default_factory=list)
+    lengths: Tensor | None = None
 
 
 def check_initial_state(initial_state: str) -> None:
@@ -107,6 +120,7 @@ class RecurrentBackbone(Backbone):
         self.init = init
         self.recurrent_gain = float(recurrent_gain)
         self.fused = fused
+        self.trajectory: Trajectory | None = None  # set only within ``recording``
         rows = self.gates * hidden_size
         for layer in range(num_layers):
             layer_input = input_size if layer == 0 else hidden_size
@@ -190,7 +204,9 @@ class RecurrentBackbone(Backbone):
             if bool((lengths == time_steps).all()):
                 lengths = None
         fused = self.fused if self.fused is not None else not (self.own_cell_faster_on_cpu and uses_onednn(x))
-        if fused and self.fused_kernel is not None:
+        if self.trajectory is not None:
+            y, final = self._forward_stepped(x, hidden, lengths)
+        elif fused and self.fused_kernel is not None:
             y, final = self._forward_fused(x, hidden, lengths)
         else:
             y, final = self._forward_cells(x, hidden, lengths)
@@ -208,6 +224,38 @@ class RecurrentBackbone(Backbone):
             layer_input = self._between_layers(new[0], layer)
         final = tuple(torch.stack([new[index] for new in new_layers]) for index in range(len(self.state_names)))
         return layer_input, self._pack(final)
+
+    @contextmanager
+    def recording(self) -> Iterator[Trajectory]:
+        """Within ``with backbone.recording() as trajectory:``, ``forward`` steps through time with ``step`` and
+        keeps every state h_0..h_T in ``trajectory``, in the graph, so autograd can give dL/dh_t for every t
+        (Pascanu et al.'s regulariser needs them; the fused and own traversals keep only what their backward uses)."""
+        self.trajectory = Trajectory()
+        try:
+            yield self.trajectory
+        finally:
+            self.trajectory = None
+
+    def _forward_stepped(self, x: Tensor, hidden: tuple[Tensor, ...],
+                         lengths: Tensor | None) -> tuple[Tensor, tuple[Tensor, ...]]:
+        """The traversal ``recording`` asks for: ``step`` at every position, each state recorded. With lengths a
+        row's state stops changing after its last real position and its padded outputs are zero, as in the
+        other traversals."""
+        batch, time_steps, _ = x.shape
+        self.trajectory.inputs, self.trajectory.lengths, self.trajectory.states = x, lengths, [hidden]
+        outputs = []
+        for t in range(time_steps):
+            _, new_state = self.step(x[:, t], self._pack(hidden))
+            new = self._unpack(new_state)
+            if lengths is not None:
+                keep = (t < lengths.to(x.device)).view(1, batch, 1)  # (1, B, 1)
+                new = tuple(torch.where(keep, fresh, old) for fresh, old in zip(new, hidden))
+            # the output is read from the recorded state, so dL/dh_t includes the output's path
+            y = new[0][-1]  # (B, H), the last layer's h_t
+            outputs.append(y if lengths is None else y * keep[0])
+            self.trajectory.states.append(new)
+            hidden = new
+        return torch.stack(outputs, dim=1), hidden
 
     def _between_layers(self, h: Tensor, layer: int) -> Tensor:
         if layer < self.num_layers - 1 and self.dropout > 0:

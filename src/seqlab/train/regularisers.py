@@ -9,10 +9,11 @@ g_{k+1} is treated as a constant; so are the trajectory's states and inputs:
 Omega's gradient reaches the weights only through the one-step Jacobian
 dh_{k+1}/dh_k. h is a row's whole state (every layer; h and c for an LSTM).
 
-How: ``StateRecorder`` runs the backbone through ``step`` position by position
-(instead of its fused ``forward``), keeping every state h_0..h_T in the graph,
-so autograd gives the total derivatives g_k = dE/dh_k (both paths: through the
-output at k and through h_{k+1}). ``pascanu_penalty`` then recomputes all T
+How: the backbone records its forward (``RecurrentBackbone.recording``: ``step``
+position by position instead of a fused traversal), keeping every state
+h_0..h_T in the graph, so autograd gives the total derivatives g_k = dE/dh_k
+(both paths: through the output at k and through h_{k+1}); ``penalty`` takes
+them, and ``pascanu_penalty`` recomputes all T
 steps h_k -> h_{k+1} at once, as one batch of T*B rows of ``step`` from the
 detached h_k, and takes the vector-Jacobian products g_{k+1}^T dh_{k+1}/dh_k
 with ``create_graph=True``, so Omega can be differentiated (double backward:
@@ -26,8 +27,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..backbones.base import State
-from ..backbones.recurrent import RecurrentBackbone
+from ..backbones.recurrent import RecurrentBackbone, Trajectory
 from ..errors import SeqlabError
 
 
@@ -46,58 +46,16 @@ def _rows(tensors: tuple[Tensor, ...]) -> Tensor:
     return torch.cat([tensor.transpose(0, 1).reshape(tensor.shape[1], -1) for tensor in tensors], dim=1)
 
 
-class StateRecorder:
-    """Within ``with StateRecorder(backbone) as recorder:``, the backbone's forward steps and records its states.
-
-    After a forward x (B, T, D): ``recorder.inputs`` is x, ``recorder.states`` the
-    T+1 states h_0..h_T (each a tuple of (L, B, H) tensors), and
-    ``recorder.lengths`` the lengths (None: all T). With lengths, a row's state
-    stops changing after its last real position and its padded outputs are zero,
-    as in the backbone's own forward.
-    """
-
-    def __init__(self, backbone: RecurrentBackbone) -> None:
-        check_regularisable(backbone)
-        self.backbone = backbone
-        self.inputs: Tensor | None = None
-        self.states: list[tuple[Tensor, ...]] = []
-        self.lengths: Tensor | None = None
-
-    def __enter__(self) -> "StateRecorder":
-        self.backbone.forward = self._forward  # an instance attribute: nn.Module.__call__ finds it first
-        return self
-
-    def __exit__(self, *exc_info: Any) -> None:
-        del self.backbone.forward
-
-    def _forward(self, x: Tensor, state: State = None, lengths: Tensor | None = None) -> tuple[Tensor, State]:
-        backbone = self.backbone
-        batch, time_steps, _ = x.shape
-        hidden = backbone._unpack(backbone.init_state(batch) if state is None else state)
-        self.inputs, self.lengths, self.states = x, lengths, [hidden]
-        outputs = []
-        for t in range(time_steps):
-            _, new_state = backbone.step(x[:, t], backbone._pack(hidden))
-            new = backbone._unpack(new_state)
-            if lengths is not None:
-                keep = (t < lengths.to(x.device)).view(1, batch, 1)  # (1, B, 1)
-                new = tuple(torch.where(keep, fresh, old) for fresh, old in zip(new, hidden))
-            # the output is read from the recorded state, so dE/dh_t includes the output's path
-            y = new[0][-1]  # (B, H), the last layer's h_t
-            outputs.append(y if lengths is None else y * keep[0])
-            self.states.append(new)
-            hidden = new
-        return torch.stack(outputs, dim=1), backbone._pack(hidden)
-
-    def penalty(self, loss: Tensor) -> Tensor:
-        """Omega for the recorded forward, given the loss E it led to (the graph is kept for E's backward)."""
-        later = [tensor for state in self.states[1:] for tensor in state]
-        gradients = torch.autograd.grad(loss, later, retain_graph=True, allow_unused=True)
-        gradients = [torch.zeros_like(tensor) if gradient is None else gradient
-                     for tensor, gradient in zip(later, gradients)]
-        per_state = len(self.states[0])
-        grouped = [tuple(gradients[index:index + per_state]) for index in range(0, len(gradients), per_state)]
-        return pascanu_penalty(self.backbone, self.inputs, self.states[:-1], grouped, lengths=self.lengths)
+def penalty(trajectory: Trajectory, backbone: RecurrentBackbone, loss: Tensor) -> Tensor:
+    """Omega for a forward the backbone recorded (``backbone.recording()``), given the loss E it led to (the graph
+    is kept for E's own backward)."""
+    later = [tensor for state in trajectory.states[1:] for tensor in state]
+    gradients = torch.autograd.grad(loss, later, retain_graph=True, allow_unused=True)
+    gradients = [torch.zeros_like(tensor) if gradient is None else gradient
+                 for tensor, gradient in zip(later, gradients)]
+    per_state = len(trajectory.states[0])
+    grouped = [tuple(gradients[index:index + per_state]) for index in range(0, len(gradients), per_state)]
+    return pascanu_penalty(backbone, trajectory.inputs, trajectory.states[:-1], grouped, lengths=trajectory.lengths)
 
 
 def pascanu_penalty(backbone: RecurrentBackbone, inputs: Tensor, previous: list[tuple[Tensor, ...]],

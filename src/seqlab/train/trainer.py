@@ -54,7 +54,7 @@ from .acceleration import (autocast, check_compiler, check_precision, compile_mo
 from .checkpoint import (MODEL_FILE, DirectoryLock, is_checkpoint, load_checkpoint, load_trainer_state, lock_directory,
                          readable_directory, recover_checkpoint, save_checkpoint)
 from .distributed import ProcessContext, process_seed, start_processes, stop_processes
-from .regularisers import StateRecorder, check_regularisable
+from .regularisers import check_regularisable, penalty
 
 BEST_DIRECTORY = "best"
 METRICS_FILE = {"jsonl": "metrics.jsonl", "csv": "metrics.csv"}
@@ -519,9 +519,10 @@ class Trainer:
         """The task's loss, and with ``train.pascanu_weight`` the regulariser Omega (else None) on its forward."""
         if not self.config.train.pascanu_weight:
             return (*self.task.loss(model, batch, state), None)
-        with StateRecorder(self.model.backbone) as recorder:
+        backbone = self.model.backbone
+        with backbone.recording() as trajectory:
             loss, state = self.task.loss(model, batch, state)
-        return loss, state, recorder.penalty(loss)
+        return loss, state, penalty(trajectory, backbone, loss)
 
     def _progress_done(self) -> float:
         train = self.config.train

@@ -194,7 +194,7 @@ def test_every_experiment_has_a_flip_case():
 def test_smoke_run_and_verdict_flips(name: str, tmp_path) -> None:
     experiment = EXPERIMENTS[name]
     record = run_experiment(name, preset="smoke", out_dir=tmp_path)
-    settings = {**experiment.settings["smoke"], "preset": "smoke", "device": "cpu"}
+    settings = {**experiment.settings["smoke"], "preset": "smoke", "device": "cpu", "data": ""}
     assert record["verdict"] == experiment.verdict(record["rows"], settings).text  # the verdict is of these rows
     assert all((tmp_path / figure).is_file() for figure in record["figures"])
 

@@ -72,3 +72,21 @@ def test_cli_lists_and_refuses(tmp_path, capsys, toy_experiment):
     assert main(["experiment", "toy-test", "--out", str(tmp_path / "t")]) == 0
     assert main(["report", str(tmp_path)]) == 0
     assert (tmp_path / "report.html").exists()
+
+
+def test_data_flag_trains_on_the_users_file_and_is_refused_where_it_does_not_apply(tmp_path, capsys):
+    rows = [("what a great and lovely meal", "1"), ("a rude waiter and an awful soup", "0")] * 20
+    data = tmp_path / "mine.tsv"
+    data.write_text("".join(f"{sentence}\t{label}\n" for sentence, label in rows), encoding="utf-8")
+    assert main(["experiment", "clipping", "--preset", "smoke", "--data", str(data), "--out", str(tmp_path / "c")]) == 2
+    assert "experiment clipping trains on its own builtin data only; drop --data" in capsys.readouterr().err
+    missing = ["experiment", "sentiment-trajectory", "--preset", "smoke", "--data", str(tmp_path / "missing.tsv"),
+               "--out", str(tmp_path / "m")]
+    assert main(missing) == 2
+    assert "missing.tsv: no such file" in capsys.readouterr().err
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["mine.tsv"]  # refused before writing anything
+    out = tmp_path / "s"
+    assert main(["experiment", "sentiment-trajectory", "--preset", "smoke", "--data", str(data), "--out", str(out)]) == 0
+    assert json.loads((out / "result.json").read_text())["data"] == str(data)
+    # trained on the file's labels, not the templated corpus's positive / negative / neutral
+    assert json.loads((out / "run" / "labels.json").read_text()) == ["0", "1"]

@@ -406,10 +406,11 @@ def _command_experiment(arguments: argparse.Namespace, extra: list[str]) -> None
         raise SeqlabError("give --out DIR for the experiment's figures, table and JSON")
     names = list(EXPERIMENTS) if arguments.name == "all" else [arguments.name]
     for name in names:
-        check_experiment(name, arguments.preset, arguments.device)
+        check_experiment(name, arguments.preset, arguments.device, arguments.data)
     for name in names:
         out = f"{arguments.out}/{name}" if arguments.name == "all" else arguments.out
-        record = run_experiment(name, preset=arguments.preset, out_dir=out, device=arguments.device)
+        record = run_experiment(name, preset=arguments.preset, out_dir=out, device=arguments.device,
+                                data=arguments.data)
         print(open(f"{out}/{TABLE_FILE}", encoding="utf-8").read())
         if arguments.name == "all":
             print(f"({record['seconds']} s; written to {out})\n")
@@ -548,6 +549,9 @@ def build_parser() -> argparse.ArgumentParser:
                                  "full (at most 45 minutes, closer to the papers)")
     experiment.add_argument("--device", default="cpu", help="cpu or cuda (cuda:N): where the models train")
     experiment.add_argument("--out", default=None, help="directory for the figures, table.md and result.json")
+    experiment.add_argument("--data", default=None,
+                            help="your data instead of the builtin, for experiments that read it (sentiment-trajectory: "
+                                 "a TSV of sentence TAB label)")
     experiment.set_defaults(handler=_command_experiment)
 
     report = subparsers.add_parser("report", help="gather the experiment results under DIR into DIR/report.html")

@@ -59,7 +59,7 @@ class Finding:
     reproduced: bool | None
 
 
-Settings = dict[str, Any]  # one preset's settings, plus "preset" and "device"
+Settings = dict[str, Any]  # one preset's settings, plus "preset", "device" and "data" (a path, or "": the builtin)
 Run = Callable[[Settings, Path], ExperimentResult]
 Verdict = Callable[[list[dict[str, Any]], Settings], Finding]
 
@@ -73,13 +73,14 @@ class Experiment:
     verdict: Verdict
     settings: dict[str, Settings]  # by preset
     devices: tuple[str, ...] = DEVICES  # where it can run
+    data: str = ""  # what ``--data`` may give it, in words; "" if it reads only its own builtin data
 
 
 EXPERIMENTS: dict[str, Experiment] = {}
 
 
 def register_experiment(name: str, *, title: str, claim: str, settings: dict[str, Settings], verdict: Verdict,
-                        devices: tuple[str, ...] = DEVICES) -> Callable[[Run], Run]:
+                        devices: tuple[str, ...] = DEVICES, data: str = "") -> Callable[[Run], Run]:
     """Register ``run`` under ``name``, with its ``verdict`` and its ``settings`` for every preset in PRESETS."""
     missing = [preset for preset in PRESETS if preset not in settings]
     if missing:
@@ -89,7 +90,7 @@ def register_experiment(name: str, *, title: str, claim: str, settings: dict[str
         if name in EXPERIMENTS:
             raise AssertionError(f"experiment {name!r} registered twice")
         EXPERIMENTS[name] = Experiment(name=name, title=title, claim=claim, run=run, verdict=verdict,
-                                       settings=settings, devices=devices)
+                                       settings=settings, devices=devices, data=data)
         return run
 
     return register
@@ -139,9 +140,9 @@ def available_memory_gib() -> float:
     return math.inf
 
 
-def check_experiment(name: str, preset: str, device: str = "cpu") -> Experiment:
-    """The experiment, after refusing (one line each) an unknown name or preset, a device it cannot use, and a
-    preset whose declared peak memory exceeds what this machine has free."""
+def check_experiment(name: str, preset: str, device: str = "cpu", data: str | Path | None = None) -> Experiment:
+    """The experiment, after refusing (one line each) an unknown name or preset, a device it cannot use, data it
+    does not read or that is not there, and a preset whose declared peak memory exceeds what this machine has free."""
     if name not in EXPERIMENTS:
         raise SeqlabError(f"unknown experiment {name!r}; seqlab experiment --list names them "
                           f"({', '.join(EXPERIMENTS)}){did_you_mean(name, EXPERIMENTS)}")
@@ -155,6 +156,13 @@ def check_experiment(name: str, preset: str, device: str = "cpu") -> Experiment:
                           f"drop --device or give --device {experiment.devices[0]}")
     if kind == "cuda" and not torch.cuda.is_available():
         raise SeqlabError(f"--device {device}: torch sees no CUDA device here; use --device cpu")
+    if data is not None:
+        if not experiment.data:
+            readers = ", ".join(other.name for other in EXPERIMENTS.values() if other.data) or "none"
+            raise SeqlabError(f"experiment {name} trains on its own builtin data only; drop --data (experiments "
+                              f"that read --data: {readers})")
+        if not Path(data).is_file():
+            raise SeqlabError(f"--data {data}: no such file; give {experiment.data}")
     needed, free = experiment.settings[preset].get("memory_gib", 0.0), available_memory_gib()
     if needed > free:
         raise SeqlabError(f"experiment {name} --preset {preset} needs about {needed:g} GiB of memory and "
@@ -162,25 +170,29 @@ def check_experiment(name: str, preset: str, device: str = "cpu") -> Experiment:
     return experiment
 
 
-def run_experiment(name: str, *, preset: str = "quick", out_dir: str | Path, device: str = "cpu") -> dict[str, Any]:
+def run_experiment(name: str, *, preset: str = "quick", out_dir: str | Path, device: str = "cpu",
+                   data: str | Path | None = None) -> dict[str, Any]:
     """Run one experiment into ``out_dir`` (created), write result.json and table.md, return the record.
+
+    ``data``: a file for an experiment that reads one (``Experiment.data`` says what), instead of its builtin data.
 
     The verdict is ``experiment.verdict`` of the rows the run returned, so it can say nothing the numbers do not.
     """
-    experiment = check_experiment(name, preset, device)
+    experiment = check_experiment(name, preset, device, data)
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise SeqlabError(f"--out {out_dir} is a file; give a directory")
     out_dir.mkdir(parents=True, exist_ok=True)
     from .common import experiment_progress  # matplotlib and the trainer load only when an experiment runs
 
-    settings = {**experiment.settings[preset], "preset": preset, "device": device}
+    settings = {**experiment.settings[preset], "preset": preset, "device": device,
+                "data": "" if data is None else str(data)}
     started = time.perf_counter()
     with experiment_progress(name, preset):
         result = experiment.run(settings, out_dir)
     finding = experiment.verdict(result.rows, settings)
     record = {"name": experiment.name, "title": experiment.title, "claim": experiment.claim, "preset": preset,
-              "device": device, "seconds": round(time.perf_counter() - started, 1), "machine": machine(),
+              "device": device, "data": settings["data"], "seconds": round(time.perf_counter() - started, 1), "machine": machine(),
               "verdict": finding.text, "reproduced": finding.reproduced, **asdict(result)}
     (out_dir / RESULT_FILE).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
     table = (f"## {experiment.title} (`{name}`, preset {preset})\n\n**Claim.** {experiment.claim}\n\n"

@@ -18,13 +18,13 @@ the sentiment word at position s: D(0) is the readout's shift at the word, and
 the half-life is the first k (linearly interpolated) at which |D(k)| falls to
 |D(0)| / 2. The probes run on past the longest filler seen in training.
 
-Set SEQLAB_SENTIMENT_DATA to a TAB-separated file of sentence, label (e.g. the
-UCI Yelp sentences, labels 1 / 0) to train on it instead; the probes are still
-the templated sentences, with the label "1" (or "positive") read as positive.
+``seqlab experiment sentiment-trajectory --data FILE`` trains on a TAB-separated
+file of sentence, label instead (e.g. the UCI Yelp sentences, labels 1 / 0); the
+probes are still the templated sentences, with the label "1" (or "positive")
+read as positive.
 """
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 from typing import Any
@@ -39,7 +39,6 @@ from ..errors import SeqlabError
 from .base import ExperimentResult, Finding, register_experiment
 from .common import save_figure, train_run
 
-DATA_VARIABLE = "SEQLAB_SENTIMENT_DATA"
 POSITIVE = ("great", "good", "wonderful", "excellent", "delicious", "friendly", "amazing", "lovely", "perfect", "fantastic")
 NEGATIVE = ("terrible", "bad", "awful", "horrible", "rude", "bland", "disgusting", "boring", "poor", "dreadful")
 NEUTRAL = ("blue", "upstairs", "open", "square", "wooden", "downstairs", "round", "green")
@@ -157,16 +156,15 @@ def verdict(rows: list[dict[str, Any]], settings: dict[str, Any]) -> Finding:
 
 @register_experiment(
     "sentiment-trajectory", title="What a sentiment RNN learns: state trajectory and fading readout",
-    settings=SETTINGS, verdict=verdict,
+    settings=SETTINGS, verdict=verdict, data="a TSV of sentence TAB label (labels positive / negative, or 1 / 0)",
     claim="An RNN builds a context vector that each input modifies; the context decays toward a baseline "
           "representation as inputs pass, slowly forgetting (the lectures; Karpathy 2015; Radford et al. 2017's "
           "sentiment neuron).")
 def run(settings: dict[str, Any], out_dir: Path) -> ExperimentResult:
     import matplotlib.pyplot as plt
 
-    data_path = os.environ.get(DATA_VARIABLE, "")
-    if data_path:
-        path = Path(data_path)
+    if settings["data"]:
+        path = Path(settings["data"])
     else:
         path = out_dir / "sentiment.tsv"
         path.write_text("".join(f"{sentence}\t{label}\n" for sentence, label in
@@ -218,7 +216,7 @@ def run(settings: dict[str, Any], out_dir: Path) -> ExperimentResult:
                 examples[polarity] = (sentence.split(), probability.numpy(), states)
                 examples.setdefault("neutral", (baseline.split(), base_probability.numpy(), base_states))
 
-    corpus = Path(data_path).name if data_path else f"templated ({settings['sentences']} sentences)"
+    corpus = Path(settings["data"]).name if settings["data"] else f"templated ({settings['sentences']} sentences)"
     rows = []
     for polarity, values in measured.items():
         score, state = np.mean(values["score"], axis=0), np.mean(values["state"], axis=0)  # (trailing + 1,)

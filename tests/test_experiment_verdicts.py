@@ -207,19 +207,3 @@ def test_smoke_run_and_verdict_flips(name: str, tmp_path) -> None:
     assert supported.reproduced is True, supported.text
     assert refuted.reproduced is False, refuted.text
     assert "did not reproduce" in refuted.text and "did not reproduce" not in supported.text
-
-
-def test_counting_judges_only_the_languages_its_preset_runs_and_says_which_it_leaves_out():
-    experiment = EXPERIMENTS["counting"]
-    settings = {**experiment.settings["quick"], "preset": "quick", "device": "cpu", "data": ""}
-    assert settings["languages"] == ("anbn",)
-
-    def rows(lstm_reach: list[int]) -> list[dict]:
-        return ([{"language": "anbn", "model": "lstm", "seed": seed, "largest_n_all_accepted": reach}
-                 for seed, reach in enumerate(lstm_reach)]
-                + [{"language": "anbn", "model": "gru", "seed": seed, "largest_n_all_accepted": 22} for seed in range(3)])
-
-    far = experiment.verdict(rows([61, 29, 65, 32, 55]), settings)  # median 55 >= 2 x 20 > the GRU's 22
-    assert far.reproduced is True and "This preset does not run anbncn" in far.text
-    near = experiment.verdict(rows([32, 53, 29, 29, 30]), settings)  # median 30 < 40
-    assert near.reproduced is False and "Only the direction reproduced" in near.text

@@ -70,13 +70,25 @@ def _counting_rows(reach: dict[str, list[int]]) -> list[dict]:
 
 def test_counting_verdict_needs_the_lstm_far_beyond_and_the_gru_short_of_it():
     from seqlab.experiments.counting import verdict
-    settings = {"train_n_max": 20, "test_n_max": 200, "steps": 1, "hidden": 16}
+    settings = {"train_n_max": 20, "test_n_max": 200, "steps": 1, "hidden": 16, "languages": ("anbn", "anbncn")}
     assert verdict(_counting_rows({"lstm": [61, 29, 65], "gru": [22, 22, 23]}), settings).reproduced is True
     # the LSTM's median (39) short of twice the training range: only the direction
     finding = verdict(_counting_rows({"lstm": [39, 29, 65], "gru": [22, 22, 23]}), settings)
     assert finding.reproduced is False and "Only the direction" in finding.text
     # the GRU far beyond as well: not the claim
     assert verdict(_counting_rows({"lstm": [61, 60, 65], "gru": [40, 50, 60]}), settings).reproduced is False
+
+
+def test_counting_judges_only_the_languages_its_preset_runs_and_says_which_it_leaves_out():
+    from seqlab.experiments.counting import SETTINGS, verdict
+    settings = {**SETTINGS["quick"], "steps": 1}
+    assert settings["languages"] == ("anbn",)
+    rows = [row for row in _counting_rows({"lstm": [61, 29, 65], "gru": [22, 22, 23]}) if row["language"] == "anbn"]
+    far = verdict(rows, settings)  # the LSTM's median 61 >= 2 x 20 > the GRU's 22
+    assert far.reproduced is True and "This preset does not run anbncn" in far.text
+    rows = [row for row in _counting_rows({"lstm": [39, 29, 65], "gru": [22, 22, 23]}) if row["language"] == "anbn"]
+    near = verdict(rows, settings)  # median 39 < 40
+    assert near.reproduced is False and "Only the direction" in near.text
 
 
 def test_long_range_judges_adding_only_at_the_papers_length_and_needs_both_halves():

@@ -42,8 +42,9 @@ SETTINGS = {"smoke": {"positions": 32, "parameters": 20_000, "grid": (4, 8, 16, 
 FLAT = 0.2  # a log-log slope of time against t below this in size is O(1) per token
 GROWS = 0.5  # one above this grows with t
 # quick: about a minute on 2 shared cores; the recompute at the last position dominates full
-WINDOW = 16  # a position's time is the fastest of the WINDOW steps ending there (the machine is shared: the
-# minimum is the measurement least disturbed by other jobs)
+WINDOW = 16  # a position's time is the fastest of the WINDOW steps ending there, over ``repeats`` generations (the
+# machine is shared: the minimum is the measurement least disturbed by other jobs; one generation's window of 16
+# steps, a few milliseconds, can fall wholly inside another job's time slice)
 
 
 def state_bytes(state) -> int:
@@ -129,7 +130,8 @@ def run(settings: dict[str, Any], out_dir: Path) -> ExperimentResult:
     for name in MODELS:
         options = {"context_length": positions} if name == "transformer" else {}
         model = matched_language_model(name, target_parameters=settings["parameters"], vocab_size=VOCAB, **options)
-        seconds, sizes = step_costs(model, positions)
+        passes = [step_costs(model, positions) for _ in range(settings["repeats"])]
+        seconds, sizes = np.min([pass_seconds for pass_seconds, _ in passes], axis=0), passes[0][1]
         milliseconds = [1e3 * float(np.min(seconds[max(0, t - WINDOW):t])) for t in grid]
         label = "transformer (cached)" if name == "transformer" else name
         allocated = [float(sizes[t - 1]) for t in grid]

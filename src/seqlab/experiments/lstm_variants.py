@@ -30,8 +30,10 @@ from .common_abc import charlm_config, write_abc_corpus
 VARIANTS = ("vanilla", "peephole", "coupled", "no_forget")
 SETTINGS = {"smoke": {"seeds": 2, "steps": 5, "hidden": 8, "characters": 20_000, "read": 100},
             "quick": {"seeds": 3, "steps": 500, "hidden": 64, "characters": 200_000, "read": 2000},
-            # full: more seeds, 6 x the steps, the whole corpus; the quick width (at 128 the 20 runs take hours)
-            "full": {"seeds": 5, "steps": 3000, "hidden": 64, "characters": 876_000, "read": 2000, "memory_gib": 2.0}}
+            # full: more seeds, 6 x the steps, the whole corpus; the quick width (at 128 the 20 runs take hours). Five
+            # seeds took 48 minutes on one quiet core: the vanilla LSTM runs torch's fused kernel (65 s a run), the
+            # other variants our own cells, 2.5 x slower at this width (165 s); four seeds fit 45 minutes
+            "full": {"seeds": 4, "steps": 3000, "hidden": 64, "characters": 876_000, "read": 2000, "memory_gib": 2.0}}
 GREW = 10.0  # a variant's cell "grew large" when its mean |c| after the reading is above this many times vanilla's
 # two-sided 5% critical values of Student's t by degrees of freedom (a fractional df takes the row below it)
 T_CRITICAL = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,

@@ -192,8 +192,8 @@ def run_experiment(name: str, *, preset: str = "quick", out_dir: str | Path, dev
         result = experiment.run(settings, out_dir)
     finding = experiment.verdict(result.rows, settings)
     record = {"name": experiment.name, "title": experiment.title, "claim": experiment.claim, "preset": preset,
-              "device": device, "data": settings["data"], "seconds": round(time.perf_counter() - started, 1), "machine": machine(),
-              "verdict": finding.text, "reproduced": finding.reproduced, **asdict(result)}
+              "device": device, "data": settings["data"], "seconds": round(time.perf_counter() - started, 1),
+              "machine": machine(), "verdict": finding.text, "reproduced": finding.reproduced, **asdict(result)}
     (out_dir / RESULT_FILE).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
     table = (f"## {experiment.title} (`{name}`, preset {preset})\n\n**Claim.** {experiment.claim}\n\n"
              f"{markdown_table(result.rows)}\n**Found.** {finding.text}\n\n"

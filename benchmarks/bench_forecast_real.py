@@ -100,15 +100,19 @@ def _pbs() -> tuple[np.ndarray, list[str]]:
     return load_PBS_dataset().to_numpy(dtype=float)[:, None], ["scripts"]
 
 
+def _csv_column(path: Path, column: int) -> tuple[np.ndarray, list[str]]:
+    """One column of a CSV with a header line: its values (N, 1) and its name."""
+    lines = [line for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
+    rows = [line.split(",") for line in lines[1:]]
+    return np.array([[float(row[column])] for row in rows]), [lines[0].split(",")[column].strip()]
+
+
 def _sktime_csv(folder: str, column: int) -> Callable[[], tuple[np.ndarray, list[str]]]:
     """One column of a CSV that sktime ships in its datasets/data folder (header first)."""
     def load() -> tuple[np.ndarray, list[str]]:
         import sktime.datasets
 
-        path = Path(sktime.datasets.__path__[0]) / "data" / folder / f"{folder}.csv"
-        lines = path.read_text(encoding="utf-8").split("\n")
-        rows = [line.split(",") for line in lines[1:] if line]
-        return np.array([[float(row[column])] for row in rows]), [lines[0].split(",")[column]]
+        return _csv_column(Path(sktime.datasets.__path__[0]) / "data" / folder / f"{folder}.csv", column)
     return load
 
 
@@ -143,9 +147,8 @@ def _statsmodels_test_csv(name: str) -> Callable[[], tuple[np.ndarray, list[str]
     def load() -> tuple[np.ndarray, list[str]]:
         import statsmodels.tsa.tests.results
 
-        path = Path(statsmodels.tsa.tests.results.__path__[0]) / f"{name}.csv"
-        lines = [line for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
-        return np.array([[float(line)] for line in lines[1:]]), [lines[0].strip().lower()]
+        values, (column,) = _csv_column(Path(statsmodels.tsa.tests.results.__path__[0]) / f"{name}.csv", 0)
+        return values, [column.lower()]
     return load
 
 

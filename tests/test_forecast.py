@@ -411,18 +411,20 @@ def test_a_heuristic_start_is_fixed_so_the_fit_also_runs_over_short_series():
     assert np.isfinite(short).all()
 
 
-def test_the_anchor_is_the_validation_best_baseline_and_the_untrained_network(tmp_path, capsys):
-    """--anchor auto picks the baseline clearly best on validation; at a learning rate of 1e-12 the direct head is
-    that forecast (ETS by statsmodels with the fits saved beside the model) from every held-out origin."""
+def test_the_anchor_is_the_history_best_baseline_and_the_untrained_network(tmp_path, capsys):
+    """--anchor auto picks the baseline clearly best from every origin before the held-out part; at a learning rate
+    of 1e-12 the direct head is that forecast (ETS by statsmodels with the fits saved beside the model) from every
+    held-out origin."""
     data, run = tmp_path / "load.csv", tmp_path / "run"
     write_seasonal_csv(data, rows=300)
     assert main(["train", "--task", "forecast", "--data", str(data), "--out", str(run), "--block-size", "8",
                  "--horizon", "4", "--hidden-size", "8", "--max-steps", "2", "--eval-interval", "2",
                  "--learning-rate", "1e-12", "--threads", "1", "--quiet"]) == 0
+    assert "from the 263 origins before the held-out part" in capsys.readouterr().err  # 4 .. 270 - 4
     task = ForecastTask(load_checkpoint(run).config)
     task.load_data()  # the same choice again, from the same rows
     values, horizon = task.series.values, 4
-    origins = np.arange(task.fit_rows, task.cut - horizon + 1)
+    origins = np.arange(4, task.cut - horizon + 1)  # a season (4) back, H ahead: all before the held-out part
     truth = values[origins[:, None] + np.arange(horizon)]
     scale = np.abs(np.diff(values[:task.fit_rows], axis=0)).mean(axis=0)
     ets, fits = ets_forecasts(values, origins, horizon, 4, fit_rows=task.fit_rows)

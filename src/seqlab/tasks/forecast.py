@@ -4,16 +4,17 @@ The series is cut in three, in time order:
 - the training part, which the network learns from (random windows of T + H rows);
 - the validation part, the last ``task.validation_rows`` rows before the
   held-out part (default: the larger of 2H and a tenth of what precedes it):
-  the forecasts from its origins choose the anchor, the classical forecast
-  the network corrects (``task.anchor`` auto: seasonal-naive, unless naive or
-  ETS has a MASE lower there by more than one standard error, chosen before
-  training), the method (``task.forecast_mode`` auto: the anchor alone,
+  the forecasts from its origins choose the method (``task.forecast_mode`` auto: the anchor alone,
   unless the direct head, the autoregressive head or the mean of a head and
   the anchor is better there by more than one standard error; see
   ``seqlab.data.timeseries.clearly_best``) and the checkpoint kept in
   ``best/``; the network does not learn from it;
 - the held-out part, the last ``data.val_fraction`` of the rows: ``seqlab eval``
   scores it, and nothing is chosen on it.
+The anchor, the classical forecast the network corrects, is chosen before
+training on the classical forecasts from every origin of the training and
+validation parts (``task.anchor`` auto: seasonal-naive, unless naive or ETS
+has a MASE lower there by more than one standard error).
 Every row of a part that has H rows after it is a forecast origin
 (rolling-origin evaluation): the model sees the T rows before it, which may
 reach back into earlier parts, and forecasts the H rows from it.
@@ -235,22 +236,33 @@ class ForecastTask(Task):
     def _validation_origins(self) -> np.ndarray:
         return np.arange(self.fit_rows, self.cut - self.config.task.horizon + 1)
 
+    def _history_origins(self) -> np.ndarray:
+        """Every origin before the held-out part whose season back and H rows ahead lie there: the classical
+        forecasts need no network, so all of them judge the anchor, not the validation origins alone."""
+        return np.arange(max(self.season, 1), self.cut - self.config.task.horizon + 1)
+
     def _choose_anchor(self) -> str:
-        """``task.anchor``, or (auto) seasonal-naive unless a baseline is clearly better from the validation origins
-        (``clearly_best``), said in one line."""
+        """``task.anchor``, or (auto) seasonal-naive unless a baseline is clearly better (``clearly_best``) from
+        every origin before the held-out part, said in one line.
+
+        The validation part alone holds a few independent origins on most real series (W origins, about W / H
+        independent), too few to tell a trend that carries forward from noise; the whole history holds many more.
+        ETS's parameters were fitted on the training rows, so its forecasts from origins among them are in-sample
+        in its few parameters (its level, slope and season are still filtered from the rows before each origin).
+        """
         chosen = self.config.task.anchor
         if chosen != "auto":
             return chosen
-        if not self.has_validation:
+        origins, values, horizon = self._history_origins(), self.series.values, self.config.task.horizon
+        if len(origins) < 2:
             return "seasonal_naive"
-        origins, values = self._validation_origins(), self.series.values
-        truth = values[origins[:, None] + np.arange(self.config.task.horizon)]  # (W, H, C)
+        truth = values[origins[:, None] + np.arange(horizon)]  # (W, H, C)
         scale = naive_scale(values[:self.fit_rows])
-        scores = {name: forecast_metrics(truth, forecast, scale)["mase"]
-                  for name, forecast in self._validation_baselines.items()}
-        chosen = clearly_best(truth, self._validation_baselines, scale, default="seasonal_naive")
-        print(f"forecast: the network corrects {chosen} (validation MASE: "
-              + ", ".join(f"{name} {score:.3f}" for name, score in scores.items())
+        forecasts = baseline_forecasts(values, origins, horizon, self.season, ets_fits=self.ets_fits)
+        scores = {name: forecast_metrics(truth, forecast, scale)["mase"] for name, forecast in forecasts.items()}
+        chosen = clearly_best(truth, forecasts, scale, default="seasonal_naive")
+        print(f"forecast: the network corrects {chosen} (MASE from the {len(origins)} origins before the held-out "
+              "part: " + ", ".join(f"{name} {score:.3f}" for name, score in scores.items())
               + "; another baseline than seasonal_naive only where better by over one standard error); "
               "--anchor sets it", file=sys.stderr)
         return chosen

@@ -261,6 +261,13 @@ SERIES: dict[str, tuple[Callable[[], tuple[np.ndarray, list[str]]], int, str, st
 }
 
 
+def write_csv(path: Path, values: np.ndarray, columns: list[str]) -> None:
+    """The series as seqlab reads it: a time index column ``t``, then each column to six significant digits."""
+    path.write_text("t," + ",".join(columns) + "\n" + "".join(
+        f"{row}," + ",".join(f"{value:.6g}" for value in values[row]) + "\n" for row in range(len(values))),
+        encoding="utf-8")
+
+
 def held_out_fraction(rows: int, horizon: int) -> float:
     """The last 10% of the rows or H + 9 rows, whichever is more, as seqlab's --val-fraction."""
     held_out = max(int(rows * 0.1), horizon + 9)
@@ -305,9 +312,7 @@ def main() -> int:
         load, horizon, description, role = SERIES[name]
         values, columns = load()
         path = out / f"{name}.csv"
-        path.write_text("t," + ",".join(columns) + "\n" + "".join(
-            f"{row}," + ",".join(f"{value:.6g}" for value in values[row]) + "\n" for row in range(len(values))),
-            encoding="utf-8")
+        write_csv(path, values, columns)
         fraction = held_out_fraction(len(values), horizon)
         block_size = history_rows(values[:split_point(len(values), fraction)], horizon)
         per_backbone = {}

@@ -1,0 +1,75 @@
+"""The forecaster's anchor rule on the classical forecasts alone: which baseline it picks, and how that forecast does on
+the held-out tail, when the rule judges the validation origins only (seqlab before session 7) or every origin before
+the held-out part (now). No network is trained, so it runs in about a minute.
+
+Each series of ``bench_forecast_real.py`` is cut as ``seqlab train --task forecast`` cuts it with that benchmark's
+flags (the held-out tail, then the validation part of max(2H, a tenth) before it, the season guessed from the
+training rows). The anchor is ``clearly_best`` (seasonal-naive unless naive or ETS is better by more than one
+standard error) over the chosen origins; ETS is fitted on the training rows, as the forecaster's anchor is. On the
+tail, MASE of that anchor alone, and of ``eval``'s ETS and seasonal-naive (ETS refitted on every row before the tail).
+
+    python benchmarks/bench_forecast_anchor.py
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from bench_forecast_real import SERIES, held_out_fraction, write_csv
+from seqlab.data.timeseries import clearly_best, forecast_metrics, guess_season, naive_scale, read_series, split_point
+from seqlab.models.forecast_baselines import baseline_forecasts
+
+RULES = ("validation", "history")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--series", default=",".join(SERIES))
+    arguments = parser.parse_args()
+    warnings.simplefilter("ignore")  # statsmodels' optimiser notes
+    print("| series | role | m | anchor from validation | anchor from history | tail: validation's | history's | ets "
+          "| seasonal_naive |\n|---|---|---:|---|---|---:|---:|---:|---:|")
+    rows = []
+    for name in arguments.series.split(","):
+        load, horizon, _, role = SERIES[name]
+        with tempfile.TemporaryDirectory() as folder:  # read as seqlab reads the benchmark's CSV (co2's gaps filled)
+            path = Path(folder) / f"{name}.csv"
+            write_csv(path, *load())
+            values = read_series(path).values
+        cut = split_point(len(values), held_out_fraction(len(values), horizon))
+        fit_rows = cut - max(2 * horizon, cut // 10)
+        season = guess_season(values[:fit_rows])
+        scale = naive_scale(values[:fit_rows])
+        origins = {"validation": np.arange(fit_rows, cut - horizon + 1),
+                   "history": np.arange(max(season, 1), cut - horizon + 1)}
+        chosen = {}
+        for rule, judged in origins.items():
+            truth = values[judged[:, None] + np.arange(horizon)]
+            chosen[rule] = clearly_best(truth, baseline_forecasts(values, judged, horizon, season, fit_rows=fit_rows),
+                                        scale, default="seasonal_naive")
+        tail = np.arange(cut, len(values) - horizon + 1)
+        truth, tail_scale = values[tail[:, None] + np.arange(horizon)], naive_scale(values[:cut])
+        anchors = baseline_forecasts(values, tail, horizon, season, fit_rows=fit_rows)  # ETS fitted once more: cheap
+        refitted = baseline_forecasts(values, tail, horizon, season, fit_rows=cut)
+        score = {rule: forecast_metrics(truth, anchors[chosen[rule]], tail_scale)["mase"] for rule in RULES}
+        ets, naive_season = (forecast_metrics(truth, refitted[key], tail_scale)["mase"] for key in ("ets",
+                                                                                                    "seasonal_naive"))
+        rows.append((role, score["validation"], score["history"], ets, naive_season))
+        print(f"| {name} | {role} | {season} | {chosen['validation']} | {chosen['history']} | {score['validation']:.3f} "
+              f"| {score['history']:.3f} | {ets:.3f} | {naive_season:.3f} |", flush=True)
+    table = np.array([row[1:] for row in rows])
+    print(f"\n{len(rows)} series, average tail MASE: the anchor from validation {table[:, 0].mean():.3f}, from history "
+          f"{table[:, 1].mean():.3f}; ets {table[:, 2].mean():.3f}, seasonal_naive {table[:, 3].mean():.3f}")
+    for index, rule in enumerate(RULES):
+        worse = [name for name, row in zip(arguments.series.split(","), table) if row[index] > row[3] + 1e-12]
+        print(f"- the anchor from {rule} is worse than seasonal-naive on {len(worse)}: {', '.join(worse) or 'none'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

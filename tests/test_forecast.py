@@ -109,6 +109,7 @@ def test_csv_without_header_with_and_without_time_column(tmp_path):
     ("when,y\n2020-01-03,2\n2020-01-02,3\n2020-01-04,3\n", {}, "time column 'when' does not increase at line 3 "
      "\\(2020-01-02 after 2020-01-03\\)"),
     ("t,y\n3,2\n1,3\n2,3\n", {"time_column": "t"}, "time column 't' does not increase at line 3"),
+    ("t,load\n0,2\n1,3\n2,3\n9,4\n4,5\n", {}, "time column 't' does not increase at line 6 \\(4 after 9\\)"),
     ("x,y\n1,2\n\n2,3\n", {}, "line 3 is empty"),
     ("x,y\n1,2\n2,3,4\n", {}, "line 3 has 3 cells"),
     ("t,x\n1,2\n", {"target_columns": "t", "time_column": "t"}, "time column"),
@@ -144,6 +145,16 @@ def test_time_column_is_recognised_and_never_forecast(tmp_path):
     labels = tmp_path / "labels.csv"  # labels that are not dates are still the time column, unchecked
     labels.write_text("quarter,y\nQ1,1\nQ2,2\nQ3,4\n", encoding="utf-8")
     assert read_series(labels).columns == ["y"]
+    gapped = tmp_path / "gapped.csv"  # a header that names time: the column is time, gaps in it or not
+    gapped.write_text("Year,rain\n1949,3\n1950,5\n1952,4\n1953,6\n", encoding="utf-8")
+    assert read_series(gapped).columns == ["rain"]
+    second = tmp_path / "second.csv"  # wherever it stands
+    second.write_text("load,date\n3,2020-01-01\n5,2020-01-02\n4,2020-01-03\n", encoding="utf-8")
+    assert read_series(second).columns == ["load"] and read_series(second).values[:, 0].tolist() == [3, 5, 4]
+    assert read_series(second, time_column="").columns == ["load"]
+    lone = tmp_path / "lone.csv"  # a file of one column is a series, whatever its name
+    lone.write_text("t\n1\n2\n4\n", encoding="utf-8")
+    assert read_series(lone).columns == ["t"]
 
 
 def test_missing_values_are_interpolated_and_counted(tmp_path):

@@ -117,15 +117,20 @@ def _resolve_column(spec: str, names: list[str], source: str) -> int:
 
 MISSING_CELLS = {"", "nan", "na", "n/a", "null", "none", "?"}  # lower-cased cells that mean "no value"
 MISSING_CHOICES = ("interpolate", "error")
+# header names that say a column is time, not a series: such a column is the time column wherever it stands
+TIME_NAMES = frozenset({"t", "time", "date", "datetime", "timestamp", "ds", "index", "year", "quarter", "month", "week",
+                        "day", "hour", "minute", "period", "step"})
 
 
 def read_series(path: str | Path, *, target_columns: str = "", time_column: str = "", header: str = "auto",
                 missing: str = "interpolate") -> TimeSeries:
     """Read ``builtin:NAME`` or a CSV file into a series of its target columns, refusing bad values with one line.
 
-    The time column (``time_column``, or else a first column of dates or of
-    evenly increasing integers such as 0, 1, 2, ... or 1949, 1950, ...) is
-    never a target, and must increase. Missing values (empty, nan, NA, ...) are
+    The time column (``time_column``; or else a column whose header names time,
+    such as ``t``, ``date`` or ``year``, see ``TIME_NAMES``; or else a first
+    column of dates or of evenly increasing integers such as 0, 1, 2, ... or
+    1949, 1950, ...) is never a target, and must increase: a time index with a
+    row out of order is refused, not forecast as a series. Missing values (empty, nan, NA, ...) are
     filled by linear interpolation between their neighbours (the nearest value
     at either end) and counted in ``TimeSeries.interpolated``, or refused with
     ``missing="error"``.
@@ -171,8 +176,11 @@ def read_series(path: str | Path, *, target_columns: str = "", time_column: str 
             raise SeqlabError(f"{source}: line {first_data_line + row_index} has {len(row)} cells, "
                               f"the first row has {width}")
 
+    named_time = [index for index, name in enumerate(names) if has_header and name.strip().lower() in TIME_NAMES]
     if time_column:
         time_index: int | None = _resolve_column(time_column, names, source)
+    elif width > 1 and named_time:
+        time_index = named_time[0]
     elif width > 1 and (not is_number(data_rows[0][0]) or _is_integer_index([row[0] for row in data_rows])):
         time_index = 0
     else:

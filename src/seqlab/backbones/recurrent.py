@@ -11,6 +11,11 @@ Where torch has a fused kernel for the cell (vanilla LSTM, GRU, tanh/ReLU RNN)
 ``forward`` runs it; ``step`` always runs our own cell, so the step-equals-forward
 invariant checks our equations against torch's kernel.
 
+Two more traversals step through time with ``step``: ``input_fed``, whose
+step t also reads what the output before it gives (an attention decoder's
+context: seq2seq's decoder trains through it), and the one ``recording``
+asks for, which keeps every state (the Pascanu regulariser reads them).
+
 Our own traversal hoists the input projection out of the time loop: one
 (T*B, D) x (D, G*H) matrix product per layer, leaving only h_{t-1} W_hh^T and
 the gate arithmetic inside the loop. The loop runs in ``RecurrentLayerFunction``,
@@ -25,7 +30,7 @@ our own cells within reach of torch's fused kernel.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -224,6 +229,23 @@ class RecurrentBackbone(Backbone):
             layer_input = self._between_layers(new[0], layer)
         final = tuple(torch.stack([new[index] for new in new_layers]) for index in range(len(self.state_names)))
         return layer_input, self._pack(final)
+
+    def input_fed(self, x: Tensor, state: State, feed: Callable[[Tensor], tuple[Tensor, ...]],
+                  first: tuple[Tensor, ...]) -> tuple[Tensor, list[tuple[Tensor, ...]], State]:
+        r"""The input-feeding traversal (Luong et al. 2015): step t reads [x_t; f_t], where f_t comes from the
+        step before, so the steps run one at a time (``step``).
+
+        (f_0, *r_0) = ``first``; (f_t, *r_t) = ``feed(y_{t-1})`` for t >= 1, e.g. an attention context computed
+        from the last output, with r_t whatever else ``feed`` reports (attention weights).
+        x (B, T, D) -> y (B, T, H), the T tuples (f_t, *r_t) the steps read, the final state.
+        """
+        fed, outputs = [first], []
+        for t in range(x.shape[1]):
+            if t:
+                fed.append(feed(outputs[-1]))
+            y, state = self.step(torch.cat([x[:, t], fed[-1][0]], dim=-1), state)
+            outputs.append(y)
+        return torch.stack(outputs, dim=1), fed, state
 
     @contextmanager
     def recording(self) -> Iterator[Trajectory]:

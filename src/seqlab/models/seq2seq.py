@@ -204,38 +204,44 @@ class RecurrentSeq2Seq(EncoderDecoder):
         tensors = tuple(hidden.permute(1, 2, 0, 3).unbind(0))
         return tensors[0] if len(tensors) == 1 else tensors
 
-    def _step(self, embedded: Tensor, state: State, memory: Memory) -> tuple[Tensor, State, Tensor | None]:
-        """embedded y_{t-1} (B, E) -> logits (B, V), the next state, weights (B, S) or None."""
-        hidden = state["hidden"]  # (B, n, layers, H)
-        parts, context, weights = [embedded], None, None
-        if self.attention_kind == "bahdanau":
-            context, weights = attend(self.attention, hidden[:, 0, -1], memory)  # the query is s_{t-1}'s top h
-            parts.append(context)
-        elif self.attention_kind == "luong":
-            parts.append(state["feed"])
-        output, backbone_state = self.decoder.step(torch.cat(parts, dim=-1), self._backbone_state(hidden))  # (B, H)
-        tensors = (backbone_state,) if isinstance(backbone_state, Tensor) else tuple(backbone_state)
-        new_state = {"hidden": torch.stack(tensors).permute(2, 0, 1, 3)}  # (B, n, layers, H)
-        if self.attention_kind == "luong":
-            context, weights = attend(self.attention, output, memory)
-        combined = torch.tanh(self.combine(output if context is None else torch.cat([output, context], dim=-1)))
-        if self.attention_kind == "luong":
-            new_state["feed"] = combined
+    def _decode(self, embedded: Tensor, state: State, memory: Memory) -> tuple[Tensor, State, Tensor | None]:
+        """embedded y_0 .. y_{T-1} (B, T, E) -> logits (B, T, V), the state after them, weights (B, T, S) or None.
+
+        The decoder backbone traverses the steps: without attention all at once (``forward``); with it by input
+        feeding (``input_fed``), each step reading the context (bahdanau) or the attentional vector (luong) that
+        the output before it gives."""
+        hidden = self._backbone_state(state["hidden"])
+        new_state: State = {}
+        if self.attention_kind == "none":
+            outputs, hidden = self.decoder(embedded, hidden)  # (B, T, H)
+            combined, weights = torch.tanh(self.combine(outputs)), None
+        elif self.attention_kind == "bahdanau":  # c_t = attend(s_{t-1}), read with y_{t-1}
+            query = state["hidden"][:, 0, -1]  # s_0's top h
+            outputs, fed, hidden = self.decoder.input_fed(embedded, hidden, lambda y: attend(self.attention, y, memory),
+                                                          attend(self.attention, query, memory))
+            contexts, weights = (torch.stack(parts, dim=1) for parts in zip(*fed))  # (B, T, M), (B, T, S)
+            combined = torch.tanh(self.combine(torch.cat([outputs, contexts], dim=-1)))
+        else:  # luong: o_t = tanh(W_o [s_t; attend(s_t)]), read with y_t at the next step
+            def attentional(y: Tensor) -> tuple[Tensor, Tensor]:
+                context, weights = attend(self.attention, y, memory)
+                return torch.tanh(self.combine(torch.cat([y, context], dim=-1))), weights
+
+            outputs, fed, hidden = self.decoder.input_fed(embedded, hidden, attentional, (state["feed"],))
+            fed = [*fed[1:], attentional(outputs[:, -1])]  # o_t and the weights behind it, for t = 0 .. T-1
+            combined, weights = (torch.stack(parts, dim=1) for parts in zip(*fed))
+            new_state["feed"] = combined[:, -1]
+        tensors = (hidden,) if isinstance(hidden, Tensor) else tuple(hidden)
+        new_state["hidden"] = torch.stack(tensors).permute(2, 0, 1, 3)  # (B, n, layers, H)
         return self.head(self.dropout(combined)), new_state, weights
 
     def step(self, token: Tensor, state: State, memory: Memory) -> tuple[Tensor, State, Tensor | None]:
-        return self._step(self.dropout(self.embedding(token)), state, memory)
+        logits, state, weights = self._decode(self.dropout(self.embedding(token)).unsqueeze(1), state, memory)
+        return logits[:, 0], state, None if weights is None else weights[:, 0]
 
     def teacher_forced(self, src: Tensor, src_len: Tensor, tgt_in: Tensor) -> tuple[Tensor, Tensor | None]:
         memory = self.encode(src, src_len)
-        state = self.start(memory)
-        embedded = self.dropout(self.embedding(tgt_in))  # (B, T, E)
-        logits, weights = [], []
-        for t in range(tgt_in.shape[1]):
-            logits_t, state, weights_t = self._step(embedded[:, t], state, memory)
-            logits.append(logits_t)
-            weights.append(weights_t)
-        return torch.stack(logits, 1), torch.stack(weights, 1) if self.has_attention else None  # (B, T, V), (B, T, S)
+        logits, _, weights = self._decode(self.dropout(self.embedding(tgt_in)), self.start(memory), memory)
+        return logits, weights  # (B, T, V), (B, T, S) or None
 
 
 class CrossAttention(nn.Module):

@@ -144,6 +144,16 @@ def test_existing_checkpoint_is_never_overwritten_by_a_new_run(trained, capsys):
     assert tree_digest(run) == before
 
 
+def test_a_run_without_validation_has_no_best_and_the_line_says_where_to_look(trained, tmp_path, capsys):
+    data, _ = trained
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--out", str(run), *TRAIN_FLAGS, "--val-fraction", "0"]) == 0
+    assert not (run / "best").exists()
+    error = run_bad(capsys, ["eval", str(run / "best"), "--data", str(data)])
+    assert f"{run / 'best'} does not exist" in error and f"use {run}, its latest checkpoint" in error
+    assert main(["eval", str(run), "--data", str(data)]) == 0
+
+
 def test_not_a_checkpoint_and_truncated_checkpoints(trained, tmp_path, capsys):
     data, run = trained
     (tmp_path / "empty").mkdir()

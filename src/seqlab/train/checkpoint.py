@@ -301,6 +301,10 @@ def verify_checkpoint(directory: str | Path) -> dict[str, Any]:
     """Check the manifest and every file against it (in ``.incoming`` while a save places it); return the manifest."""
     directory = Path(directory)
     if not directory.exists():
+        if (directory.parent / MANIFEST).is_file():  # RUN/best of a run that kept none
+            raise SeqlabError(f"checkpoint directory {directory} does not exist: the run in {directory.parent} kept no "
+                              f"{directory.name}/ (a run keeps its best checkpoint only from its validations; with "
+                              f"--val-fraction 0 there are none); use {directory.parent}, its latest checkpoint")
         raise SeqlabError(f"checkpoint directory {directory} does not exist")
     if not directory.is_dir():
         raise SeqlabError(f"{directory} is a file, not a checkpoint directory")

@@ -16,6 +16,7 @@ from seqlab.errors import SeqlabError
 from seqlab.models.forecast_baselines import (EtsFit, ets_candidates, ets_forecasts, ets_paths, naive_forecasts,
                                               seasonal_naive_forecasts)
 from seqlab.models.forecaster import MEDIAN, build_forecaster
+from seqlab.tasks import forecast as forecast_task
 from seqlab.tasks.forecast import METHODS, ForecastTask
 from seqlab.train.checkpoint import load_checkpoint
 
@@ -253,6 +254,11 @@ def test_clearly_best_keeps_the_default_unless_a_forecast_beats_it_by_one_standa
     assert clearly_best(truth, {"default": default, "noisy": forecast([0.4, 3.4] * 4)}, scale,  # SE 0.53 < 1.1
                         default="default") == "noisy"
     assert clearly_best(truth, {"default": default, "same": default}, scale, default="default") == "default"
+    closer = {"default": default, "closer": forecast([0.55, 3.95] * 4)}  # d = -2.45, +0.95: mean -0.75, std 1.82
+    assert clearly_best(truth, closer, scale, default="default") == "default"  # SE 1.82 / sqrt(4) = 0.91
+    # the same 8 origins 2 rows apart (every other one of 16) hold 8 independent ones: SE 1.82 / sqrt(8) = 0.64
+    assert clearly_best(truth, closer, scale, default="default", spacing=2) == "closer"
+    assert clearly_best(truth, closer, scale, default="default", spacing=5) == "closer"  # never more than W
     # the scale divides each column's error: halving a column's scale doubles its weight
     two = np.concatenate([forecast([1.0] * 8), forecast([0.0] * 8)], axis=-1)
     other = np.concatenate([forecast([0.0] * 8), forecast([1.5] * 8)], axis=-1)
@@ -431,7 +437,7 @@ def test_the_anchor_is_the_history_best_baseline_and_the_untrained_network(tmp_p
     assert main(["train", "--task", "forecast", "--data", str(data), "--out", str(run), "--block-size", "8",
                  "--horizon", "4", "--hidden-size", "8", "--max-steps", "2", "--eval-interval", "2",
                  "--learning-rate", "1e-12", "--threads", "1", "--quiet"]) == 0
-    assert "from the 263 origins before the held-out part" in capsys.readouterr().err  # 4 .. 270 - 4
+    assert "from 263 origins before the held-out part:" in capsys.readouterr().err  # 4 .. 270 - 4
     task = ForecastTask(load_checkpoint(run).config)
     task.load_data()  # the same choice again, from the same rows
     values, horizon = task.series.values, 4
@@ -457,6 +463,27 @@ def test_the_anchor_is_the_history_best_baseline_and_the_untrained_network(tmp_p
     expected_mase = forecast_metrics(truth, anchor, np.abs(np.diff(values[:task.cut], axis=0)).mean(axis=0))["mase"]
     assert metrics["anchor"] == "ets" and metrics["direct_mase"] == pytest.approx(expected_mase, rel=1e-5)
     assert metrics["direct_mase"] != pytest.approx(metrics["ets_mase"], rel=1e-3)  # the baseline is refitted
+
+
+def test_a_long_history_judges_the_anchor_from_evenly_spaced_origins(tmp_path, capsys, monkeypatch):
+    """Past ANCHOR_ORIGINS origins, as many evenly spaced judge the anchor, their standard error counting the
+    spacing (here 263 origins, at most 50: every 6th, 44 of them)."""
+    monkeypatch.setattr(forecast_task, "ANCHOR_ORIGINS", 50)
+    data, run = tmp_path / "load.csv", tmp_path / "run"
+    write_seasonal_csv(data, rows=300)
+    assert main(["train", "--task", "forecast", "--data", str(data), "--out", str(run), "--block-size", "8",
+                 "--horizon", "4", "--hidden-size", "8", "--max-steps", "2", "--eval-interval", "2", "--threads", "1",
+                 "--quiet"]) == 0
+    assert "from 44 origins before the held-out part, every 6th:" in capsys.readouterr().err
+    task = ForecastTask(load_checkpoint(run).config)
+    task.load_data()
+    values, origins = task.series.values, np.arange(4, 267, 6)
+    truth = values[origins[:, None] + np.arange(4)]
+    scores = {"naive": naive_forecasts(values, origins, 4), "seasonal_naive":
+              seasonal_naive_forecasts(values, origins, 4, 4), "ets": ets_forecasts(values, origins, 4, 4,
+                                                                                    fits=task.ets_fits)[0]}
+    scale = np.abs(np.diff(values[:task.fit_rows], axis=0)).mean(axis=0)
+    assert task.anchor == clearly_best(truth, scores, scale, default="seasonal_naive", spacing=6)
 
 
 # ------------------------------------------------------------------ the CLI

@@ -369,17 +369,20 @@ def forecast_metrics(truth: np.ndarray, forecast: np.ndarray, scale: np.ndarray)
             "mase": float((column_mae / scale).mean())}
 
 
-def clearly_best(truth: np.ndarray, forecasts: dict[str, np.ndarray], scale: np.ndarray, *, default: str) -> str:
+def clearly_best(truth: np.ndarray, forecasts: dict[str, np.ndarray], scale: np.ndarray, *, default: str,
+                 spacing: int = 1) -> str:
     r"""The forecast (W, H, C) with the lowest MASE among ``default`` and those that beat it by more than one
     standard error; ``default`` where none does.
 
     Choosing the lowest MASE on a few dozen validation origins picks noise as often as skill (a one-standard-error
     rule, Breiman et al. 1984, keeps the simpler choice unless the evidence is clear). Per origin w the scaled
     error is e_w = mean_c mean_h |y^ - y| / scale_c (their mean over w is the MASE); a candidate counts as better
-    when the mean paired difference d_w = e_w - e_w(default) is below -SE, with SE = std(d) / sqrt(W / H): forecasts
-    from origins less than H apart share target rows, so W origins hold about W / H independent ones.
+    when the mean paired difference d_w = e_w - e_w(default) is below -SE, with SE = std(d) / sqrt(W s / H): forecasts
+    from origins less than H apart share target rows, so W origins ``spacing`` s rows apart (s <= H) hold about
+    W s / H independent ones.
     """
     windows, horizon = truth.shape[0], truth.shape[1]
+    independent = windows * min(spacing, horizon) / horizon
     errors = {name: (np.abs(forecast - truth).mean(axis=1) / scale).mean(axis=-1)  # (W,)
               for name, forecast in forecasts.items()}
     chosen = default
@@ -387,7 +390,7 @@ def clearly_best(truth: np.ndarray, forecasts: dict[str, np.ndarray], scale: np.
         return chosen
     for name, error in errors.items():
         difference = error - errors[default]
-        standard_error = difference.std(ddof=1) / np.sqrt(windows / horizon)
+        standard_error = difference.std(ddof=1) / np.sqrt(independent)
         if difference.mean() + standard_error < 0 and error.mean() < errors[chosen].mean():
             chosen = name
     return chosen

@@ -54,6 +54,7 @@ series in FILE (read like the training data); the CLI prints them and draws
 """
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,6 +83,7 @@ HEADS = ("direct", "autoregressive")
 BLEND = "+anchor"  # a head's forecast averaged with the anchor's: "direct+anchor"
 METHODS = (*HEADS, "anchor", *(head + BLEND for head in HEADS))  # what forecast_mode auto chooses between
 SCORES = ("mae", "rmse", "mase")
+ANCHOR_ORIGINS = 20_000  # at most this many origins judge the anchor: 20,000 x H x C values per baseline
 
 
 class ForecastStep(list):
@@ -236,10 +238,14 @@ class ForecastTask(Task):
     def _validation_origins(self) -> np.ndarray:
         return np.arange(self.fit_rows, self.cut - self.config.task.horizon + 1)
 
-    def _history_origins(self) -> np.ndarray:
-        """Every origin before the held-out part whose season back and H rows ahead lie there: the classical
-        forecasts need no network, so all of them judge the anchor, not the validation origins alone."""
-        return np.arange(max(self.season, 1), self.cut - self.config.task.horizon + 1)
+    def _history_origins(self) -> tuple[np.ndarray, int]:
+        """The origins before the held-out part whose season back and H rows ahead lie there, and their spacing:
+        the classical forecasts need no network, so all of them judge the anchor, not the validation origins
+        alone; on a series long enough to hold more than ``ANCHOR_ORIGINS``, as many evenly spaced (the
+        forecasts of all of them would take W x H x C values per baseline)."""
+        first, last = max(self.season, 1), self.cut - self.config.task.horizon
+        spacing = max(1, math.ceil((last - first + 1) / ANCHOR_ORIGINS))
+        return np.arange(first, last + 1, spacing), spacing
 
     def _choose_anchor(self) -> str:
         """``task.anchor``, or (auto) seasonal-naive unless a baseline is clearly better (``clearly_best``) from
@@ -253,16 +259,16 @@ class ForecastTask(Task):
         chosen = self.config.task.anchor
         if chosen != "auto":
             return chosen
-        origins, values, horizon = self._history_origins(), self.series.values, self.config.task.horizon
+        (origins, spacing), values, horizon = self._history_origins(), self.series.values, self.config.task.horizon
         if len(origins) < 2:
             return "seasonal_naive"
         truth = values[origins[:, None] + np.arange(horizon)]  # (W, H, C)
         scale = naive_scale(values[:self.fit_rows])
         forecasts = baseline_forecasts(values, origins, horizon, self.season, ets_fits=self.ets_fits)
         scores = {name: forecast_metrics(truth, forecast, scale)["mase"] for name, forecast in forecasts.items()}
-        chosen = clearly_best(truth, forecasts, scale, default="seasonal_naive")
-        print(f"forecast: the network corrects {chosen} (MASE from the {len(origins)} origins before the held-out "
-              "part: " + ", ".join(f"{name} {score:.3f}" for name, score in scores.items())
+        chosen = clearly_best(truth, forecasts, scale, default="seasonal_naive", spacing=spacing)
+        print(f"forecast: the network corrects {chosen} (MASE from {len(origins)} origins before the held-out part"
+              + (f", every {spacing}th" if spacing > 1 else "") + ": " + ", ".join(f"{name} {score:.3f}" for name, score in scores.items())
               + "; another baseline than seasonal_naive only where better by over one standard error); "
               "--anchor sets it", file=sys.stderr)
         return chosen

@@ -66,31 +66,39 @@ def ets_candidates(train: np.ndarray, season: int) -> list[dict[str, Any]]:
     return candidates
 
 
-def _known_start(options: dict[str, Any], result: Any) -> dict[str, Any]:
+def _known_start(options: dict[str, Any], model: Any) -> dict[str, Any]:
     """A heuristic start's initial states, found on the training rows, fixed as the model's ``known`` ones: the same
     model on those rows (exactly), and one that also runs over a series shorter than the two seasons the heuristic
     needs (a file given to ``predict``). Estimated starts are among the parameters already."""
     if options.get("initialization_method") != "heuristic":
         return options
-    known = {**options, "initialization_method": "known", "initial_level": float(result.initial_level)}
+    known = {**options, "initialization_method": "known", "initial_level": float(model.initial_level)}
     if options["trend"]:
-        known["initial_trend"] = float(result.initial_trend)
+        known["initial_trend"] = float(model.initial_trend)
     if options["seasonal"]:
-        known["initial_seasonal"] = np.asarray(result.initial_seasonal, dtype=float).tolist()
+        known["initial_seasonal"] = np.asarray(model.initial_seasonal, dtype=float).tolist()
     return known
 
 
 def fit_ets(train: np.ndarray, season: int) -> EtsFit:
-    """The candidate form (see ``ets_candidates``) with the lowest AICc on one column's training rows."""
+    """The candidate form (see ``ets_candidates``) with the lowest AICc on one column's training rows.
+
+    Only the parameters are asked of statsmodels (``return_params``): its results object would also compute the
+    parameters' covariance by a complex-step Hessian, O(k^2) passes over the rows (minutes on a long series), which
+    nothing here reads. AICc is then the library's own (``eval_measures.aicc``) of the model's log-likelihood, with
+    the k parameters and the scale as ``ETSResults.aicc`` counts them."""
+    from statsmodels.tools import eval_measures
     from statsmodels.tsa.exponential_smoothing.ets import ETSModel
 
     best: EtsFit | None = None
     for options in ets_candidates(train, season):
         with warnings.catch_warnings():  # statsmodels warns on every hard optimisation; AICc judges the result
             warnings.simplefilter("ignore")
-            result = ETSModel(train, **options).fit(disp=False)
-        if np.isfinite(result.aicc) and (best is None or result.aicc < best.aicc):
-            best = EtsFit(_known_start(options, result), np.asarray(result.params), float(result.aicc))
+            model = ETSModel(train, **options)
+            params = np.asarray(model.fit(disp=False, return_params=True))
+            aicc = float(eval_measures.aicc(model.loglike(params), model.nobs, model.k_params + 1))
+        if np.isfinite(aicc) and (best is None or aicc < best.aicc):
+            best = EtsFit(_known_start(options, model), params, aicc)
     if best is None:
         raise AssertionError("no ETS form could be fitted, not even simple exponential smoothing")
     return best
@@ -104,7 +112,8 @@ def fit_ets_columns(train: np.ndarray, season: int) -> list[EtsFit]:
 def ets_paths(values: np.ndarray, fit: EtsFit, origins: np.ndarray, horizon: int) -> np.ndarray:
     r"""The H-step forecasts (W, H) of one column from every origin, by the fitted model run over the column once.
 
-    statsmodels filters the column with the fitted parameters, giving each
+    statsmodels filters the column with the fitted parameters (its raw states:
+    no results object, whose covariance nothing here reads), giving each
     row's level l_t, slope b_t and seasonal state s_t; from origin o (rows
     before o known, t = o - 1) the forecast of row t + h is
 
@@ -116,21 +125,22 @@ def ets_paths(values: np.ndarray, fit: EtsFit, origins: np.ndarray, horizon: int
     """
     from statsmodels.tsa.exponential_smoothing.ets import ETSModel
 
+    model = ETSModel(values, **fit.options)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        smoothed = ETSModel(values, **fit.options).smooth(fit.params)
+        _, states = model.smooth(fit.params, return_raw=True)  # (N, 1 + trend + seasonal): l_t, b_t, s_t
     steps = np.arange(1, horizon + 1)  # h
     last = origins - 1  # t, the last row known
-    paths = np.repeat(smoothed.level[last][:, None], horizon, axis=1)  # (W, H)
-    if smoothed.has_trend:
-        damping = smoothed.damping_trend if smoothed.damped_trend else 1.0
-        paths = paths + smoothed.slope[last][:, None] * np.cumsum(damping ** steps)
-    if smoothed.has_seasonal:
-        season = smoothed.seasonal_periods
+    paths = np.repeat(states[last, 0][:, None], horizon, axis=1)  # (W, H)
+    if model.has_trend:
+        damping = fit.params[model.param_names.index("damping_trend")] if model.damped_trend else 1.0
+        paths = paths + states[last, 1][:, None] * np.cumsum(damping ** steps)
+    if model.has_seasonal:
+        season = model.seasonal_periods
         if len(origins) and origins.min() < season:
             raise AssertionError(f"an ETS forecast from row {origins.min()} needs a whole season ({season}) before it")
-        states = smoothed.season[last[:, None] + steps - season * ((steps - 1) // season + 1)]  # (W, H)
-        paths = paths * states if smoothed.seasonal == "mul" else paths + states
+        seasonal = states[last[:, None] + steps - season * ((steps - 1) // season + 1), -1]  # (W, H)
+        paths = paths * seasonal if model.seasonal == "mul" else paths + seasonal
     return paths
 
 

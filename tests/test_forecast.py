@@ -467,14 +467,14 @@ def test_the_anchor_is_the_history_best_baseline_and_the_untrained_network(tmp_p
 
 def test_a_long_history_judges_the_anchor_from_evenly_spaced_origins(tmp_path, capsys, monkeypatch):
     """Past ANCHOR_ORIGINS origins, as many evenly spaced judge the anchor, their standard error counting the
-    spacing (here 263 origins, at most 50: every 6th, 44 of them)."""
+    spacing (here 263 origins, at most 50: one every 6 rows, 44 of them)."""
     monkeypatch.setattr(forecast_task, "ANCHOR_ORIGINS", 50)
     data, run = tmp_path / "load.csv", tmp_path / "run"
     write_seasonal_csv(data, rows=300)
     assert main(["train", "--task", "forecast", "--data", str(data), "--out", str(run), "--block-size", "8",
                  "--horizon", "4", "--hidden-size", "8", "--max-steps", "2", "--eval-interval", "2", "--threads", "1",
                  "--quiet"]) == 0
-    assert "from 44 origins before the held-out part, every 6th:" in capsys.readouterr().err
+    assert "from 44 origins before the held-out part, one every 6 rows:" in capsys.readouterr().err
     task = ForecastTask(load_checkpoint(run).config)
     task.load_data()
     values, origins = task.series.values, np.arange(4, 267, 6)

@@ -176,7 +176,7 @@ def read_series(path: str | Path, *, target_columns: str = "", time_column: str 
             raise SeqlabError(f"{source}: line {first_data_line + row_index} has {len(row)} cells, "
                               f"the first row has {width}")
 
-    named_time = [index for index, name in enumerate(names) if has_header and name.strip().lower() in TIME_NAMES]
+    named_time = [index for index, name in enumerate(names) if name.strip().lower() in TIME_NAMES] if has_header else []
     if time_column:
         time_index: int | None = _resolve_column(time_column, names, source)
     elif width > 1 and named_time:

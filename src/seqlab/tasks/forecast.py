@@ -267,8 +267,9 @@ class ForecastTask(Task):
         forecasts = baseline_forecasts(values, origins, horizon, self.season, ets_fits=self.ets_fits)
         scores = {name: forecast_metrics(truth, forecast, scale)["mase"] for name, forecast in forecasts.items()}
         chosen = clearly_best(truth, forecasts, scale, default="seasonal_naive", spacing=spacing)
-        print(f"forecast: the network corrects {chosen} (MASE from {len(origins)} origins before the held-out part"
-              + (f", every {spacing}th" if spacing > 1 else "") + ": " + ", ".join(f"{name} {score:.3f}" for name, score in scores.items())
+        spaced = f", one every {spacing} rows" if spacing > 1 else ""
+        print(f"forecast: the network corrects {chosen} (MASE from {len(origins)} origins before the held-out "
+              f"part{spaced}: " + ", ".join(f"{name} {score:.3f}" for name, score in scores.items())
               + "; another baseline than seasonal_naive only where better by over one standard error); "
               "--anchor sets it", file=sys.stderr)
         return chosen

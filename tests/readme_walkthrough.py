@@ -93,6 +93,13 @@ def _series(count: int) -> str:
                                for step in range(count))
 
 
+def _vectors(dimension: int) -> str:
+    """A GloVe-style file: every word the review stand-ins use, and a few they never do, each a random vector."""
+    rng = random.Random(7)
+    words = dict.fromkeys(" ".join(WORDS + POSITIVE + NEGATIVE).split() + ["superb", "dreadful"])
+    return "".join(word + "".join(f" {rng.gauss(0, 0.5):.4f}" for _ in range(dimension)) + "\n" for word in words)
+
+
 # the files the README names -> their small stand-ins
 DATA = {
     "input.txt": lambda: _lines(400, seed=1, speakers=True),
@@ -103,6 +110,7 @@ DATA = {
     "my_letters.txt": lambda: _lines(100, seed=6),
     "series.csv": lambda: _series(120),
     "tunes.abc": lambda: _tunes(24),
+    "glove.6B.100d.txt": lambda: _vectors(100),
 }
 REPOSITORY_PATHS = ("examples",)  # linked into the scratch directory, as commands run from the repository root
 SUBSTITUTE = [

@@ -34,6 +34,12 @@ class TaskConfig:
         "help": "start from a trained checkpoint: its tokenizer, embedding and backbone (pretrain, then fine-tune)"})
     freeze_backbone: bool = field(default=False, metadata={
         "help": "keep the backbone's weights fixed (with --init-from: a pretrained one; without: a random one)"})
+    word_vectors: str = field(default="", metadata={
+        "help": "start the embedding from pretrained word vectors (a GloVe, word2vec or fastText text file) and "
+                "take their width", "tasks": ("classify",)})
+    vector_words: int = field(default=20_000, metadata={
+        "help": "with --word-vectors, the file's N most frequent words join the vocabulary, so words unseen in "
+                "training are read", "minimum": 0, "tasks": ("classify",)})
     label_column: str = field(default="-1", metadata={
         "help": "the CSV/TSV column of the label, by index (0, -1) or header name", "tasks": ("classify",)})
     text_columns: str = field(default="", metadata={

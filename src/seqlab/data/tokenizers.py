@@ -5,7 +5,7 @@ import json
 import re
 from collections import Counter
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Container, Iterable
 
 import numpy as np
 import torch
@@ -137,11 +137,16 @@ class WordTokenizer:
 
     @classmethod
     def from_counts(cls, counts: Counter, *, unknown: str = "unk", vocab_size: int = 0, min_count: int = 1,
-                    lowercase: bool = False, words_only: bool = False) -> "WordTokenizer":
+                    lowercase: bool = False, words_only: bool = False, keep: Container[str] = (),
+                    extra: Iterable[str] = ()) -> "WordTokenizer":
         """The most frequent pieces ``count_pieces`` counted in the training text (in text order), read with the
-        same ``lowercase`` and ``words_only``."""
-        return cls([piece for piece, count in counts.most_common((vocab_size or cls.default_vocab_size) - 1)
-                    if count >= min_count], unknown=unknown, lowercase=lowercase, words_only=words_only)
+        same ``lowercase`` and ``words_only``; a piece in ``keep`` (one with a pretrained vector, say) is kept
+        below ``min_count``. The pieces of ``extra`` not among them follow."""
+        pieces = [piece for piece, count in counts.most_common((vocab_size or cls.default_vocab_size) - 1)
+                  if count >= min_count or piece in keep]
+        known = set(pieces)
+        pieces += [piece for piece in extra if piece not in known and not known.add(piece)]
+        return cls(pieces, unknown=unknown, lowercase=lowercase, words_only=words_only)
 
     @property
     def vocab_size(self) -> int:

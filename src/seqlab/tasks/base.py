@@ -66,6 +66,11 @@ class Task:
     def build_model(self) -> nn.Module:
         raise NotImplementedError
 
+    def undecayed(self, model: nn.Module) -> list[nn.Parameter]:
+        """Weights of ``model`` that weight decay leaves alone (pretrained ones it would pull toward zero, say);
+        biases and gains never decay either."""
+        return []
+
     def batches(self) -> BatchSource:
         """Global training batches, deterministic given ``config.train.seed``."""
         raise NotImplementedError

@@ -1,6 +1,7 @@
 """Many-to-one: a label for each text of a CSV/TSV file (sentiment, topic, language, ...)."""
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,8 @@ from ..config import Config
 from ..data.batches import Batch
 from ..data.labelled import LabelledBatches, LabelledTexts, pad_right, read_labelled, split_indices
 from ..data.text import read_lines
-from ..data.tokenizers import Tokenizer, fit_tokenizer, tokenizer_from_dict
+from ..data.tokenizers import Tokenizer, WordTokenizer, count_pieces, fit_tokenizer, tokenizer_from_dict, word_pieces
+from ..data.vectors import VectorEmbedding, read_word_vectors
 from ..errors import SeqlabError
 from ..models.bag_of_words import BagOfWords
 from ..models.classifier import ClassifierEnsemble, build_classifier, log_probabilities
@@ -70,6 +72,12 @@ class ClassifyTask(Task):
     starts fresh. ``task.freeze_backbone`` keeps ``backbone`` fixed. The
     tokenizer records how it reads text (``data.lowercase``, ``task.words_only``):
     a checkpoint that reads it otherwise than this run asks is refused.
+
+    With ``task.word_vectors`` (a GloVe, word2vec or fastText text file) the
+    embedding starts from pretrained vectors and takes their width: the
+    vocabulary keeps every training word the file has a vector for (whatever
+    ``data.min_count``), adds the file's ``task.vector_words`` most frequent
+    words, and weight decay leaves the embedding alone (``undecayed``).
 
     Metrics: the network's own ``val_loss`` (nats), ``accuracy`` (the
     selection metric: best/ is the network's best) and ``macro_f1``. Beside
@@ -156,7 +164,9 @@ class ClassifyTask(Task):
         train_rows, val_rows = split_indices(len(table.texts), data.val_fraction, seed=train.seed)
         self._check_training_classes(targets[train_rows], data.path)
         if self.tokenizer is None:
-            if self.config.task.init_from:
+            if self.config.task.word_vectors:
+                self._fit_with_vectors([table.texts[row] for row in train_rows])
+            elif self.config.task.init_from:
                 self.initial_weights = InitialWeights(self.config, ("embedding", "backbone"))
                 self.tokenizer = self.initial_weights.tokenizer(self.config, words_only=self.config.task.words_only)
             else:
@@ -172,6 +182,39 @@ class ClassifyTask(Task):
         if fresh:
             self.bag_of_words = BagOfWords.fit([table.texts[row] for row in train_rows], self.train_targets)
         self.loss_weights = self._class_weights()
+
+    def _fit_with_vectors(self, texts: list[str]) -> None:
+        """The word tokenizer of ``texts`` keeping every word with a pretrained vector, and the embedding those
+        vectors start (``task.word_vectors``; the embedding takes their width)."""
+        data, task = self.config.data, self.config.task
+        if task.init_from:
+            raise SeqlabError("--word-vectors and --init-from both start the embedding; pass one of them")
+        if data.tokenizer != "word":
+            raise SeqlabError(f"--word-vectors gives words their vectors, but this run asks for --tokenizer "
+                              f"{data.tokenizer}; pass --tokenizer word")
+        counts = count_pieces("word", texts, lowercase=data.lowercase, words_only=task.words_only)
+        vectors = read_word_vectors(task.word_vectors, counts, first=task.vector_words)
+        # the file's most frequent words, where this tokenizer reads each as one piece (GloVe's "n't" it never makes)
+        extra = [word for word in vectors.words[:task.vector_words]
+                 if word_pieces(word, lowercase=data.lowercase, words_only=task.words_only) == [word]]
+        self.tokenizer = WordTokenizer.from_counts(counts, unknown=data.unknown, vocab_size=data.vocab_size,
+                                                   min_count=data.min_count, lowercase=data.lowercase,
+                                                   words_only=task.words_only, keep=vectors, extra=extra)
+        self.initial_weights = VectorEmbedding(vectors, self.tokenizer.pieces, seed=self.config.train.seed)
+        self.config.model.embedding, self.config.model.embedding_size = "learned", vectors.dimension
+        read = [piece for piece in self.tokenizer.pieces[1:] if piece in counts]
+        found = sum(piece in vectors for piece in read)
+        print(f"classify: {task.word_vectors} has vectors for {found:,} of the {len(read):,} words the vocabulary "
+              f"takes from the training text; {self.tokenizer.vocab_size - 1 - len(read):,} more of its most frequent "
+              f"words joined (--vector-words); {vectors.dimension} numbers each", file=sys.stderr)
+
+    def undecayed(self, model: nn.Module) -> list[nn.Parameter]:
+        """With ``task.word_vectors`` the embedding: weight decay would pull the pretrained vectors toward zero,
+        and those of words training never sees (``task.vector_words``) away from what they mean."""
+        if not self.config.task.word_vectors:
+            return []
+        members = model.members if isinstance(model, ClassifierEnsemble) else [model]
+        return [member.embedding.weight for member in members]
 
     def _check_label_counts(self, table: LabelledTexts, path: str | Path) -> None:
         """Refuse a label with a single row: it can be neither learnt nor checked."""

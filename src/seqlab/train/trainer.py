@@ -161,8 +161,11 @@ class Trainer:
         torch.manual_seed(process_seed(train.seed, context.rank))  # but each its own dropout masks
         if train.pascanu_weight:
             check_regularisable(getattr(self.model, "backbone", None))
-        decay = [parameter for parameter in self.model.parameters() if parameter.dim() >= 2]
-        no_decay = [parameter for parameter in self.model.parameters() if parameter.dim() < 2]
+        undecayed = {id(parameter) for parameter in self.task.undecayed(self.model)}
+        decays = {id(parameter): parameter.dim() >= 2 and id(parameter) not in undecayed
+                  for parameter in self.model.parameters()}
+        decay = [parameter for parameter in self.model.parameters() if decays[id(parameter)]]
+        no_decay = [parameter for parameter in self.model.parameters() if not decays[id(parameter)]]
         groups = [{"params": decay, "weight_decay": train.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
         if train.optimizer == "sgd":
             self.optimizer: torch.optim.Optimizer = torch.optim.SGD(groups, lr=train.learning_rate, momentum=train.momentum)

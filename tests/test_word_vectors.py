@@ -40,6 +40,20 @@ def test_reading_glove_and_word2vec_files(tmp_path):
         assert first.lookup("good").tolist() == pytest.approx(vector("Good"))  # the first form of a word stands in
 
 
+def test_gzip_packed_and_byte_order_marked_files_read_alike(tmp_path):
+    import gzip
+
+    plain = vectors_file(tmp_path / "v.txt", ["the", "good", "film"], header=True)
+    packed = tmp_path / "v.vec.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    marked = tmp_path / "marked.txt"
+    marked.write_bytes("\ufeff".encode() + plain.read_bytes())
+    expected = read_word_vectors(plain, {"the", "film"})
+    for other in (packed, marked):
+        found = read_word_vectors(other, {"the", "film"})
+        assert found.words == expected.words == ["the", "film"] and np.array_equal(found.vectors, expected.vectors)
+
+
 def test_word_vectors_start_the_embedding_and_words_unseen_in_training_keep_theirs(tmp_path, capsys):
     rows = sentiment_rows(80, 0) + ["a rare moment\tyes"] * 1  # "rare" and "moment" are seen once
     data = write(tmp_path / "train.tsv", "\n".join(rows) + "\n")
@@ -82,11 +96,18 @@ def test_bad_word_vectors_are_refused_and_nothing_is_written(tmp_path, capsys):
     short = write(tmp_path / "short.txt", "the 0.1 0.2 0.3\ngood 0.1 0.2\n")
     wrong = write(tmp_path / "wrong.txt", "the 0.1 0.2\ngood 0.1 x\n")
     empty = write(tmp_path / "empty.txt", "\n")
+    binary = tmp_path / "vectors.bin"  # word2vec's binary format: a text header, then raw float32s
+    binary.write_bytes(b"2 3\ngood " + np.array([0.5, -1.5, 2.0], np.float32).tobytes() + b"bad "
+                       + np.array([1e-30, 2.5, -7.0], np.float32).tobytes())
+    broken = tmp_path / "vectors.txt.gz"
+    broken.write_bytes(__import__("gzip").compress(good.read_bytes())[:-12])
     cases = [
         (["--word-vectors", str(tmp_path / "missing.txt")], "does not exist"),
         (["--word-vectors", str(short)], "line 2 has 2 numbers where the first vector has 3"),
         (["--word-vectors", str(wrong)], "line 2: the vector of 'good' holds something that is not a number"),
         (["--word-vectors", str(empty)], "holds no word vectors"),
+        (["--word-vectors", str(binary)], "line 2 is not UTF-8 text (word2vec's binary format?)"),
+        (["--word-vectors", str(broken)], "is not a whole gzip file"),
         (["--word-vectors", str(good), "--tokenizer", "char"], "pass --tokenizer word"),
         (["--word-vectors", str(good), "--init-from", str(tmp_path)], "pass one of them"),
     ]

@@ -2,13 +2,15 @@
 
 The text format each of those tools writes: one word per line, then its D
 numbers, separated by spaces; word2vec and fastText put a first line "COUNT D".
-The files list their words most frequent first.
+The files list their words most frequent first. A file whose name ends in .gz
+is read through gzip.
 """
 from __future__ import annotations
 
+import gzip
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Container
+from typing import Container, Iterator
 
 import numpy as np
 import torch
@@ -62,45 +64,57 @@ def read_word_vectors(path: str | Path, wanted: Container[str], *, first: int = 
     folded: dict[str, int] = {}
     rows: list[np.ndarray] = []
     dimension = seen = 0
-    with path.open("rb") as file:  # a line is what b"\n" ends: a word may hold any other separator
-        for number, raw in enumerate(file, start=1):
-            try:
-                line = raw.decode("utf-8").rstrip("\r\n").rstrip(" ")
-            except UnicodeDecodeError:
-                raise SeqlabError(f"{path} line {number} is not UTF-8 text; convert the file to UTF-8") from None
-            if not line:
-                continue
-            if not dimension:
-                fields = line.split(" ")
-                if number == 1 and len(fields) == 2 and all(field.isdigit() for field in fields):
-                    continue  # word2vec's and fastText's first line: COUNT D
-                dimension = len(fields) - 1
-                if dimension < 1:
-                    raise SeqlabError(f"{path} line {number} holds no numbers after {fields[0]!r}; a word-vectors "
-                                      "file holds a word and its numbers on each line")
-            seen += 1
-            head = line.partition(" ")[0]
-            if seen > first and head not in wanted and head.lower() not in wanted:
-                continue  # not parsed: the reason a large file reads fast
+    for number, line in _text_lines(path):
+        if not line:
+            continue
+        if not dimension:
             fields = line.split(" ")
-            if len(fields) <= dimension:
-                raise SeqlabError(f"{path} line {number} has {len(fields) - 1} numbers where the first vector has "
-                                  f"{dimension}; every line must hold a word and {dimension} numbers")
-            word = " ".join(fields[:len(fields) - dimension])
-            if word in index or (seen > first and word not in wanted and word.lower() not in wanted):
-                continue
-            try:
-                rows.append(np.array(fields[len(fields) - dimension:], dtype=np.float32))
-            except ValueError:
-                raise SeqlabError(f"{path} line {number}: the vector of {word!r} holds something that is not a "
-                                  "number; a word-vectors file holds a word and its numbers on each line") from None
-            words.append(word)
-            index[word] = len(rows) - 1
-            folded.setdefault(word.lower(), len(rows) - 1)
+            if number == 1 and len(fields) == 2 and all(field.isdigit() for field in fields):
+                continue  # word2vec's and fastText's first line: COUNT D
+            dimension = len(fields) - 1
+            if dimension < 1:
+                raise SeqlabError(f"{path} line {number} holds no numbers after {fields[0]!r}; a word-vectors "
+                                  "file holds a word and its numbers on each line")
+        seen += 1
+        head = line.partition(" ")[0]
+        if seen > first and head not in wanted and head.lower() not in wanted:
+            continue  # not parsed: the reason a large file reads fast
+        fields = line.split(" ")
+        if len(fields) <= dimension:
+            raise SeqlabError(f"{path} line {number} has {len(fields) - 1} numbers where the first vector has "
+                              f"{dimension}; every line must hold a word and {dimension} numbers")
+        word = " ".join(fields[:len(fields) - dimension])
+        if word in index or (seen > first and word not in wanted and word.lower() not in wanted):
+            continue
+        try:
+            rows.append(np.array(fields[len(fields) - dimension:], dtype=np.float32))
+        except ValueError:
+            raise SeqlabError(f"{path} line {number}: the vector of {word!r} holds something that is not a "
+                              "number; a word-vectors file holds a word and its numbers on each line") from None
+        words.append(word)
+        index[word] = len(rows) - 1
+        folded.setdefault(word.lower(), len(rows) - 1)
     if not dimension:
         raise SeqlabError(f"{path} holds no word vectors; pass a GloVe, word2vec or fastText text file")
     vectors = np.stack(rows) if rows else np.zeros((0, dimension), dtype=np.float32)
     return WordVectors(words, index, folded, vectors, str(path))
+
+
+def _text_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(number, line) of a UTF-8 text file, read through gzip where its name ends in .gz (fastText's .vec.gz). A
+    line is what b"\\n" ends: a word may hold any other separator."""
+    opened = gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
+    try:
+        with opened as file:
+            for number, raw in enumerate(file, start=1):
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise SeqlabError(f"{path} line {number} is not UTF-8 text (word2vec's binary format?); pass the "
+                                      "vectors as text: a word and its numbers on each line") from None
+                yield number, line.removeprefix("\ufeff").rstrip("\r\n").rstrip(" ")
+    except (gzip.BadGzipFile, EOFError) as error:  # only gzip raises these here
+        raise SeqlabError(f"{path} is not a whole gzip file ({error}); unpack it, or pass it packed again") from None
 
 
 class VectorEmbedding:
@@ -120,7 +134,6 @@ class VectorEmbedding:
             if vector is not None:
                 weight[row] = torch.from_numpy(vector)
         self.weight = weight  # (V, D)
-        self.found = len(known)
 
     def apply(self, model: nn.Module, *, optional: tuple[str, ...] = ()) -> None:
         """Copy the rows into ``model.embedding``, built as wide as the vectors."""

@@ -117,7 +117,8 @@ class ClassifyTask(Task):
         self.bag_of_words: BagOfWords | None = None
         if assets and assets[BAG_OF_WORDS_FILE] is not None:
             self.bag_of_words = BagOfWords.from_dict(assets[BAG_OF_WORDS_FILE])
-        self.initial_weights: InitialWeights | None = None  # init_from's, for a fresh run
+        # the start of a fresh run's weights: init_from's, or word_vectors' embedding
+        self.initial_weights: InitialWeights | VectorEmbedding | None = None
         self.train_sequences: list[Tensor] = []
         self.train_targets = torch.zeros(0, dtype=torch.long)
         self.val_sequences: list[Tensor] = []

@@ -126,12 +126,18 @@ def test_bad_config_files(tmp_path, capsys, config, message):
     (["--backbone", "nope"], "unknown backbone 'nope'"),
     (["--config", "no-such-preset"], "no config file or preset"),
     (["--tie-weights", "maybe"], "takes true or false"),
+    # another task's flag would do nothing: refused
+    (["--word-vectors", "glove.txt"], "--word-vectors is an option of --task classify, and this run is --task lm"),
+    (["--horizon", "4"], "--horizon is an option of --task forecast, and this run is --task lm"),
+    (["--task", "seq2seq", "--pooling", "max"], "--pooling is an option of --task classify, and this run is --task "
+                                                "seq2seq; drop the flag, or pass --task classify"),
 ])
 def test_bad_flags(tmp_path, capsys, flags, message):
     data = tmp_path / "data.txt"
     data.write_text(words_text(2000), encoding="utf-8")
     error = run_bad(capsys, ["train", "--data", str(data), "--out", str(tmp_path / "run"), "--max-steps", "2", *flags])
     assert message in error
+    assert not (tmp_path / "run").exists()
 
 
 def test_existing_checkpoint_is_never_overwritten_by_a_new_run(trained, capsys):

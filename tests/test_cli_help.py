@@ -126,7 +126,7 @@ def run_bad(capsys, arguments):
     (["train", "--out", "OUT", "--task", "clasify"], "did you mean --task classify?"),
     (["train", "--out", "OUT", "--backbone", "lstn"], "did you mean --backbone lstm?"),
     (["train", "--out", "OUT", "--batching", "streams"], "did you mean --batching stream?"),
-    (["train", "--out", "OUT", "--pooling", "maen"], "did you mean --pooling mean?"),
+    (["train", "--out", "OUT", "--task", "classify", "--pooling", "maen"], "did you mean --pooling mean?"),
     (["train", "--out", "OUT", "--config", "shakespeare-lstm-fst"], "did you mean --config shakespeare-lstm-fast?"),
     (["train", "--out", "OUT", "--variant", "peepole"], "did you mean peephole?"),
     (["sample", "CHECKPOINT", "--max-tokns", "5"], "did you mean --max-tokens?"),

@@ -162,7 +162,23 @@ def _base_config(arguments: argparse.Namespace, *, with_flags: bool = True):
             if "." in key:
                 section, name = key.split(".")
                 setattr(getattr(config, section), name, parse_flag_value(section, name, text))
+        _check_task_flags(arguments, config)
     return config
+
+
+def _check_task_flags(arguments: argparse.Namespace, config: Any) -> None:
+    """Refuse a flag of another task than the run's (``--word-vectors`` with ``--task lm``): it would do nothing."""
+    from .config import flag_of
+
+    for key in vars(arguments):
+        if "." not in key:
+            continue
+        section, name = key.split(".")
+        item = next(item for item in dataclasses.fields(getattr(config, section)) if item.name == name)
+        tasks = item.metadata.get("tasks")
+        if tasks and config.task.name not in tasks:
+            raise SeqlabError(f"--{flag_of(item)} is an option of --task {' or '.join(tasks)}, and this run is "
+                              f"--task {config.task.name}; drop the flag, or pass --task {tasks[0]}")
 
 
 def _build_config(arguments: argparse.Namespace, extra: list[str]):

@@ -53,8 +53,8 @@ def read_word_vectors(path: str | Path, wanted: Container[str], *, first: int = 
     field before the last D; as no tokenizer here makes such words, it is
     looked for only by its first part. Of two lines with one word the first is
     kept. Refuses, naming the line, a file that is not one: no vectors; among
-    the lines parsed, a vector of another length than the first line's, or a
-    number that is not one.
+    the lines parsed, a vector of another length than the first line's, a
+    number that is not one, or one that is not finite.
     """
     path = Path(path)
     if not path.is_file():
@@ -87,10 +87,14 @@ def read_word_vectors(path: str | Path, wanted: Container[str], *, first: int = 
         if word in index or (seen > first and word not in wanted and word.lower() not in wanted):
             continue
         try:
-            rows.append(np.array(fields[len(fields) - dimension:], dtype=np.float32))
+            row = np.array(fields[len(fields) - dimension:], dtype=np.float32)
         except ValueError:
             raise SeqlabError(f"{path} line {number}: the vector of {word!r} holds something that is not a "
                               "number; a word-vectors file holds a word and its numbers on each line") from None
+        if not np.isfinite(row).all():
+            raise SeqlabError(f"{path} line {number}: the vector of {word!r} holds nan or inf; fix or remove "
+                              "that line")
+        rows.append(row)
         words.append(word)
         index[word] = len(rows) - 1
         folded.setdefault(word.lower(), len(rows) - 1)

@@ -2,7 +2,7 @@
 
 Sections (each prints PASS / FAIL lines; a failing section is reported and the next one runs):
 
-1. environment: torch, the device, bfloat16, Triton.
+1. environment: torch, the device, bfloat16, Triton, and which of seqlab's requirements this Python lacks.
 2. backbones: every registered backbone's forward (logits, loss, gradients) and step (streaming) on the
    device against the same model on the CPU, in float32 (TF32 off), to float32 tolerance.
 3. tasks: every task trains a few steps on the device in fp32, bf16 and (CUDA) fp16, with --accumulate 2;
@@ -98,9 +98,29 @@ def environment(device: torch.device) -> None:
 
         info.update(gpu=torch.cuda.get_device_name(device), bf16=torch.cuda.is_bf16_supported(), triton=has_triton(),
                     cuda=torch.version.cuda, memory_gib=round(torch.cuda.get_device_properties(device).total_memory / 2 ** 30))
+    info["missing"] = missing_requirements()
     for key, value in info.items():
         say(f"{key}: {value}")
+    if info["missing"]:
+        say(f"MISSING: {', '.join(info['missing'])}: what needs them fails below; carry them as wheels and rerun")
     RESULTS["environment"] = info
+
+
+def missing_requirements() -> list[str]:
+    """The distributions pyproject.toml's dependencies name that this Python lacks (a lent machine has its own)."""
+    import importlib.metadata
+    import re
+    import tomllib
+
+    project = tomllib.loads((REPOSITORY / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    missing = []
+    for requirement in project["dependencies"]:
+        name = re.match(r"[A-Za-z0-9._-]+", requirement).group(0)
+        try:
+            importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            missing.append(name)
+    return missing
 
 
 # ------------------------------------------------------------------ 2. backbones

@@ -97,6 +97,7 @@ def test_bad_word_vectors_are_refused_and_nothing_is_written(tmp_path, capsys):
     wrong = write(tmp_path / "wrong.txt", "the 0.1 0.2\ngood 0.1 x\n")
     empty = write(tmp_path / "empty.txt", "\n")
     infinite = write(tmp_path / "infinite.txt", "good 0.1 inf 0.2\n")
+    foreign = vectors_file(tmp_path / "foreign.txt", ["gut", "schlecht", "der"])
     binary = tmp_path / "vectors.bin"  # word2vec's binary format: a text header, then raw float32s
     binary.write_bytes(b"2 3\ngood " + np.array([0.5, -1.5, 2.0], np.float32).tobytes() + b"bad "
                        + np.array([1e-30, 2.5, -7.0], np.float32).tobytes())
@@ -108,6 +109,7 @@ def test_bad_word_vectors_are_refused_and_nothing_is_written(tmp_path, capsys):
         (["--word-vectors", str(wrong)], "line 2: the vector of 'good' holds something that is not a number"),
         (["--word-vectors", str(empty)], "holds no word vectors"),
         (["--word-vectors", str(infinite)], "line 1: the vector of 'good' holds nan or inf"),
+        (["--word-vectors", str(foreign)], "has a vector for none of the training text's"),
         (["--word-vectors", str(binary)], "line 2 is not UTF-8 text (word2vec's binary format?)"),
         (["--word-vectors", str(broken)], "is not a whole gzip file"),
         (["--word-vectors", str(good), "--tokenizer", "char"], "pass --tokenizer word"),

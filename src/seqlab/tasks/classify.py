@@ -195,6 +195,9 @@ class ClassifyTask(Task):
                               f"{data.tokenizer}; pass --tokenizer word")
         counts = count_pieces("word", texts, lowercase=data.lowercase, words_only=task.words_only)
         vectors = read_word_vectors(task.word_vectors, counts, first=task.vector_words)
+        if not any(word in vectors for word in counts):
+            raise SeqlabError(f"{task.word_vectors} has a vector for none of the training text's {len(counts):,} "
+                              "words; pass vectors of this text's language")
         # the file's most frequent words, where this tokenizer reads each as one piece (GloVe's "n't" it never makes)
         extra = [word for word in vectors.words[:task.vector_words]
                  if word_pieces(word, lowercase=data.lowercase, words_only=task.words_only) == [word]]

@@ -1,4 +1,5 @@
 """Pretrained word vectors (--word-vectors): reading GloVe / word2vec files, the embedding they start, bad files."""
+import gzip
 import json
 
 import numpy as np
@@ -41,8 +42,6 @@ def test_reading_glove_and_word2vec_files(tmp_path):
 
 
 def test_gzip_packed_and_byte_order_marked_files_read_alike(tmp_path):
-    import gzip
-
     plain = vectors_file(tmp_path / "v.txt", ["the", "good", "film"], header=True)
     packed = tmp_path / "v.vec.gz"
     packed.write_bytes(gzip.compress(plain.read_bytes()))
@@ -102,7 +101,7 @@ def test_bad_word_vectors_are_refused_and_nothing_is_written(tmp_path, capsys):
     binary.write_bytes(b"2 3\ngood " + np.array([0.5, -1.5, 2.0], np.float32).tobytes() + b"bad "
                        + np.array([1e-30, 2.5, -7.0], np.float32).tobytes())
     broken = tmp_path / "vectors.txt.gz"
-    broken.write_bytes(__import__("gzip").compress(good.read_bytes())[:-12])
+    broken.write_bytes(gzip.compress(good.read_bytes())[:-12])
     cases = [
         (["--word-vectors", str(tmp_path / "missing.txt")], "does not exist"),
         (["--word-vectors", str(short)], "line 2 has 2 numbers where the first vector has 3"),

@@ -145,7 +145,7 @@ class WordTokenizer:
         pieces = [piece for piece, count in counts.most_common((vocab_size or cls.default_vocab_size) - 1)
                   if count >= min_count or piece in keep]
         known = set(pieces)
-        pieces += [piece for piece in extra if piece not in known and not known.add(piece)]
+        pieces += [piece for piece in dict.fromkeys(extra) if piece not in known]
         return cls(pieces, unknown=unknown, lowercase=lowercase, words_only=words_only)
 
     @property

@@ -64,6 +64,10 @@ def read_word_vectors(path: str | Path, wanted: Container[str], *, first: int = 
     folded: dict[str, int] = {}
     rows: list[np.ndarray] = []
     dimension = seen = 0
+
+    def parsed(word: str) -> bool:  # only these lines are parsed: the reason a large file reads fast
+        return seen <= first or word in wanted or word.lower() in wanted
+
     for number, line in _text_lines(path):
         if not line:
             continue
@@ -76,15 +80,14 @@ def read_word_vectors(path: str | Path, wanted: Container[str], *, first: int = 
                 raise SeqlabError(f"{path} line {number} holds no numbers after {fields[0]!r}; a word-vectors "
                                   "file holds a word and its numbers on each line")
         seen += 1
-        head = line.partition(" ")[0]
-        if seen > first and head not in wanted and head.lower() not in wanted:
-            continue  # not parsed: the reason a large file reads fast
+        if not parsed(line.partition(" ")[0]):
+            continue
         fields = line.split(" ")
         if len(fields) <= dimension:
             raise SeqlabError(f"{path} line {number} has {len(fields) - 1} numbers where the first vector has "
                               f"{dimension}; every line must hold a word and {dimension} numbers")
         word = " ".join(fields[:len(fields) - dimension])
-        if word in index or (seen > first and word not in wanted and word.lower() not in wanted):
+        if word in index or not parsed(word):  # a word holding spaces is looked for by its first part alone
             continue
         try:
             row = np.array(fields[len(fields) - dimension:], dtype=np.float32)

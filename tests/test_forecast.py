@@ -4,6 +4,7 @@ import math
 import warnings
 
 import numpy as np
+import scipy.stats
 import pytest
 import torch
 
@@ -266,6 +267,31 @@ def test_clearly_best_keeps_the_default_unless_a_forecast_beats_it_by_one_standa
                         default="two") == "two"
     assert clearly_best(np.zeros((8, 2, 2)), {"two": two, "other": other}, np.array([0.5, 1.0]),
                         default="two") == "other"
+
+
+def test_clearly_best_widens_the_standard_error_by_students_t_for_few_independent_origins():
+    """Known answers: with n independent origins the margin is t_{n-1} (scipy's quantile at the 84% one standard
+    error gives a normal mean) times SE; with n <= 1 nothing is told apart."""
+    truth = np.zeros((8, 2, 1))
+
+    def forecast(errors):
+        return np.broadcast_to(np.asarray(errors, dtype=float)[:, None, None], truth.shape)
+
+    default, scale = forecast([3.0] * 8), np.ones(1)
+    # d = -2.1, +0.9: mean -0.6, std 1.6036, n = 8 / 2 = 4: SE 0.8018; t_3 = 1.1966, so the margin is 0.9594
+    margin = scipy.stats.t.ppf(scipy.stats.norm.cdf(1.0), 3) * np.std([-2.1, 0.9] * 4, ddof=1) / 2
+    assert 0.9 < margin < 1.0
+    beyond_one = {"default": default, "other": forecast([0.9 - 0.25, 3.9 - 0.25] * 4)}  # mean d -0.85: in (SE, margin)
+    assert clearly_best(truth, beyond_one, scale, default="default") == "default"
+    beyond_t = {"default": default, "other": forecast([0.9 - 0.4, 3.9 - 0.4] * 4)}  # mean d -1.0 < -0.959
+    assert clearly_best(truth, beyond_t, scale, default="default") == "other"
+    # 2 origins one horizon apart are about one independent origin: even a forecast better everywhere is not told
+    # apart; 3 origins a horizon apart can be (no spread: SE 0)
+    steady = np.full((2, 2, 1), 2.5)
+    assert clearly_best(np.zeros((2, 2, 1)), {"default": np.full((2, 2, 1), 3.0), "steady": steady}, scale,
+                        default="default") == "default"
+    assert clearly_best(np.zeros((2, 2, 1)), {"default": np.full((2, 2, 1), 3.0), "steady": steady}, scale,
+                        default="default", spacing=2) == "steady"
 
 
 def test_windows_and_targets_line_up_and_resume_exactly():

@@ -6,7 +6,8 @@ The series is cut in three, in time order:
   held-out part (default: the larger of 2H and a tenth of what precedes it):
   the forecasts from its origins choose the method (``task.forecast_mode`` auto: the anchor alone,
   unless the direct head, the autoregressive head or the mean of a head and
-  the anchor is better there by more than one standard error; see
+  the anchor is better there by more than one standard error, widened by
+  Student's t for few independent origins; see
   ``seqlab.data.timeseries.clearly_best``) and the checkpoint kept in
   ``best/``; the network does not learn from it;
 - the held-out part, the last ``data.val_fraction`` of the rows: ``seqlab eval``
@@ -14,7 +15,7 @@ The series is cut in three, in time order:
 The anchor, the classical forecast the network corrects, is chosen before
 training on the classical forecasts from every origin of the training and
 validation parts (``task.anchor`` auto: seasonal-naive, unless naive or ETS
-has a MASE lower there by more than one standard error).
+has a MASE lower there by more than one standard error, widened by Student's t).
 Every row of a part that has H rows after it is a forecast origin
 (rolling-origin evaluation): the model sees the T rows before it, which may
 reach back into earlier parts, and forecasts the H rows from it.
@@ -270,7 +271,8 @@ class ForecastTask(Task):
         spaced = f", one every {spacing} rows" if spacing > 1 else ""
         print(f"forecast: the network corrects {chosen} (MASE from {len(origins)} origins before the held-out "
               f"part{spaced}: " + ", ".join(f"{name} {score:.3f}" for name, score in scores.items())
-              + "; another baseline than seasonal_naive only where better by over one standard error); "
+              + "; another baseline than seasonal_naive only where clearly better: by over one standard error, "
+              "widened by Student's t); "
               "--anchor sets it", file=sys.stderr)
         return chosen
 

@@ -9,8 +9,12 @@ for what the data dictates:
 - ``--horizon``: one season (monthly 12, quarterly 8, half-hourly 48) or as listed;
 - ``--val-fraction``: the held-out tail, the last 10% of the rows or H + 9
   rows (10 forecast origins), whichever is more;
-- ``--block-size`` (T, the history): 3 seasons or 2H, at least 12, at most
-  128 (the default), and short enough to leave 20 training windows;
+- T, the history, is the forecast task's default (``--block-size 0``: 3
+  seasons or 2H, at least 12, at most 128, and short enough to leave 20
+  training windows; ``seqlab.data.timeseries.history_length``); before
+  session 9 this benchmark passed the same rule as ``--block-size``, with the
+  season guessed from the training and validation rows, not the training
+  rows alone (T differed on 6 of the 60 series);
 - ``--threads 1`` and the backbone; the budget is the forecast task's
   default (steps, with early stopping), so the results do not depend on the
   machine's load; ``--max-steps`` and ``--hidden-size`` override it.
@@ -50,7 +54,6 @@ import torch
 
 from common import machine
 from seqlab.cli import main as seqlab_main
-from seqlab.data.timeseries import guess_season, split_point
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE_NAMES = ("ets", "seasonal_naive", "naive")
@@ -328,14 +331,6 @@ def held_out_fraction(rows: int, horizon: int) -> float:
     return (held_out + 0.5) / rows  # int(rows * fraction) == held_out
 
 
-def history_rows(train: np.ndarray, horizon: int) -> int:
-    """T: 3 seasons or 2H, at least 12, at most 128, leaving 20 training windows before the validation rows."""
-    season = guess_season(train)
-    validation = max(2 * horizon, len(train) // 10)
-    room = len(train) - validation - horizon - 19
-    return max(4, min(128, max(3 * season if season > 1 else 0, 2 * horizon, 12), room))
-
-
 def run(command: list[str]) -> str:
     captured = StringIO()
     with redirect_stdout(captured):
@@ -353,7 +348,12 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (training and evaluation)")
     parser.add_argument("--hidden-size", type=int, default=0, help="0: the task's default")
     parser.add_argument("--out", default=str(ROOT / "runs" / "bench-forecast-real"))
+    parser.add_argument("--merge", default="",
+                        help="comma-separated results.json files of earlier runs (one backbone each, run side by "
+                             "side): print their table as one and run nothing")
     arguments = parser.parse_args()
+    if arguments.merge:
+        return merge([Path(path) for path in arguments.merge.split(",")], arguments)
     torch.set_num_threads(arguments.threads)
     warnings.simplefilter("ignore")  # statsmodels' optimiser notes; the verdicts carry what matters
     print("`" + shlex.join(["python", "benchmarks/bench_forecast_real.py", *sys.argv[1:]]) + "`")
@@ -368,13 +368,12 @@ def main() -> int:
         path = out / f"{name}.csv"
         write_csv(path, values, columns)
         fraction = held_out_fraction(len(values), horizon)
-        block_size = history_rows(values[:split_point(len(values), fraction)], horizon)
         per_backbone = {}
         for backbone in backbones:
             directory = out / f"{name}-{backbone}"
             command = ["train", "--task", "forecast", "--data", str(path), "--out", str(directory), "--overwrite",
-                       "--horizon", str(horizon), "--val-fraction", f"{fraction:.6f}", "--block-size",
-                       str(block_size), "--backbone", backbone, "--threads", str(arguments.threads), "--quiet"]
+                       "--horizon", str(horizon), "--val-fraction", f"{fraction:.6f}", "--backbone", backbone,
+                       "--threads", str(arguments.threads), "--quiet"]
             for flag in ("max_steps", "hidden_size"):
                 if getattr(arguments, flag):
                     command += ["--" + flag.replace("_", "-"), str(getattr(arguments, flag))]
@@ -384,12 +383,31 @@ def main() -> int:
             wall = time.perf_counter() - started
             metrics = json.loads(run(["eval", str(directory / "best"), "--data", str(path), "--json"]))
             trainer = json.loads((directory / "trainer.json").read_text())
+            block_size = json.loads((directory / "config.json").read_text())["data"]["block_size"]  # as chosen
             per_backbone[backbone] = {**metrics, "steps": trainer["step"], "best_step": trainer["best_step"],
                                       "wall": wall}
             print(f"    {name} {backbone}: {metrics['verdict']}", file=sys.stderr)
         results[name] = {"rows": len(values), "columns": len(columns), "horizon": horizon, "block_size": block_size,
                          "description": description, "role": role, "runs": per_backbone}
     (out / "results.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
+    report(results, backbones, arguments)
+    return 0
+
+
+def merge(paths: list[Path], arguments: argparse.Namespace) -> int:
+    """One table of several runs' results over the same series, each run's backbones side by side."""
+    print("`" + shlex.join(["python", "benchmarks/bench_forecast_real.py", *sys.argv[1:]]) + "`\n")
+    results: dict = {}
+    for path in paths:
+        for name, result in json.loads(path.read_text(encoding="utf-8")).items():
+            runs = results.setdefault(name, {**result, "runs": {}})["runs"]
+            if set(runs) & set(result["runs"]):
+                raise SystemExit(f"--merge: {path} runs {name} with a backbone another file ran already")
+            runs.update(result["runs"])
+    backbones = list(dict.fromkeys(backbone for result in results.values() for backbone in result["runs"]))
+    missing = [name for name, result in results.items() if set(result["runs"]) != set(backbones)]
+    if missing:
+        raise SystemExit(f"--merge: {', '.join(missing)} lack a run of some of {', '.join(backbones)}")
     report(results, backbones, arguments)
     return 0
 

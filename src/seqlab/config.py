@@ -154,7 +154,8 @@ class DataConfig:
         "help": "the share held out for validation (the last part of a text, whole documents of a folder); "
                 "0: no validation", "minimum": 0, "below": 1})
     block_size: int = field(default=128, metadata={
-        "help": "T, positions per training window (and per truncated-BPTT segment)", "minimum": 1})
+        "help": "T, positions per training window (and per truncated-BPTT segment); 0, the forecast task's default: "
+                "chosen from the series (3 seasons or 2 horizons, 12 to 128 rows)", "minimum": 0})
     batching: str = field(default="random", metadata={
         "help": "random windows, or contiguous streams with the state carried (truncated BPTT)",
         "choices": ("random", "stream")})
@@ -274,6 +275,12 @@ class Config:
                     raise SeqlabError(f"{name} must be {'zero or more' if minimum == 0 else f'at least {minimum}'}, "
                                       f"got {value}")
         model, data, train = self.model, self.data, self.train
+        if data.block_size == 0:
+            from .tasks import task_class
+
+            if not task_class(self.task.name).chooses_block_size:
+                raise SeqlabError(f"--block-size 0 (chosen from the data) is for --task forecast; --task "
+                                  f"{self.task.name} needs a positive --block-size")
         for log_format in train.log_format.split(","):
             if log_format not in LOG_FORMATS:
                 raise SeqlabError(f"--log-format takes {', '.join(LOG_FORMATS)} or several joined by commas, "

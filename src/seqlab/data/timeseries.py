@@ -426,6 +426,16 @@ def conformal_margin(truth: np.ndarray, lower: np.ndarray, upper: np.ndarray, le
     return np.sort(scores, axis=0)[rank - 1]  # (C,)
 
 
+def history_length(fit_rows: int, horizon: int, season: int) -> int:
+    """The forecaster's default history T (``--block-size 0``): three seasons or two horizons, whichever is longer,
+    at least 12 and at most 128 rows, but short enough to leave 20 training windows (and at least 4).
+
+    Long enough to hold a season's shape and the level and slope before the horizon, short enough that a series of
+    a few dozen rows still trains (a fixed 128 refuses every series under about 150 rows)."""
+    wanted = min(128, max(3 * season if season > 1 else 0, 2 * horizon, 12))
+    return max(4, min(wanted, fit_rows - horizon - 19))
+
+
 def guess_season(train: np.ndarray, *, max_season: int = MAX_GUESSED_SEASON) -> int:
     r"""The seasonal period m, guessed from the training rows' autocorrelation.
 

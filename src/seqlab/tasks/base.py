@@ -47,6 +47,7 @@ class Task:
     higher_is_better: ClassVar[bool] = False
     # this task's defaults over the general ones ({section: {field: value}}), for ``Config.for_task``
     defaults: ClassVar[dict[str, dict[str, Any]]] = {}
+    chooses_block_size: ClassVar[bool] = False  # data.block_size 0: the task picks it from the data in load_data
 
     def __init__(self, config: Config, assets: dict[str, Any] | None = None) -> None:
         self.config = config

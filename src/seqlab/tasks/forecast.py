@@ -71,7 +71,7 @@ from ..config import Config
 from ..data.batches import Batch
 from ..data.timeseries import (BUILTIN_PREFIX, ForecastWindows, Scaler, TimeSeries, calendar_features, clearly_best,
                                column_metrics, conformal_margin, forecast_metrics, gather_windows, guess_season,
-                               interval_coverage, naive_scale, plot_forecast, read_series, split_point)
+                               history_length, interval_coverage, naive_scale, plot_forecast, read_series, split_point)
 from ..errors import SeqlabError
 from ..models.forecast_baselines import BASELINES, EtsFit, baseline_forecast, baseline_forecasts, fit_ets_columns
 from ..models.forecaster import INTERVAL_LEVEL, MEDIAN, QUANTILES, ForecastOutputs, Forecaster, build_forecaster
@@ -130,9 +130,11 @@ class ForecastTask(Task):
     """
 
     asset_files = (SCALER_FILE,)
+    chooses_block_size = True
     # sized for real series of tens to thousands of rows: a small network, validated often, stopped early when the
     # validation forecasts stop improving (best/ is the result)
     defaults = {
+        "data": {"block_size": 0},  # chosen from the series: ``history_length``
         "model": {"hidden_size": 64},
         "train": {"max_steps": 1500, "eval_interval": 50, "patience": 8},
     }
@@ -178,6 +180,13 @@ class ForecastTask(Task):
 
     def _parts(self, series: TimeSeries) -> tuple[int, int]:
         """Check the series is long enough and return (rows the network learns from, rows before the held-out part)."""
+        fit_rows, cut = self._split(series)
+        self._check_history(series, fit_rows, cut)
+        return fit_rows, cut
+
+    def _split(self, series: TimeSeries) -> tuple[int, int]:
+        """(rows the network learns from, rows before the held-out part), checking the held-out and validation parts
+        hold a horizon each."""
         data, task = self.config.data, self.config.task
         horizon = task.horizon
         cut = split_point(len(series), data.val_fraction)
@@ -190,15 +199,18 @@ class ForecastTask(Task):
         if validation and validation < horizon:
             raise SeqlabError(f"--validation-rows {validation} is fewer than --horizon {horizon}: no validation "
                               "window fits; raise it")
-        fit_rows = cut - validation
-        needed = data.block_size + horizon
+        return cut - validation, cut
+
+    def _check_history(self, series: TimeSeries, fit_rows: int, cut: int) -> None:
+        """Refuse a training part shorter than one window of the history T and the horizon."""
+        block_size, horizon = self.config.data.block_size, self.config.task.horizon
+        needed = block_size + horizon
         if fit_rows < needed:
             raise SeqlabError(
-                f"{series.source}: the training part has {fit_rows} rows ({len(series)} rows: the last {held_out} held "
-                f"out, the {validation} before them validate), fewer than one window of --block-size "
-                f"{data.block_size} + --horizon {horizon} = {needed}; lower --block-size (to at most "
+                f"{series.source}: the training part has {fit_rows} rows ({len(series)} rows: the last "
+                f"{len(series) - cut} held out, the {cut - fit_rows} before them validate), fewer than one window of "
+                f"--block-size {block_size} + --horizon {horizon} = {needed}; lower --block-size (to at most "
                 f"{max(fit_rows - horizon, 0)}) or --horizon, or give a longer series")
-        return fit_rows, cut
 
     def _check_values(self, series: TimeSeries, fit_rows: int) -> None:
         """Refuse a column constant over the training part, and a season and horizon that do not fit in it."""
@@ -215,9 +227,15 @@ class ForecastTask(Task):
 
     def load_data(self) -> None:
         series = self._read(self.config.data.path)
-        self.fit_rows, self.cut = self._parts(series)
+        self.fit_rows, self.cut = self._split(series)
         if self.scaler is None:
             self.season = self.config.task.season or guess_season(series.values[:self.fit_rows])
+            if not self.config.data.block_size:  # the task's default: chosen here, and saved with the config
+                self.config.data.block_size = history_length(self.fit_rows, self.config.task.horizon, self.season)
+                print(f"forecast: the network reads the last {self.config.data.block_size} rows before each origin "
+                      f"(season {self.season}, horizon {self.config.task.horizon}, {self.fit_rows} training rows: "
+                      "see --block-size)", file=sys.stderr)
+        self._check_history(series, self.fit_rows, self.cut)
         self._check_values(series, self.fit_rows)
         if self.scaler is None:
             self.scaler = Scaler.fit(series.values[:self.fit_rows])

@@ -4,15 +4,15 @@ import math
 import warnings
 
 import numpy as np
-import scipy.stats
 import pytest
+import scipy.stats
 import torch
 
 from seqlab.cli import main
 from seqlab.config import Config
 from seqlab.data.timeseries import (ForecastWindows, Scaler, calendar_features, clearly_best, conformal_margin,
-                                    forecast_metrics,
-                                    guess_season, naive_scale, read_series, split_point)
+                                    forecast_metrics, guess_season, history_length, naive_scale, read_series,
+                                    split_point)
 from seqlab.errors import SeqlabError
 from seqlab.models.forecast_baselines import (EtsFit, ets_candidates, ets_forecasts, ets_paths, naive_forecasts,
                                               seasonal_naive_forecasts)
@@ -602,6 +602,47 @@ def test_cli_reports_interpolated_values(tmp_path, capsys):
     assert "filled 2 missing values by linear interpolation (x: 2)" in capsys.readouterr().err
     assert main(["eval", str(tmp_path / "run"), "--data", str(data), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["interpolated"] == {"x": 2}
+
+
+def test_history_length_known_answers():
+    """Three seasons or two horizons, 12 to 128 rows, leaving 20 training windows, at least 4."""
+    assert history_length(200, 12, 12) == 36  # three monthly seasons
+    assert history_length(200, 5, 1) == 12  # no season, a short horizon: the floor of 12
+    assert history_length(200, 10, 1) == 20  # two horizons
+    assert history_length(5000, 48, 48) == 128  # three seasons of 48 would be 144: the cap
+    assert history_length(59, 1, 12) == 36  # 59 - 1 - 19 = 39 rows of room
+    assert history_length(40, 12, 12) == 9  # the room left: 40 - 12 - 19
+    assert history_length(20, 12, 12) == 4  # no room: the least, which the training part then refuses
+
+
+def test_a_short_monthly_series_trains_with_the_default_history(tmp_path, capsys):
+    """72 monthly rows (the last 7 held out, 6 validating): the default --block-size 0 becomes 36 (3 seasons of
+    12, inside 59 - 1 - 19), said on stderr, saved in config.json and used by eval; a fixed 128 refused it."""
+    data, run = tmp_path / "monthly.csv", tmp_path / "run"
+    data.write_text("month,sales\n" + "".join(f"{1990 + step // 12}-{step % 12 + 1:02d}-01,"
+                                               f"{100 + 10 * math.sin(2 * math.pi * step / 12) + step / 4:.3f}\n"
+                                               for step in range(72)), encoding="utf-8")
+    assert main(["train", "--task", "forecast", "--data", str(data), "--out", str(run), "--hidden-size", "8",
+                 "--max-steps", "2", "--eval-interval", "2", "--threads", "1", "--quiet"]) == 0
+    assert ("the network reads the last 36 rows before each origin (season 12, horizon 1, 59 training rows"
+            in capsys.readouterr().err)
+    assert json.loads((run / "config.json").read_text())["data"]["block_size"] == 36
+    assert load_checkpoint(run).task.context == 36
+    assert main(["eval", str(run), "--data", str(data), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["windows"] == 7
+    code = main(["train", "--task", "forecast", "--data", str(data), "--out", str(tmp_path / "fixed"),
+                 "--block-size", "128", "--max-steps", "2", "--quiet"])
+    assert code == 2 and "fewer than one window of --block-size 128" in capsys.readouterr().err
+
+
+def test_block_size_zero_is_refused_for_a_task_that_does_not_choose_it(tmp_path, capsys):
+    text = tmp_path / "text.txt"
+    text.write_text("hello world\n" * 50, encoding="utf-8")
+    code = main(["train", "--data", str(text), "--out", str(tmp_path / "run"), "--block-size", "0", "--max-steps", "1"])
+    error = capsys.readouterr().err
+    assert code == 2 and error.count("\n") == 1 and "--block-size 0 (chosen from the data) is for --task forecast" \
+        in error, error
+    assert not (tmp_path / "run").exists()
 
 
 def test_train_and_predict_on_a_csv_with_dates(tmp_path, capsys):

@@ -154,7 +154,7 @@ class DataConfig:
         "help": "the share held out for validation (the last part of a text, whole documents of a folder); "
                 "0: no validation", "minimum": 0, "below": 1})
     block_size: int = field(default=128, metadata={
-        "help": "T, positions per training window (and per truncated-BPTT segment); 0, the forecast task's default: "
+        "help": "T, positions per training window (and per truncated-BPTT segment); 0 (forecast's default): "
                 "chosen from the series (3 seasons or 2 horizons, 12 to 128 rows)", "minimum": 0})
     batching: str = field(default="random", metadata={
         "help": "random windows, or contiguous streams with the state carried (truncated BPTT)",

@@ -149,6 +149,8 @@ def test_two_processes_take_the_one_process_step(tmp_path):
                str(WORKER), str(plan_file)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_SECONDS, env=environment)
     assert result.returncode == 0, result.stderr[-3000:]
+    # what a task noted while reading its data is said once, by the main process, not once a process
+    assert result.stderr.count("forecast: the network corrects") == 1, result.stderr[-3000:]
 
     for name in configs:
         one, two = tmp_path / f"{name}-one", tmp_path / f"{name}-two"

@@ -51,6 +51,9 @@ class Task:
 
     def __init__(self, config: Config, assets: dict[str, Any] | None = None) -> None:
         self.config = config
+        # what load_data found that the user should hear (gaps filled, a choice made from the data), one line
+        # each: the trainer prints them once, in the main process; a library call prints nothing
+        self.notes: list[str] = []
 
     def load_data(self) -> None:
         """Read ``config.data.path`` into training and validation parts (fitting assets if there are none)."""

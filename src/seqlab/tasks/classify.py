@@ -1,7 +1,6 @@
 """Many-to-one: a label for each text of a CSV/TSV file (sentiment, topic, language, ...)."""
 from __future__ import annotations
 
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -208,9 +207,9 @@ class ClassifyTask(Task):
         self.config.model.embedding, self.config.model.embedding_size = "learned", vectors.dimension
         read = [piece for piece in self.tokenizer.pieces[1:] if piece in counts]
         found = sum(piece in vectors for piece in read)
-        print(f"classify: {task.word_vectors} has vectors for {found:,} of the {len(read):,} words the vocabulary "
-              f"takes from the training text; {self.tokenizer.vocab_size - 1 - len(read):,} more of its most frequent "
-              f"words joined (--vector-words); {vectors.dimension} numbers each", file=sys.stderr)
+        self.notes.append(f"classify: {task.word_vectors} has vectors for {found:,} of the {len(read):,} words the "
+                          f"vocabulary takes from the training text; {self.tokenizer.vocab_size - 1 - len(read):,} "
+                          f"more of its most frequent words joined (--vector-words); {vectors.dimension} numbers each")
 
     def undecayed(self, model: nn.Module) -> list[nn.Parameter]:
         """With ``task.word_vectors`` the embedding: weight decay would pull the pretrained vectors toward zero,

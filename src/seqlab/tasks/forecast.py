@@ -56,7 +56,6 @@ series in FILE (read like the training data); the CLI prints them and draws
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -232,9 +231,9 @@ class ForecastTask(Task):
             self.season = self.config.task.season or guess_season(series.values[:self.fit_rows])
             if not self.config.data.block_size:  # the task's default: chosen here, and saved with the config
                 self.config.data.block_size = history_length(self.fit_rows, self.config.task.horizon, self.season)
-                print(f"forecast: the network reads the last {self.config.data.block_size} rows before each origin "
-                      f"(season {self.season}, horizon {self.config.task.horizon}, {self.fit_rows} training rows: "
-                      "see --block-size)", file=sys.stderr)
+                self.notes.append(f"forecast: the network reads the last {self.config.data.block_size} rows before "
+                                  f"each origin (season {self.season}, horizon {self.config.task.horizon}, "
+                                  f"{self.fit_rows} training rows: see --block-size)")
         self._check_history(series, self.fit_rows, self.cut)
         self._check_values(series, self.fit_rows)
         if self.scaler is None:
@@ -243,9 +242,10 @@ class ForecastTask(Task):
             if self.config.task.init_from:
                 self.initial_weights = InitialWeights(self.config, ("embedding", "backbone"))
         if series.interpolated:
-            print(f"forecast: {series.source}: filled {sum(series.interpolated.values())} missing values by linear "
-                  "interpolation (" + ", ".join(f"{name}: {count}" for name, count in series.interpolated.items())
-                  + "); --missing error refuses them", file=sys.stderr)
+            self.notes.append(f"forecast: {series.source}: filled {sum(series.interpolated.values())} missing values by "
+                              "linear interpolation (" + ", ".join(f"{name}: {count}" for name, count in
+                                                                   series.interpolated.items())
+                              + "); --missing error refuses them")
         self.series = series
         if self.ets_fits is None:
             self.ets_fits = fit_ets_columns(series.values[:self.fit_rows], self.season)
@@ -287,11 +287,10 @@ class ForecastTask(Task):
         scores = {name: forecast_metrics(truth, forecast, scale)["mase"] for name, forecast in forecasts.items()}
         chosen = clearly_best(truth, forecasts, scale, default="seasonal_naive", spacing=spacing)
         spaced = f", one every {spacing} rows" if spacing > 1 else ""
-        print(f"forecast: the network corrects {chosen} (MASE from {len(origins)} origins before the held-out "
-              f"part{spaced}: " + ", ".join(f"{name} {score:.3f}" for name, score in scores.items())
-              + "; another baseline than seasonal_naive only where clearly better: by over one standard error, "
-              "widened by Student's t); "
-              "--anchor sets it", file=sys.stderr)
+        self.notes.append(f"forecast: the network corrects {chosen} (MASE from {len(origins)} origins before the "
+                          f"held-out part{spaced}: " + ", ".join(f"{name} {score:.3f}" for name, score in scores.items())
+                          + "; another baseline than seasonal_naive only where clearly better: by over one standard "
+                          "error, widened by Student's t); --anchor sets it")
         return chosen
 
     def _anchors(self, series: TimeSeries, origins: np.ndarray) -> np.ndarray:

@@ -15,7 +15,6 @@ writes tunes when asked for no key or meter, or only one of them.
 from __future__ import annotations
 
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -106,9 +105,9 @@ class MusicTask(Task):
         self.train_tunes = self._encode(train_tunes)
         self.val_tunes = self._encode(val_tunes)
         truncated = self.train_tunes.truncated + self.val_tunes.truncated
-        print(f"music: {len(train_tunes) + len(val_tunes) + skipped} tunes in {data.path}, {skipped} skipped "
-              f"(music21 cannot parse them); {len(train_tunes)} train, {len(val_tunes)} validate"
-              + (f"; {truncated} cut to --block-size {data.block_size}" if truncated else ""), file=sys.stderr)
+        self.notes.append(f"music: {len(train_tunes) + len(val_tunes) + skipped} tunes in {data.path}, {skipped} "
+                          f"skipped (music21 cannot parse them); {len(train_tunes)} train, {len(val_tunes)} validate"
+                          + (f"; {truncated} cut to --block-size {data.block_size}" if truncated else ""))
 
     def _encode(self, tunes: list[str]) -> Tunes:
         return Tunes(tunes, self.tokenizer, self.vocabulary, max_tokens=self.config.data.block_size + 1)

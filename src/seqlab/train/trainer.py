@@ -156,6 +156,9 @@ class Trainer:
         self.task = load_checkpoint(self.out_dir).task if self.resume else task_class(config.task.name)(config)
         self.task.config = config  # the budget flags of a resumed run override the checkpoint's
         self.task.load_data()
+        if context.is_main:
+            for note in self.task.notes:
+                print(note, file=sys.stderr)
         torch.manual_seed(train.seed)  # the same initial weights in every process
         self.model = self.task.build_model().to(context.device)
         torch.manual_seed(process_seed(train.seed, context.rank))  # but each its own dropout masks

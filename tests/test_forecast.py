@@ -522,6 +522,20 @@ def write_seasonal_csv(path, *, rows: int = 100, shift: float = 0.0) -> None:
                     encoding="utf-8")
 
 
+def test_the_verdict_names_the_best_baseline_and_why_an_ets_anchor_differs_from_ets():
+    metrics = {"mase": 0.907, "naive_mase": 0.885, "seasonal_naive_mase": 1.599, "ets_mase": 0.825}
+    verdict = forecast_task._verdict("anchor", "ets", metrics)
+    assert verdict.startswith("worse than the best baseline: the forecast (anchor, anchor ets) has MASE 0.907, ets "
+                              "0.825") and "the anchor's ETS was fitted on the training rows" in verdict
+    behind_naive = forecast_task._verdict("anchor", "ets", {**metrics, "naive_mase": 0.8})
+    assert "naive 0.800" in behind_naive and "fitted on the training rows" not in behind_naive
+    seasonal = forecast_task._verdict("anchor", "seasonal_naive", {**metrics, "mase": 1.599})
+    assert "fitted on the training rows" not in seasonal and "better than the best baseline" not in seasonal
+    ahead = forecast_task._verdict("direct", "ets", {**metrics, "mase": 0.7})
+    assert ahead.startswith("the forecast (direct, anchor ets) has MASE 0.700, better than the best baseline, ets "
+                            "0.825") and "validation chose" not in ahead
+
+
 def test_train_eval_predict_on_a_seasonal_csv(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     data, run = tmp_path / "load.csv", tmp_path / "run"

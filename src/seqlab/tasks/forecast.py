@@ -507,6 +507,9 @@ def _verdict(method: str, anchor: str, metrics: dict[str, float]) -> str:
     forecast = f"the forecast ({method}, anchor {anchor})"
     note = ("; validation chose the anchor alone: the network's corrections did not help on the validation rows"
             if method == "anchor" else "")
+    if method == "anchor" and anchor == best == "ets" and ours != theirs:  # the same model, fitted on fewer rows
+        note += ("; the anchor's ETS was fitted on the training rows, the baseline's on every row before the "
+                 "held-out part")
     if ours > theirs:
         return (f"worse than the best baseline: {forecast} has MASE {ours:.3f}, {best} {theirs:.3f}{note}; a longer "
                 f"series, budget or --block-size may help, or use {best}")

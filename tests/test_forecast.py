@@ -159,6 +159,46 @@ def test_time_column_is_recognised_and_never_forecast(tmp_path):
     assert read_series(lone).columns == ["t"]
 
 
+def test_calendar_parts_and_row_names_are_time_not_series(tmp_path):
+    """R writes a row-name column first ("", 1, 2, ...); a month and a day in two named columns increase read
+    together, though the day falls back at each new month; none of them is forecast."""
+    rows = [(month, day) for month in (5, 6) for day in range(1, 31)]
+    air = tmp_path / "airquality.csv"
+    air.write_text('"","Ozone","Temp","Month","Day"\n' + "".join(
+        f'"{line}",{"NA" if line == 3 else line % 7 + 1},{60 + line % 5},{month},{day}\n'
+        for line, (month, day) in enumerate(rows, start=1)), encoding="utf-8")
+    series = read_series(air)
+    assert series.columns == ["Ozone", "Temp"] and series.interpolated == {"Ozone": 1}
+    assert series.values[:4, 0].tolist() == [2, 3, 4, 5]  # line 3's gap filled halfway between 3 and 5
+    swapped = tmp_path / "swapped.csv"  # two rows out of order
+    swapped.write_text("".join(air.read_text().splitlines(keepends=True)[:1])
+                       + "".join(f'"{line}",1,60,{month},{day}\n' for line, (month, day)
+                                 in enumerate([(5, 1), (5, 3), (5, 2), (5, 4)], start=1)), encoding="utf-8")
+    with pytest.raises(SeqlabError, match="time columns 'Month', 'Day', read together, do not increase at line 4 "
+                                          "\\(5, 2 after 5, 3\\)"):
+        read_series(swapped)
+    dated = tmp_path / "dated.csv"  # row names before a named date column: neither is a series
+    dated.write_text(',date,day,rate\n1,800102,wednesday,0.58\n2,800103,thursday,0.57\n3,800104,friday,0.59\n',
+                     encoding="utf-8")
+    assert read_series(dated).columns == ["rate"]
+
+
+def test_a_column_of_text_is_named_with_the_columns_to_forecast_instead(tmp_path):
+    weather = tmp_path / "weather.csv"
+    weather.write_text("date,rain,wind,kind\n2012/01/01,0.0,4.7,drizzle\n2012/01/02,10.9,4.5,rain\n"
+                       "2012/01/03,0.8,2.3,rain\n", encoding="utf-8")
+    with pytest.raises(SeqlabError, match="column 'kind' holds text, not numbers \\('drizzle' on line 2\\); forecast "
+                                          "the numeric columns with --target-columns rain,wind$"):
+        read_series(weather)
+    assert read_series(weather, target_columns="rain,wind").columns == ["rain", "wind"]
+    stray = tmp_path / "stray.csv"  # one bad cell in a numeric column: fix it, or leave the column out
+    stray.write_text("date,rain,wind\n2012/01/01,0.0,4.7\n2012/01/02,1O.9,4.5\n2012/01/03,0.8,2.3\n",
+                     encoding="utf-8")
+    with pytest.raises(SeqlabError, match="line 3, column 'rain': '1O.9' is not a number; fix the cell, or leave the "
+                                          "column out with --target-columns wind$"):
+        read_series(stray)
+
+
 def test_missing_values_are_interpolated_and_counted(tmp_path):
     path = tmp_path / "gaps.csv"
     path.write_text("t,a,b\n0,,1\n1,2,NaN\n2,,3\n3,6,\n4,8,5\n5,9,\n", encoding="utf-8")
@@ -596,6 +636,9 @@ def test_train_eval_predict_on_a_seasonal_csv(tmp_path, capsys, monkeypatch):
     ("x\n" + "".join(f"{step % 7}\n" for step in range(60)), ["--season", "49"], "a season (49 rows) and --horizon 1 do not fit"),
     ("day,x\n" + "".join(f"2020-01-{day:02d},{day % 3}\n" for day in (1, 2, 4, 3, *range(5, 29))), [],
      "time column 'day' does not increase at line 5"),
+    ("when,x,kind\n" + "".join(f"2020-01-{day:02d},{day % 3},{'rain' if day % 2 else 'dry'}\n"
+                               for day in range(1, 29)), [],
+     "column 'kind' holds text, not numbers ('rain' on line 2); forecast the numeric columns with --target-columns x"),
 ])
 def test_cli_bad_forecast_inputs_end_in_one_line_and_write_nothing(tmp_path, capsys, text, flags, expected):
     data, out = tmp_path / "bad.csv", tmp_path / "run"

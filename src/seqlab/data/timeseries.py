@@ -126,11 +126,14 @@ def read_series(path: str | Path, *, target_columns: str = "", time_column: str 
                 missing: str = "interpolate") -> TimeSeries:
     """Read ``builtin:NAME`` or a CSV file into a series of its target columns, refusing bad values with one line.
 
-    The time column (``time_column``; or else a column whose header names time,
-    such as ``t``, ``date`` or ``year``, see ``TIME_NAMES``; or else a first
-    column of dates or of evenly increasing integers such as 0, 1, 2, ... or
-    1949, 1950, ...) is never a target, and must increase: a time index with a
-    row out of order is refused, not forecast as a series. Missing values (empty, nan, NA, ...) are
+    Time columns are never targets (``time_column``; or else every column whose
+    header names time, such as ``t``, ``date``, ``year`` or ``month``, see
+    ``TIME_NAMES``, and a first column of dates or of evenly increasing integers
+    such as 0, 1, 2, ... or 1949, 1950, ..., the row names R and pandas write).
+    They must increase: the named ones read together left to right (a year,
+    month and day in three columns), a first column of row numbers on its own;
+    a row out of order is refused, not forecast as a series. A column of text
+    is refused naming the numeric columns to give ``--target-columns``. Missing values (empty, nan, NA, ...) are
     filled by linear interpolation between their neighbours (the nearest value
     at either end) and counted in ``TimeSeries.interpolated``, or refused with
     ``missing="error"``.
@@ -176,25 +179,32 @@ def read_series(path: str | Path, *, target_columns: str = "", time_column: str 
             raise SeqlabError(f"{source}: line {first_data_line + row_index} has {len(row)} cells, "
                               f"the first row has {width}")
 
-    named_time = [index for index, name in enumerate(names) if name.strip().lower() in TIME_NAMES] if has_header else []
+    column_cells = [[row[index] for row in data_rows] for index in range(width)]
     if time_column:
-        time_index: int | None = _resolve_column(time_column, names, source)
-    elif width > 1 and named_time:
-        time_index = named_time[0]
-    elif width > 1 and (not is_number(data_rows[0][0]) or _is_integer_index([row[0] for row in data_rows])):
-        time_index = 0
+        clocks = [[_resolve_column(time_column, names, source)]]
+    elif width > 1:
+        # calendar parts (year, month, day) may be split over several named columns, which increase read together;
+        # a first column of dates or of row numbers (as R and pandas write row names) is time too, on its own
+        named = [index for index, name in enumerate(names) if name.strip().lower() in TIME_NAMES] if has_header else []
+        first = 0 not in named and (not is_number(column_cells[0][0]) or _is_integer_index(column_cells[0]))
+        clocks = [part for part in ([0] if first else [], named) if part]
+        if sum(map(len, clocks)) == width:  # nothing left to forecast: the first of them is time, the rest data
+            clocks = [[min(map(min, clocks))]]
     else:
-        time_index = None
-    if time_index is not None:
-        _check_time_increases([row[time_index] for row in data_rows], names[time_index], source, first_data_line)
+        clocks = []
+    for clock in clocks:
+        _check_time_increases([column_cells[index] for index in clock], [names[index] for index in clock], source,
+                              first_data_line)
+    time_columns = [index for clock in clocks for index in clock]
     if target_columns:
         targets = [_resolve_column(spec, names, source) for spec in target_columns.split(",")]
-        if time_index in targets:
-            raise SeqlabError(f"{source}: column {names[time_index]!r} is the time column and cannot be a target")
+        for index in targets:
+            if index in time_columns:
+                raise SeqlabError(f"{source}: column {names[index]!r} is a time column and cannot be a target")
         if len(set(targets)) < len(targets):
             raise SeqlabError(f"--target-columns {target_columns!r} names a column twice")
     else:
-        targets = [index for index in range(width) if index != time_index]
+        targets = [index for index in range(width) if index not in time_columns]
     if not targets:
         raise SeqlabError(f"{source} has no numeric column besides its time column")
 
@@ -212,13 +222,28 @@ def read_series(path: str | Path, *, target_columns: str = "", time_column: str 
             try:
                 value = float(cell)
             except ValueError:
-                raise SeqlabError(f"{source}: line {line}, column {names[column]!r}: {cell!r} is not a number") from None
+                raise SeqlabError(_not_a_number(source, line, cell, column, names, targets, column_cells)) from None
             if not math.isfinite(value):
                 raise SeqlabError(f"{source}: line {line}, column {names[column]!r} is {cell}; give a finite number")
             values[row_index, position] = value
     columns = [names[index] for index in targets]
     values, interpolated = _interpolate(values, columns, source)
     return TimeSeries(values, columns, source, named=has_header, interpolated=interpolated)
+
+
+def _not_a_number(source: str, line: int, cell: str, column: int, names: list[str], targets: list[int],
+                  column_cells: list[list[str]]) -> str:
+    """The one line for a cell that is not a number: a column of text (labels such as "rain") is left out by
+    naming the numeric columns; a stray cell in a numeric column is fixed."""
+    numeric = [names[index] for index in targets
+               if all(value.lower() in MISSING_CELLS or is_number(value) for value in column_cells[index])]
+    choose = f"--target-columns {','.join(numeric)}" if numeric else ""
+    name = names[column]
+    if not any(is_number(value) for value in column_cells[column]):
+        return (f"{source}: column {name!r} holds text, not numbers ({cell!r} on line {line}); "
+                + (f"forecast the numeric columns with {choose}" if choose else "give numeric columns to forecast"))
+    return (f"{source}: line {line}, column {name!r}: {cell!r} is not a number; fix the cell"
+            + (f", or leave the column out with {choose}" if choose else ""))
 
 
 def _is_integer_index(cells: list[str]) -> bool:
@@ -229,22 +254,34 @@ def _is_integer_index(cells: list[str]) -> bool:
     return bool(steps[0] > 0 and np.all(steps == steps[0]))
 
 
-def _check_time_increases(cells: list[str], name: str, source: str, first_data_line: int) -> None:
-    """Refuse a time column of numbers or dates that does not strictly increase; other labels are not checked."""
+def _check_time_increases(columns: list[list[str]], names: list[str], source: str, first_data_line: int) -> None:
+    """Refuse time columns of numbers or dates that do not strictly increase, read together left to right (year,
+    then month, then day); columns of other labels ("Q1", "monday") are not checked."""
     import pandas
 
-    if all(is_number(cell) for cell in cells):
-        times = np.array([float(cell) for cell in cells])
-    else:
+    clocks = []
+    for cells in columns:
+        if all(is_number(cell) for cell in cells):
+            clocks.append(np.array([float(cell) for cell in cells]))
+            continue
         try:
-            times = pandas.to_datetime(pandas.Series(cells), format="mixed").to_numpy()
-        except ValueError:  # labels that are not dates ("Q1", "week 3"): nothing to check
-            return
-    falls = np.flatnonzero(times[1:] <= times[:-1])
+            clocks.append(pandas.to_datetime(pandas.Series(cells), format="mixed").to_numpy())
+        except ValueError:  # labels that are not dates: nothing to check
+            continue
+    if not clocks:
+        return
+    order = np.zeros(len(columns[0]) - 1, dtype=int)  # per pair of rows: +1 later, -1 earlier, 0 not told yet
+    for clock in clocks:
+        step = (clock[1:] > clock[:-1]).astype(int) - (clock[1:] < clock[:-1]).astype(int)
+        order = np.where(order == 0, step, order)
+    falls = np.flatnonzero(order <= 0)
     if len(falls):
         row = int(falls[0]) + 1
-        raise SeqlabError(f"{source}: the time column {name!r} does not increase at line {first_data_line + row} "
-                          f"({cells[row]} after {cells[row - 1]}); sort the rows by time or fix the value")
+        shown = [", ".join(cells[line] for cells in columns) for line in (row, row - 1)]
+        named = (f"time column {names[0]!r} does" if len(names) == 1 else
+                 "time columns " + ", ".join(map(repr, names)) + ", read together, do")
+        raise SeqlabError(f"{source}: the {named} not increase at line {first_data_line + row} "
+                          f"({shown[0]} after {shown[1]}); sort the rows by time or fix the value")
 
 
 def _interpolate(values: np.ndarray, columns: list[str], source: str) -> tuple[np.ndarray, dict[str, int]]:

@@ -402,7 +402,8 @@ class ForecastTask(Task):
             self.method = clearly_best(truth, {method: forecasts.by_method[method] for method in candidates}, scale,
                                        default="anchor" if "anchor" in candidates else candidates[0])
             forecasts.margin = np.zeros_like(forecasts.margin)  # calibrated afresh, from the heads' own intervals
-            forecasts.margin = conformal_margin(truth, *forecasts.interval(self.method), INTERVAL_LEVEL)
+            forecasts.margin = conformal_margin(truth, *forecasts.interval(self.method), INTERVAL_LEVEL,
+                                                independent=len(origins) / horizon)  # H-apart origins
             self.interval_margin = forecasts.margin
         metrics = {**method_scores[self.method], "coverage": interval_coverage(truth, *forecasts.interval(self.method)),
                    "direct_mase": method_scores["direct"]["mase"],

@@ -11,8 +11,8 @@ import torch
 from seqlab.cli import main
 from seqlab.config import Config
 from seqlab.data.timeseries import (ForecastWindows, Scaler, calendar_features, clearly_best, conformal_margin,
-                                    forecast_metrics, guess_season, history_length, naive_scale, read_series,
-                                    split_point)
+                                    forecast_metrics, guess_season, history_length, interval_score, naive_scale,
+                                    read_series, split_point)
 from seqlab.errors import SeqlabError
 from seqlab.models.forecast_baselines import (EtsFit, ets_candidates, ets_forecasts, ets_paths, naive_forecasts,
                                               seasonal_naive_forecasts)
@@ -260,6 +260,14 @@ def test_scaler_is_fitted_on_the_training_part_only(tmp_path):
     assert rebuilt.scaler.mean.tolist() == task.scaler.mean.tolist() and rebuilt.season == task.season
     scaler = Scaler.fit(np.array([[1.0, 5.0], [3.0, 5.0]]))  # a constant column scales to zeros, not NaN
     assert scaler.transform(np.array([[2.0, 5.0]])).tolist() == [[0.0, 0.0]]
+
+
+def test_interval_score_by_hand():
+    """MSIS at 80% (alpha 0.2): width plus 10 times the miss, over the column's scale."""
+    truth = np.array([[[1.0, 10.0]], [[5.0, 30.0]]])  # (W 2, H 1, C 2)
+    lower, upper = np.array([[[0.0, 0.0]], [[0.0, 0.0]]]), np.array([[[2.0, 20.0]], [[4.0, 20.0]]])
+    # column 0: 2 (inside), 4 + 10 * 1 = 14; column 1 (scale 10): 20 / 10 = 2, (20 + 10 * 10) / 10 = 12
+    assert interval_score(truth, lower, upper, np.array([1.0, 10.0]), 0.8) == pytest.approx((2 + 14 + 2 + 12) / 4)
 
 
 def test_conformal_margin_is_the_smallest_that_covers_the_level():
@@ -601,7 +609,7 @@ def test_train_eval_predict_on_a_seasonal_csv(tmp_path, capsys, monkeypatch):
         for name in ("mae", "rmse", "mase"):
             assert math.isfinite(metrics[prefix + name])
     assert metrics["windows"] == 10 - 4 + 1 and metrics["method"] == saved["method"] and metrics["anchor"] == "seasonal_naive"
-    assert 0 <= metrics["coverage"] <= 1
+    assert 0 <= metrics["coverage"] <= 1 and metrics["msis"] > 0
     assert set(metrics["columns"]) == {"load"}
     assert metrics["columns"]["load"]["mase"] == pytest.approx(metrics["mase"])  # one column: its mean
     assert metrics["columns"]["load"]["ets_mase"] == pytest.approx(metrics["ets_mase"])

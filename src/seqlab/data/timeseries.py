@@ -450,6 +450,16 @@ def interval_coverage(truth: np.ndarray, lower: np.ndarray, upper: np.ndarray) -
     return float(((truth >= lower) & (truth <= upper)).mean())
 
 
+def interval_score(truth: np.ndarray, lower: np.ndarray, upper: np.ndarray, scale: np.ndarray, level: float) -> float:
+    r"""MSIS, the mean scaled interval score of (W, H, C) intervals at ``level`` (the M4 competition's measure,
+    Gneiting & Raftery 2007): per value, the width U - L plus 2 / alpha times how far the truth falls outside,
+    alpha = 1 - level, divided by the column's ``scale`` (MASE's); lower is better. Coverage alone rewards width;
+    this score charges for it."""
+    alpha = 1 - level
+    score = (upper - lower) + 2 / alpha * (np.maximum(lower - truth, 0) + np.maximum(truth - upper, 0))
+    return float((score / scale).mean())
+
+
 def conformal_margin(truth: np.ndarray, lower: np.ndarray, upper: np.ndarray, level: float, *,
                      independent: float | None = None) -> np.ndarray:
     r"""Per column, the margin q that widens (W, H, C) intervals [lower - q, upper + q] to cover ``level`` of the truth.

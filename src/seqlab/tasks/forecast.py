@@ -21,7 +21,7 @@ Every row of a part that has H rows after it is a forecast origin
 reach back into earlier parts, and forecasts the H rows from it.
 
 Metrics are in original units (see ``seqlab.data.timeseries.forecast_metrics``):
-``mae``, ``rmse``, ``mase`` of the chosen method, ``coverage`` of its 80%
+``mae``, ``rmse``, ``mase`` of the chosen method, ``coverage`` and ``msis`` (``interval_score``) of its 80%
 interval (the direct head's 10% and 90% quantiles around the forecast,
 widened per column by the margin that makes it hold 80% of the validation
 values, with the finite-sample step taken at the validation part's W / H
@@ -71,7 +71,8 @@ from ..config import Config
 from ..data.batches import Batch
 from ..data.timeseries import (BUILTIN_PREFIX, ForecastWindows, Scaler, TimeSeries, calendar_features, clearly_best,
                                column_metrics, conformal_margin, forecast_metrics, gather_windows, guess_season,
-                               history_length, interval_coverage, naive_scale, plot_forecast, read_series, split_point)
+                               history_length, interval_coverage, interval_score, naive_scale, plot_forecast,
+                               read_series, split_point)
 from ..errors import SeqlabError
 from ..models.forecast_baselines import BASELINES, EtsFit, baseline_forecast, baseline_forecasts, fit_ets_columns
 from ..models.forecaster import INTERVAL_LEVEL, MEDIAN, QUANTILES, ForecastOutputs, Forecaster, build_forecaster
@@ -138,7 +139,7 @@ class ForecastTask(Task):
         "model": {"hidden_size": 64},
         "train": {"max_steps": 1500, "eval_interval": 50, "patience": 8},
     }
-    metric_names = ("val_loss", *SCORES, "coverage", "direct_mase", "autoregressive_mase",
+    metric_names = ("val_loss", *SCORES, "coverage", "msis", "direct_mase", "autoregressive_mase",
                     *(f"{baseline}_{score}" for baseline in BASELINES for score in SCORES))
     selection_metric = "mase"
 
@@ -243,10 +244,9 @@ class ForecastTask(Task):
             if self.config.task.init_from:
                 self.initial_weights = InitialWeights(self.config, ("embedding", "backbone"))
         if series.interpolated:
-            self.notes.append(f"forecast: {series.source}: filled {sum(series.interpolated.values())} missing values by "
-                              "linear interpolation (" + ", ".join(f"{name}: {count}" for name, count in
-                                                                   series.interpolated.items())
-                              + "); --missing error refuses them")
+            filled = ", ".join(f"{name}: {count}" for name, count in series.interpolated.items())
+            self.notes.append(f"forecast: {series.source}: filled {sum(series.interpolated.values())} missing values "
+                              f"by linear interpolation ({filled}); --missing error refuses them")
         self.series = series
         if self.ets_fits is None:
             self.ets_fits = fit_ets_columns(series.values[:self.fit_rows], self.season)
@@ -288,10 +288,10 @@ class ForecastTask(Task):
         scores = {name: forecast_metrics(truth, forecast, scale)["mase"] for name, forecast in forecasts.items()}
         chosen = clearly_best(truth, forecasts, scale, default="seasonal_naive", spacing=spacing)
         spaced = f", one every {spacing} rows" if spacing > 1 else ""
+        shown = ", ".join(f"{name} {score:.3f}" for name, score in scores.items())
         self.notes.append(f"forecast: the network corrects {chosen} (MASE from {len(origins)} origins before the "
-                          f"held-out part{spaced}: " + ", ".join(f"{name} {score:.3f}" for name, score in scores.items())
-                          + "; another baseline than seasonal_naive only where clearly better: by over one standard "
-                          "error, widened by Student's t); --anchor sets it")
+                          f"held-out part{spaced}: {shown}; another baseline than seasonal_naive only where clearly "
+                          "better: by over one standard error, widened by Student's t); --anchor sets it")
         return chosen
 
     def _anchors(self, series: TimeSeries, origins: np.ndarray) -> np.ndarray:
@@ -406,7 +406,9 @@ class ForecastTask(Task):
             forecasts.margin = conformal_margin(truth, *forecasts.interval(self.method), INTERVAL_LEVEL,
                                                 independent=len(origins) / horizon)  # H-apart origins
             self.interval_margin = forecasts.margin
-        metrics = {**method_scores[self.method], "coverage": interval_coverage(truth, *forecasts.interval(self.method)),
+        interval = forecasts.interval(self.method)
+        metrics = {**method_scores[self.method], "coverage": interval_coverage(truth, *interval),
+                   "msis": interval_score(truth, *interval, scale, INTERVAL_LEVEL),
                    "direct_mase": method_scores["direct"]["mase"],
                    "autoregressive_mase": method_scores["autoregressive"]["mase"]}
         for name, forecast in baselines.items():

@@ -284,13 +284,6 @@ def test_conformal_margin_is_the_smallest_that_covers_the_level():
         assert inside(margin[column] - 1e-9) < math.ceil((n + 1) * 0.8)  # and no smaller margin reaches it
     wide = conformal_margin(truth, point - 1e3, point + 1e3, 0.8)
     assert (wide < 0).all()  # intervals that cover everything are narrowed
-    # the 30 origins 4 rows apart hold about 30 / 4 = 7.5 independent ones: the step to 0.8 (1 + 1 / 7.5) = 0.9067 of
-    # the 120 scores, the 109th smallest; 4 or fewer independent origins take the largest score
-    for independent, rank in ((7.5, 109), (4, 120), (1.2, 120), (n, math.ceil((n + 1) * 0.8))):
-        margin = conformal_margin(truth, lower, upper, 0.8, independent=independent)
-        for column in range(2):
-            scores = np.maximum(lower[..., column] - truth[..., column], truth[..., column] - upper[..., column])
-            assert margin[column] == np.sort(scores.ravel())[rank - 1], (independent, column)
 
 
 def test_clearly_best_keeps_the_default_unless_a_forecast_beats_it_by_one_standard_error():

@@ -460,23 +460,17 @@ def interval_score(truth: np.ndarray, lower: np.ndarray, upper: np.ndarray, scal
     return float((score / scale).mean())
 
 
-def conformal_margin(truth: np.ndarray, lower: np.ndarray, upper: np.ndarray, level: float, *,
-                     independent: float | None = None) -> np.ndarray:
+def conformal_margin(truth: np.ndarray, lower: np.ndarray, upper: np.ndarray, level: float) -> np.ndarray:
     r"""Per column, the margin q that widens (W, H, C) intervals [lower - q, upper + q] to cover ``level`` of the truth.
 
     Conformalised quantile regression (Romano, Patterson & Candes 2019): with
     the scores E_i = max(lower_i - y_i, y_i - upper_i) of n held-aside values,
     q is their ceil((n + 1) level)-th smallest (the largest if that is past n);
-    q < 0 narrows intervals that cover too much. That finite-sample step assumes
-    n independent scores; W origins H rows apart in a series share target rows
-    and hold about ``independent`` = W / H independent ones, so the step is taken
-    at that many: q is the ceil(n min(1, level (1 + 1 / independent)))-th
-    smallest (with 4 or fewer independent origins, the largest score).
+    q < 0 narrows intervals that cover too much.
     """
     scores = np.maximum(lower - truth, truth - upper).reshape(-1, truth.shape[-1])  # (n, C)
-    draws = len(scores) if independent is None else independent
-    rank = min(math.ceil(len(scores) * min(1.0, level * (1 + 1 / draws)) - 1e-9), len(scores))
-    return np.sort(scores, axis=0)[max(rank, 1) - 1]  # (C,)
+    rank = min(math.ceil((len(scores) + 1) * level), len(scores))
+    return np.sort(scores, axis=0)[rank - 1]  # (C,)
 
 
 def history_length(fit_rows: int, horizon: int, season: int) -> int:

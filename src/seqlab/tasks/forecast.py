@@ -24,8 +24,7 @@ Metrics are in original units (see ``seqlab.data.timeseries.forecast_metrics``):
 ``mae``, ``rmse``, ``mase`` of the chosen method, ``coverage`` and ``msis`` (``interval_score``) of its 80%
 interval (the direct head's 10% and 90% quantiles around the forecast,
 widened per column by the margin that makes it hold 80% of the validation
-values, with the finite-sample step taken at the validation part's W / H
-independent origins: conformalised quantile regression, see ``conformal_margin``),
+values: conformalised quantile regression, see ``conformal_margin``),
 ``direct_mase`` and ``autoregressive_mase`` of the two heads, and the same
 three metrics for each classical baseline on the same origins and horizon
 (see ``seqlab.models.forecast_baselines``): ``naive_*``, ``seasonal_naive_*``
@@ -403,8 +402,7 @@ class ForecastTask(Task):
             self.method = clearly_best(truth, {method: forecasts.by_method[method] for method in candidates}, scale,
                                        default="anchor" if "anchor" in candidates else candidates[0])
             forecasts.margin = np.zeros_like(forecasts.margin)  # calibrated afresh, from the heads' own intervals
-            forecasts.margin = conformal_margin(truth, *forecasts.interval(self.method), INTERVAL_LEVEL,
-                                                independent=len(origins) / horizon)  # H-apart origins
+            forecasts.margin = conformal_margin(truth, *forecasts.interval(self.method), INTERVAL_LEVEL)
             self.interval_margin = forecasts.margin
         interval = forecasts.interval(self.method)
         metrics = {**method_scores[self.method], "coverage": interval_coverage(truth, *interval),

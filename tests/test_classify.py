@@ -292,8 +292,11 @@ def test_bag_of_words_baseline_is_reported_by_eval_json(tmp_path, capsys):
         predicted = reference.predict(vectorizer.transform(test_texts))
         capsys.readouterr()
         assert main(["eval", str(run), "--data", str(path), "--json"]) == 0
-        metrics = json.loads(capsys.readouterr().out)
+        captured = capsys.readouterr()
+        metrics = json.loads(captured.out)
         assert metrics["examples"] == len(truth)
+        # what was measured, as the task measured it: another file than the training one is scored whole
+        assert captured.err.strip() == f"{path}: " + ("all of the val split" if chosen else "all of it")
         assert metrics["bow_accuracy"] == pytest.approx(accuracy_score(truth, predicted))
         assert metrics["bow_macro_f1"] == pytest.approx(f1_score(truth, predicted, average="macro"))
     assert 0.5 < metrics["bow_accuracy"] < 1.0  # the other file: the baseline is neither blind nor trivially perfect

@@ -332,7 +332,8 @@ def _command_eval(arguments: argparse.Namespace, extra: list[str]) -> None:
 
     metrics = evaluate_checkpoint(arguments.checkpoint, arguments.data, split=arguments.split,
                                   beam_size=arguments.beam_size, device=arguments.device)
-    measured = f"all of the {arguments.split} split" if arguments.split != "all" else "all of it"
+    split = metrics.get("split", arguments.split)  # a task may measure another split (classify: a new file, all)
+    measured = f"all of the {split} split" if split != "all" else "all of it"
     if arguments.json:
         print(json.dumps(metrics))
         print(f"{arguments.data}: {measured}", file=sys.stderr)

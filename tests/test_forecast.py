@@ -183,6 +183,43 @@ def test_calendar_parts_and_row_names_are_time_not_series(tmp_path):
     assert read_series(dated).columns == ["rate"]
 
 
+def test_a_file_in_long_format_is_read_series_by_series_side_by_side(tmp_path):
+    """Several series stacked, one row per series and time (``symbol,date,price``, as Vega's stocks.csv and
+    Nixtla's unique_id,ds,y lay them out): the labels that repeat name the series, which are read side by side at
+    each time; a time a series lacks is missing (interpolated and counted, or refused)."""
+    blocks = tmp_path / "stocks.csv"  # series after series; B lacks 2000-03
+    blocks.write_text("symbol,date,price\nA,2000-01-01,1\nA,2000-02-01,2\nA,2000-03-01,3\nA,2000-04-01,4\n"
+                      "B,2000-01-01,10\nB,2000-02-01,20\nB,2000-04-01,40\n", encoding="utf-8")
+    series = read_series(blocks)
+    assert series.columns == ["A", "B"] and series.stacked_by == ["symbol"]
+    assert series.values.tolist() == [[1, 10], [2, 20], [3, 30], [4, 40]] and series.interpolated == {"B": 1}
+    with pytest.raises(SeqlabError, match="in long format \\(series by 'symbol'\\), 'B' has no value at date "
+                                          "2000-03-01 \\(line 4 has that time\\); fill it in, or drop --missing error"):
+        read_series(blocks, missing="error")
+    with pytest.raises(SeqlabError, match="column 'symbol' names the series of a file in long format"):
+        read_series(blocks, target_columns="symbol,price")
+    interleaved = tmp_path / "shops.csv"  # time after time, two measurements per series, ids in any order
+    interleaved.write_text("t,shop,sales,visits\n1,north,5,50\n1,south,7,70\n2,south,8,80\n2,north,6,60\n"
+                           "3,north,4,40\n3,south,9,90\n", encoding="utf-8")
+    series = read_series(interleaved)
+    assert series.columns == ["north sales", "north visits", "south sales", "south visits"]
+    assert series.values.tolist() == [[5, 50, 7, 70], [6, 60, 8, 80], [4, 40, 9, 90]] and not series.interpolated
+    assert read_series(interleaved, target_columns="visits").columns == ["north", "south"]
+    unsorted = tmp_path / "unsorted.csv"  # a series whose own rows go back in time is refused as before
+    unsorted.write_text("symbol,date,price\nA,2000-02-01,1\nA,2000-01-01,2\nB,2000-01-01,3\nB,2000-02-01,4\n",
+                        encoding="utf-8")
+    with pytest.raises(SeqlabError, match="time column 'date' does not increase at line 3"):
+        read_series(unsorted)
+    long = tmp_path / "long.csv"  # the forecaster says how it read the file, once (the trainer prints its notes)
+    long.write_text("id,t,y\n" + "".join(f"{name},{step},{(step * mult) % 7}\n" for name, mult in (("a", 3), ("b", 5))
+                                          for step in range(40)), encoding="utf-8")
+    task = ForecastTask(forecast_config(long, horizon=2))
+    task.load_data()
+    assert task.columns == ["a", "b"] and task.series.values[:3].tolist() == [[0, 0], [3, 5], [6, 3]]
+    assert [note for note in task.notes if "long format" in note] == [
+        f"forecast: {long} is in long format: 2 series by 'id', read side by side, one row per time (a, b)"]
+
+
 def test_a_column_of_text_is_named_with_the_columns_to_forecast_instead(tmp_path):
     weather = tmp_path / "weather.csv"
     weather.write_text("date,rain,wind,kind\n2012/01/01,0.0,4.7,drizzle\n2012/01/02,10.9,4.5,rain\n"

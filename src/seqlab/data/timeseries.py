@@ -7,10 +7,13 @@ array. The first ``1 - val_fraction`` of the rows train; the rest are held out
 CSV layout: comma- or tab-separated, one row per time. A header is detected
 (``header="auto"``) when some cell of the first row is not a number while the
 cell below it is; ``"yes"``/``"no"`` force it. The time column (dates, stamps)
-is named or indexed by ``time_column``; left empty, a first column whose first
-data cell is not a number is taken as time. Time values are skipped: rows are
+is named or indexed by ``time_column``; left empty, it is recognised (see
+``read_series``). Time values are not used beyond their order: rows are
 assumed evenly spaced. Without a header, columns are named by their index
-("0", "1", ...), so ``--target-columns 1,2`` works either way.
+("0", "1", ...), so ``--target-columns 1,2`` works either way. A file in long
+format, several series stacked with a column of labels naming each row's
+series (``symbol,date,price``), is read as one row per time with each series'
+columns side by side (see ``_id_columns``).
 
 Built-in series, usable offline as ``--data builtin:NAME``, are generated with
 a fixed seed so the same name is always the same series:
@@ -57,6 +60,7 @@ class TimeSeries:
     source: str  # the path or builtin:NAME, for messages and plot names
     named: bool = True  # the column names came from a header (or a builtin), not from positions
     interpolated: dict[str, int] = field(default_factory=dict)  # missing values filled in, per column
+    stacked_by: list[str] = field(default_factory=list)  # the id columns of a file in long format, read side by side
 
     def __len__(self) -> int:
         return self.values.shape[0]
@@ -132,7 +136,11 @@ def read_series(path: str | Path, *, target_columns: str = "", time_column: str 
     such as 0, 1, 2, ... or 1949, 1950, ..., the row names R and pandas write).
     They must increase: the named ones read together left to right (a year,
     month and day in three columns), a first column of row numbers on its own;
-    a row out of order is refused, not forecast as a series. A column of text
+    a row out of order is refused, not forecast as a series. A file in long
+    format (its time restarts or repeats, and increases within the rows of
+    each label of a column of repeating labels, such as ``symbol``) is read
+    with its series side by side (``TimeSeries.stacked_by`` names the label
+    columns); a time a series lacks is a missing value. Any other column of text
     is refused naming the numeric columns to give ``--target-columns``. Missing values (empty, nan, NA, ...) are
     filled by linear interpolation between their neighbours (the nearest value
     at either end) and counted in ``TimeSeries.interpolated``, or refused with
@@ -192,19 +200,25 @@ def read_series(path: str | Path, *, target_columns: str = "", time_column: str 
             clocks = [[min(map(min, clocks))]]
     else:
         clocks = []
-    for clock in clocks:
-        _check_time_increases([column_cells[index] for index in clock], [names[index] for index in clock], source,
-                              first_data_line)
     time_columns = [index for clock in clocks for index in clock]
+    stacked_by = _id_columns(column_cells, names, clocks, time_columns)
+    if not stacked_by:
+        for clock in clocks:
+            _check_time_increases([column_cells[index] for index in clock], [names[index] for index in clock], source,
+                                  first_data_line)
+    time_columns = [index for index in time_columns if index not in stacked_by]
     if target_columns:
         targets = [_resolve_column(spec, names, source) for spec in target_columns.split(",")]
         for index in targets:
             if index in time_columns:
                 raise SeqlabError(f"{source}: column {names[index]!r} is a time column and cannot be a target")
+            if index in stacked_by:
+                raise SeqlabError(f"{source}: column {names[index]!r} names the series of a file in long format and "
+                                  "cannot be a target")
         if len(set(targets)) < len(targets):
             raise SeqlabError(f"--target-columns {target_columns!r} names a column twice")
     else:
-        targets = [index for index in range(width) if index not in time_columns]
+        targets = [index for index in range(width) if index not in time_columns and index not in stacked_by]
     if not targets:
         raise SeqlabError(f"{source} has no numeric column besides its time column")
 
@@ -227,8 +241,15 @@ def read_series(path: str | Path, *, target_columns: str = "", time_column: str 
                 raise SeqlabError(f"{source}: line {line}, column {names[column]!r} is {cell}; give a finite number")
             values[row_index, position] = value
     columns = [names[index] for index in targets]
+    if stacked_by:
+        clock = [index for index in time_columns if _clock(column_cells[index]) is not None]
+        values, columns = _side_by_side(values, columns, [column_cells[index] for index in stacked_by],
+                                        [column_cells[index] for index in clock],
+                                        [names[index] for index in stacked_by], [names[index] for index in clock],
+                                        source, first_data_line, missing)
     values, interpolated = _interpolate(values, columns, source)
-    return TimeSeries(values, columns, source, named=has_header, interpolated=interpolated)
+    return TimeSeries(values, columns, source, named=has_header, interpolated=interpolated,
+                      stacked_by=[names[index] for index in stacked_by])
 
 
 def _not_a_number(source: str, line: int, cell: str, column: int, names: list[str], targets: list[int],
@@ -254,29 +275,97 @@ def _is_integer_index(cells: list[str]) -> bool:
     return bool(steps[0] > 0 and np.all(steps == steps[0]))
 
 
+def _clock(cells: list[str]) -> np.ndarray | None:
+    """A time column's cells as numbers or as dates (int64 nanoseconds), or None for labels that are neither
+    ("Q1", "monday", "MSFT"): nothing to order them by."""
+    import pandas
+
+    if all(is_number(cell) for cell in cells):
+        return np.array([float(cell) for cell in cells])
+    try:
+        return pandas.to_datetime(pandas.Series(cells), format="mixed").to_numpy().astype("int64")
+    except (ValueError, OverflowError):
+        return None
+
+
+def _first_fall(clocks: list[np.ndarray], rows: np.ndarray) -> int | None:
+    """The position in ``rows`` of the first row that is not later than the one before it, reading the clocks
+    together left to right (year, then month, then day); None where every row is later."""
+    order = np.zeros(len(rows) - 1, dtype=int)  # per pair of rows: +1 later, -1 earlier, 0 not told yet
+    for clock in clocks:
+        times = clock[rows]
+        step = (times[1:] > times[:-1]).astype(int) - (times[1:] < times[:-1]).astype(int)
+        order = np.where(order == 0, step, order)
+    falls = np.flatnonzero(order <= 0)
+    return int(falls[0]) + 1 if len(falls) else None
+
+
+def _id_columns(column_cells: list[list[str]], names: list[str], clocks: list[list[int]],
+                time_columns: list[int]) -> list[int]:
+    """The columns that name the series of a file in long format (several series stacked, one row per series
+    and time: ``symbol,date,price``), or none.
+
+    They are the columns of labels, neither numbers nor dates, that repeat (at most one distinct value per two
+    rows, and at least two of them); the file is in long format when its time does not increase from row to
+    row but does within the rows of each series. A first column of repeating labels was taken as time; it is
+    one of them."""
+    rows = len(column_cells[0])
+    candidates = [index for index, cells in enumerate(column_cells)
+                  if (index not in time_columns or [index] in clocks and len(clocks) > 1)
+                  and not all(cell.lower() in MISSING_CELLS or is_number(cell) for cell in cells)
+                  and 2 <= len(set(cells)) <= rows // 2 and _clock(cells) is None]
+    times = [clock for index in time_columns if index not in candidates
+             for clock in [_clock(column_cells[index])] if clock is not None]
+    if not candidates or not times or _first_fall(times, np.arange(rows)) is None:
+        return []
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for row, key in enumerate(zip(*(column_cells[index] for index in candidates))):
+        groups.setdefault(key, []).append(row)
+    if any(len(members) > 1 and _first_fall(times, np.array(members)) is not None for members in groups.values()):
+        return []
+    return candidates
+
+
+def _side_by_side(values: np.ndarray, columns: list[str], ids: list[list[str]], clocks: list[list[str]],
+                  id_names: list[str], clock_names: list[str], source: str, first_data_line: int,
+                  missing: str) -> tuple[np.ndarray, list[str]]:
+    """A file in long format, (rows, C) values with each row's series ``ids`` and time ``clocks``, as one row per
+    time of (times, S x C) values: series after series (in the order they first appear), each with its C
+    columns, named by the series' id (and the column, where C > 1). A time a series has no row at is missing."""
+    times = [_clock(cells) for cells in clocks]
+    keys = list(zip(*(clock.tolist() for clock in times)))  # per row, its time, comparable
+    order = sorted(set(keys))
+    position = {key: index for index, key in enumerate(order)}
+    series: dict[tuple[str, ...], int] = {}
+    for key in zip(*ids):
+        series.setdefault(key, len(series))
+    count = len(columns)
+    wide = np.full((len(order), len(series) * count), np.nan)
+    for row, (key, time) in enumerate(zip(zip(*ids), keys)):
+        first = series[key] * count
+        wide[position[time], first:first + count] = values[row]
+    labels = [" ".join(key) for key in series]
+    named = [label if count == 1 else f"{label} {column}" for label in labels for column in columns]
+    if missing == "error":
+        gaps = np.argwhere(np.isnan(wide))
+        if len(gaps):
+            time, column = gaps[0]
+            row = next((row for row, key in enumerate(keys) if key == order[time]), 0)
+            shown = ", ".join(f"{name} {cells[row]}" for name, cells in zip(clock_names, clocks))
+            raise SeqlabError(f"{source}: in long format (series by {', '.join(map(repr, id_names))}), "
+                              f"{named[column]!r} has no value at {shown} (line {first_data_line + row} has that "
+                              "time); fill it in, or drop --missing error to interpolate")
+    return wide, named
+
+
 def _check_time_increases(columns: list[list[str]], names: list[str], source: str, first_data_line: int) -> None:
     """Refuse time columns of numbers or dates that do not strictly increase, read together left to right (year,
     then month, then day); columns of other labels ("Q1", "monday") are not checked."""
-    import pandas
-
-    clocks = []
-    for cells in columns:
-        if all(is_number(cell) for cell in cells):
-            clocks.append(np.array([float(cell) for cell in cells]))
-            continue
-        try:
-            clocks.append(pandas.to_datetime(pandas.Series(cells), format="mixed").to_numpy())
-        except ValueError:  # labels that are not dates: nothing to check
-            continue
+    clocks = [clock for clock in map(_clock, columns) if clock is not None]
     if not clocks:
         return
-    order = np.zeros(len(columns[0]) - 1, dtype=int)  # per pair of rows: +1 later, -1 earlier, 0 not told yet
-    for clock in clocks:
-        step = (clock[1:] > clock[:-1]).astype(int) - (clock[1:] < clock[:-1]).astype(int)
-        order = np.where(order == 0, step, order)
-    falls = np.flatnonzero(order <= 0)
-    if len(falls):
-        row = int(falls[0]) + 1
+    row = _first_fall(clocks, np.arange(len(columns[0])))
+    if row is not None:
         shown = [", ".join(cells[line] for cells in columns) for line in (row, row - 1)]
         named = (f"time column {names[0]!r} does" if len(names) == 1 else
                  "time columns " + ", ".join(map(repr, names)) + ", read together, do")

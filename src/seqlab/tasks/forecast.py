@@ -242,6 +242,10 @@ class ForecastTask(Task):
             self.columns = list(series.columns)
             if self.config.task.init_from:
                 self.initial_weights = InitialWeights(self.config, ("embedding", "backbone"))
+        if series.stacked_by:
+            self.notes.append(f"forecast: {series.source} is in long format: {len(series.columns)} series by "
+                              f"{', '.join(map(repr, series.stacked_by))}, read side by side, one row per time "
+                              f"({', '.join(series.columns[:4])}{', ...' if len(series.columns) > 4 else ''})")
         if series.interpolated:
             filled = ", ".join(f"{name}: {count}" for name, count in series.interpolated.items())
             self.notes.append(f"forecast: {series.source}: filled {sum(series.interpolated.values())} missing values "

@@ -314,9 +314,11 @@ def _id_columns(column_cells: list[list[str]], names: list[str], clocks: list[li
                   if (index not in time_columns or [index] in clocks and len(clocks) > 1)
                   and not all(cell.lower() in MISSING_CELLS or is_number(cell) for cell in cells)
                   and 2 <= len(set(cells)) <= rows // 2 and _clock(cells) is None]
+    if not candidates:
+        return []
     times = [clock for index in time_columns if index not in candidates
              for clock in [_clock(column_cells[index])] if clock is not None]
-    if not candidates or not times or _first_fall(times, np.arange(rows)) is None:
+    if not times or _first_fall(times, np.arange(rows)) is None:
         return []
     groups: dict[tuple[str, ...], list[int]] = {}
     for row, key in enumerate(zip(*(column_cells[index] for index in candidates))):

@@ -1,6 +1,8 @@
 """The forecaster's anchor rule on the classical forecasts alone: which baseline it picks, and how that forecast does on
-the held-out tail, when the rule judges the validation origins only (seqlab before session 7) or every origin before
-the held-out part (now). No network is trained, so it runs in about a minute.
+the held-out tail, when the rule judges the validation origins only (seqlab before session 7), every origin before
+the held-out part (now), or (tried in session 10) only the origins after the first half or two thirds of the
+training rows, with ETS fitted on the rows before them, so that ETS is judged out of sample. No network is trained,
+so it runs in a few minutes.
 
 Each series of ``bench_forecast_real.py`` is cut as ``seqlab train --task forecast`` cuts it with that benchmark's
 flags (the held-out tail, then the validation part of max(2H, a tenth) before it, the season guessed from the
@@ -9,6 +11,7 @@ standard error) over the chosen origins; ETS is fitted on the training rows, as 
 tail, MASE of that anchor alone, and of ``eval``'s ETS and seasonal-naive (ETS refitted on every row before the tail).
 
     python benchmarks/bench_forecast_anchor.py
+    python benchmarks/bench_forecast_anchor.py --series barium,traffic2   # some series; --roles fresh6: a role's
 """
 from __future__ import annotations
 
@@ -24,18 +27,24 @@ from bench_forecast_real import SERIES, held_out_fraction, write_csv
 from seqlab.data.timeseries import clearly_best, forecast_metrics, guess_season, naive_scale, read_series, split_point
 from seqlab.models.forecast_baselines import baseline_forecasts, fit_ets_columns
 
-RULES = ("validation", "history")
+RULES = ("validation", "history", "after_half", "after_two_thirds")
+SPLITS = {"after_half": 1 / 2, "after_two_thirds": 2 / 3}  # of the training rows: ETS fitted before, judged after
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--series", default=",".join(SERIES))
+    parser.add_argument("--roles", default="", help="only the series of these roles, comma-separated (tuning, seen, "
+                                                    "fresh, ..., fresh6)")
     arguments = parser.parse_args()
     warnings.simplefilter("ignore")  # statsmodels' optimiser notes
-    print("| series | role | m | anchor from validation | anchor from history | tail: validation's | history's | ets "
-          "| seasonal_naive |\n|---|---|---:|---|---|---:|---:|---:|---:|")
+    names = [name for name in arguments.series.split(",")
+             if not arguments.roles or SERIES[name][3] in arguments.roles.split(",")]
+    print("| series | role | m | " + " | ".join(f"anchor: {rule}" for rule in RULES) + " | "
+          + " | ".join(f"tail: {rule}" for rule in RULES) + " | ets | seasonal_naive |\n|---|---|---:|"
+          + "---|" * len(RULES) + "---:|" * (len(RULES) + 2))
     rows = []
-    for name in arguments.series.split(","):
+    for name in names:
         load, horizon, _, role = SERIES[name]
         with tempfile.TemporaryDirectory() as folder:  # read as seqlab reads the benchmark's CSV (co2's gaps filled)
             path = Path(folder) / f"{name}.csv"
@@ -46,12 +55,16 @@ def main() -> int:
         season = guess_season(values[:fit_rows])
         scale = naive_scale(values[:fit_rows])
         fits = fit_ets_columns(values[:fit_rows], season)  # the forecaster's anchor ETS: on the training rows
-        origins = {"validation": np.arange(fit_rows, cut - horizon + 1),
-                   "history": np.arange(max(season, 1), cut - horizon + 1)}
+        first = max(season, 1)
+        origins = {"validation": np.arange(fit_rows, cut - horizon + 1), "history": np.arange(first, cut - horizon + 1),
+                   **{rule: np.arange(max(int(fit_rows * share), first), cut - horizon + 1)
+                      for rule, share in SPLITS.items()}}
         chosen = {}
         for rule, judged in origins.items():
+            judging_fits = fit_ets_columns(values[:int(fit_rows * SPLITS[rule])], season) if rule in SPLITS else fits
             truth = values[judged[:, None] + np.arange(horizon)]
-            chosen[rule] = clearly_best(truth, baseline_forecasts(values, judged, horizon, season, ets_fits=fits),
+            chosen[rule] = clearly_best(truth, baseline_forecasts(values, judged, horizon, season,
+                                                                  ets_fits=judging_fits),
                                         scale, default="seasonal_naive")
         tail = np.arange(cut, len(values) - horizon + 1)
         truth, tail_scale = values[tail[:, None] + np.arange(horizon)], naive_scale(values[:cut])
@@ -60,14 +73,16 @@ def main() -> int:
         score = {rule: forecast_metrics(truth, anchors[chosen[rule]], tail_scale)["mase"] for rule in RULES}
         ets, naive_season = (forecast_metrics(truth, refitted[key], tail_scale)["mase"] for key in ("ets",
                                                                                                     "seasonal_naive"))
-        rows.append((role, score["validation"], score["history"], ets, naive_season))
-        print(f"| {name} | {role} | {season} | {chosen['validation']} | {chosen['history']} "
-              f"| {score['validation']:.3f} | {score['history']:.3f} | {ets:.3f} | {naive_season:.3f} |", flush=True)
-    table = np.array([row[1:] for row in rows])
-    print(f"\n{len(rows)} series, average tail MASE: the anchor from validation {table[:, 0].mean():.3f}, from history "
-          f"{table[:, 1].mean():.3f}; ets {table[:, 2].mean():.3f}, seasonal_naive {table[:, 3].mean():.3f}")
+        rows.append([score[rule] for rule in RULES] + [ets, naive_season])
+        print(f"| {name} | {role} | {season} | " + " | ".join(chosen[rule] for rule in RULES) + " | "
+              + " | ".join(f"{score[rule]:.3f}" for rule in RULES) + f" | {ets:.3f} | {naive_season:.3f} |",
+              flush=True)
+    table = np.array(rows)
+    print(f"\n{len(rows)} series, average tail MASE of the anchor: "
+          + ", ".join(f"{rule} {mean:.3f}" for rule, mean in zip(RULES, table.mean(axis=0)))
+          + f"; ets {table[:, -2].mean():.3f}, seasonal_naive {table[:, -1].mean():.3f}")
     for index, rule in enumerate(RULES):
-        worse = [name for name, row in zip(arguments.series.split(","), table) if row[index] > row[3] + 1e-12]
+        worse = [name for name, row in zip(names, table) if row[index] > row[-1] + 1e-12]
         print(f"- the anchor from {rule} is worse than seasonal-naive on {len(worse)}: {', '.join(worse) or 'none'}")
     return 0
 

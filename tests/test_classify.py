@@ -203,7 +203,7 @@ def test_command_line_train_eval_predict(tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", "--data", str(data), "--out", str(run), "--tokenizer", "word", "--pooling", "mean",
                  "--bidirectional", "true", "--class-weights", "true", *FLAGS]) == 0
-    assert json.loads((run / "labels.json").read_text()) == ["no", "yes"]
+    assert json.loads((run / "labels.json").read_text()) == {"labels": ["no", "yes"], "layout": None}  # no header
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     last_eval = [record for record in records if record["kind"] == "eval"][-1]
     capsys.readouterr()
@@ -221,6 +221,9 @@ def test_command_line_train_eval_predict(tmp_path, capsys):
     assert capsys.readouterr().out.splitlines() == ["yes", "no"]
     assert main(["predict", str(run), "--file", str(other)]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 30
+    column = write(tmp_path / "column.csv", "great lovely\nbad awful\n")  # one column of texts, no labels
+    assert main(["predict", str(run), "--file", str(column)]) == 0
+    assert capsys.readouterr().out.splitlines() == ["yes", "no"]
     one_class = write(tmp_path / "one.tsv", "a\tx\nb\tx\nc\tx\n")
     assert "two classes" in run_bad(capsys, ["train", "--data", str(one_class), "--out", str(tmp_path / "r1"), *FLAGS])
     too_few = write(tmp_path / "few.tsv", "a\tx\nb\ty\nc\tx\nd\ty\n")
@@ -229,6 +232,38 @@ def test_command_line_train_eval_predict(tmp_path, capsys):
     latin = tmp_path / "latin.tsv"
     latin.write_bytes("caf\u00e9\tx\nno\ty\n".encode("latin-1"))
     assert "UTF-8" in run_bad(capsys, ["train", "--data", str(latin), "--out", str(tmp_path / "r3"), *FLAGS])
+
+
+def test_predict_reads_a_table_without_its_label_column(tmp_path, capsys):
+    """A CSV to predict on need not carry labels: one whose header names the training file's text columns but not
+    its label column, or one of a single column (its first row a header when it is the text column's name); the
+    file laid out like the training data still reads, its labels unused. A checkpoint whose labels.json is a bare
+    list (before the layout was saved) still loads."""
+    rows = [row.split("\t") for row in sentiment_rows(80, 0)]
+    data = write(tmp_path / "train.csv", "title,review,stars\n" + "".join(f"t{index},{text},{label}\n"
+                                                                     for index, (text, label) in enumerate(rows)))
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--out", str(run), "--text-columns", "review", "--label-column", "stars",
+                 *FLAGS]) == 0
+    assert json.loads((run / "labels.json").read_text()) == {"labels": ["no", "yes"],
+                                                            "layout": {"label": "stars", "text": ["review"]}}
+    texts = ["a good great film", "awful dull poor", "great lovely", "bad awful"]
+    capsys.readouterr()
+    assert main(["predict", str(run), *texts]) == 0
+    expected = capsys.readouterr().out.splitlines()
+    layouts = {"named.csv": "id,review\n" + "".join(f"{index},{text}\n" for index, text in enumerate(texts)),
+               "header.csv": "review\n" + "".join(f"{text}\n" for text in texts),
+               "bare.csv": "".join(f"{text}\n" for text in texts),
+               "labelled.csv": "title,review,stars\n" + "".join(f"x,{text},yes\n" for text in texts)}
+    for name, content in layouts.items():
+        assert main(["predict", str(run), "--file", str(write(tmp_path / name, content))]) == 0
+        assert capsys.readouterr().out.splitlines() == expected, name
+    from seqlab.tasks.classify import LABELS_FILE, ClassifyTask
+    from seqlab.train.checkpoint import load_checkpoint
+
+    checkpoint = load_checkpoint(run)
+    old = ClassifyTask(checkpoint.config, {**checkpoint.task.assets(), LABELS_FILE: ["no", "yes"]})  # as before
+    assert old.labels == ["no", "yes"] and old.layout is None
 
 
 def test_init_from_a_language_model(tmp_path, capsys):

@@ -89,4 +89,4 @@ def test_data_flag_trains_on_the_users_file_and_is_refused_where_it_does_not_app
     assert main(["experiment", "sentiment-trajectory", "--preset", "smoke", "--data", str(data), "--out", str(out)]) == 0
     assert json.loads((out / "result.json").read_text())["data"] == str(data)
     # trained on the file's labels, not the templated corpus's positive / negative / neutral
-    assert json.loads((out / "run" / "labels.json").read_text()) == ["0", "1"]
+    assert json.loads((out / "run" / "labels.json").read_text())["labels"] == ["0", "1"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -30,6 +31,8 @@ class LabelledTexts:
     texts: list[str]
     labels: list[str]
     line_numbers: list[int]  # 1-based line of each example in its file, for error messages
+    # the header's names of the label and text columns ({"label": name, "text": [names]}), None without a header
+    layout: dict[str, Any] | None = None
 
 
 def delimiter_for(path: Path, text: str) -> str:
@@ -132,6 +135,7 @@ def read_labelled(path: str | Path, *, label_column: str = "-1", text_columns: s
             raise SeqlabError(f"{path} has a header row and nothing else; add examples below it")
     chosen_text = _selectors(text_columns)
     texts, labels, line_numbers = [], [], []
+    layout = None
     for line_number, cells in rows:
         where = f"{path} line {line_number}"
         if not any(cell.strip() for cell in cells):
@@ -150,7 +154,36 @@ def read_labelled(path: str | Path, *, label_column: str = "-1", text_columns: s
         texts.append(text)
         labels.append(label)
         line_numbers.append(line_number)
-    return LabelledTexts(texts=texts, labels=labels, line_numbers=line_numbers)
+        if names is not None and layout is None:
+            layout = {"label": names[label_index], "text": [names[index] for index in text_indices]}
+    return LabelledTexts(texts=texts, labels=labels, line_numbers=line_numbers, layout=layout)
+
+
+def read_unlabelled(path: str | Path, *, layout: dict[str, Any] | None, header: str = "auto") -> list[str] | None:
+    """The texts of a CSV/TSV file without labels, to predict on; None where the file is not one (read it with
+    ``read_labelled``, its labels unused).
+
+    A file without labels is one whose header names the training file's text columns (``layout``, from
+    ``LabelledTexts.layout``) but not its label column: the texts are those columns, joined as in training. Or
+    it is a file of one column: each row a text, the first row a header when ``header`` is ``yes`` or when it is
+    the training file's one text column's name."""
+    path = Path(path)
+    rows = _rows(path)
+    if not rows:
+        raise SeqlabError(f"{path} has no rows; give a text on each line")
+    first = [cell.strip() for cell in rows[0][1]]
+    if layout and header != "no" and layout["label"] not in first and all(name in first for name in layout["text"]):
+        indices = [first.index(name) for name in layout["text"]]
+        texts = []
+        for line_number, cells in rows[1:]:
+            if len(cells) != len(first):
+                raise SeqlabError(f"{path} line {line_number} has {len(cells)} cells, its header {len(first)}")
+            texts.append(" ".join(cells[index].strip() for index in indices).strip())
+        return texts
+    if any(len(cells) != 1 for _, cells in rows):
+        return None
+    named = header == "yes" or (header == "auto" and layout is not None and first == layout["text"])
+    return [cells[0] for _, cells in rows[1 if named else 0:]]
 
 
 def split_indices(count: int, val_fraction: float, *, seed: int) -> tuple[list[int], list[int]]:

@@ -12,7 +12,8 @@ from torch.nn import functional as F
 from ..backbones.base import State
 from ..config import Config
 from ..data.batches import Batch
-from ..data.labelled import LabelledBatches, LabelledTexts, pad_right, read_labelled, split_indices
+from ..data.labelled import (LabelledBatches, LabelledTexts, pad_right, read_labelled, read_unlabelled,
+                            split_indices)
 from ..data.text import read_lines
 from ..data.tokenizers import Tokenizer, WordTokenizer, count_pieces, fit_tokenizer, tokenizer_from_dict, word_pieces
 from ..data.vectors import VectorEmbedding, read_word_vectors
@@ -111,7 +112,13 @@ class ClassifyTask(Task):
             # when encoding (not with --init-from), and so must every reader of that checkpoint
             saved = {**saved, "words_only": bool(config.task.words_only and not config.task.init_from)}
         self.tokenizer: Tokenizer | None = tokenizer_from_dict(saved) if saved is not None else None
-        self.labels: list[str] | None = list(assets[LABELS_FILE]) if assets else None
+        # labels.json: the labels, and the training file's header names of its label and text columns (before
+        # those were saved, the labels alone)
+        saved_labels = assets[LABELS_FILE] if assets else None
+        if isinstance(saved_labels, list):
+            saved_labels = {"labels": saved_labels, "layout": None}
+        self.labels: list[str] | None = list(saved_labels["labels"]) if saved_labels else None
+        self.layout: dict[str, Any] | None = saved_labels["layout"] if saved_labels else None
         # the baseline; None when the training texts hold no word it reads (then it is not reported)
         self.bag_of_words: BagOfWords | None = None
         if assets and assets[BAG_OF_WORDS_FILE] is not None:
@@ -156,6 +163,7 @@ class ClassifyTask(Task):
         fresh = self.labels is None  # no assets yet: fit them
         if fresh:
             self.labels = sorted(set(table.labels))
+            self.layout = table.layout
             if len(self.labels) < 2:
                 raise SeqlabError(f"{data.path}: every row has the label {self.labels[0]!r}; a classifier needs "
                                   "at least two classes (check --label-column)")
@@ -242,7 +250,8 @@ class ClassifyTask(Task):
         return len(self.val_sequences) > 0
 
     def assets(self) -> dict[str, Any]:
-        return {TOKENIZER_FILE: self.tokenizer.to_dict(), LABELS_FILE: list(self.labels),
+        return {TOKENIZER_FILE: self.tokenizer.to_dict(), LABELS_FILE: {"labels": list(self.labels),
+                                                                        "layout": self.layout},
                 BAG_OF_WORDS_FILE: None if self.bag_of_words is None else self.bag_of_words.to_dict()}
 
     def _class_weights(self) -> Tensor | None:
@@ -384,9 +393,12 @@ class ClassifyTask(Task):
 
     # ------------------------------------------------------------- prediction
     def read_inputs(self, path: str | Path) -> list[Any]:
-        """.csv/.tsv: the texts of a file laid out like the training data; anything else: one text per line."""
+        """.csv/.tsv: the texts of a file laid out like the training data, or of one without its label column (its
+        header names the training text columns) or of one column (see ``read_unlabelled``); anything else: one text
+        per line."""
         if Path(path).suffix.lower() in TABLE_SUFFIXES:
-            return self._read(path).texts
+            texts = read_unlabelled(path, layout=self.layout, header=self.config.task.header)
+            return self._read(path).texts if texts is None else texts
         return read_lines(path)
 
     def predict(self, model: nn.Module, inputs: list[Any]) -> list[Any]:

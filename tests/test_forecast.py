@@ -183,6 +183,24 @@ def test_calendar_parts_and_row_names_are_time_not_series(tmp_path):
     assert read_series(dated).columns == ["rate"]
 
 
+@pytest.mark.parametrize("layout", ["%d/%m/%Y", "%d.%m.%Y", "%m/%d/%Y", "%Y-%m-%d"])
+def test_dates_written_day_first_or_month_first_increase(tmp_path, layout):
+    """A column of dates is read in one format: 13/01/2020 after 12/01/2020 is the next day, not a step back to
+    December (day first, as British and European files write dates); a row out of order is still refused."""
+    import datetime
+
+    days = [datetime.date(2020, 1, 1) + datetime.timedelta(days=step) for step in range(40)]
+    path = tmp_path / "daily.csv"
+    path.write_text("date,load\n" + "".join(f"{day.strftime(layout)},{step % 7}\n" for step, day in enumerate(days)),
+                    encoding="utf-8")
+    assert read_series(path).values[:, 0].tolist() == [step % 7 for step in range(40)]
+    days[20], days[21] = days[21], days[20]
+    path.write_text("date,load\n" + "".join(f"{day.strftime(layout)},{step % 7}\n" for step, day in enumerate(days)),
+                    encoding="utf-8")
+    with pytest.raises(SeqlabError, match="time column 'date' does not increase at line 23"):
+        read_series(path)
+
+
 def test_a_file_in_long_format_is_read_series_by_series_side_by_side(tmp_path):
     """Several series stacked, one row per series and time (``symbol,date,price``, as Vega's stocks.csv and
     Nixtla's unique_id,ds,y lay them out): the labels that repeat name the series, which are read side by side at
@@ -218,6 +236,20 @@ def test_a_file_in_long_format_is_read_series_by_series_side_by_side(tmp_path):
     assert task.columns == ["a", "b"] and task.series.values[:3].tolist() == [[0, 0], [3, 5], [6, 3]]
     assert [note for note in task.notes if "long format" in note] == [
         f"forecast: {long} is in long format: 2 series by 'id', read side by side, one row per time (a, b)"]
+
+
+def test_a_semicolon_separated_file_with_decimal_commas(tmp_path):
+    """As a spreadsheet saves CSV where the comma is the decimal mark: cells split by semicolons, 12,5 is 12.5 and
+    1.234,5 is 1234.5; a comma-separated file keeps reading commas as separators."""
+    path = tmp_path / "load.csv"
+    path.write_text("Datum;Last;Temperatur\n01.01.2020;1.234,5;-3,1\n02.01.2020;1.300,0;2\n03.01.2020;980,25;0,5\n",
+                    encoding="utf-8")
+    series = read_series(path)
+    assert series.columns == ["Last", "Temperatur"]
+    assert series.values.tolist() == [[1234.5, -3.1], [1300.0, 2.0], [980.25, 0.5]]
+    plain = tmp_path / "plain.csv"  # a semicolon inside a comma-separated file's cell is the cell's
+    plain.write_text('t,x,note\n1,2,"a;b"\n2,3,"c;d"\n', encoding="utf-8")
+    assert read_series(plain, target_columns="x").values[:, 0].tolist() == [2, 3]
 
 
 def test_a_column_of_text_is_named_with_the_columns_to_forecast_instead(tmp_path):

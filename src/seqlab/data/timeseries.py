@@ -4,7 +4,8 @@ A series is N rows (times) of C numeric columns, held as a (N, C) float64
 array. The first ``1 - val_fraction`` of the rows train; the rest are held out
 (no shuffling: the future must not leak into the past).
 
-CSV layout: comma- or tab-separated, one row per time. A header is detected
+CSV layout: comma-, tab- or semicolon-separated (the last with decimal commas,
+``12,5``, as spreadsheets write it where the comma is the decimal mark), one row per time. A header is detected
 (``header="auto"``) when some cell of the first row is not a number while the
 cell below it is; ``"yes"``/``"no"`` force it. The time column (dates, stamps)
 is named or indexed by ``time_column``; left empty, it is recognised (see
@@ -32,6 +33,8 @@ from __future__ import annotations
 
 import csv
 import math
+import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -159,12 +162,16 @@ def read_series(path: str | Path, *, target_columns: str = "", time_column: str 
         raise SeqlabError(f"task.header must be auto, yes or no, got {header!r}")
     lines = split_lines(read_text(path))
     first_line = next((line for line in lines if line.strip()), "")
-    delimiter = "\t" if "\t" in first_line and "," not in first_line else ","
+    # a comma, or a tab or a semicolon where the first line holds one and no comma (as spreadsheets write CSV
+    # where the comma is the decimal mark: 2020-01-01;12,5)
+    delimiter = next((mark for mark in ("\t", ";") if mark in first_line and "," not in first_line), ",")
     reader = csv.reader(lines, delimiter=delimiter)
     try:
         rows = [[cell.strip() for cell in row] for row in reader]
     except csv.Error as error:
         raise SeqlabError(f"{source} line {reader.line_num}: not valid CSV ({error}); fix the quoting") from None
+    if delimiter == ";":
+        rows = [[_decimal_point(cell) for cell in row] for row in rows]
     while rows and not any(rows[-1]):  # trailing blank lines are not data
         rows.pop()
     if not rows:
@@ -252,6 +259,16 @@ def read_series(path: str | Path, *, target_columns: str = "", time_column: str 
                       stacked_by=[names[index] for index in stacked_by])
 
 
+DECIMAL_COMMA = re.compile(r"[+-]?(\d+|\d{1,3}(\.\d{3})+),\d+([eE][+-]?\d+)?")  # 12,5 or 1.234,5
+
+
+def _decimal_point(cell: str) -> str:
+    """A number written with a decimal comma (and points between thousands), as a number: 1.234,5 -> 1234.5."""
+    if DECIMAL_COMMA.fullmatch(cell):
+        return cell.replace(".", "").replace(",", ".")
+    return cell
+
+
 def _not_a_number(source: str, line: int, cell: str, column: int, names: list[str], targets: list[int],
                   column_cells: list[list[str]]) -> str:
     """The one line for a cell that is not a number: a column of text (labels such as "rain") is left out by
@@ -282,10 +299,16 @@ def _clock(cells: list[str]) -> np.ndarray | None:
 
     if all(is_number(cell) for cell in cells):
         return np.array([float(cell) for cell in cells])
-    try:
-        return pandas.to_datetime(pandas.Series(cells), format="mixed").to_numpy().astype("int64")
-    except (ValueError, OverflowError):
-        return None
+    # one format for the whole column, guessed from its first cell month first (01/13/2020) or else day first
+    # (13/01/2020, 13.01.2020); cells in several formats, each read on its own
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # pandas' note that it could not guess a format
+        for options in ({}, {"dayfirst": True}, {"format": "mixed"}):
+            try:
+                return pandas.to_datetime(pandas.Series(cells), **options).to_numpy().astype("int64")
+            except (ValueError, OverflowError):
+                continue
+    return None
 
 
 def _first_fall(clocks: list[np.ndarray], rows: np.ndarray) -> int | None:

@@ -228,6 +228,26 @@ def test_a_file_in_long_format_is_read_series_by_series_side_by_side(tmp_path):
                         encoding="utf-8")
     with pytest.raises(SeqlabError, match="time column 'date' does not increase at line 3"):
         read_series(unsorted)
+    numbered = tmp_path / "sales.csv"  # series named by two columns of integers (store, item), the fewest that do
+    numbered.write_text("date,store,item,sales,promo\n" + "".join(
+        f"2024-01-0{day},{store},{item},{day * store + item},{(day + item) % 2}\n"
+        for day in (1, 2, 3) for store in (1, 2) for item in (7, 8)), encoding="utf-8")
+    series = read_series(numbered, target_columns="sales")
+    assert series.stacked_by == ["store", "item"] and series.columns == ["1 7", "1 8", "2 7", "2 8"]
+    assert series.values.tolist() == [[8, 9, 9, 10], [9, 10, 11, 12], [10, 11, 13, 14]]
+    cities = tmp_path / "cities.csv"  # a label constant within each series names it too; one that varies is data
+    cities.write_text("city,country,date,temp,sky\n" + "".join(
+        f"{city},{country},2024-01-0{day},{day + len(city)},{'rain' if (day + len(city)) % 2 else 'sun'}\n"
+        for city, country in (("Leeds", "UK"), ("Lyon", "FR")) for day in (1, 2, 3, 4)), encoding="utf-8")
+    with pytest.raises(SeqlabError, match="column 'sky' holds text, not numbers .* --target-columns temp$"):
+        read_series(cities)
+    series = read_series(cities, target_columns="temp")
+    assert series.stacked_by == ["city", "country"] and series.columns == ["Leeds UK", "Lyon FR"]
+    hourly = tmp_path / "hourly.csv"  # an hour repeated where clocks go back is not two series by the sky's label
+    hourly.write_text("time,temp,sky\n" + "".join(f"2024-10-27 {hour:02d}:00,{hour},{'rain' if hour % 3 else 'sun'}\n"
+                                                   for hour in (0, 1, 2, 2, 3, 4, 5, 6)), encoding="utf-8")
+    with pytest.raises(SeqlabError, match="time column 'time' does not increase at line 5"):
+        read_series(hourly)
     long = tmp_path / "long.csv"  # the forecaster says how it read the file, once (the trainer prints its notes)
     long.write_text("id,t,y\n" + "".join(f"{name},{step},{(step * mult) % 7}\n" for name, mult in (("a", 3), ("b", 5))
                                           for step in range(40)), encoding="utf-8")

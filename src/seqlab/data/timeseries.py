@@ -12,8 +12,8 @@ is named or indexed by ``time_column``; left empty, it is recognised (see
 ``read_series``). Time values are not used beyond their order: rows are
 assumed evenly spaced. Without a header, columns are named by their index
 ("0", "1", ...), so ``--target-columns 1,2`` works either way. A file in long
-format, several series stacked with a column of labels naming each row's
-series (``symbol,date,price``), is read as one row per time with each series'
+format, several series stacked with columns naming each row's series
+(``symbol,date,price``), is read as one row per time with each series'
 columns side by side (see ``_id_columns``).
 
 Built-in series, usable offline as ``--data builtin:NAME``, are generated with
@@ -32,6 +32,7 @@ a fixed seed so the same name is always the same series:
 from __future__ import annotations
 
 import csv
+import itertools
 import math
 import re
 import warnings
@@ -140,10 +141,11 @@ def read_series(path: str | Path, *, target_columns: str = "", time_column: str 
     They must increase: the named ones read together left to right (a year,
     month and day in three columns), a first column of row numbers on its own;
     a row out of order is refused, not forecast as a series. A file in long
-    format (its time restarts or repeats, and increases within the rows of
-    each label of a column of repeating labels, such as ``symbol``) is read
-    with its series side by side (``TimeSeries.stacked_by`` names the label
-    columns); a time a series lacks is a missing value. Any other column of text
+    format (its times repeat, and increase within the rows of each series,
+    named by one to three columns of repeating labels or integers: ``symbol``;
+    ``store,item``) is read with its series side by side
+    (``TimeSeries.stacked_by`` names those columns; see ``_id_columns``); a
+    time a series lacks is a missing value. Any other column of text
     is refused naming the numeric columns to give ``--target-columns``. Missing values (empty, nan, NA, ...) are
     filled by linear interpolation between their neighbours (the nearest value
     at either end) and counted in ``TimeSeries.interpolated``, or refused with
@@ -326,29 +328,53 @@ def _first_fall(clocks: list[np.ndarray], rows: np.ndarray) -> int | None:
 def _id_columns(column_cells: list[list[str]], names: list[str], clocks: list[list[int]],
                 time_columns: list[int]) -> list[int]:
     """The columns that name the series of a file in long format (several series stacked, one row per series
-    and time: ``symbol,date,price``), or none.
+    and time: ``symbol,date,price``, ``store,item,date,sales``), or none.
 
-    They are the columns of labels, neither numbers nor dates, that repeat (at most one distinct value per two
-    rows, and at least two of them); the file is in long format when its time does not increase from row to
-    row but does within the rows of each series. A first column of repeating labels was taken as time; it is
-    one of them."""
+    The file is in long format when its time does not increase from row to row but does within the rows of each
+    series, and most rows share their time with another row (a repeated hour where clocks go back, or a row
+    out of place, is not long format). The series are named by the fewest columns (one, two or three) that make it so, among the columns of
+    labels (neither numbers nor dates) first, then of integers, each repeating (at most one distinct value per two
+    rows, and at least two of them); columns of labels constant within each series name it too. A first column
+    of repeating labels was taken as time; it may be one of them."""
     rows = len(column_cells[0])
+
+    def labels(index: int) -> bool:
+        cells = column_cells[index]
+        return not all(cell.lower() in MISSING_CELLS or is_number(cell) for cell in cells) and _clock(cells) is None
+
+    def integers(index: int) -> bool:
+        cells = column_cells[index]
+        return all(cell.lstrip("-").isdigit() for cell in cells) and not _is_integer_index(cells)
+
+    first_alone = len(clocks) > 1 and clocks[0] == [0]  # a first column taken as time beside named ones
     candidates = [index for index, cells in enumerate(column_cells)
-                  if (index not in time_columns or [index] in clocks and len(clocks) > 1)
-                  and not all(cell.lower() in MISSING_CELLS or is_number(cell) for cell in cells)
-                  and 2 <= len(set(cells)) <= rows // 2 and _clock(cells) is None]
+                  if (index not in time_columns or index == 0 and first_alone)
+                  and 2 <= len(set(cells)) <= rows // 2 and (labels(index) or integers(index))]
     if not candidates:
         return []
     times = [clock for index in time_columns if index not in candidates
              for clock in [_clock(column_cells[index])] if clock is not None]
     if not times or _first_fall(times, np.arange(rows)) is None:
         return []
-    groups: dict[tuple[str, ...], list[int]] = {}
-    for row, key in enumerate(zip(*(column_cells[index] for index in candidates))):
-        groups.setdefault(key, []).append(row)
-    if any(len(members) > 1 and _first_fall(times, np.array(members)) is not None for members in groups.values()):
+    order = np.lexsort(times[::-1])  # the first clock varies slowest
+    later = np.any(np.diff(np.stack(times, axis=1)[order], axis=0) != 0, axis=1)
+    rank = np.empty(rows, dtype=np.int64)
+    rank[order] = np.concatenate([[0], np.cumsum(later)])  # each row's time, as a dense rank
+    if (np.bincount(rank)[rank] > 1).mean() < 0.5:  # stacked series share most of their times: not a stray row
         return []
-    return candidates
+    codes = {index: np.unique(column_cells[index], return_inverse=True)[1] for index in candidates}
+    named = [index for index in candidates if labels(index)]
+    ordered = named + [index for index in candidates if index not in named]
+    for size in (1, 2, 3):
+        for chosen in itertools.combinations(ordered, size):
+            series = np.unique(np.stack([codes[index] for index in chosen], axis=1), axis=0, return_inverse=True)[1]
+            by_series = np.lexsort((np.arange(rows), series))  # each series' rows in file order
+            same = series[by_series][1:] == series[by_series][:-1]
+            if np.all(np.diff(rank[by_series])[same] > 0):
+                constant = [index for index in named if index not in chosen and len(np.unique(
+                    np.stack([series, codes[index]], axis=1), axis=0)) == series.max() + 1]
+                return sorted([*chosen, *constant])
+    return []
 
 
 def _side_by_side(values: np.ndarray, columns: list[str], ids: list[list[str]], clocks: list[list[str]],

@@ -113,5 +113,8 @@ def test_word_tokenizer_round_trips_seen_text_and_marks_unseen_words():
     assert ids.tolist()[-1] == 0 and words.decode(ids) == "Hello \ufffd"
     small = WordTokenizer.fit("a a a b b c", vocab_size=3)  # <unk>, "a", " " survive
     assert small.decode(small.encode("a b")) == "a \ufffd"
-    with pytest.raises(SeqlabError, match="never saw"):
+    with pytest.raises(SeqlabError, match="1 word\\(s\\) outside the vocabulary \\('Goodbye'\\): unseen in training"):
         WordTokenizer.fit(text, unknown="error").encode("Goodbye")
+    rare = WordTokenizer.fit("a a b", unknown="error", min_count=2)  # seen once: outside, and the message says why
+    with pytest.raises(SeqlabError, match="\\('b'\\): unseen in training, or seen fewer than --min-count times"):
+        rare.encode("a b")

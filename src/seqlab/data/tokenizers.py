@@ -163,8 +163,9 @@ class WordTokenizer:
         ids = [self._ids.get(piece, 0) for piece in pieces]
         if self.unknown == "error" and 0 in ids:
             missing = sorted({piece for piece in pieces if piece not in self._ids})
-            raise SeqlabError(f"text has {len(missing)} word(s) the model never saw in training "
-                              f"({', '.join(map(repr, missing[:5]))}); train with --unknown unk")
+            raise SeqlabError(f"text has {len(missing)} word(s) outside the vocabulary "
+                              f"({', '.join(map(repr, missing[:5]))}): unseen in training, or seen fewer than "
+                              "--min-count times, or past --vocab-size; train with --unknown unk")
         return torch.tensor(ids, dtype=torch.long)
 
     def decode(self, ids: Tensor | list[int]) -> str:

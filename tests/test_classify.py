@@ -428,6 +428,13 @@ def test_rare_and_missing_classes_are_refused(tmp_path, capsys):
     once = write(tmp_path / "once.tsv", "\n".join(sentiment_rows(20, 8)) + "\nan odd one\tmaybe\n")
     error = run_bad(capsys, ["train", "--data", str(once), "--out", str(tmp_path / "r1"), *FLAGS])
     assert "line 21" in error and "'maybe' occurs only once" in error
+    # the label first, the default taking the last column: the labels are the texts, and the message names the column
+    swapped = write(tmp_path / "swapped.csv", "label,text\n" + "".join(
+        f"{row.split(chr(9))[1]},{row.split(chr(9))[0]} {index}\n" for index, row in enumerate(sentiment_rows(30, 8))))
+    error = run_bad(capsys, ["train", "--data", str(swapped), "--out", str(tmp_path / "r0"), *FLAGS])
+    assert error.strip().endswith("31 of 31 rows have a label no other row has, so the label column (--label-column -1) "
+                                  "holds text, not classes; pass --label-column 0"), error
+    assert main(["train", "--data", str(swapped), "--out", str(tmp_path / "r0"), *FLAGS, "--label-column", "0"]) == 0
     # two rows of "maybe" that the seeded split puts both into the validation part
     rows = sentiment_rows(20, 9)
     validation = split_indices(22, 0.25, seed=1337)[1]

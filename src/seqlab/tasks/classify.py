@@ -12,8 +12,8 @@ from torch.nn import functional as F
 from ..backbones.base import State
 from ..config import Config
 from ..data.batches import Batch
-from ..data.labelled import (LabelledBatches, LabelledTexts, pad_right, read_labelled, read_unlabelled,
-                            split_indices)
+from ..data.labelled import (LabelledBatches, LabelledTexts, class_columns, pad_right, read_labelled,
+                            read_unlabelled, split_indices)
 from ..data.text import read_lines
 from ..data.tokenizers import Tokenizer, WordTokenizer, count_pieces, fit_tokenizer, tokenizer_from_dict, word_pieces
 from ..data.vectors import VectorEmbedding, read_word_vectors
@@ -231,6 +231,15 @@ class ClassifyTask(Task):
         """Refuse a label with a single row: it can be neither learnt nor checked."""
         counts = Counter(table.labels)
         single = [label for label in self.labels if counts[label] == 1]
+        if len(single) > len(table.labels) / 2:  # not classes: the label column holds text (or ids)
+            column = self.config.task.label_column
+            named = f"{table.layout['label']!r}, --label-column {column}" if table.layout else f"--label-column {column}"
+            others = [name for name in class_columns(path, header=table.layout is not None)
+                      if name != (table.layout["label"] if table.layout else column)]
+            raise SeqlabError(f"{path}: {len(single)} of {len(table.labels)} rows have a label no other row has, so "
+                              f"the label column ({named}) holds text, not classes; "
+                              + (f"pass --label-column {others[0]}" if others else
+                                 "pass --label-column with the column of classes"))
         if single:
             line = table.line_numbers[table.labels.index(single[0])]
             raise SeqlabError(f"{path} line {line}: label {single[0]!r} occurs only once ({len(single)} label(s) "

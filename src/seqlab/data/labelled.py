@@ -189,9 +189,10 @@ def read_unlabelled(path: str | Path, *, layout: dict[str, Any] | None, header: 
 def class_columns(path: str | Path, *, header: bool) -> list[str]:
     """The columns of a CSV/TSV file that look like labels: at most one distinct value per ten rows (at least two
     values), by header name (or by index without a header); to name where a label column holds text."""
-    rows = _rows(Path(path))[1 if header else 0:]
+    every = _rows(Path(path))
+    rows = every[1 if header else 0:]
     width = min((len(cells) for _, cells in rows), default=0)
-    names = [cell.strip() for cell in _rows(Path(path))[0][1]] if header else [str(index) for index in range(width)]
+    names = [cell.strip() for cell in every[0][1]] if header else [str(index) for index in range(width)]
     return [names[index] for index in range(width)
             if 2 <= len({cells[index].strip() for _, cells in rows}) <= max(2, len(rows) // 10)]
 

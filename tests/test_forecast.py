@@ -706,13 +706,14 @@ def test_train_eval_predict_on_a_seasonal_csv(tmp_path, capsys, monkeypatch):
     assert lines[-1] == metrics["verdict"] and lines[1].startswith("  columns load: mae")
     assert main(["predict", str(run), "--file", str(data)]) == 0
     captured = capsys.readouterr()
-    forecast = [float(line) for line in captured.out.splitlines()]
-    assert len(forecast) == 4 and captured.err.strip() == f"plot: {data}.forecast.png"
+    header, *lines = captured.out.splitlines()  # a CSV: the column names, then one row per step
+    forecast = [float(line) for line in lines]
+    assert header == "load" and len(forecast) == 4 and captured.err.strip() == f"plot: {data}.forecast.png"
     assert (tmp_path / "load.csv.forecast.png").stat().st_size > 1000
     shifted = tmp_path / "shifted.csv"  # the same series 500 higher: the forecast moves by exactly 500
     write_seasonal_csv(shifted, shift=500.0)
     assert main(["predict", str(run), "--file", str(shifted)]) == 0
-    moved = [float(line) for line in capsys.readouterr().out.splitlines()]
+    moved = [float(line) for line in capsys.readouterr().out.splitlines()[1:]]
     np.testing.assert_allclose(moved, np.array(forecast) + 500.0, atol=2e-3)
     tuned = tmp_path / "tuned"  # fine-tuning: the backbone (and the fitting embedding) from run, frozen
     assert main(["train", "--out", str(tuned), *flags, "--init-from", str(run), "--freeze-backbone", "true",
@@ -817,8 +818,8 @@ def test_train_and_predict_on_a_csv_with_dates(tmp_path, capsys):
     assert len(steps_out) == 3 and all(len(step) == 2 for step in steps_out)
     assert (tmp_path / "sensor.csv.forecast.png").is_file()
     assert main(["predict", str(run), str(data)]) == 0  # a path as an input works too
-    lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 3 and all(len(line.split(",")) == 2 for line in lines)  # the same 3 steps, as text
+    header, *lines = capsys.readouterr().out.splitlines()
+    assert header == "a,b" and len(lines) == 3 and all(len(line.split(",")) == 2 for line in lines)  # 3 steps, a CSV
     other = tmp_path / "other.csv"
     other.write_text("when,a\n" + "\n".join(row.rsplit(",", 1)[0] for row in rows) + "\n", encoding="utf-8")
     assert main(["predict", str(run), "--file", str(other)]) == 2

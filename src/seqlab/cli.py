@@ -363,7 +363,11 @@ def _command_predict(arguments: argparse.Namespace, extra: list[str]) -> None:
     inputs = list(arguments.inputs)
     if arguments.file:
         inputs += checkpoint.task.read_inputs(arguments.file)
-    for prediction in checkpoint.task.predict(checkpoint.model, inputs):
+    predictions = checkpoint.task.predict(checkpoint.model, inputs)
+    header = checkpoint.task.prediction_header()
+    if header is not None and not arguments.json:
+        print(header)
+    for prediction in predictions:
         print(json.dumps(prediction) if arguments.json else prediction)
     for path in checkpoint.task.draw(checkpoint.model, inputs):
         print(f"plot: {path}", file=sys.stderr)

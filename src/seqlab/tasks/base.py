@@ -127,6 +127,10 @@ class Task:
         """Figures of the predictions for ``inputs`` (a task that draws none returns []); the paths written."""
         return []
 
+    def prediction_header(self) -> str | None:
+        """A line naming what each printed prediction holds (a forecast's columns), printed before them; None: none."""
+        return None
+
 
 def check_text_inputs(inputs: list[Any], purpose: str) -> None:
     """Refuse, naming it, the first input that is not a non-empty text (``purpose``: "classify", "translate", ...)."""

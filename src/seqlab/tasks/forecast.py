@@ -50,7 +50,8 @@ fitted on the training rows only, the season, the anchor, the ETS fits
 chosen method.
 
 ``seqlab predict CKPT --file FILE`` forecasts the H rows after the end of the
-series in FILE (read like the training data); the CLI prints them and draws
+series in FILE (read like the training data); the CLI prints them below a line
+of the column names (``prediction_header``: the output is a CSV) and draws
 ``FILE.forecast.png`` (see ``ForecastTask.draw``).
 """
 from __future__ import annotations
@@ -487,6 +488,10 @@ class ForecastTask(Task):
             forecast = self._forecasts(model, series, np.array([len(series)])).by_method[self.method][0]  # (H, C)
             steps.extend(ForecastStep(row.tolist()) for row in forecast)
         return steps
+
+    def prediction_header(self) -> str:
+        """The columns of each printed step, as a CSV header (so ``seqlab predict ... > forecast.csv`` is a CSV)."""
+        return ",".join(self.columns)
 
     def draw(self, model: nn.Module, inputs: list[Any]) -> list[Path]:
         """For each series, its last T rows, the forecast and its 80% interval in ``SOURCE.forecast.png`` (for

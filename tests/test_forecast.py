@@ -11,8 +11,8 @@ import torch
 from seqlab.cli import main
 from seqlab.config import Config
 from seqlab.data.timeseries import (ForecastWindows, Scaler, calendar_features, clearly_best, conformal_margin,
-                                    forecast_metrics, guess_season, history_length, interval_score, naive_scale,
-                                    read_series, split_point)
+                                    forecast_metrics, future_times, guess_season, history_length, interval_score,
+                                    naive_scale, read_series, split_point)
 from seqlab.errors import SeqlabError
 from seqlab.models.forecast_baselines import (EtsFit, ets_candidates, ets_forecasts, ets_paths, naive_forecasts,
                                               seasonal_naive_forecasts)
@@ -659,6 +659,24 @@ def write_seasonal_csv(path, *, rows: int = 100, shift: float = 0.0) -> None:
                     encoding="utf-8")
 
 
+@pytest.mark.parametrize("cells, expected", [
+    (["0", "1", "2"], ["3", "4"]),
+    (["1990", "1995", "2000"], ["2005", "2010"]),
+    (["0.5", "1.0", "1.5"], ["2", "2.5"]),
+    (["1", "2", "4"], None),  # no fixed step: not told
+    (["1949-01", "1949-02", "1949-03"], ["1949-04", "1949-05"]),
+    (["2024-01-31", "2024-02-29", "2024-03-31"], ["2024-04-30", "2024-05-31"]),  # month ends
+    (["30/12/2019", "31/12/2019", "01/01/2020"], ["02/01/2020", "03/01/2020"]),  # day first, as written
+    (["2020-01-09", "2020-01-10", "2020-01-13", "2020-01-14"], ["2020-01-15", "2020-01-16"]),  # business days
+    (["2010/12/31 22:00", "2010/12/31 23:00", "2011/01/01 00:00"], ["2011/01/01 01:00", "2011/01/01 02:00"]),
+    (["Jan 1 2000", "Feb 1 2000", "Mar 1 2000"], ["2000-04-01", "2000-05-01"]),  # a layout not written back: ISO
+    (["2020-01-01", "2020-01-02", "2020-01-05"], None),  # no frequency
+    (["Q1", "Q2", "Q3"], None),
+])
+def test_future_times_go_on_as_the_time_column_does(cells, expected):
+    assert future_times(cells, 2) == expected
+
+
 def test_the_verdict_names_the_best_baseline_and_why_an_ets_anchor_differs_from_ets():
     metrics = {"mase": 0.907, "naive_mase": 0.885, "seasonal_naive_mase": 1.599, "ets_mase": 0.825}
     verdict = forecast_task._verdict("anchor", "ets", metrics)
@@ -706,14 +724,15 @@ def test_train_eval_predict_on_a_seasonal_csv(tmp_path, capsys, monkeypatch):
     assert lines[-1] == metrics["verdict"] and lines[1].startswith("  columns load: mae")
     assert main(["predict", str(run), "--file", str(data)]) == 0
     captured = capsys.readouterr()
-    header, *lines = captured.out.splitlines()  # a CSV: the column names, then one row per step
-    forecast = [float(line) for line in lines]
-    assert header == "load" and len(forecast) == 4 and captured.err.strip() == f"plot: {data}.forecast.png"
+    header, *lines = captured.out.splitlines()  # a CSV: the time and the columns, then one row per step
+    assert [line.split(",")[0] for line in lines] == ["100", "101", "102", "103"]  # the rows after t = 99
+    forecast = [float(line.split(",")[1]) for line in lines]
+    assert header == "t,load" and len(forecast) == 4 and captured.err.strip() == f"plot: {data}.forecast.png"
     assert (tmp_path / "load.csv.forecast.png").stat().st_size > 1000
     shifted = tmp_path / "shifted.csv"  # the same series 500 higher: the forecast moves by exactly 500
     write_seasonal_csv(shifted, shift=500.0)
     assert main(["predict", str(run), "--file", str(shifted)]) == 0
-    moved = [float(line) for line in capsys.readouterr().out.splitlines()[1:]]
+    moved = [float(line.split(",")[1]) for line in capsys.readouterr().out.splitlines()[1:]]
     np.testing.assert_allclose(moved, np.array(forecast) + 500.0, atol=2e-3)
     tuned = tmp_path / "tuned"  # fine-tuning: the backbone (and the fitting embedding) from run, frozen
     assert main(["train", "--out", str(tuned), *flags, "--init-from", str(run), "--freeze-backbone", "true",
@@ -818,8 +837,9 @@ def test_train_and_predict_on_a_csv_with_dates(tmp_path, capsys):
     assert len(steps_out) == 3 and all(len(step) == 2 for step in steps_out)
     assert (tmp_path / "sensor.csv.forecast.png").is_file()
     assert main(["predict", str(run), str(data)]) == 0  # a path as an input works too
-    header, *lines = capsys.readouterr().out.splitlines()
-    assert header == "a,b" and len(lines) == 3 and all(len(line.split(",")) == 2 for line in lines)  # 3 steps, a CSV
+    header, *lines = capsys.readouterr().out.splitlines()  # the 3 steps as a CSV, each after its minute
+    assert header == "when,a,b" and [line.split(",")[0] for line in lines] == [
+        "2024-01-01T0320", "2024-01-01T0321", "2024-01-01T0322"] and all(len(line.split(",")) == 3 for line in lines)
     other = tmp_path / "other.csv"
     other.write_text("when,a\n" + "\n".join(row.rsplit(",", 1)[0] for row in rows) + "\n", encoding="utf-8")
     assert main(["predict", str(run), "--file", str(other)]) == 2

@@ -65,6 +65,8 @@ class TimeSeries:
     named: bool = True  # the column names came from a header (or a builtin), not from positions
     interpolated: dict[str, int] = field(default_factory=dict)  # missing values filled in, per column
     stacked_by: list[str] = field(default_factory=list)  # the id columns of a file in long format, read side by side
+    time_name: str = ""  # the time column's name, where one column of numbers or dates holds the time
+    times: list[str] = field(default_factory=list)  # its cell at each row, as written
 
     def __len__(self) -> int:
         return self.values.shape[0]
@@ -250,15 +252,17 @@ def read_series(path: str | Path, *, target_columns: str = "", time_column: str 
                 raise SeqlabError(f"{source}: line {line}, column {names[column]!r} is {cell}; give a finite number")
             values[row_index, position] = value
     columns = [names[index] for index in targets]
+    clock = [index for index in time_columns if _clock(column_cells[index]) is not None]
+    times = column_cells[clock[0]] if len(clock) == 1 else []
     if stacked_by:
-        clock = [index for index in time_columns if _clock(column_cells[index]) is not None]
-        values, columns = _side_by_side(values, columns, [column_cells[index] for index in stacked_by],
-                                        [column_cells[index] for index in clock],
-                                        [names[index] for index in stacked_by], [names[index] for index in clock],
-                                        source, first_data_line, missing)
+        values, columns, times = _side_by_side(values, columns, [column_cells[index] for index in stacked_by],
+                                               [column_cells[index] for index in clock],
+                                               [names[index] for index in stacked_by],
+                                               [names[index] for index in clock], source, first_data_line, missing)
     values, interpolated = _interpolate(values, columns, source)
     return TimeSeries(values, columns, source, named=has_header, interpolated=interpolated,
-                      stacked_by=[names[index] for index in stacked_by])
+                      stacked_by=[names[index] for index in stacked_by],
+                      time_name=names[clock[0]] if len(clock) == 1 else "", times=times if len(clock) == 1 else [])
 
 
 DECIMAL_COMMA = re.compile(r"[+-]?(\d+|\d{1,3}(\.\d{3})+),\d+([eE][+-]?\d+)?")  # 12,5 or 1.234,5
@@ -297,20 +301,67 @@ def _is_integer_index(cells: list[str]) -> bool:
 def _clock(cells: list[str]) -> np.ndarray | None:
     """A time column's cells as numbers or as dates (int64 nanoseconds), or None for labels that are neither
     ("Q1", "monday", "MSFT"): nothing to order them by."""
-    import pandas
-
     if all(is_number(cell) for cell in cells):
         return np.array([float(cell) for cell in cells])
-    # one format for the whole column, guessed from its first cell month first (01/13/2020) or else day first
-    # (13/01/2020, 13.01.2020); cells in several formats, each read on its own
+    dates = _dates(cells)
+    return None if dates is None else dates[0].to_numpy().astype("int64")
+
+
+def _dates(cells: list[str]) -> tuple[Any, bool] | None:
+    """Cells as dates (a pandas Series of datetimes) and whether they were read day first; None if they are not.
+
+    One format for the whole column, guessed from its first cell month first (01/13/2020) or else day first
+    (13/01/2020, 13.01.2020); cells in several formats are each read on their own."""
+    import pandas
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # pandas' note that it could not guess a format
         for options in ({}, {"dayfirst": True}, {"format": "mixed"}):
             try:
-                return pandas.to_datetime(pandas.Series(cells), **options).to_numpy().astype("int64")
+                return pandas.to_datetime(pandas.Series(cells), **options), bool(options.get("dayfirst"))
             except (ValueError, OverflowError):
                 continue
     return None
+
+
+def future_times(cells: list[str], horizon: int) -> list[str] | None:
+    """The ``horizon`` times after a time column's last cells, written as it writes them, or None where they cannot
+    be told: numbers that rise by one fixed step (0, 1, 2; 1990, 1995, 2000) go on by it; dates go on at the
+    frequency pandas infers from the last ones (daily, business days, month starts or ends, quarters, hours)."""
+    import pandas
+
+    last = cells[-50:]
+    if len(last) < 3:
+        return None
+    if all(is_number(cell) for cell in last):
+        numbers = np.array([float(cell) for cell in last])
+        steps = np.diff(numbers[-3:])
+        if not (steps[0] > 0 and np.all(steps == steps[0])):
+            return None
+        future = numbers[-1] + steps[0] * np.arange(1, horizon + 1)
+        integers = all(cell.lstrip("+-").isdigit() for cell in last)
+        return [str(int(value)) if integers else format(value, ".10g") for value in future]
+    read = _dates(last)
+    if read is None:
+        return None
+    dates, dayfirst = read
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            frequency = pandas.infer_freq(pandas.DatetimeIndex(dates))
+        except (TypeError, ValueError):
+            return None
+        if frequency is None:
+            return None
+        future = pandas.date_range(dates.iloc[-1], periods=horizon + 1, freq=frequency)[1:]
+        layouts = [pandas.tseries.api.guess_datetime_format(cell, dayfirst=first)
+                   for first in (dayfirst, not dayfirst) for cell in last[::-1]]
+    # the layout that writes every one of the last cells back as it was (01/01/2020 alone is either order)
+    written = next((layout for layout in dict.fromkeys(layouts) if layout is not None
+                    and all(date.strftime(layout) == cell for date, cell in zip(dates, last))), None)
+    if written is None:  # a layout pandas cannot write back ("Jan 1 2000"): ISO
+        written = "%Y-%m-%d" if all(date == date.normalize() for date in future) else "%Y-%m-%d %H:%M:%S"
+    return [date.strftime(written) for date in future]
 
 
 def _first_fall(clocks: list[np.ndarray], rows: np.ndarray) -> int | None:
@@ -379,10 +430,11 @@ def _id_columns(column_cells: list[list[str]], names: list[str], clocks: list[li
 
 def _side_by_side(values: np.ndarray, columns: list[str], ids: list[list[str]], clocks: list[list[str]],
                   id_names: list[str], clock_names: list[str], source: str, first_data_line: int,
-                  missing: str) -> tuple[np.ndarray, list[str]]:
+                  missing: str) -> tuple[np.ndarray, list[str], list[str]]:
     """A file in long format, (rows, C) values with each row's series ``ids`` and time ``clocks``, as one row per
     time of (times, S x C) values: series after series (in the order they first appear), each with its C
-    columns, named by the series' id (and the column, where C > 1). A time a series has no row at is missing."""
+    columns, named by the series' id (and the column, where C > 1). A time a series has no row at is missing.
+    Also each time's first clock cell, as written."""
     times = [_clock(cells) for cells in clocks]
     keys = list(zip(*(clock.tolist() for clock in times)))  # per row, its time, comparable
     order = sorted(set(keys))
@@ -392,9 +444,11 @@ def _side_by_side(values: np.ndarray, columns: list[str], ids: list[list[str]], 
         series.setdefault(key, len(series))
     count = len(columns)
     wide = np.full((len(order), len(series) * count), np.nan)
+    written = [""] * len(order)
     for row, (key, time) in enumerate(zip(zip(*ids), keys)):
         first = series[key] * count
         wide[position[time], first:first + count] = values[row]
+        written[position[time]] = clocks[0][row]
     labels = [" ".join(key) for key in series]
     named = [label if count == 1 else f"{label} {column}" for label in labels for column in columns]
     if missing == "error":
@@ -406,7 +460,7 @@ def _side_by_side(values: np.ndarray, columns: list[str], ids: list[list[str]], 
             raise SeqlabError(f"{source}: in long format (series by {', '.join(map(repr, id_names))}), "
                               f"{named[column]!r} has no value at {shown} (line {first_data_line + row} has that "
                               "time); fill it in, or drop --missing error to interpolate")
-    return wide, named
+    return wide, named, written
 
 
 def _check_time_increases(columns: list[list[str]], names: list[str], source: str, first_data_line: int) -> None:

@@ -50,8 +50,9 @@ fitted on the training rows only, the season, the anchor, the ETS fits
 chosen method.
 
 ``seqlab predict CKPT --file FILE`` forecasts the H rows after the end of the
-series in FILE (read like the training data); the CLI prints them below a line
-of the column names (``prediction_header``: the output is a CSV) and draws
+series in FILE (read like the training data); the CLI prints them as a CSV
+(``prediction_header``), each row after its time: the time column's next values
+where they can be told (``future_times``), else the step's number. It also draws
 ``FILE.forecast.png`` (see ``ForecastTask.draw``).
 """
 from __future__ import annotations
@@ -70,9 +71,9 @@ from ..backbones.base import State
 from ..config import Config
 from ..data.batches import Batch
 from ..data.timeseries import (BUILTIN_PREFIX, ForecastWindows, Scaler, TimeSeries, calendar_features, clearly_best,
-                               column_metrics, conformal_margin, forecast_metrics, gather_windows, guess_season,
-                               history_length, interval_coverage, interval_score, naive_scale, plot_forecast,
-                               read_series, split_point)
+                               column_metrics, conformal_margin, forecast_metrics, future_times, gather_windows,
+                               guess_season, history_length, interval_coverage, interval_score, naive_scale,
+                               plot_forecast, read_series, split_point)
 from ..errors import SeqlabError
 from ..models.forecast_baselines import BASELINES, EtsFit, baseline_forecast, baseline_forecasts, fit_ets_columns
 from ..models.forecaster import INTERVAL_LEVEL, MEDIAN, QUANTILES, ForecastOutputs, Forecaster, build_forecaster
@@ -89,10 +90,15 @@ ANCHOR_ORIGINS = 20_000  # at most this many origins judge the anchor: 20,000 x 
 
 
 class ForecastStep(list):
-    """One forecast step's values: printed as comma-separated numbers, serialised to JSON as a list."""
+    """One forecast step's values: printed as a CSV row after its time (``time``: the time column's next value, or
+    the step's number where it cannot be told), serialised to JSON as the list of values."""
+
+    def __init__(self, values: list[float], time: str) -> None:
+        super().__init__(values)
+        self.time = time
 
     def __str__(self) -> str:
-        return ",".join(format(value, ".6g") for value in self)
+        return ",".join([self.time, *(format(value, ".6g") for value in self)])
 
 
 @dataclass
@@ -158,6 +164,7 @@ class ForecastTask(Task):
         self.interval_margin: np.ndarray | None = (np.asarray(saved["interval_margin"], dtype=float)
                                                    if saved and saved.get("interval_margin") is not None else None)
         self.initial_weights: InitialWeights | None = None  # init_from's, for a fresh run
+        self.time_name = "step"  # what the last predict's rows begin with: the time column's name, or the step
         self.series: TimeSeries | None = None
         self.cut = 0  # rows before the held-out part
         self.fit_rows = 0  # rows the network learns from (before the validation part)
@@ -483,15 +490,23 @@ class ForecastTask(Task):
     def predict(self, model: nn.Module, inputs: list[Any]) -> list[Any]:
         """The H rows after the end of each series (a TimeSeries or a path), one ForecastStep per row."""
         steps: list[Any] = []
+        self.time_name = "step"
         for item in inputs:
             series = self._series(item)
             forecast = self._forecasts(model, series, np.array([len(series)])).by_method[self.method][0]  # (H, C)
-            steps.extend(ForecastStep(row.tolist()) for row in forecast)
+            times = future_times(series.times, len(forecast)) if series.times else None
+            if times is not None and len(inputs) == 1:
+                self.time_name = series.time_name
+            else:
+                times = [str(step) for step in range(1, len(forecast) + 1)]
+            steps.extend(ForecastStep(row.tolist(), time) for row, time in zip(forecast, times))
         return steps
 
     def prediction_header(self) -> str:
-        """The columns of each printed step, as a CSV header (so ``seqlab predict ... > forecast.csv`` is a CSV)."""
-        return ",".join(self.columns)
+        """The columns of each printed step, as a CSV header (so ``seqlab predict ... > forecast.csv`` is a CSV):
+        the time column's name (the step's number, "step", where the next times cannot be told), then the
+        series' columns."""
+        return ",".join([self.time_name, *self.columns])
 
     def draw(self, model: nn.Module, inputs: list[Any]) -> list[Path]:
         """For each series, its last T rows, the forecast and its 80% interval in ``SOURCE.forecast.png`` (for

@@ -831,7 +831,7 @@ def test_train_and_predict_on_a_csv_with_dates(tmp_path, capsys):
                  "--forecast-mode", "autoregressive", "--backbone", "gru", "--threads", "1", "--quiet"]) == 0
     saved = json.loads((run / "scaler.json").read_text())
     assert saved["season"] == 10 and saved["method"] == "autoregressive"  # given, not guessed or chosen
-    capsys.readouterr()
+    assert capsys.readouterr().err == ""  # --quiet: not even the notes (the anchor chosen)
     assert main(["predict", str(run), "--file", str(data), "--json"]) == 0
     steps_out = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert len(steps_out) == 3 and all(len(step) == 2 for step in steps_out)

@@ -158,7 +158,7 @@ class Trainer:
         self.task.load_data()
         if context.is_main:
             for note in self.task.notes:
-                print(note, file=sys.stderr)
+                self.console.print(note)  # quiet with --quiet, as every other line
         torch.manual_seed(train.seed)  # the same initial weights in every process
         self.model = self.task.build_model().to(context.device)
         torch.manual_seed(process_seed(train.seed, context.rank))  # but each its own dropout masks

@@ -50,7 +50,8 @@ def main(plan_path: str) -> None:
         torch.set_default_dtype(torch.float64 if run.get("float64") else torch.float32)
         config = Config.from_dict(run["config"])
         callback = dropout_probe(run["out"]) if run.get("dropout_probe") else None
-        Trainer(config, run["out"], resume=run.get("resume", False), quiet=True, step_callback=callback).fit()
+        Trainer(config, run["out"], resume=run.get("resume", False), quiet=run.get("quiet", True),
+                step_callback=callback).fit()
     gc.collect()  # the runs' DDP wrappers go before the process group
     dist.destroy_process_group()
 

@@ -599,7 +599,7 @@ def test_the_anchor_is_the_history_best_baseline_and_the_untrained_network(tmp_p
     write_seasonal_csv(data, rows=300)
     assert main(["train", "--task", "forecast", "--data", str(data), "--out", str(run), "--block-size", "8",
                  "--horizon", "4", "--hidden-size", "8", "--max-steps", "2", "--eval-interval", "2",
-                 "--learning-rate", "1e-12", "--threads", "1", "--quiet"]) == 0
+                 "--learning-rate", "1e-12", "--threads", "1"]) == 0
     assert "from 263 origins before the held-out part:" in capsys.readouterr().err  # 4 .. 270 - 4
     task = ForecastTask(load_checkpoint(run).config)
     task.load_data()  # the same choice again, from the same rows
@@ -635,8 +635,8 @@ def test_a_long_history_judges_the_anchor_from_evenly_spaced_origins(tmp_path, c
     data, run = tmp_path / "load.csv", tmp_path / "run"
     write_seasonal_csv(data, rows=300)
     assert main(["train", "--task", "forecast", "--data", str(data), "--out", str(run), "--block-size", "8",
-                 "--horizon", "4", "--hidden-size", "8", "--max-steps", "2", "--eval-interval", "2", "--threads", "1",
-                 "--quiet"]) == 0
+                 "--horizon", "4", "--hidden-size", "8", "--max-steps", "2", "--eval-interval", "2", "--threads", "1"
+                 ]) == 0
     assert "from 44 origins before the held-out part, one every 6 rows:" in capsys.readouterr().err
     task = ForecastTask(load_checkpoint(run).config)
     task.load_data()
@@ -772,7 +772,7 @@ def test_cli_reports_interpolated_values(tmp_path, capsys):
     data.write_text("t,x\n" + "".join(f"{step},{'' if step in (10, 11) else step % 6 + step / 10}\n"
                                        for step in range(80)), encoding="utf-8")
     assert main(["train", "--task", "forecast", "--data", str(data), "--out", str(tmp_path / "run"), "--block-size",
-                 "8", "--horizon", "2", "--max-steps", "2", "--eval-interval", "2", "--threads", "1", "--quiet"]) == 0
+                 "8", "--horizon", "2", "--max-steps", "2", "--eval-interval", "2", "--threads", "1"]) == 0
     assert "filled 2 missing values by linear interpolation (x: 2)" in capsys.readouterr().err
     assert main(["eval", str(tmp_path / "run"), "--data", str(data), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["interpolated"] == {"x": 2}
@@ -797,7 +797,7 @@ def test_a_short_monthly_series_trains_with_the_default_history(tmp_path, capsys
                                                f"{100 + 10 * math.sin(2 * math.pi * step / 12) + step / 4:.3f}\n"
                                                for step in range(72)), encoding="utf-8")
     assert main(["train", "--task", "forecast", "--data", str(data), "--out", str(run), "--hidden-size", "8",
-                 "--max-steps", "2", "--eval-interval", "2", "--threads", "1", "--quiet"]) == 0
+                 "--max-steps", "2", "--eval-interval", "2", "--threads", "1"]) == 0
     assert ("the network reads the last 36 rows before each origin (season 12, horizon 1, 59 training rows"
             in capsys.readouterr().err)
     assert json.loads((run / "config.json").read_text())["data"]["block_size"] == 36

@@ -552,6 +552,19 @@ def test_baselines_equal_the_libraries_own_calls():
             np.testing.assert_allclose(ours[index], theirs.predict(fh=list(range(1, horizon + 1))).to_numpy())
 
 
+def test_many_columns_are_fitted_in_worker_processes_to_the_same_fits():
+    """A file of many series (long format) fits ETS column by column in several processes: the fits are those of
+    one process."""
+    from seqlab.models.forecast_baselines import PARALLEL_COLUMNS, fit_ets_columns
+
+    rng = np.random.default_rng(0)
+    steps = np.arange(40)[:, None]
+    phases = rng.uniform(0, 6, PARALLEL_COLUMNS)
+    train = 10 + np.sin(2 * np.pi * steps / 4 + phases) + rng.normal(0, 0.2, (40, PARALLEL_COLUMNS))
+    alone, together = fit_ets_columns(train, 4), fit_ets_columns(train, 4, workers=2)
+    assert [fit.to_dict() for fit in together] == [fit.to_dict() for fit in alone]
+
+
 @pytest.mark.parametrize("options", [
     {"trend": "add", "damped_trend": True, "seasonal": "add"}, {"trend": "add", "damped_trend": True, "seasonal": "mul"},
     {"trend": "add", "damped_trend": False, "seasonal": None}, {"trend": None, "seasonal": "mul", "error": "mul"},

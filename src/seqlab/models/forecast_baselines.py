@@ -11,13 +11,16 @@ its network corrects (``baseline_forecast``).
 """
 from __future__ import annotations
 
+import multiprocessing
 import warnings
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 BASELINES = ("naive", "seasonal_naive", "ets")
+PARALLEL_COLUMNS = 16  # fewer columns are fitted in this process: starting worker processes takes seconds
 ESTIMATED_INITIAL_SEASON = 24  # longer seasons start from statsmodels' heuristic, not 2 + m fitted initial states
 
 
@@ -104,9 +107,16 @@ def fit_ets(train: np.ndarray, season: int) -> EtsFit:
     return best
 
 
-def fit_ets_columns(train: np.ndarray, season: int) -> list[EtsFit]:
-    """``fit_ets`` on each column of (N, C) training rows."""
-    return [fit_ets(train[:, column], season) for column in range(train.shape[1])]
+def fit_ets_columns(train: np.ndarray, season: int, *, workers: int = 1) -> list[EtsFit]:
+    """``fit_ets`` on each column of (N, C) training rows; with ``workers`` > 1 and at least ``PARALLEL_COLUMNS``
+    columns (a file in long format of many series), in that many processes at once. Each column's fit is the same
+    wherever it runs."""
+    columns = [train[:, column] for column in range(train.shape[1])]
+    if workers < 2 or len(columns) < PARALLEL_COLUMNS:
+        return [fit_ets(column, season) for column in columns]
+    # spawned, not forked: a fork of a process running torch's thread pools can hang
+    with ProcessPoolExecutor(min(workers, len(columns)), mp_context=multiprocessing.get_context("spawn")) as pool:
+        return list(pool.map(fit_ets, columns, [season] * len(columns), chunksize=4))
 
 
 def ets_paths(values: np.ndarray, fit: EtsFit, origins: np.ndarray, horizon: int) -> np.ndarray:
@@ -167,8 +177,10 @@ def baseline_forecast(name: str, values: np.ndarray, origins: np.ndarray, horizo
 
 
 def baseline_forecasts(values: np.ndarray, origins: np.ndarray, horizon: int, season: int, *,
-                       fit_rows: int = 0, ets_fits: list[EtsFit] | None = None) -> dict[str, np.ndarray]:
-    """{name: (W, H, C) forecasts} for every name in BASELINES, ETS by ``ets_fits`` or fitted on ``fit_rows`` rows."""
+                       fit_rows: int = 0, ets_fits: list[EtsFit] | None = None,
+                       workers: int = 1) -> dict[str, np.ndarray]:
+    """{name: (W, H, C) forecasts} for every name in BASELINES, ETS by ``ets_fits`` or fitted on ``fit_rows`` rows
+    (in ``workers`` processes, see ``fit_ets_columns``)."""
     if ets_fits is None:
-        ets_fits = fit_ets_columns(values[:fit_rows], season)
+        ets_fits = fit_ets_columns(values[:fit_rows], season, workers=workers)
     return {name: baseline_forecast(name, values, origins, horizon, season, ets_fits=ets_fits) for name in BASELINES}

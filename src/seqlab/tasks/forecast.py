@@ -260,7 +260,8 @@ class ForecastTask(Task):
                               f"by linear interpolation ({filled}); --missing error refuses them")
         self.series = series
         if self.ets_fits is None:
-            self.ets_fits = fit_ets_columns(series.values[:self.fit_rows], self.season)
+            # a file of many series fits them in as many processes as this one has torch threads (its CPU share)
+            self.ets_fits = fit_ets_columns(series.values[:self.fit_rows], self.season, workers=torch.get_num_threads())
         self._validation_baselines = baseline_forecasts(series.values, self._validation_origins(),
                                                         self.config.task.horizon, self.season, ets_fits=self.ets_fits)
         if self.anchor is None:
@@ -459,8 +460,9 @@ class ForecastTask(Task):
         origins = np.arange(first, last + 1)
         if len(origins) == 0:
             raise SeqlabError(f"the {split} split of {path} has no window of {block_size} rows followed by {horizon}")
-        baselines = baseline_forecasts(series.values, origins, horizon, self.season,
-                                       fit_rows=cut)  # ETS refitted on every row before the held-out part
+        # ETS refitted on every row before the held-out part
+        baselines = baseline_forecasts(series.values, origins, horizon, self.season, fit_rows=cut,
+                                       workers=torch.get_num_threads())
         metrics, forecasts, truth = self._scores(model, series, origins, fit_rows=cut, choose=False,
                                                  baselines=baselines)
         scale = naive_scale(series.values[:cut])

@@ -212,11 +212,12 @@ def read_series(path: str | Path, *, target_columns: str = "", time_column: str 
     else:
         clocks = []
     time_columns = [index for clock in clocks for index in clock]
-    stacked_by = _id_columns(column_cells, names, clocks, time_columns)
+    parsed = {index: _clock(column_cells[index]) for index in time_columns}  # read once: dates are slow to read
+    stacked_by = _id_columns(column_cells, clocks, time_columns, parsed)
     if not stacked_by:
         for clock in clocks:
-            _check_time_increases([column_cells[index] for index in clock], [names[index] for index in clock], source,
-                                  first_data_line)
+            _check_time_increases([column_cells[index] for index in clock], [parsed[index] for index in clock],
+                                  [names[index] for index in clock], source, first_data_line)
     time_columns = [index for index in time_columns if index not in stacked_by]
     if target_columns:
         targets = [_resolve_column(spec, names, source) for spec in target_columns.split(",")]
@@ -252,17 +253,19 @@ def read_series(path: str | Path, *, target_columns: str = "", time_column: str 
                 raise SeqlabError(f"{source}: line {line}, column {names[column]!r} is {cell}; give a finite number")
             values[row_index, position] = value
     columns = [names[index] for index in targets]
-    clock = [index for index in time_columns if _clock(column_cells[index]) is not None]
-    times = column_cells[clock[0]] if len(clock) == 1 else []
+    clock = [index for index in time_columns if parsed[index] is not None]
+    times = column_cells[clock[0]] if clock else []
     if stacked_by:
         values, columns, times = _side_by_side(values, columns, [column_cells[index] for index in stacked_by],
                                                [column_cells[index] for index in clock],
+                                               [parsed[index] for index in clock],
                                                [names[index] for index in stacked_by],
                                                [names[index] for index in clock], source, first_data_line, missing)
     values, interpolated = _interpolate(values, columns, source)
+    single = len(clock) == 1  # one column of numbers or dates holds the time: predict can go on from it
     return TimeSeries(values, columns, source, named=has_header, interpolated=interpolated,
                       stacked_by=[names[index] for index in stacked_by],
-                      time_name=names[clock[0]] if len(clock) == 1 else "", times=times if len(clock) == 1 else [])
+                      time_name=names[clock[0]] if single else "", times=times if single else [])
 
 
 DECIMAL_COMMA = re.compile(r"[+-]?(\d+|\d{1,3}(\.\d{3})+),\d+([eE][+-]?\d+)?")  # 12,5 or 1.234,5
@@ -376,8 +379,8 @@ def _first_fall(clocks: list[np.ndarray], rows: np.ndarray) -> int | None:
     return int(falls[0]) + 1 if len(falls) else None
 
 
-def _id_columns(column_cells: list[list[str]], names: list[str], clocks: list[list[int]],
-                time_columns: list[int]) -> list[int]:
+def _id_columns(column_cells: list[list[str]], clocks: list[list[int]], time_columns: list[int],
+                parsed: dict[int, np.ndarray | None]) -> list[int]:
     """The columns that name the series of a file in long format (several series stacked, one row per series
     and time: ``symbol,date,price``, ``store,item,date,sales``), or none.
 
@@ -386,7 +389,7 @@ def _id_columns(column_cells: list[list[str]], names: list[str], clocks: list[li
     out of place, is not long format). The series are named by the fewest columns (one, two or three) that make it so, among the columns of
     labels (neither numbers nor dates) first, then of integers, each repeating (at most one distinct value per two
     rows, and at least two of them); columns of labels constant within each series name it too. A first column
-    of repeating labels was taken as time; it may be one of them."""
+    of repeating labels was taken as time; it may be one of them. ``parsed``: each time column read (``_clock``)."""
     rows = len(column_cells[0])
 
     def labels(index: int) -> bool:
@@ -403,8 +406,7 @@ def _id_columns(column_cells: list[list[str]], names: list[str], clocks: list[li
                   and 2 <= len(set(cells)) <= rows // 2 and (labels(index) or integers(index))]
     if not candidates:
         return []
-    times = [clock for index in time_columns if index not in candidates
-             for clock in [_clock(column_cells[index])] if clock is not None]
+    times = [parsed[index] for index in time_columns if index not in candidates and parsed[index] is not None]
     if not times or _first_fall(times, np.arange(rows)) is None:
         return []
     order = np.lexsort(times[::-1])  # the first clock varies slowest
@@ -429,13 +431,12 @@ def _id_columns(column_cells: list[list[str]], names: list[str], clocks: list[li
 
 
 def _side_by_side(values: np.ndarray, columns: list[str], ids: list[list[str]], clocks: list[list[str]],
-                  id_names: list[str], clock_names: list[str], source: str, first_data_line: int,
-                  missing: str) -> tuple[np.ndarray, list[str], list[str]]:
+                  times: list[np.ndarray], id_names: list[str], clock_names: list[str], source: str,
+                  first_data_line: int, missing: str) -> tuple[np.ndarray, list[str], list[str]]:
     """A file in long format, (rows, C) values with each row's series ``ids`` and time ``clocks``, as one row per
     time of (times, S x C) values: series after series (in the order they first appear), each with its C
     columns, named by the series' id (and the column, where C > 1). A time a series has no row at is missing.
-    Also each time's first clock cell, as written."""
-    times = [_clock(cells) for cells in clocks]
+    ``times``: the clocks read (``_clock``). Also each time's first clock cell, as written."""
     keys = list(zip(*(clock.tolist() for clock in times)))  # per row, its time, comparable
     order = sorted(set(keys))
     position = {key: index for index, key in enumerate(order)}
@@ -463,10 +464,12 @@ def _side_by_side(values: np.ndarray, columns: list[str], ids: list[list[str]], 
     return wide, named, written
 
 
-def _check_time_increases(columns: list[list[str]], names: list[str], source: str, first_data_line: int) -> None:
-    """Refuse time columns of numbers or dates that do not strictly increase, read together left to right (year,
-    then month, then day); columns of other labels ("Q1", "monday") are not checked."""
-    clocks = [clock for clock in map(_clock, columns) if clock is not None]
+def _check_time_increases(columns: list[list[str]], parsed: list[np.ndarray | None], names: list[str], source: str,
+                          first_data_line: int) -> None:
+    """Refuse time columns of numbers or dates (``parsed``: each read by ``_clock``) that do not strictly increase,
+    read together left to right (year, then month, then day); columns of other labels ("Q1", "monday") are not
+    checked."""
+    clocks = [clock for clock in parsed if clock is not None]
     if not clocks:
         return
     row = _first_fall(clocks, np.arange(len(columns[0])))

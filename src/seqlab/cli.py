@@ -364,7 +364,7 @@ def _command_predict(arguments: argparse.Namespace, extra: list[str]) -> None:
     if arguments.file:
         inputs += checkpoint.task.read_inputs(arguments.file)
     predictions = checkpoint.task.predict(checkpoint.model, inputs)
-    header = checkpoint.task.prediction_header()
+    header = checkpoint.task.prediction_header(predictions)
     if header is not None and not arguments.json:
         print(header)
     for prediction in predictions:

@@ -127,8 +127,9 @@ class Task:
         """Figures of the predictions for ``inputs`` (a task that draws none returns []); the paths written."""
         return []
 
-    def prediction_header(self) -> str | None:
-        """A line naming what each printed prediction holds (a forecast's columns), printed before them; None: none."""
+    def prediction_header(self, predictions: list[Any]) -> str | None:
+        """A line naming what each of ``predictions`` (``predict``'s) holds when printed (a forecast's time and
+        columns), printed before them; None: none."""
         return None
 
 

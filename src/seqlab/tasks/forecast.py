@@ -91,11 +91,12 @@ ANCHOR_ORIGINS = 20_000  # at most this many origins judge the anchor: 20,000 x 
 
 class ForecastStep(list):
     """One forecast step's values: printed as a CSV row after its time (``time``: the time column's next value, or
-    the step's number where it cannot be told), serialised to JSON as the list of values."""
+    the step's number where it cannot be told; ``time_name``: that column's name, or "step"), serialised to JSON as
+    the list of values."""
 
-    def __init__(self, values: list[float], time: str) -> None:
+    def __init__(self, values: list[float], time: str, time_name: str) -> None:
         super().__init__(values)
-        self.time = time
+        self.time, self.time_name = time, time_name
 
     def __str__(self) -> str:
         return ",".join([self.time, *(format(value, ".6g") for value in self)])
@@ -164,7 +165,6 @@ class ForecastTask(Task):
         self.interval_margin: np.ndarray | None = (np.asarray(saved["interval_margin"], dtype=float)
                                                    if saved and saved.get("interval_margin") is not None else None)
         self.initial_weights: InitialWeights | None = None  # init_from's, for a fresh run
-        self.time_name = "step"  # what the last predict's rows begin with: the time column's name, or the step
         self.series: TimeSeries | None = None
         self.cut = 0  # rows before the held-out part
         self.fit_rows = 0  # rows the network learns from (before the validation part)
@@ -492,23 +492,19 @@ class ForecastTask(Task):
     def predict(self, model: nn.Module, inputs: list[Any]) -> list[Any]:
         """The H rows after the end of each series (a TimeSeries or a path), one ForecastStep per row."""
         steps: list[Any] = []
-        self.time_name = "step"
         for item in inputs:
             series = self._series(item)
             forecast = self._forecasts(model, series, np.array([len(series)])).by_method[self.method][0]  # (H, C)
-            times = future_times(series.times, len(forecast)) if series.times else None
-            if times is not None and len(inputs) == 1:
-                self.time_name = series.time_name
-            else:
-                times = [str(step) for step in range(1, len(forecast) + 1)]
-            steps.extend(ForecastStep(row.tolist(), time) for row, time in zip(forecast, times))
+            times = future_times(series.times, len(forecast)) if series.times and len(inputs) == 1 else None
+            named = series.time_name if times is not None else "step"  # several inputs: one header, so steps
+            times = times or [str(step) for step in range(1, len(forecast) + 1)]
+            steps.extend(ForecastStep(row.tolist(), time, named) for row, time in zip(forecast, times))
         return steps
 
-    def prediction_header(self) -> str:
-        """The columns of each printed step, as a CSV header (so ``seqlab predict ... > forecast.csv`` is a CSV):
-        the time column's name (the step's number, "step", where the next times cannot be told), then the
-        series' columns."""
-        return ",".join([self.time_name, *self.columns])
+    def prediction_header(self, predictions: list[Any]) -> str:
+        """The columns of the printed steps, as a CSV header (so ``seqlab predict ... > forecast.csv`` is a CSV):
+        their time column's name ("step" where the next times could not be told), then the series' columns."""
+        return ",".join([predictions[0].time_name if predictions else "step", *self.columns])
 
     def draw(self, model: nn.Module, inputs: list[Any]) -> list[Path]:
         """For each series, its last T rows, the forecast and its 80% interval in ``SOURCE.forecast.png`` (for

@@ -272,6 +272,88 @@ def test_a_semicolon_separated_file_with_decimal_commas(tmp_path):
     assert read_series(plain, target_columns="x").values[:, 0].tolist() == [2, 3]
 
 
+def test_a_date_and_a_time_of_day_in_two_columns_are_read_together(tmp_path):
+    """Instruments and weather files write the date and the time of day in two columns (TMY3: "01/01/1988,01:00"
+    .. "24:00"): neither is forecast, and they increase read together, though the date repeats on every hour of a
+    day; a unit after a header name ("Date (MM/DD/YYYY)") does not hide that it names time."""
+    rows = [(f"01/{day:02d}/1988", f"{hour:02d}:00") for day in (1, 2) for hour in range(1, 25)]
+    path = tmp_path / "tmy.csv"
+    path.write_text("Date (MM/DD/YYYY),Time (HH:MM),Dry-bulb (C)\n"
+                    + "".join(f"{date},{time},{index % 9}\n" for index, (date, time) in enumerate(rows)),
+                    encoding="utf-8")
+    series = read_series(path)
+    assert series.columns == ["Dry-bulb (C)"] and series.values[:, 0].tolist() == [index % 9 for index in range(48)]
+    plain = tmp_path / "plain.csv"  # unnamed: a first column of dates and a column of times of day after it
+    plain.write_text("when,clock,load\n" + "".join(
+        f"2020-03-0{1 + index // 3},{8 + index % 3}:30:00,{index}\n" for index in range(6)), encoding="utf-8")
+    assert read_series(plain).columns == ["load"]
+    rows[30] = rows[29]  # an hour written twice: refused
+    path.write_text("Date (MM/DD/YYYY),Time (HH:MM),Dry-bulb (C)\n"
+                    + "".join(f"{date},{time},1\n" for date, time in rows), encoding="utf-8")
+    with pytest.raises(SeqlabError, match="'Date \\(MM/DD/YYYY\\)', 'Time \\(HH:MM\\)', read together, do not "
+                                          "increase at line 32 \\(01/02/1988, 06:00 after 01/02/1988, 06:00\\)"):
+        read_series(path)
+
+
+def test_time_column_none_takes_the_rows_in_order_as_they_stand(tmp_path):
+    """A column that names time but repeats (the year of weekly rows, as ISLR's Weekly data has it) is refused as
+    going back in time, naming the way out: --time-column none reads the rows in the file's order, and every
+    numeric column is data (the year too, unless --target-columns leaves it out)."""
+    path = tmp_path / "weekly.csv"
+    path.write_text("Year,Volume\n" + "".join(f"{1990 + week // 52},{week % 11 + 0.5}\n" for week in range(120)),
+                    encoding="utf-8")
+    with pytest.raises(SeqlabError, match="time column 'Year' does not increase at line 3 \\(1990 after 1990\\); "
+                                          "sort the rows by time or fix the value, or if the rows are in time order "
+                                          "as they stand, pass --time-column none \\(and --target-columns\\)$"):
+        read_series(path)
+    assert read_series(path, time_column="none").columns == ["Year", "Volume"]
+    series = read_series(path, time_column="none", target_columns="Volume")
+    assert series.values[:, 0].tolist() == [week % 11 + 0.5 for week in range(120)] and not series.times
+
+
+def test_notes_above_the_table_are_named_as_such(tmp_path):
+    """A file that starts with a line of notes (TMY3 files start with the station's number, name and place) is
+    refused saying so; a stray cell in one row is still named by its line."""
+    path = tmp_path / "station.csv"
+    path.write_text('723170,"GREENSBORO",NC,-5.0\n' + "date,temperature,humidity,wind,rain,sun\n" + "".join(
+        f"2020-01-{day:02d},{day},{50 + day},3,0,1\n" for day in range(1, 21)), encoding="utf-8")
+    with pytest.raises(SeqlabError, match="station.csv: the first line has 4 cells and most lines after 6: if line "
+                                          "above line 2 are notes, not the table, delete them so that the file starts "
+                                          "with its header$"):
+        read_series(path)
+    path.write_text("\n".join(path.read_text().split("\n")[1:]))
+    assert read_series(path).columns == ["temperature", "humidity", "wind", "rain", "sun"]
+
+
+@pytest.mark.parametrize("kind", ["gzip", "bzip2", "xz", "zip"])
+def test_a_compressed_file_is_read_as_the_text_inside(tmp_path, kind):
+    """A CSV compressed whole (series.csv.gz, or a download's .zip of one file) reads as the CSV inside it, told by
+    its first bytes, not its name; a damaged one, or a zip of several files, is refused naming what to do."""
+    import bz2
+    import gzip
+    import lzma
+    import zipfile
+
+    text = "t,load\n" + "".join(f"{step},{step % 5}\n" for step in range(30))
+    path = tmp_path / "series.data"
+    if kind == "zip":
+        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("series.csv", text)
+    else:
+        path.write_bytes({"gzip": gzip.compress, "bzip2": bz2.compress, "xz": lzma.compress}[kind](text.encode()))
+    assert read_series(path).values[:, 0].tolist() == [step % 5 for step in range(30)]
+    damaged = tmp_path / "damaged.data"
+    damaged.write_bytes(path.read_bytes()[:len(path.read_bytes()) // 2])
+    with pytest.raises(SeqlabError, match=f"damaged.data is {kind}-compressed but cannot be decompressed"):
+        read_series(damaged)
+    if kind == "zip":
+        with zipfile.ZipFile(path, "a") as archive:
+            archive.writestr("notes.txt", "hello")
+        with pytest.raises(SeqlabError, match="is a zip archive of 2 files \\(series.csv, notes.txt\\); extract "
+                                              "the one to read and pass it"):
+            read_series(path)
+
+
 def test_a_column_of_text_is_named_with_the_columns_to_forecast_instead(tmp_path):
     weather = tmp_path / "weather.csv"
     weather.write_text("date,rain,wind,kind\n2012/01/01,0.0,4.7,drizzle\n2012/01/02,10.9,4.5,rain\n"

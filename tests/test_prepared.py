@@ -1,5 +1,6 @@
 """Prepared corpora: chunked preparation gives the in-memory tokens, training from a folder follows
 training from the file, documents are held out whole, damaged folders and bad input are refused."""
+import gzip
 import hashlib
 import json
 import math
@@ -131,6 +132,7 @@ def write_documents(folder):
     (folder / "empty.txt").write_bytes(b"")
     (folder / "latin1.txt").write_bytes("café au lait".encode("latin-1"))
     (folder / "image.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    (folder / "archive.txt.gz").write_bytes(gzip.compress(b"read in place by byte ranges: not through gzip"))
     return texts
 
 
@@ -140,8 +142,9 @@ def test_several_files_are_split_by_documents_and_bad_files_skipped_or_refused(t
     assert main(["prepare", "--data", str(folder), "--out", str(tmp_path / "prepared"), "--tokenizer", "word",
                  "--val-fraction", "0.3", "--workers", "1"]) == 0
     error = capsys.readouterr().err
-    assert "skipped 2 of 9 files that are not UTF-8 text" in error
+    assert "skipped 3 of 10 files that are not UTF-8 text" in error
     assert "latin1.txt is not valid UTF-8" in error and "image.png looks binary" in error
+    assert "archive.txt.gz is gzip-compressed (decompress it first)" in error
     manifest = json.loads((tmp_path / "prepared" / "manifest.json").read_text())
     sources = {source["path"]: source for source in manifest["sources"]}
     assert sorted(sources) == sorted(str(folder / name) for name in texts)  # no hidden, empty or bad file
@@ -169,7 +172,7 @@ def test_several_files_are_split_by_documents_and_bad_files_skipped_or_refused(t
 
     before = sorted(path.name for path in tmp_path.iterdir())
     error = run_bad(capsys, ["prepare", "--data", str(folder), "--out", str(tmp_path / "strict"), "--strict"])
-    assert "2 of 9 files are not UTF-8 text" in error and "latin1.txt" in error
+    assert "3 of 10 files are not UTF-8 text" in error and "latin1.txt" in error
     assert sorted(path.name for path in tmp_path.iterdir()) == before  # nothing written, not even a temporary
 
 

@@ -85,7 +85,8 @@ class TaskConfig:
         "help": "the columns to forecast, comma-separated; empty: every numeric column but the time column",
         "tasks": ("forecast",)})
     time_column: str = field(default="", metadata={
-        "help": "the date or time column; empty: recognised by itself", "tasks": ("forecast",)})
+        "help": "the date or time column; empty: recognised by itself; none: no column is time, the rows are in time "
+                "order as they stand", "tasks": ("forecast",)})
     season: int = field(default=0, metadata={
         "help": "the seasonal-naive baseline's period; 0: guessed from the data", "minimum": 0, "tasks": ("forecast",)})
     missing: str = field(default="interpolate", metadata={

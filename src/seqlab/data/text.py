@@ -1,11 +1,17 @@
 """Reading text: whole small files, and corpora of any size as documents read in bounded chunks."""
 from __future__ import annotations
 
+import bz2
 import codecs
 import glob
+import gzip
 import hashlib
+import io
+import lzma
 import os
 import re
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -13,12 +19,43 @@ from typing import Iterator, Sequence
 from ..errors import SeqlabError
 
 BINARY_PROBE_BYTES = 8192
+# what a compressed file starts with (its "magic number"), whatever its name: the format's name
+COMPRESSED = {b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz", b"PK\x03\x04": "zip",
+              b"\x28\xb5\x2f\xfd": "zstd"}
+
+
+def compression(start: bytes) -> str:
+    """The compression a file's first bytes announce ("gzip", "bzip2", "xz", "zip", "zstd"), or "" for none."""
+    return next((name for magic, name in COMPRESSED.items() if start.startswith(magic)), "")
+
+
+def _decompress(raw: bytes, kind: str, path: Path) -> bytes:
+    """A small compressed file's content, by the standard library: gzip, bzip2, xz, or a zip archive of one file.
+    A damaged file, a zip of several files and zstd (no reader in Python 3.11's library) are refused."""
+    try:
+        if kind == "zip":
+            with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+                members = [member for member in archive.infolist() if not member.is_dir()]
+                if len(members) != 1:
+                    raise SeqlabError(f"data file {path} is a zip archive of {len(members)} files "
+                                      f"({', '.join(member.filename for member in members[:5])}); extract the one "
+                                      "to read and pass it")
+                return archive.read(members[0])
+        if kind == "zstd":
+            raise SeqlabError(f"data file {path} is zstd-compressed; decompress it first (zstd -d {path})")
+        return {"gzip": gzip.decompress, "bzip2": bz2.decompress, "xz": lzma.decompress}[kind](raw)
+    # each library's "this is damaged" (bzip2 says a stream that ends early with ValueError)
+    except (OSError, EOFError, ValueError, zlib.error, lzma.LZMAError, zipfile.BadZipFile) as error:
+        raise SeqlabError(f"data file {path} is {kind}-compressed but cannot be decompressed ({error}); check "
+                          "the file is whole") from None
 
 
 def read_text(path: str | Path) -> str:
     """Read a UTF-8 text file (without its byte-order mark, if any), refusing with one clear line what is not one.
 
-    Only NUL bytes in the first ``BINARY_PROBE_BYTES`` mark a file as binary; later ones are text.
+    A file compressed whole (gzip, bzip2, xz, or a zip archive holding one file: ``compression``) is read as the
+    text inside it, whatever its name. Only NUL bytes in the first ``BINARY_PROBE_BYTES`` mark a file as binary;
+    later ones are text.
     """
     if not str(path):  # before Path(), which reads "" as "."
         raise SeqlabError("no data file given: pass --data PATH")
@@ -28,6 +65,9 @@ def read_text(path: str | Path) -> str:
     if path.is_dir():
         raise SeqlabError(f"data path {path} is a directory; pass a text file")
     raw = path.read_bytes()
+    kind = compression(raw)
+    if kind:
+        raw = _decompress(raw, kind, path)
     if not raw:
         raise SeqlabError(f"data file {path} is empty; give a file with text in it")
     if b"\x00" in raw[:BINARY_PROBE_BYTES]:
@@ -147,6 +187,9 @@ def scan_document(path: Path) -> DocumentScan:
         while block := handle.read(READ_BYTES):
             digest.update(block)
             if problem:
+                continue
+            if offset == 0 and compression(block):  # corpora are read in place, by byte ranges: not through a decompressor
+                problem = f"is {compression(block)}-compressed (decompress it first)"
                 continue
             if offset < BINARY_PROBE_BYTES and b"\x00" in block[:BINARY_PROBE_BYTES - offset]:
                 problem = "looks binary (it has NUL bytes)"

@@ -5,11 +5,12 @@ array. The first ``1 - val_fraction`` of the rows train; the rest are held out
 (no shuffling: the future must not leak into the past).
 
 CSV layout: comma-, tab- or semicolon-separated (the last with decimal commas,
-``12,5``, as spreadsheets write it where the comma is the decimal mark), one row per time. A header is detected
+``12,5``, as spreadsheets write it where the comma is the decimal mark), one row per time; compressed whole or
+not (``seqlab.data.text.read_text``). A header is detected
 (``header="auto"``) when some cell of the first row is not a number while the
 cell below it is; ``"yes"``/``"no"`` force it. The time column (dates, stamps)
 is named or indexed by ``time_column``; left empty, it is recognised (see
-``read_series``). Time values are not used beyond their order: rows are
+``read_series``); ``none``, no column is time. Time values are not used beyond their order: rows are
 assumed evenly spaced. Without a header, columns are named by their index
 ("0", "1", ...), so ``--target-columns 1,2`` works either way. A file in long
 format, several series stacked with columns naming each row's series
@@ -31,6 +32,7 @@ a fixed seed so the same name is always the same series:
 """
 from __future__ import annotations
 
+import collections
 import csv
 import itertools
 import math
@@ -127,9 +129,26 @@ def _resolve_column(spec: str, names: list[str], source: str) -> int:
 
 MISSING_CELLS = {"", "nan", "na", "n/a", "null", "none", "?"}  # lower-cased cells that mean "no value"
 MISSING_CHOICES = ("interpolate", "error")
-# header names that say a column is time, not a series: such a column is the time column wherever it stands
+# header names that say a column is time, not a series: such a column is the time column wherever it stands (a unit
+# after the name, "Date (MM/DD/YYYY)" or "time [UTC]", is not part of it: ``_time_name``)
 TIME_NAMES = frozenset({"t", "time", "date", "datetime", "timestamp", "ds", "index", "year", "quarter", "month", "week",
-                        "day", "hour", "minute", "period", "step"})
+                        "day", "hour", "minute", "period", "step", "yr", "qtr", "mnth", "wk", "hr"})
+NO_TIME_COLUMN = "none"  # time_column: no column is time; the rows are in time order as they stand
+TIME_OF_DAY = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}(?:\.\d*)?))?")  # 7:30, 07:30:15, 24:00 (a day's end, as TMY writes it)
+
+
+def _time_name(name: str) -> str:
+    """A header name as ``TIME_NAMES`` holds it: lower case, without a unit in brackets after it."""
+    return re.sub(r"\s*[(\[].*$", "", name.strip()).lower()
+
+
+def _times_of_day(cells: list[str]) -> np.ndarray | None:
+    """Cells that are all times of day (HH:MM or HH:MM:SS, up to 24:00) as seconds since midnight, else None."""
+    matches = [TIME_OF_DAY.fullmatch(cell) for cell in cells]
+    if not cells or not all(matches):
+        return None
+    return np.array([int(hours) * 3600 + int(minutes) * 60 + float(seconds or 0)
+                     for hours, minutes, seconds in (match.groups() for match in matches)])
 
 
 def read_series(path: str | Path, *, target_columns: str = "", time_column: str = "", header: str = "auto",
@@ -139,7 +158,8 @@ def read_series(path: str | Path, *, target_columns: str = "", time_column: str 
     Time columns are never targets (``time_column``; or else every column whose
     header names time, such as ``t``, ``date``, ``year`` or ``month``, see
     ``TIME_NAMES``, and a first column of dates or of evenly increasing integers
-    such as 0, 1, 2, ... or 1949, 1950, ..., the row names R and pandas write).
+    such as 0, 1, 2, ... or 1949, 1950, ..., the row names R and pandas write; and every column of times of
+    day, 13:30, read after the first column's dates or with the named ones). ``time_column="none"``: none is.
     They must increase: the named ones read together left to right (a year,
     month and day in three columns), a first column of row numbers on its own;
     a row out of order is refused, not forecast as a series. A file in long
@@ -195,18 +215,24 @@ def read_series(path: str | Path, *, target_columns: str = "", time_column: str 
         if not any(row):
             raise SeqlabError(f"{source}: line {first_data_line + row_index} is empty; remove it or fill it in")
         if len(row) != width:
-            raise SeqlabError(f"{source}: line {first_data_line + row_index} has {len(row)} cells, "
-                              f"the first row has {width}")
+            raise SeqlabError(_ragged(source, rows, first_data_line + row_index, width))
 
     column_cells = [[row[index] for row in data_rows] for index in range(width)]
-    if time_column:
+    if time_column == NO_TIME_COLUMN:
+        clocks = []
+    elif time_column:
         clocks = [[_resolve_column(time_column, names, source)]]
     elif width > 1:
         # calendar parts (year, month, day) may be split over several named columns, which increase read together;
-        # a first column of dates or of row numbers (as R and pandas write row names) is time too, on its own
-        named = [index for index, name in enumerate(names) if name.strip().lower() in TIME_NAMES] if has_header else []
+        # a first column of dates or of row numbers (as R and pandas write row names) is time too, on its own, or
+        # with the columns of times of day (a date, then 13:30) that follow it
+        named = ([index for index, name in enumerate(names) if _time_name(name) in TIME_NAMES] if has_header else [])
         first = 0 not in named and (not is_number(column_cells[0][0]) or _is_integer_index(column_cells[0]))
-        clocks = [part for part in ([0] if first else [], named) if part]
+        of_day = [index for index in range(1, width)
+                  if index not in named and _times_of_day(column_cells[index]) is not None]
+        dated = first and not is_number(column_cells[0][0])
+        clocks = [part for part in ([0, *of_day] if dated else [0] if first else [],
+                                    sorted(named + ([] if dated else of_day))) if part]
         if sum(map(len, clocks)) == width:  # nothing left to forecast: the first of them is time, the rest data
             clocks = [[min(map(min, clocks))]]
     else:
@@ -268,6 +294,20 @@ def read_series(path: str | Path, *, target_columns: str = "", time_column: str 
                       time_name=names[clock[0]] if single else "", times=times if single else [])
 
 
+def _ragged(source: str, rows: list[list[str]], line: int, width: int) -> str:
+    """The one line for a row whose cells are not as many as the first row's: most often a stray cell, but where
+    most lines agree with each other and not with the first, notes above the table (a title, a station's details,
+    as instruments write them)."""
+    counts = collections.Counter(len(row) for row in rows[1:] if any(row))
+    common, how_many = counts.most_common(1)[0]
+    if common != width and how_many > len(rows) // 2:
+        start = next(index for index, row in enumerate(rows) if len(row) == common) + 1
+        lines = "the first line has" if start == 2 else f"the first {start - 1} lines have"
+        return (f"{source}: {lines} {width} cells and most lines after {common}: if line{'s' if start > 2 else ''} "
+                f"above line {start} are notes, not the table, delete them so that the file starts with its header")
+    return f"{source}: line {line} has {len(rows[line - 1])} cells, the first row has {width}"
+
+
 DECIMAL_COMMA = re.compile(r"[+-]?(\d+|\d{1,3}(\.\d{3})+),\d+([eE][+-]?\d+)?")  # 12,5 or 1.234,5
 
 
@@ -302,10 +342,13 @@ def _is_integer_index(cells: list[str]) -> bool:
 
 
 def _clock(cells: list[str]) -> np.ndarray | None:
-    """A time column's cells as numbers or as dates (int64 nanoseconds), or None for labels that are neither
-    ("Q1", "monday", "MSFT"): nothing to order them by."""
+    """A time column's cells as numbers, times of day (seconds) or dates (int64 nanoseconds), or None for labels
+    that are none of these ("Q1", "monday", "MSFT"): nothing to order them by."""
     if all(is_number(cell) for cell in cells):
         return np.array([float(cell) for cell in cells])
+    seconds = _times_of_day(cells)
+    if seconds is not None:
+        return seconds
     dates = _dates(cells)
     return None if dates is None else dates[0].to_numpy().astype("int64")
 
@@ -478,7 +521,8 @@ def _check_time_increases(columns: list[list[str]], parsed: list[np.ndarray | No
         named = (f"time column {names[0]!r} does" if len(names) == 1 else
                  "time columns " + ", ".join(map(repr, names)) + ", read together, do")
         raise SeqlabError(f"{source}: the {named} not increase at line {first_data_line + row} "
-                          f"({shown[0]} after {shown[1]}); sort the rows by time or fix the value")
+                          f"({shown[0]} after {shown[1]}); sort the rows by time or fix the value, or if the rows are "
+                          f"in time order as they stand, pass --time-column {NO_TIME_COLUMN} (and --target-columns)")
 
 
 def _interpolate(values: np.ndarray, columns: list[str], source: str) -> tuple[np.ndarray, dict[str, int]]:

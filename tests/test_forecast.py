@@ -354,6 +354,24 @@ def test_a_compressed_file_is_read_as_the_text_inside(tmp_path, kind):
             read_series(path)
 
 
+def test_times_with_utc_offsets_are_read_and_checked(tmp_path):
+    """ISO 8601 times with a UTC offset (as loggers and APIs write them: +01:00, Z), the offset changing when
+    clocks go forward, are the time column: read (in UTC where the offsets differ), checked to increase, never
+    forecast; they crashed the reader before (pandas hands back Timestamps, not numbers)."""
+    path = tmp_path / "flow.csv"
+    hours = ["2022-03-27T00:00:00+01:00", "2022-03-27T01:00:00+01:00", "2022-03-27T03:00:00+02:00",
+             "2022-03-27T04:00:00+02:00"]
+    path.write_text("Time,flow\n" + "".join(f"{hour},{index}\n" for index, hour in enumerate(hours)),
+                    encoding="utf-8")
+    series = read_series(path)
+    assert series.columns == ["flow"] and series.values[:, 0].tolist() == [0, 1, 2, 3] and series.times == hours
+    hours[2], hours[3] = hours[3], hours[2]
+    path.write_text("Time,flow\n" + "".join(f"{hour},{index}\n" for index, hour in enumerate(hours)),
+                    encoding="utf-8")
+    with pytest.raises(SeqlabError, match="time column 'Time' does not increase at line 5"):
+        read_series(path)
+
+
 def test_a_column_of_text_is_named_with_the_columns_to_forecast_instead(tmp_path):
     weather = tmp_path / "weather.csv"
     weather.write_text("date,rain,wind,kind\n2012/01/01,0.0,4.7,drizzle\n2012/01/02,10.9,4.5,rain\n"
@@ -766,6 +784,12 @@ def write_seasonal_csv(path, *, rows: int = 100, shift: float = 0.0) -> None:
     (["2010/12/31 22:00", "2010/12/31 23:00", "2011/01/01 00:00"], ["2011/01/01 01:00", "2011/01/01 02:00"]),
     (["Jan 1 2000", "Feb 1 2000", "Mar 1 2000"], ["2000-04-01", "2000-05-01"]),  # a layout not written back: ISO
     (["2020-01-01", "2020-01-02", "2020-01-05"], None),  # no frequency
+    ([f"2022-05-16T{hour:02d}:00:00+02:00" for hour in (0, 1, 2, 6, 7, 8, 9, 10, 11, 12, 13)],  # a gap: hours still
+     ["2022-05-16T14:00:00+02:00", "2022-05-16T15:00:00+02:00"]),
+    (["2022-03-27T00:00:00+01:00", "2022-03-27T01:00:00+01:00", "2022-03-27T03:00:00+02:00"],  # clocks go forward
+     ["2022-03-27T02:00:00+00:00", "2022-03-27T03:00:00+00:00"]),  # read in UTC, so written in UTC
+    (["2022-03-20T11:00:00Z", "2022-03-20T12:00:00Z", "2022-03-20T13:00:00Z"],
+     ["2022-03-20T14:00:00Z", "2022-03-20T15:00:00Z"]),
     (["Q1", "Q2", "Q3"], None),
 ])
 def test_future_times_go_on_as_the_time_column_does(cells, expected):

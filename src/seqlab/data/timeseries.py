@@ -349,20 +349,24 @@ def _clock(cells: list[str]) -> np.ndarray | None:
     seconds = _times_of_day(cells)
     if seconds is not None:
         return seconds
+    import pandas
+
     dates = _dates(cells)
-    return None if dates is None else dates[0].to_numpy().astype("int64")
+    # epoch ticks; where the cells carry a UTC offset (2022-03-20T11:00:00+01:00, ...Z), UTC's
+    return None if dates is None else pandas.DatetimeIndex(dates[0]).asi8
 
 
 def _dates(cells: list[str]) -> tuple[Any, bool] | None:
     """Cells as dates (a pandas Series of datetimes) and whether they were read day first; None if they are not.
 
     One format for the whole column, guessed from its first cell month first (01/13/2020) or else day first
-    (13/01/2020, 13.01.2020); cells in several formats are each read on their own."""
+    (13/01/2020, 13.01.2020); times with UTC offsets that change (+01:00, then +02:00 in summer) read in UTC;
+    cells in several formats are each read on their own."""
     import pandas
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # pandas' note that it could not guess a format
-        for options in ({}, {"dayfirst": True}, {"format": "mixed"}):
+        for options in ({}, {"dayfirst": True}, {"utc": True}, {"format": "mixed"}):
             try:
                 return pandas.to_datetime(pandas.Series(cells), **options), bool(options.get("dayfirst"))
             except (ValueError, OverflowError):
@@ -373,7 +377,8 @@ def _dates(cells: list[str]) -> tuple[Any, bool] | None:
 def future_times(cells: list[str], horizon: int) -> list[str] | None:
     """The ``horizon`` times after a time column's last cells, written as it writes them, or None where they cannot
     be told: numbers that rise by one fixed step (0, 1, 2; 1990, 1995, 2000) go on by it; dates go on at the
-    frequency pandas infers from the last ones (daily, business days, month starts or ends, quarters, hours)."""
+    frequency pandas infers from the last ones (daily, business days, month starts or ends, quarters, hours), or
+    where a gap hides it, by the step that at least 80% of them take."""
     import pandas
 
     last = cells[-50:]
@@ -397,14 +402,22 @@ def future_times(cells: list[str], horizon: int) -> list[str] | None:
             frequency = pandas.infer_freq(pandas.DatetimeIndex(dates))
         except (TypeError, ValueError):
             return None
-        if frequency is None:
-            return None
+        if frequency is None:  # a gap or two among the last times: the step most of them take, if one does
+            steps = pandas.Series(np.diff(pandas.DatetimeIndex(dates))).value_counts()
+            if steps.index[0] <= pandas.Timedelta(0) or steps.iloc[0] < 0.8 * (len(dates) - 1):
+                return None
+            frequency = steps.index[0]
         future = pandas.date_range(dates.iloc[-1], periods=horizon + 1, freq=frequency)[1:]
         layouts = [pandas.tseries.api.guess_datetime_format(cell, dayfirst=first)
                    for first in (dayfirst, not dayfirst) for cell in last[::-1]]
+    for iso in (lambda date: date.isoformat(), lambda date: date.isoformat().replace("+00:00", "Z")):
+        if all(iso(date) == cell for date, cell in zip(dates, last)):  # ISO 8601 with its UTC offset: +01:00, Z
+            return [iso(date) for date in future]
     # the layout that writes every one of the last cells back as it was (01/01/2020 alone is either order)
     written = next((layout for layout in dict.fromkeys(layouts) if layout is not None
                     and all(date.strftime(layout) == cell for date, cell in zip(dates, last))), None)
+    if written is None and dates.dt.tz is not None:  # offsets that changed, read in UTC: ISO 8601 in UTC
+        return [date.isoformat() for date in future]
     if written is None:  # a layout pandas cannot write back ("Jan 1 2000"): ISO
         written = "%Y-%m-%d" if all(date == date.normalize() for date in future) else "%Y-%m-%d %H:%M:%S"
     return [date.strftime(written) for date in future]

@@ -1,6 +1,7 @@
 """Forecasting: metrics against hand-computed values, CSV reading, scaling, windows, both modes, bad inputs, the CLI."""
 import json
 import math
+import re
 import warnings
 
 import numpy as np
@@ -369,6 +370,49 @@ def test_times_with_utc_offsets_are_read_and_checked(tmp_path):
     path.write_text("Time,flow\n" + "".join(f"{hour},{index}\n" for index, hour in enumerate(hours)),
                     encoding="utf-8")
     with pytest.raises(SeqlabError, match="time column 'Time' does not increase at line 5"):
+        read_series(path)
+
+
+def test_numbers_written_with_currency_thousands_and_percent_signs_are_numbers(tmp_path):
+    """As banks, shops and spreadsheets export a comma-separated file (Nasdaq's price history: "$182.31"): a
+    currency symbol, commas between thousands in a quoted cell and a percent sign write a number, read in the unit
+    written; what is not a number that way is still refused."""
+    path = tmp_path / "prices.csv"
+    path.write_text('Date,Close/Last,Volume,Change\n01/02/2024,$185.64,"82,488,674",1.5%\n'
+                    '01/03/2024,$184.25,"58,414,460",-0.75%\n01/04/2024,"$1,181.91","71,983,570",-1.3%\n',
+                    encoding="utf-8")
+    series = read_series(path)
+    assert series.columns == ["Close/Last", "Volume", "Change"]
+    assert series.values.tolist() == [[185.64, 82488674, 1.5], [184.25, 58414460, -0.75], [1181.91, 71983570, -1.3]]
+    path.write_text('t,price\n1,$185.64\n2,"1,23"\n3,$184\n', encoding="utf-8")  # 1,23: no thousands
+    with pytest.raises(SeqlabError, match="line 3, column 'price': '1,23' is not a number"):
+        read_series(path)
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("book.xlsx", None, "is an Excel workbook, not text; save the sheet as CSV UTF-8 and pass that"),
+    ("sheet.ods", None, "is an OpenDocument file \\(spreadsheet\\), not text; save the sheet as CSV UTF-8"),
+    ("old.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(64), "is an Excel 97-2003 workbook"),
+    ("table.parquet", b"PAR1" + bytes(64), "is a Parquet file; write it as CSV"),
+    ("report.pdf", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n", "is a PDF; give the text or the table it holds"),
+])
+def test_a_spreadsheet_or_other_file_that_is_not_text_is_named(tmp_path, name, content, message):
+    """An Excel workbook is a zip archive of XML parts (an OpenDocument one too, with its mimetype first): refused
+    as what it is, with the way to a CSV, not as a zip of many files or as binary."""
+    import zipfile
+
+    path = tmp_path / name
+    if content is None:
+        with zipfile.ZipFile(path, "w") as archive:
+            if name.endswith(".ods"):
+                archive.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet")
+                archive.writestr("content.xml", "<office:document-content/>")
+            else:
+                archive.writestr("[Content_Types].xml", "<Types/>")
+                archive.writestr("xl/workbook.xml", "<workbook/>")
+    else:
+        path.write_bytes(content)
+    with pytest.raises(SeqlabError, match=f"data file {re.escape(str(path))} {message}"):
         read_series(path)
 
 

@@ -21,7 +21,7 @@ from seqlab.cli import main
 from seqlab.data import prepared
 from seqlab.data.batches import evaluation_streams
 from seqlab.data.prepared import load_prepared, prepare_corpus
-from seqlab.data.text import chunk_ranges, split_text, text_pieces
+from seqlab.data.text import chunk_ranges, scan_document, split_text, text_pieces
 from seqlab.data.tokenizers import BPETokenizer, CharTokenizer, WordTokenizer
 from seqlab.tasks.language_model import evaluate_tokens
 from seqlab.train.checkpoint import load_checkpoint
@@ -133,6 +133,7 @@ def write_documents(folder):
     (folder / "latin1.txt").write_bytes("café au lait".encode("latin-1"))
     (folder / "image.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
     (folder / "archive.txt.gz").write_bytes(gzip.compress(b"read in place by byte ranges: not through gzip"))
+    (folder / "report.pdf").write_bytes(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
     return texts
 
 
@@ -142,7 +143,8 @@ def test_several_files_are_split_by_documents_and_bad_files_skipped_or_refused(t
     assert main(["prepare", "--data", str(folder), "--out", str(tmp_path / "prepared"), "--tokenizer", "word",
                  "--val-fraction", "0.3", "--workers", "1"]) == 0
     error = capsys.readouterr().err
-    assert "skipped 3 of 10 files that are not UTF-8 text" in error
+    assert "skipped 4 of 11 files that are not UTF-8 text" in error
+    assert scan_document(folder / "report.pdf").problem == "is a PDF, not text"  # beyond the names shown
     assert "latin1.txt is not valid UTF-8" in error and "image.png looks binary" in error
     assert "archive.txt.gz is gzip-compressed (decompress it first)" in error
     manifest = json.loads((tmp_path / "prepared" / "manifest.json").read_text())
@@ -172,7 +174,7 @@ def test_several_files_are_split_by_documents_and_bad_files_skipped_or_refused(t
 
     before = sorted(path.name for path in tmp_path.iterdir())
     error = run_bad(capsys, ["prepare", "--data", str(folder), "--out", str(tmp_path / "strict"), "--strict"])
-    assert "3 of 10 files are not UTF-8 text" in error and "latin1.txt" in error
+    assert "4 of 11 files are not UTF-8 text" in error and "latin1.txt" in error
     assert sorted(path.name for path in tmp_path.iterdir()) == before  # nothing written, not even a temporary
 
 

@@ -24,6 +24,40 @@ COMPRESSED = {b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz", b"PK\
               b"\x28\xb5\x2f\xfd": "zstd"}
 
 
+# files that are not text and not compressed text, by their first bytes: what they are, and how to make text of them
+SAVE_AS_CSV = "save the sheet as CSV UTF-8 and pass that"
+NOT_TEXT = {b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1": ("an Excel 97-2003 workbook (or another old Office file)", SAVE_AS_CSV),
+            b"PAR1": ("a Parquet file", "write it as CSV (pandas.read_parquet(path).to_csv(...)) and pass that"),
+            b"%PDF": ("a PDF", "give the text or the table it holds as a text file")}
+
+
+def not_text(start: bytes) -> str:
+    """What a file whose first bytes are ``start`` is, where they say it is a spreadsheet, Parquet file or PDF."""
+    return next((what for magic, (what, _) in NOT_TEXT.items() if start.startswith(magic)), "")
+
+
+def _refuse_not_text(raw: bytes, path: Path) -> None:
+    """Refuse a spreadsheet, Parquet file or PDF naming it and the way to text; an Office file is a zip archive
+    (its parts beside [Content_Types].xml, an OpenDocument one's beside its mimetype)."""
+    known = next((f"{what}; {fix}" for magic, (what, fix) in NOT_TEXT.items() if raw.startswith(magic)), "")
+    if not known and raw.startswith(b"PK\x03\x04"):
+        try:
+            with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+                names = archive.namelist()
+                mimetype = archive.read("mimetype").decode("ascii", "replace") if "mimetype" in names else ""
+        except zipfile.BadZipFile:
+            return  # damaged: said where it is decompressed
+        if "[Content_Types].xml" in names:
+            kind = next((kind for folder, kind in (("xl/", "an Excel workbook"), ("word/", "a Word document"),
+                                                   ("ppt/", "a PowerPoint file")) if any(
+                name.startswith(folder) for name in names)), "an Office file")
+            known = f"{kind}, not text; " + (SAVE_AS_CSV if kind == "an Excel workbook" else "save it as text")
+        elif mimetype.startswith("application/vnd.oasis.opendocument"):
+            known = f"an OpenDocument file ({mimetype.rsplit('.', 1)[-1]}), not text; {SAVE_AS_CSV}"
+    if known:
+        raise SeqlabError(f"data file {path} is {known}")
+
+
 def compression(start: bytes) -> str:
     """The compression a file's first bytes announce ("gzip", "bzip2", "xz", "zip", "zstd"), or "" for none."""
     return next((name for magic, name in COMPRESSED.items() if start.startswith(magic)), "")
@@ -65,6 +99,7 @@ def read_text(path: str | Path) -> str:
     if path.is_dir():
         raise SeqlabError(f"data path {path} is a directory; pass a text file")
     raw = path.read_bytes()
+    _refuse_not_text(raw, path)
     kind = compression(raw)
     if kind:
         raw = _decompress(raw, kind, path)
@@ -187,6 +222,9 @@ def scan_document(path: Path) -> DocumentScan:
         while block := handle.read(READ_BYTES):
             digest.update(block)
             if problem:
+                continue
+            if offset == 0 and not_text(block):
+                problem = f"is {not_text(block)}, not text"
                 continue
             if offset == 0 and compression(block):  # corpora are read in place, by byte ranges: not through a decompressor
                 problem = f"is {compression(block)}-compressed (decompress it first)"

@@ -5,7 +5,8 @@ array. The first ``1 - val_fraction`` of the rows train; the rest are held out
 (no shuffling: the future must not leak into the past).
 
 CSV layout: comma-, tab- or semicolon-separated (the last with decimal commas,
-``12,5``, as spreadsheets write it where the comma is the decimal mark), one row per time; compressed whole or
+``12,5``, as spreadsheets write it where the comma is the decimal mark; the first with numbers as spreadsheets and
+banks write them, ``"$1,234.50"``, ``12.5%``), one row per time; compressed whole or
 not (``seqlab.data.text.read_text``). A header is detected
 (``header="auto"``) when some cell of the first row is not a number while the
 cell below it is; ``"yes"``/``"no"`` force it. The time column (dates, stamps)
@@ -196,6 +197,8 @@ def read_series(path: str | Path, *, target_columns: str = "", time_column: str 
         raise SeqlabError(f"{source} line {reader.line_num}: not valid CSV ({error}); fix the quoting") from None
     if delimiter == ";":
         rows = [[_decimal_point(cell) for cell in row] for row in rows]
+    elif delimiter == ",":
+        rows = [[_plain_number(cell) for cell in row] for row in rows]
     while rows and not any(rows[-1]):  # trailing blank lines are not data
         rows.pop()
     if not rows:
@@ -306,6 +309,21 @@ def _ragged(source: str, rows: list[list[str]], line: int, width: int) -> str:
         return (f"{source}: {lines} {width} cells and most lines after {common}: if line{'s' if start > 2 else ''} "
                 f"above line {start} are notes, not the table, delete them so that the file starts with its header")
     return f"{source}: line {line} has {len(rows[line - 1])} cells, the first row has {width}"
+
+
+# a number as a spreadsheet or a bank writes it in a comma-separated file (where a comma in a cell was quoted): with
+# a currency symbol, commas between thousands or a percent sign ("$1,234.50", "1,234", "-€12.00", "12.5%")
+MARKED_NUMBER = re.compile(r"([+-]?)[$€£¥]?([+-]?)(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?%?")
+
+
+def _plain_number(cell: str) -> str:
+    """A number with a currency symbol, commas between thousands or a percent sign, as the number it writes
+    ("$1,234.50" -> 1234.50, "12.5%" -> 12.5: in the unit written); any other cell as it is."""
+    match = MARKED_NUMBER.fullmatch(cell)
+    if match is None or not any(mark in cell for mark in "$€£¥,%"):
+        return cell
+    sign, after_symbol, digits, decimals = match.groups()
+    return f"{sign or after_symbol}{digits.replace(',', '')}{decimals or ''}"
 
 
 DECIMAL_COMMA = re.compile(r"[+-]?(\d+|\d{1,3}(\.\d{3})+),\d+([eE][+-]?\d+)?")  # 12,5 or 1.234,5

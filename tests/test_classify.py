@@ -125,6 +125,16 @@ def test_reading_csv_and_tsv_with_and_without_header(tmp_path):
     assert first == second and len(first[1]) == 3 and sorted(first[0] + first[1]) == list(range(10))
 
 
+def test_a_quoted_text_over_several_lines_keeps_its_line_breaks(tmp_path):
+    """A review of two paragraphs is one quoted cell spanning lines, as spreadsheets and pandas write it: read whole,
+    its line break kept (not "phone.Battery", one word glued of two), and numbered by the line it ends on."""
+    path = write(tmp_path / "reviews.csv", 'text,label\n"Great phone.\nBattery lasts, really.",pos\n'
+                                            '"Broke in a day",neg\nfine,pos\n"Slow.\r\n\r\nAvoid.",neg\n')
+    read = read_labelled(path, label_column="label", text_columns="text")
+    assert read.texts == ["Great phone.\nBattery lasts, really.", "Broke in a day", "fine", "Slow.\n\nAvoid."]
+    assert read.labels == ["pos", "neg", "pos", "neg"] and read.line_numbers == [3, 4, 5, 8]
+
+
 @pytest.mark.parametrize("content, options, message", [
     ("a\t1\nb\t2\n", {"label_column": "3"}, "does not exist"),
     ("text,label\na,1\nb,2\n", {"label_column": "stars"}, "not in the header"),

@@ -54,7 +54,9 @@ def _rows(path: Path) -> list[tuple[int, list[str]]]:
     lines = split_lines(text)
     while lines and not lines[-1].strip():
         lines.pop()
-    reader = csv.reader(lines, delimiter=delimiter, quoting=quoting)
+    # each line with the newline that ended it, so that a quoted cell spanning lines (a review of two paragraphs)
+    # keeps its line break instead of gluing the last word of one line to the first of the next
+    reader = csv.reader((line + "\n" for line in lines), delimiter=delimiter, quoting=quoting)
     try:
         # the reader's line_num counts lines consumed, so a quoted field spanning lines is reported where it ends
         return [(reader.line_num, row) for row in reader]

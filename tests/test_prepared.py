@@ -137,6 +137,13 @@ def write_documents(folder):
     return texts
 
 
+def test_a_utf16_corpus_is_named_as_such(tmp_path):
+    """Corpora are read in place, by byte ranges: a UTF-16 file (Excel's "Unicode text") is named, not "binary"."""
+    path = tmp_path / "notes.txt"
+    path.write_bytes("some notes\n".encode("utf-16"))
+    assert scan_document(path).problem.startswith("is UTF-16 text (convert it to UTF-8")
+
+
 def test_several_files_are_split_by_documents_and_bad_files_skipped_or_refused(tmp_path, capsys):
     folder = tmp_path / "texts"
     texts = write_documents(folder)

@@ -12,6 +12,7 @@ usually written, so a stray ``"`` in a sentence stays a character.
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,9 +50,13 @@ def delimiter_for(path: Path, text: str) -> str:
 def _rows(path: Path) -> list[tuple[int, list[str]]]:
     """(line number, cells) of every row; blank lines at the end of the file are not rows."""
     text = read_text(path)
-    delimiter = delimiter_for(path, text)
-    quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
     lines = split_lines(text)
+    # Excel's first line "sep=;" names the separator; the table starts on the line after it
+    separator = re.fullmatch(r"sep=(.)", lines[0].strip()) if lines else None
+    skipped = 1 if separator else 0
+    lines = lines[skipped:]
+    delimiter = separator.group(1) if separator else delimiter_for(path, text)
+    quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
     while lines and not lines[-1].strip():
         lines.pop()
     # each line with the newline that ended it, so that a quoted cell spanning lines (a review of two paragraphs)
@@ -59,9 +64,10 @@ def _rows(path: Path) -> list[tuple[int, list[str]]]:
     reader = csv.reader((line + "\n" for line in lines), delimiter=delimiter, quoting=quoting)
     try:
         # the reader's line_num counts lines consumed, so a quoted field spanning lines is reported where it ends
-        return [(reader.line_num, row) for row in reader]
+        return [(reader.line_num + skipped, row) for row in reader]
     except csv.Error as error:
-        raise SeqlabError(f"{path} line {reader.line_num}: not valid CSV ({error}); fix the quoting") from None
+        raise SeqlabError(f"{path} line {reader.line_num + skipped}: not valid CSV ({error}); fix the "
+                          "quoting") from None
 
 
 def _is_index(selector: str) -> bool:

@@ -88,7 +88,7 @@ def read_text(path: str | Path) -> str:
     """Read a UTF-8 text file (without its byte-order mark, if any), refusing with one clear line what is not one.
 
     A file compressed whole (gzip, bzip2, xz, or a zip archive holding one file: ``compression``) is read as the
-    text inside it, whatever its name. Only NUL bytes in the first ``BINARY_PROBE_BYTES`` mark a file as binary;
+    text inside it, whatever its name; UTF-16 with its byte-order mark (Excel's "Unicode text") is read too. Only NUL bytes in the first ``BINARY_PROBE_BYTES`` mark a file as binary;
     later ones are text.
     """
     if not str(path):  # before Path(), which reads "" as "."
@@ -105,6 +105,12 @@ def read_text(path: str | Path) -> str:
         raw = _decompress(raw, kind, path)
     if not raw:
         raise SeqlabError(f"data file {path} is empty; give a file with text in it")
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):  # Excel's "Unicode text", Windows' tools
+        try:
+            return raw.decode("utf-16").removeprefix("\ufeff")
+        except UnicodeDecodeError as error:
+            raise SeqlabError(f"data file {path} starts as UTF-16 text but is not (bad bytes at offset "
+                              f"{error.start}); convert it to UTF-8") from None
     if b"\x00" in raw[:BINARY_PROBE_BYTES]:
         raise SeqlabError(f"data file {path} looks binary (it has NUL bytes); give a UTF-8 text file")
     try:
@@ -222,6 +228,9 @@ def scan_document(path: Path) -> DocumentScan:
         while block := handle.read(READ_BYTES):
             digest.update(block)
             if problem:
+                continue
+            if offset == 0 and block.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+                problem = "is UTF-16 text (convert it to UTF-8: corpora are read in place, by byte ranges)"
                 continue
             if offset == 0 and not_text(block):
                 problem = f"is {not_text(block)}, not text"

@@ -186,15 +186,21 @@ def read_series(path: str | Path, *, target_columns: str = "", time_column: str 
     if header not in ("auto", "yes", "no"):
         raise SeqlabError(f"task.header must be auto, yes or no, got {header!r}")
     lines = split_lines(read_text(path))
+    # Excel's first line "sep=;" names the separator; the table starts on the line after it
+    separator = EXCEL_SEPARATOR.fullmatch(lines[0].strip()) if lines else None
+    skipped = 1 if separator else 0  # lines before the table, so that the lines named in messages are the file's
+    lines = lines[skipped:]
     first_line = next((line for line in lines if line.strip()), "")
     # a comma, or a tab or a semicolon where the first line holds one and no comma (as spreadsheets write CSV
     # where the comma is the decimal mark: 2020-01-01;12,5)
-    delimiter = next((mark for mark in ("\t", ";") if mark in first_line and "," not in first_line), ",")
+    delimiter = separator.group(1) if separator else next(
+        (mark for mark in ("\t", ";") if mark in first_line and "," not in first_line), ",")
     reader = csv.reader(lines, delimiter=delimiter)
     try:
         rows = [[cell.strip() for cell in row] for row in reader]
     except csv.Error as error:
-        raise SeqlabError(f"{source} line {reader.line_num}: not valid CSV ({error}); fix the quoting") from None
+        raise SeqlabError(f"{source} line {reader.line_num + skipped}: not valid CSV ({error}); fix the "
+                          "quoting") from None
     if delimiter == ";":
         rows = [[_decimal_point(cell) for cell in row] for row in rows]
     elif delimiter == ",":
@@ -203,6 +209,8 @@ def read_series(path: str | Path, *, target_columns: str = "", time_column: str 
         rows.pop()
     if not rows:
         raise SeqlabError(f"data file {source} has no rows")
+    if len(rows[0]) > 1 and all(len(row) == len(rows[0]) and not row[-1] for row in rows if any(row)):
+        rows = [row[:-1] for row in rows]  # a separator at the end of every line (t,load,): no column after it
     if header == "auto":
         has_header = len(rows) > 1 and any(not is_number(cell) and is_number(below)
                                            for cell, below in zip(rows[0], rows[1]))
@@ -210,7 +218,7 @@ def read_series(path: str | Path, *, target_columns: str = "", time_column: str 
         has_header = header == "yes"
     width = len(rows[0])
     names = rows[0] if has_header else [str(index) for index in range(width)]
-    first_data_line = 2 if has_header else 1
+    first_data_line = (2 if has_header else 1) + skipped
     data_rows = rows[1:] if has_header else rows
     if not data_rows:
         raise SeqlabError(f"data file {source} has a header but no data rows")
@@ -218,7 +226,7 @@ def read_series(path: str | Path, *, target_columns: str = "", time_column: str 
         if not any(row):
             raise SeqlabError(f"{source}: line {first_data_line + row_index} is empty; remove it or fill it in")
         if len(row) != width:
-            raise SeqlabError(_ragged(source, rows, first_data_line + row_index, width))
+            raise SeqlabError(_ragged(source, rows, first_data_line + row_index, width, skipped))
 
     column_cells = [[row[index] for row in data_rows] for index in range(width)]
     if time_column == NO_TIME_COLUMN:
@@ -297,18 +305,18 @@ def read_series(path: str | Path, *, target_columns: str = "", time_column: str 
                       time_name=names[clock[0]] if single else "", times=times if single else [])
 
 
-def _ragged(source: str, rows: list[list[str]], line: int, width: int) -> str:
+def _ragged(source: str, rows: list[list[str]], line: int, width: int, skipped: int) -> str:
     """The one line for a row whose cells are not as many as the first row's: most often a stray cell, but where
     most lines agree with each other and not with the first, notes above the table (a title, a station's details,
-    as instruments write them)."""
+    as instruments write them). ``skipped``: the file's lines before ``rows``."""
     counts = collections.Counter(len(row) for row in rows[1:] if any(row))
     common, how_many = counts.most_common(1)[0]
     if common != width and how_many > len(rows) // 2:
-        start = next(index for index, row in enumerate(rows) if len(row) == common) + 1
-        lines = "the first line has" if start == 2 else f"the first {start - 1} lines have"
+        start = next(index for index, row in enumerate(rows) if len(row) == common) + 1 + skipped
+        lines = "the first line has" if start == 2 else f"the first {start - 1} lines have"  # sep= among them
         return (f"{source}: {lines} {width} cells and most lines after {common}: if line{'s' if start > 2 else ''} "
                 f"above line {start} are notes, not the table, delete them so that the file starts with its header")
-    return f"{source}: line {line} has {len(rows[line - 1])} cells, the first row has {width}"
+    return f"{source}: line {line} has {len(rows[line - 1 - skipped])} cells, the first row has {width}"
 
 
 # a number as a spreadsheet or a bank writes it in a comma-separated file (where a comma in a cell was quoted): with
@@ -326,6 +334,7 @@ def _plain_number(cell: str) -> str:
     return f"{sign or after_symbol}{digits.replace(',', '')}{decimals or ''}"
 
 
+EXCEL_SEPARATOR = re.compile(r"sep=(.)")  # the first line Excel reads (and writes) to name a CSV's separator
 DECIMAL_COMMA = re.compile(r"[+-]?(\d+|\d{1,3}(\.\d{3})+),\d+([eE][+-]?\d+)?")  # 12,5 or 1.234,5
 
 

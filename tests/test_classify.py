@@ -1,6 +1,7 @@
 """The classify task: padding never changes a prediction, metrics by hand, CSV/TSV layouts, bad inputs, the CLI."""
 import json
 import random
+import re
 
 import pytest
 import torch
@@ -253,6 +254,46 @@ def test_command_line_train_eval_predict(tmp_path, capsys):
     latin = tmp_path / "latin.tsv"
     latin.write_bytes("caf\u00e9\tx\nno\ty\n".encode("latin-1"))
     assert "UTF-8" in run_bad(capsys, ["train", "--data", str(latin), "--out", str(tmp_path / "r3"), *FLAGS])
+
+
+def test_json_lines_train_and_predict_like_a_table(tmp_path, capsys):
+    """A file of JSON Lines, as datasets libraries export text ({"text": ..., "label": 1}), is a table whose header
+    is the first object's keys: train names its columns, numbers are labels as JSON writes them, blank lines are
+    skipped (lines keep their numbers); predict reads a file without the label key, gzipped too, and gives what
+    the same texts given as arguments give."""
+    import gzip
+
+    rows = [row.split("\t") for row in sentiment_rows(80, 0)]
+    data = write(tmp_path / "train.jsonl", "".join(
+        json.dumps({"id": index, "review": text, "stars": int(label == "yes")}) + "\n" + ("\n" if index == 3 else "")
+        for index, (text, label) in enumerate(rows)))
+    read = read_labelled(data, label_column="stars", text_columns="review")
+    assert read.labels[:4] == [str(int(label == "yes")) for _, label in rows[:4]] and read.texts[0] == rows[0][0]
+    assert read.line_numbers[3:5] == [4, 6] and read.layout == {"label": "stars", "text": ["review"]}
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--out", str(run), "--text-columns", "review", "--label-column", "stars",
+                 *FLAGS]) == 0
+    texts = ["a good great film", "awful dull poor", "great lovely", "bad awful"]
+    capsys.readouterr()
+    assert main(["predict", str(run), *texts]) == 0
+    expected = capsys.readouterr().out.splitlines()
+    unlabelled = tmp_path / "new.jsonl.gz"
+    unlabelled.write_bytes(gzip.compress("".join(json.dumps({"id": index, "review": text}) + "\n"
+                                                 for index, text in enumerate(texts)).encode()))
+    assert main(["predict", str(run), "--file", str(unlabelled)]) == 0
+    assert capsys.readouterr().out.splitlines() == expected
+
+
+@pytest.mark.parametrize("content, message", [
+    ('{"text": "good", "label": 1}\n{"text": "bad"}\n', "line 2 has keys text, line 1 text, label; give every "
+                                                          "object the same keys"),
+    ('{"text": "good", "label": 1}\n{"text": ["bad"], "label": 0}\n', "line 2: 'text' holds a JSON list, not text"),
+    ('{"text": "good", "label": 1}\n{"text": "bad", \n', "line 2: not a JSON object"),
+    ('[{"text": "good", "label": 1}]\n', "is a JSON array; write it as JSON Lines"),
+])
+def test_bad_json_lines_are_refused_with_one_clear_line(tmp_path, content, message):
+    with pytest.raises(SeqlabError, match=re.escape(message)):
+        read_labelled(write(tmp_path / "bad.jsonl", content))
 
 
 def test_predict_reads_a_table_without_its_label_column(tmp_path, capsys):

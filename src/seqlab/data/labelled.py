@@ -1,5 +1,8 @@
 """Labelled texts from CSV/TSV files: one example a row, a label column and one or more text columns.
 
+A file of JSON Lines (one object a line, as datasets libraries export text: ``{"text": "...", "label": 1}``) is
+a table too: its first object's keys are the header, each object a row.
+
 The layout is chosen by three settings (``task.label_column``,
 ``task.text_columns``, ``task.header``): columns by index (``0``, ``-1``) or by
 header name, and a header row that is present, absent, or guessed. By default
@@ -12,6 +15,7 @@ usually written, so a stray ``"`` in a sentence stays a character.
 from __future__ import annotations
 
 import csv
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +26,7 @@ from torch import Tensor
 
 from ..errors import SeqlabError
 from .batches import Batch
-from .text import read_text, split_lines
+from .text import read_text, split_lines, table_suffix
 
 SNIFF_LINES = 50
 
@@ -38,7 +42,7 @@ class LabelledTexts:
 
 def delimiter_for(path: Path, text: str) -> str:
     """Tab for .tsv, comma for .csv; otherwise tab when every one of the first lines has one, else comma."""
-    suffix = path.suffix.lower()
+    suffix = table_suffix(path)
     if suffix == ".tsv":
         return "\t"
     if suffix == ".csv":
@@ -47,10 +51,58 @@ def delimiter_for(path: Path, text: str) -> str:
     return "\t" if sample and all("\t" in line for line in sample) else ","
 
 
+KEYS_LINE = 0  # the line "number" of a JSON Lines file's header row: its first object's keys
+
+
+def _json_lines(path: Path, lines: list[str]) -> list[tuple[int, list[str]]] | None:
+    """A file of JSON objects, one a line, as rows: its first object's keys (as line ``KEYS_LINE``), then each
+    object's values in that order, as text; None where the first line is not a JSON object. Blank lines are
+    skipped; a line that is not an object with those keys, or a value that is a list or an object, is refused."""
+    numbered = [(number, line) for number, line in enumerate(lines, start=1) if line.strip()]
+    opening = numbered[0][1].strip() if numbered else ""
+    if opening.startswith("[") and (opening == "[" or opening[1:].lstrip().startswith("{")
+                                    or table_suffix(path) in (".json", ".jsonl", ".ndjson")):
+        raise SeqlabError(f"{path} is a JSON array; write it as JSON Lines, one object a line (pandas: "
+                          "to_json(path, orient='records', lines=True)), or as CSV")
+    if not numbered or not numbered[0][1].lstrip().startswith("{"):
+        return None
+    try:
+        first = json.loads(numbered[0][1])
+    except json.JSONDecodeError:
+        return None  # a CSV whose first cell starts with a brace
+    if not isinstance(first, dict):
+        return None
+    keys = list(first)
+    rows: list[tuple[int, list[str]]] = [(KEYS_LINE, keys)]
+    for number, line in numbered:
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise SeqlabError(f"{path} line {number}: not a JSON object ({error.msg}); a file of JSON Lines holds "
+                              "one object a line") from None
+        if not isinstance(record, dict) or set(record) != set(keys):
+            got = ", ".join(record) if isinstance(record, dict) else type(record).__name__
+            raise SeqlabError(f"{path} line {number} has keys {got}, line {numbered[0][0]} {', '.join(keys)}; give "
+                              "every object the same keys")
+        cells = []
+        for key in keys:
+            value = record[key]
+            if isinstance(value, (list, dict)):
+                raise SeqlabError(f"{path} line {number}: {key!r} holds a JSON {type(value).__name__}, not text or "
+                                  "a label; give a string or a number")
+            cells.append("" if value is None else value if isinstance(value, str) else json.dumps(value))
+        rows.append((number, cells))
+    return rows
+
+
 def _rows(path: Path) -> list[tuple[int, list[str]]]:
-    """(line number, cells) of every row; blank lines at the end of the file are not rows."""
+    """(line number, cells) of every row; blank lines at the end of the file are not rows. A JSON Lines file's
+    first row is its keys, numbered ``KEYS_LINE``."""
     text = read_text(path)
     lines = split_lines(text)
+    keyed = _json_lines(path, lines)
+    if keyed is not None:
+        return keyed
     # Excel's first line "sep=;" names the separator; the table starts on the line after it
     separator = re.fullmatch(r"sep=(.)", lines[0].strip()) if lines else None
     skipped = 1 if separator else 0
@@ -80,7 +132,10 @@ def _selectors(text_columns: str) -> list[str]:
 
 def _has_header(rows: list[tuple[int, list[str]]], *, header: str, label_column: str, text_columns: str) -> bool:
     """``yes``/``no`` as told; ``auto``: a header when a column is chosen by name, or when the first row's
-    label appears nowhere else in its column while every other label repeats (a label set, then its name)."""
+    label appears nowhere else in its column while every other label repeats (a label set, then its name); a
+    JSON Lines file's keys always."""
+    if rows and rows[0][0] == KEYS_LINE:
+        return True
     if header in ("yes", "no"):
         return header == "yes"
     if header != "auto":
@@ -190,7 +245,8 @@ def read_unlabelled(path: str | Path, *, layout: dict[str, Any] | None, header: 
         return texts
     if any(len(cells) != 1 for _, cells in rows):
         return None
-    named = header == "yes" or (header == "auto" and layout is not None and first == layout["text"])
+    named = (header == "yes" or rows[0][0] == KEYS_LINE
+             or (header == "auto" and layout is not None and first == layout["text"]))
     return [cells[0] for _, cells in rows[1 if named else 0:]]
 
 

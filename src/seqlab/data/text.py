@@ -58,6 +58,18 @@ def _refuse_not_text(raw: bytes, path: Path) -> None:
         raise SeqlabError(f"data file {path} is {known}")
 
 
+COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".zip", ".zst")
+
+
+def table_suffix(path: str | Path) -> str:
+    """A file's suffix, lower-cased, as its name tells its layout: the one before a compression suffix
+    (reviews.csv.gz -> .csv)."""
+    suffixes = [suffix.lower() for suffix in Path(path).suffixes]
+    while suffixes and suffixes[-1] in COMPRESSED_SUFFIXES:
+        suffixes.pop()
+    return suffixes[-1] if suffixes else ""
+
+
 def compression(start: bytes) -> str:
     """The compression a file's first bytes announce ("gzip", "bzip2", "xz", "zip", "zstd"), or "" for none."""
     return next((name for magic, name in COMPRESSED.items() if start.startswith(magic)), "")

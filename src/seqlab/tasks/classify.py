@@ -14,7 +14,7 @@ from ..config import Config
 from ..data.batches import Batch
 from ..data.labelled import (LabelledBatches, LabelledTexts, class_columns, pad_right, read_labelled,
                             read_unlabelled, split_indices)
-from ..data.text import read_lines
+from ..data.text import read_lines, table_suffix
 from ..data.tokenizers import Tokenizer, WordTokenizer, count_pieces, fit_tokenizer, tokenizer_from_dict, word_pieces
 from ..data.vectors import VectorEmbedding, read_word_vectors
 from ..errors import SeqlabError
@@ -27,7 +27,7 @@ from .base import BatchSource, InitialWeights, Task, check_text_inputs, start_mo
 TOKENIZER_FILE = "tokenizer.json"
 LABELS_FILE = "labels.json"
 BAG_OF_WORDS_FILE = "bag_of_words.json"
-TABLE_SUFFIXES = (".csv", ".tsv")
+TABLE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".ndjson", ".json")  # compressed or not: table_suffix
 
 
 def confusion_matrix(targets: Tensor, predictions: Tensor, num_classes: int) -> Tensor:
@@ -402,10 +402,10 @@ class ClassifyTask(Task):
 
     # ------------------------------------------------------------- prediction
     def read_inputs(self, path: str | Path) -> list[Any]:
-        """.csv/.tsv: the texts of a file laid out like the training data, or of one without its label column (its
+        """.csv/.tsv/.jsonl (compressed or not): the texts of a file laid out like the training data, or of one without its label column (its
         header names the training text columns) or of one column (see ``read_unlabelled``); anything else: one text
         per line."""
-        if Path(path).suffix.lower() in TABLE_SUFFIXES:
+        if table_suffix(path) in TABLE_SUFFIXES:
             texts = read_unlabelled(path, layout=self.layout, header=self.config.task.header)
             return self._read(path).texts if texts is None else texts
         return read_lines(path)

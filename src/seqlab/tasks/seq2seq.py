@@ -35,7 +35,7 @@ from ..config import Config
 from ..data.batches import Batch
 from ..data.labelled import pad_right, split_indices
 from ..data.pairs import BUILTIN_PREFIX, EOS, PAD, SPECIALS, PairBatches, Pairs, SeqToSeqVocabulary, read_pairs
-from ..data.text import read_lines
+from ..data.text import read_lines, table_suffix
 from ..data.tokenizers import fit_tokenizer, tokenizer_from_dict
 from ..decode import check_decoding, decode
 from ..errors import SeqlabError
@@ -266,8 +266,8 @@ class SeqToSeqTask(Task):
 
     # ------------------------------------------------------------- prediction
     def read_inputs(self, path: str | Path) -> list[Any]:
-        """.csv/.tsv: the sources of a pairs file; anything else: one source per line."""
-        if Path(path).suffix.lower() in TABLE_SUFFIXES:
+        """.csv/.tsv (compressed or not): the sources of a pairs file; anything else: one source per line."""
+        if table_suffix(path) in TABLE_SUFFIXES:
             return self._read(path).sources
         return read_lines(path)
 

@@ -259,6 +259,15 @@ def test_a_file_in_long_format_is_read_series_by_series_side_by_side(tmp_path):
         f"forecast: {long} is in long format: 2 series by 'id', read side by side, one row per time (a, b)"]
 
 
+def test_a_long_format_column_without_a_name_is_named_by_its_series_alone(tmp_path):
+    """A value column with an empty header (as R writes a row-name column) is named by its series' id alone, not
+    with a space after it."""
+    path = tmp_path / "long.csv"
+    path.write_text("id,date,,x\n" + "".join(f"{series},2020-01-0{day},{day},{day * 2}\n"
+                                              for day in range(1, 7) for series in "ab"), encoding="utf-8")
+    assert read_series(path).columns == ["a", "a x", "b", "b x"]
+
+
 def test_a_semicolon_separated_file_with_decimal_commas(tmp_path):
     """As a spreadsheet saves CSV where the comma is the decimal mark: cells split by semicolons, 12,5 is 12.5 and
     1.234,5 is 1234.5; a comma-separated file keeps reading commas as separators."""

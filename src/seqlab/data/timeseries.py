@@ -534,7 +534,8 @@ def _side_by_side(values: np.ndarray, columns: list[str], ids: list[list[str]], 
         wide[position[time], first:first + count] = values[row]
         written[position[time]] = clocks[0][row]
     labels = [" ".join(key) for key in series]
-    named = [label if count == 1 else f"{label} {column}" for label in labels for column in columns]
+    named = [label if count == 1 else " ".join(part for part in (label, column) if part)  # an unnamed column: the id
+             for label in labels for column in columns]
     if missing == "error":
         gaps = np.argwhere(np.isnan(wide))
         if len(gaps):

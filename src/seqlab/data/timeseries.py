@@ -405,7 +405,8 @@ def future_times(cells: list[str], horizon: int) -> list[str] | None:
     """The ``horizon`` times after a time column's last cells, written as it writes them, or None where they cannot
     be told: numbers that rise by one fixed step (0, 1, 2; 1990, 1995, 2000) go on by it; dates go on at the
     frequency pandas infers from the last ones (daily, business days, month starts or ends, quarters, hours), or
-    where a gap hides it, by the step that at least 80% of them take."""
+    where a gap hides it, by the step that at least 80% of them take; written in the layout that writes the last
+    ones back (1997Q3 after 1997Q2, Jul 1992 after Jun 1992), else in ISO 8601."""
     import pandas
 
     last = cells[-50:]
@@ -437,17 +438,38 @@ def future_times(cells: list[str], horizon: int) -> list[str] | None:
         future = pandas.date_range(dates.iloc[-1], periods=horizon + 1, freq=frequency)[1:]
         layouts = [pandas.tseries.api.guess_datetime_format(cell, dayfirst=first)
                    for first in (dayfirst, not dayfirst) for cell in last[::-1]]
-    for iso in (lambda date: date.isoformat(), lambda date: date.isoformat().replace("+00:00", "Z")):
-        if all(iso(date) == cell for date, cell in zip(dates, last)):  # ISO 8601 with its UTC offset: +01:00, Z
-            return [iso(date) for date in future]
-    # the layout that writes every one of the last cells back as it was (01/01/2020 alone is either order)
-    written = next((layout for layout in dict.fromkeys(layouts) if layout is not None
-                    and all(date.strftime(layout) == cell for date, cell in zip(dates, last))), None)
+    # the first way of writing a date that writes every one of the last cells back as it was (01/01/2020 alone is
+    # either order): ISO 8601 with its offset, the layouts pandas guesses, then those it cannot (months, quarters)
+    writers = [lambda date: date.isoformat(), lambda date: date.isoformat().replace("+00:00", "Z"),
+               *(_strftime(layout) for layout in dict.fromkeys([*layouts, *MONTH_LAYOUTS]) if layout is not None),
+               *_quarter_writers(last[-1])]
+    written = next((writer for writer in writers if all(writer(date) == cell for date, cell in zip(dates, last))),
+                   None)
     if written is None and dates.dt.tz is not None:  # offsets that changed, read in UTC: ISO 8601 in UTC
-        return [date.isoformat() for date in future]
+        written = writers[0]
     if written is None:  # a layout pandas cannot write back ("Jan 1 2000"): ISO
-        written = "%Y-%m-%d" if all(date == date.normalize() for date in future) else "%Y-%m-%d %H:%M:%S"
-    return [date.strftime(written) for date in future]
+        written = _strftime("%Y-%m-%d" if all(date == date.normalize() for date in future) else "%Y-%m-%d %H:%M:%S")
+    return [written(date) for date in future]
+
+
+# month layouts pandas does not guess (it guesses layouts with a day): May 1992, 1992/05, May-92
+MONTH_LAYOUTS = ("%b %Y", "%B %Y", "%b-%Y", "%B-%Y", "%b-%y", "%b %y", "%Y/%m", "%m/%Y", "%m-%Y", "%m.%Y", "%Y%m",
+                 "%Y %b", "%Y %B")
+QUARTER = re.compile(r"(\d{4})([ -]?)Q([1-4])|Q([1-4])([ -]?)(\d{4})")  # 1990Q1, 1990-Q1, Q1 1990
+
+
+def _strftime(layout: str) -> Any:
+    return lambda date: date.strftime(layout)
+
+
+def _quarter_writers(cell: str) -> list[Any]:
+    """A writer of quarters laid out as ``cell`` is (1990Q1, 1990-Q1, Q1 1990), or none where it is not one."""
+    match = QUARTER.fullmatch(cell)
+    if match is None:
+        return []
+    if match.group(1):
+        return [lambda date, mark=match.group(2): f"{date.year}{mark}Q{(date.month - 1) // 3 + 1}"]
+    return [lambda date, mark=match.group(5): f"Q{(date.month - 1) // 3 + 1}{mark}{date.year}"]
 
 
 def _first_fall(clocks: list[np.ndarray], rows: np.ndarray) -> int | None:

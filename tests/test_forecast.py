@@ -148,6 +148,10 @@ def test_time_column_is_recognised_and_never_forecast(tmp_path):
     labels = tmp_path / "labels.csv"  # labels that are not dates are still the time column, unchecked
     labels.write_text("quarter,y\nQ1,1\nQ2,2\nQ3,4\n", encoding="utf-8")
     assert read_series(labels).columns == ["y"]
+    quarters = tmp_path / "quarters.csv"  # quarters as statistics offices label them are times: checked
+    quarters.write_text("period,y\n1990 Q3,1\n1990 Q4,2\n1990 Q2,4\n", encoding="utf-8")
+    with pytest.raises(SeqlabError, match="time column 'period' does not increase at line 4 \\(1990 Q2 after 1990 Q4"):
+        read_series(quarters)
     gapped = tmp_path / "gapped.csv"  # a header that names time: the column is time, gaps in it or not
     gapped.write_text("Year,rain\n1949,3\n1950,5\n1952,4\n1953,6\n", encoding="utf-8")
     assert read_series(gapped).columns == ["rain"]
@@ -862,6 +866,9 @@ def write_seasonal_csv(path, *, rows: int = 100, shift: float = 0.0) -> None:
     (["1996-Q4", "1997-Q1", "1997-Q2"], ["1997-Q3", "1997-Q4"]),
     (["Apr 1992", "May 1992", "Jun 1992"], ["Jul 1992", "Aug 1992"]),  # months: pandas guesses no layout for them
     (["1992/10", "1992/11", "1992/12"], ["1993/01", "1993/02"]),
+    (["1996 Q4", "1997 Q1", "1997 Q2"], ["1997 Q3", "1997 Q4"]),  # labels pandas cannot read: read at their start
+    (["Q4 1996", "Q1 1997", "Q2 1997"], ["Q3 1997", "Q4 1997"]),
+    (["1992M10", "1992M11", "1992M12"], ["1993M01", "1993M02"]),
     (["2020-01-01", "2020-01-02", "2020-01-05"], None),  # no frequency
     ([f"2022-05-16T{hour:02d}:00:00+02:00" for hour in (0, 1, 2, 6, 7, 8, 9, 10, 11, 12, 13)],  # a gap: hours still
      ["2022-05-16T14:00:00+02:00", "2022-05-16T15:00:00+02:00"]),

@@ -388,9 +388,11 @@ def _dates(cells: list[str]) -> tuple[Any, bool] | None:
 
     One format for the whole column, guessed from its first cell month first (01/13/2020) or else day first
     (13/01/2020, 13.01.2020); times with UTC offsets that change (+01:00, then +02:00 in summer) read in UTC;
+    quarters and months as statistics offices label them (1990 Q1, Q1 1990, 1990M01) at their first day;
     cells in several formats are each read on their own."""
     import pandas
 
+    cells = _period_starts(cells) or cells
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # pandas' note that it could not guess a format
         for options in ({}, {"dayfirst": True}, {"utc": True}, {"format": "mixed"}):
@@ -399,6 +401,26 @@ def _dates(cells: list[str]) -> tuple[Any, bool] | None:
             except (ValueError, OverflowError):
                 continue
     return None
+
+
+STATISTICS_MONTH = re.compile(r"(\d{4})M(\d{2})")  # 1990M01, as the IMF, Eurostat and Statistics Norway write months
+
+
+def _period_starts(cells: list[str]) -> list[str] | None:
+    """Quarter or month labels pandas cannot read (1990 Q1, Q1 1990, 1990M01) as their first days (ISO), or None
+    where some cell is not one."""
+    starts = []
+    for cell in cells:
+        quarter, month = QUARTER.fullmatch(cell), STATISTICS_MONTH.fullmatch(cell)
+        if quarter:
+            year, number = (quarter.group(1), quarter.group(3)) if quarter.group(1) else (quarter.group(6),
+                                                                                        quarter.group(4))
+            starts.append(f"{year}-{3 * int(number) - 2:02d}-01")
+        elif month and 1 <= int(month.group(2)) <= 12:
+            starts.append(f"{month.group(1)}-{month.group(2)}-01")
+        else:
+            return None
+    return starts
 
 
 def future_times(cells: list[str], horizon: int) -> list[str] | None:
@@ -454,7 +476,7 @@ def future_times(cells: list[str], horizon: int) -> list[str] | None:
 
 # month layouts pandas does not guess (it guesses layouts with a day): May 1992, 1992/05, May-92
 MONTH_LAYOUTS = ("%b %Y", "%B %Y", "%b-%Y", "%B-%Y", "%b-%y", "%b %y", "%Y/%m", "%m/%Y", "%m-%Y", "%m.%Y", "%Y%m",
-                 "%Y %b", "%Y %B")
+                 "%Y %b", "%Y %B", "%YM%m")
 QUARTER = re.compile(r"(\d{4})([ -]?)Q([1-4])|Q([1-4])([ -]?)(\d{4})")  # 1990Q1, 1990-Q1, Q1 1990
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import csv
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from torch import Tensor
 
 from ..errors import SeqlabError
 from .batches import Batch
-from .text import read_text, split_lines, table_suffix
+from .text import excel_separator, read_text, split_lines, table_suffix
 
 SNIFF_LINES = 50
 
@@ -103,11 +102,10 @@ def _rows(path: Path) -> list[tuple[int, list[str]]]:
     keyed = _json_lines(path, lines)
     if keyed is not None:
         return keyed
-    # Excel's first line "sep=;" names the separator; the table starts on the line after it
-    separator = re.fullmatch(r"sep=(.)", lines[0].strip()) if lines else None
+    separator = excel_separator(lines)
     skipped = 1 if separator else 0
     lines = lines[skipped:]
-    delimiter = separator.group(1) if separator else delimiter_for(path, text)
+    delimiter = separator or delimiter_for(path, text)
     quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
     while lines and not lines[-1].strip():
         lines.pop()

@@ -132,6 +132,13 @@ def read_text(path: str | Path) -> str:
             f"data file {path} is not valid UTF-8 (bad byte at offset {error.start}); convert it to UTF-8") from None
 
 
+def excel_separator(lines: list[str]) -> str:
+    """The separator that Excel's first line ``sep=;`` names (it reads and writes one to say how a CSV's cells are
+    split), or "" where the first line is not one; the table starts on the line after it."""
+    match = re.fullmatch(r"sep=(.)", lines[0].strip()) if lines else None
+    return match.group(1) if match else ""
+
+
 def is_number(text: str) -> bool:
     """Whether a cell of a table reads as a number (``float`` accepts it: ints, decimals, exponents, nan, inf)."""
     try:

@@ -49,7 +49,7 @@ from torch import Tensor
 
 from ..errors import SeqlabError
 from .batches import Batch
-from .text import is_number, read_text, split_lines
+from .text import excel_separator, is_number, read_text, split_lines
 
 BUILTIN_PREFIX = "builtin:"
 BUILTIN_SEED = 2006  # fixed, so evaluation regenerates exactly the series a model was trained on
@@ -186,14 +186,13 @@ def read_series(path: str | Path, *, target_columns: str = "", time_column: str 
     if header not in ("auto", "yes", "no"):
         raise SeqlabError(f"task.header must be auto, yes or no, got {header!r}")
     lines = split_lines(read_text(path))
-    # Excel's first line "sep=;" names the separator; the table starts on the line after it
-    separator = EXCEL_SEPARATOR.fullmatch(lines[0].strip()) if lines else None
+    separator = excel_separator(lines)
     skipped = 1 if separator else 0  # lines before the table, so that the lines named in messages are the file's
     lines = lines[skipped:]
     first_line = next((line for line in lines if line.strip()), "")
     # a comma, or a tab or a semicolon where the first line holds one and no comma (as spreadsheets write CSV
     # where the comma is the decimal mark: 2020-01-01;12,5)
-    delimiter = separator.group(1) if separator else next(
+    delimiter = separator or next(
         (mark for mark in ("\t", ";") if mark in first_line and "," not in first_line), ",")
     reader = csv.reader(lines, delimiter=delimiter)
     try:
@@ -334,7 +333,6 @@ def _plain_number(cell: str) -> str:
     return f"{sign or after_symbol}{digits.replace(',', '')}{decimals or ''}"
 
 
-EXCEL_SEPARATOR = re.compile(r"sep=(.)")  # the first line Excel reads (and writes) to name a CSV's separator
 DECIMAL_COMMA = re.compile(r"[+-]?(\d+|\d{1,3}(\.\d{3})+),\d+([eE][+-]?\d+)?")  # 12,5 or 1.234,5
 
 

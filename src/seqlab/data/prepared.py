@@ -12,7 +12,10 @@ in three streaming passes over the input, each reading bounded chunks (``text.ch
 the whole corpus: a scan (hashes, UTF-8 check, character counts), the tokenizer's fit (characters and
 words counted chunk by chunk, BPE trained by the tokenizers library from an iterator of pieces) and
 the encoding, spread over worker processes and written in order. The folder appears only when it is
-complete: everything is written into a hidden temporary folder beside it, renamed at the end.
+complete: everything is written into a hidden temporary folder beside it, renamed at the end. Inputs
+compressed whole (gzip, bzip2, xz) are first decompressed, streamed, into another hidden folder beside it
+(or the system's temporary folder), read from there and removed at the end; the manifest names each by
+its own path, with its text's bytes and SHA-256.
 
 The validation part is held out by documents (in a fixed pseudo-random order, by their SHA-256, so
 the split does not depend on how the paths were written and copies of a document fall on one side;
@@ -27,6 +30,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import tempfile
 import time
 from collections import Counter, deque
 from concurrent.futures import Executor, ProcessPoolExecutor
@@ -41,7 +45,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn, 
 
 from ..errors import SeqlabError
 from ..manifest import file_entries, verify_files
-from .text import byte_offset_of_character, chunk_ranges, list_documents, read_range, scan_document, text_pieces
+from .text import (byte_offset_of_character, chunk_ranges, compression, decompress_to, list_documents, read_range,
+                   scan_document, text_pieces)
 from .tokenizers import (FIT_PIECE_CHARACTERS, TOKENIZERS, BPETokenizer, Tokenizer, count_pieces,
                          tokenizer_from_dict)
 
@@ -52,6 +57,9 @@ TOKENIZER_FILE = "tokenizer.json"
 PART_FILES = {"train": "train.bin", "val": "val.bin"}
 CHUNK_BYTES = 1 << 23  # text per encoding task
 SHOWN_NAMES = 3  # skipped files named in the warning
+# inputs compressed whole that are decompressed to be read (a zip archive, which may hold many files or be an Office
+# document, is skipped as not text, as is zstd, which Python 3.11 cannot read)
+STREAMED_COMPRESSIONS = ("gzip", "bzip2", "xz")
 
 
 @dataclass
@@ -70,13 +78,19 @@ class Corpus:
 
 @dataclass
 class Document:
-    path: Path
+    path: Path  # where it is read: for a compressed input, its decompressed copy
     size: int
+    source: Path | None = None  # a compressed input's own path, which the manifest and messages name
     sha256: str = ""
     characters: int = 0
     problem: str = ""  # why it is not UTF-8 text, "" when it is
     part: str = "train"
     tokens: int = 0
+
+    @property
+    def named(self) -> Path:
+        """The path the user gave: a compressed input's own, not its decompressed copy's."""
+        return self.source or self.path
 
 
 @dataclass
@@ -200,16 +214,24 @@ def prepare_corpus(paths: Sequence[str | Path], *, out: str | Path | None = None
         raise SeqlabError(f"--val-fraction must be in [0, 1), got {val_fraction}")
     started = time.perf_counter()
     documents = [Document(path, path.stat().st_size) for path in list_documents(paths)]
-    input_bytes = sum(document.size for document in documents)
     out = Path(out) if out is not None else None
     if out is not None:
         _check_out(out)
-        _check_disk(out, input_bytes, 2 if tokenizer is None else smallest_dtype(tokenizer.vocab_size).itemsize)
     report = _Report(quiet)
-    pool = _start_pool(workers)
-    temporary = None
+    pool = None
+    temporary = staging = None
     try:
         with report.progress:
+            compressed = [(document, kind) for document in documents
+                          if (kind := _compression_of(document.path)) in STREAMED_COMPRESSIONS]
+            if compressed:  # read in place by byte ranges, as the others: so decompressed first, beside --out
+                staging = Path(tempfile.mkdtemp(prefix=".seqlab-decompressed-",
+                                                dir=out.parent if out is not None and out.parent.exists() else None))
+                _decompress_documents(compressed, staging, report)
+            input_bytes = sum(document.size for document in documents)
+            if out is not None:
+                _check_disk(out, input_bytes, 2 if tokenizer is None else smallest_dtype(tokenizer.vocab_size).itemsize)
+            pool = _start_pool(workers)
             documents = _scan(documents, pool, workers, report, strict=strict)
             parts = _split(documents, val_fraction)
             if tokenizer is None:
@@ -239,6 +261,8 @@ def prepare_corpus(paths: Sequence[str | Path], *, out: str | Path | None = None
             pool.shutdown(cancel_futures=True)
         if temporary is not None:  # failed or interrupted: leave nothing half-written
             shutil.rmtree(temporary, ignore_errors=True)
+        if staging is not None:  # the tokens are written (or in memory): the decompressed copies are not needed
+            shutil.rmtree(staging, ignore_errors=True)
     seconds = time.perf_counter() - started
     report.console.print(
         f"prepared {len(documents)} file(s), {input_bytes / 1e6:.1f} MB: {len(corpus.train):,} training and "
@@ -246,6 +270,22 @@ def prepare_corpus(paths: Sequence[str | Path], *, out: str | Path | None = None
         f"in {seconds:.1f} s, {input_bytes / 1e6 / max(seconds, 1e-9):.1f} MB/s" + (f"; in {out}" if out else ""),
         markup=False)
     return corpus
+
+
+def _compression_of(path: Path) -> str:
+    with open(path, "rb") as handle:
+        return compression(handle.read(8))
+
+
+def _decompress_documents(compressed: list[tuple[Document, str]], staging: Path, report: _Report) -> None:
+    """Each compressed document decompressed into ``staging`` (streamed, never whole in memory), to be read from
+    there; named by its own path (``Document.source``) in the manifest and in messages."""
+    advance = report.stage("decompress", sum(document.size for document, _ in compressed))
+    for index, (document, kind) in enumerate(compressed):
+        target = staging / f"{index}-{document.path.name}"
+        decompress_to(document.path, kind, target)
+        advance(document.size)
+        document.source, document.path, document.size = document.path, target, target.stat().st_size
 
 
 def _check_out(out: Path) -> None:
@@ -280,7 +320,7 @@ def _scan(documents: list[Document], pool: Executor | None, workers: int, report
     if len(documents) == 1 and not texts:
         document = documents[0]
         problem = document.problem or "is empty"
-        raise SeqlabError(f"data file {document.path} {problem}; give a UTF-8 text file with text in it")
+        raise SeqlabError(f"data file {document.named} {problem}; give a UTF-8 text file with text in it")
     if bad and strict:
         raise SeqlabError(f"{len(bad)} of {len(documents)} files are not UTF-8 text ({_names(bad)}); convert "
                           "them to UTF-8 or leave them out (without --strict they are skipped)")
@@ -294,7 +334,7 @@ def _scan(documents: list[Document], pool: Executor | None, workers: int, report
 
 
 def _names(documents: list[Document]) -> str:
-    shown = "; ".join(f"{document.path}" + (f" {document.problem}" if document.problem else "")
+    shown = "; ".join(f"{document.named}" + (f" {document.problem}" if document.problem else "")
                       for document in documents[:SHOWN_NAMES])
     return shown + (f"; and {len(documents) - SHOWN_NAMES} more" if len(documents) > SHOWN_NAMES else "")
 
@@ -312,7 +352,7 @@ def _split(documents: list[Document], val_fraction: float) -> dict[str, Part]:
         return parts
     goal = val_fraction * sum(document.characters for document in documents)
     held = 0
-    for document in sorted(documents, key=lambda item: (item.sha256, str(item.path)))[:-1]:
+    for document in sorted(documents, key=lambda item: (item.sha256, str(item.named)))[:-1]:
         if held >= goal:
             break
         document.part = "val"
@@ -398,7 +438,7 @@ def _manifest(documents: list[Document], parts: dict[str, Part], tokenizer: Toke
                   "by": "documents" if len(documents) > 1 else "the last fraction of the one document"},
         "parts": {name: {"file": PART_FILES[name], "tokens": token_counts[name], "characters": part.characters,
                          "documents": len(part.ranges)} for name, part in parts.items()},
-        "sources": [{"path": str(document.path), "bytes": document.size, "sha256": document.sha256,
+        "sources": [{"path": str(document.named), "bytes": document.size, "sha256": document.sha256,
                      "characters": document.characters, "tokens": document.tokens, "part": document.part}
                     for document in documents],
     }

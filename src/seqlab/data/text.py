@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import bz2
 import codecs
+import errno
 import glob
 import gzip
 import hashlib
@@ -10,15 +11,18 @@ import io
 import lzma
 import os
 import re
+import shutil
 import zipfile
 import zlib
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import BinaryIO, Callable, Iterator, Sequence, TypeVar
 
 from ..errors import SeqlabError
 
 BINARY_PROBE_BYTES = 8192
+T = TypeVar("T")
 # what a compressed file starts with (its "magic number"), whatever its name: the format's name
 COMPRESSED = {b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz", b"PK\x03\x04": "zip",
               b"\x28\xb5\x2f\xfd": "zstd"}
@@ -75,25 +79,43 @@ def compression(start: bytes) -> str:
     return next((name for magic, name in COMPRESSED.items() if start.startswith(magic)), "")
 
 
-def _decompress(raw: bytes, kind: str, path: Path) -> bytes:
-    """A small compressed file's content, by the standard library: gzip, bzip2, xz, or a zip archive of one file.
-    A damaged file, a zip of several files and zstd (no reader in Python 3.11's library) are refused."""
+def decompressed(path: Path, kind: str, consume: Callable[[BinaryIO], T]) -> T:
+    """``consume`` (read it whole, or copy it in blocks) of a compressed file's content: gzip, bzip2, xz, or a zip
+    archive of one file, by the standard library. A damaged file, a zip of several files, zstd (no reader in
+    Python 3.11's library) and a disk that fills up are refused in one line; other system errors are raised."""
+    if kind == "zstd":
+        raise SeqlabError(f"data file {path} is zstd-compressed; decompress it first (zstd -d {path})")
     try:
-        if kind == "zip":
-            with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+        with ExitStack() as stack:
+            if kind == "zip":
+                archive = stack.enter_context(zipfile.ZipFile(path))
                 members = [member for member in archive.infolist() if not member.is_dir()]
                 if len(members) != 1:
                     raise SeqlabError(f"data file {path} is a zip archive of {len(members)} files "
                                       f"({', '.join(member.filename for member in members[:5])}); extract the one "
                                       "to read and pass it")
-                return archive.read(members[0])
-        if kind == "zstd":
-            raise SeqlabError(f"data file {path} is zstd-compressed; decompress it first (zstd -d {path})")
-        return {"gzip": gzip.decompress, "bzip2": bz2.decompress, "xz": lzma.decompress}[kind](raw)
+                stream = stack.enter_context(archive.open(members[0]))
+            else:
+                stream = stack.enter_context({"gzip": gzip.open, "bzip2": bz2.open, "xz": lzma.open}[kind](path))
+            return consume(stream)
+    except OSError as error:
+        if error.errno == errno.ENOSPC:
+            raise SeqlabError(f"not enough disk space to decompress {path}; free some space, or decompress it where "
+                              "there is room and pass that") from None
+        if error.errno is not None:  # the system's (a file that cannot be opened, ...), not the format's
+            raise
+        damaged = error
     # each library's "this is damaged" (bzip2 says a stream that ends early with ValueError)
-    except (OSError, EOFError, ValueError, zlib.error, lzma.LZMAError, zipfile.BadZipFile) as error:
-        raise SeqlabError(f"data file {path} is {kind}-compressed but cannot be decompressed ({error}); check "
-                          "the file is whole") from None
+    except (EOFError, ValueError, zlib.error, lzma.LZMAError, zipfile.BadZipFile) as error:
+        damaged = error
+    raise SeqlabError(f"data file {path} is {kind}-compressed but cannot be decompressed ({damaged}); check the "
+                      "file is whole")
+
+
+def decompress_to(path: Path, kind: str, target: Path) -> None:
+    """A compressed file's content written to ``target`` in bounded blocks: for a corpus too large to hold whole."""
+    with open(target, "wb") as sink:
+        decompressed(path, kind, lambda stream: shutil.copyfileobj(stream, sink, READ_BYTES))
 
 
 def read_text(path: str | Path) -> str:
@@ -114,7 +136,7 @@ def read_text(path: str | Path) -> str:
     _refuse_not_text(raw, path)
     kind = compression(raw)
     if kind:
-        raw = _decompress(raw, kind, path)
+        raw = decompressed(path, kind, lambda stream: stream.read())
     if not raw:
         raise SeqlabError(f"data file {path} is empty; give a file with text in it")
     if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):  # Excel's "Unicode text", Windows' tools

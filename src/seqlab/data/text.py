@@ -30,7 +30,8 @@ COMPRESSED = {b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz", b"PK\
 
 # files that are not text and not compressed text, by their first bytes: what they are, and how to make text of them
 SAVE_AS_CSV = "save the sheet as CSV UTF-8 and pass that"
-NOT_TEXT = {b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1": ("an Excel 97-2003 workbook (or another old Office file)", SAVE_AS_CSV),
+NOT_TEXT = {b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1": ("an Excel 97-2003 workbook (or another old Office file)",
+                                                   SAVE_AS_CSV),
             b"PAR1": ("a Parquet file", "write it as CSV (pandas.read_parquet(path).to_csv(...)) and pass that"),
             b"%PDF": ("a PDF", "give the text or the table it holds as a text file")}
 
@@ -122,8 +123,8 @@ def read_text(path: str | Path) -> str:
     """Read a UTF-8 text file (without its byte-order mark, if any), refusing with one clear line what is not one.
 
     A file compressed whole (gzip, bzip2, xz, or a zip archive holding one file: ``compression``) is read as the
-    text inside it, whatever its name; UTF-16 with its byte-order mark (Excel's "Unicode text") is read too. Only NUL bytes in the first ``BINARY_PROBE_BYTES`` mark a file as binary;
-    later ones are text.
+    text inside it, whatever its name; UTF-16 with its byte-order mark (Excel's "Unicode text") is read too. Only
+    NUL bytes in the first ``BINARY_PROBE_BYTES`` mark a file as binary; later ones are text.
     """
     if not str(path):  # before Path(), which reads "" as "."
         raise SeqlabError("no data file given: pass --data PATH")
@@ -276,7 +277,7 @@ def scan_document(path: Path) -> DocumentScan:
             if offset == 0 and not_text(block):
                 problem = f"is {not_text(block)}, not text"
                 continue
-            if offset == 0 and compression(block):  # corpora are read in place, by byte ranges: not through a decompressor
+            if offset == 0 and compression(block):  # what prepare does not decompress: a zip archive, zstd
                 problem = f"is {compression(block)}-compressed (decompress it first)"
                 continue
             if offset < BINARY_PROBE_BYTES and b"\x00" in block[:BINARY_PROBE_BYTES - offset]:

@@ -135,7 +135,8 @@ MISSING_CHOICES = ("interpolate", "error")
 TIME_NAMES = frozenset({"t", "time", "date", "datetime", "timestamp", "ds", "index", "year", "quarter", "month", "week",
                         "day", "hour", "minute", "period", "step", "yr", "qtr", "mnth", "wk", "hr"})
 NO_TIME_COLUMN = "none"  # time_column: no column is time; the rows are in time order as they stand
-TIME_OF_DAY = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}(?:\.\d*)?))?")  # 7:30, 07:30:15, 24:00 (a day's end, as TMY writes it)
+# 7:30, 07:30:15, 24:00 (a day's end, as TMY3 files write it)
+TIME_OF_DAY = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}(?:\.\d*)?))?")
 
 
 def _time_name(name: str) -> str:
@@ -312,7 +313,7 @@ def _ragged(source: str, rows: list[list[str]], line: int, width: int, skipped: 
     common, how_many = counts.most_common(1)[0]
     if common != width and how_many > len(rows) // 2:
         start = next(index for index, row in enumerate(rows) if len(row) == common) + 1 + skipped
-        lines = "the first line has" if start == 2 else f"the first {start - 1} lines have"  # sep= among them
+        lines = "the first line has" if start == 2 else f"the first {start - 1} lines have"  # a sep= line counts
         return (f"{source}: {lines} {width} cells and most lines after {common}: if line{'s' if start > 2 else ''} "
                 f"above line {start} are notes, not the table, delete them so that the file starts with its header")
     return f"{source}: line {line} has {len(rows[line - 1 - skipped])} cells, the first row has {width}"
@@ -367,8 +368,8 @@ def _is_integer_index(cells: list[str]) -> bool:
 
 
 def _clock(cells: list[str]) -> np.ndarray | None:
-    """A time column's cells as numbers, times of day (seconds) or dates (int64 nanoseconds), or None for labels
-    that are none of these ("Q1", "monday", "MSFT"): nothing to order them by."""
+    """A time column's cells as numbers, times of day (seconds) or dates (int64 ticks since the epoch), or None for
+    labels that are none of these ("Q1", "monday", "MSFT"): nothing to order them by."""
     if all(is_number(cell) for cell in cells):
         return np.array([float(cell) for cell in cells])
     seconds = _times_of_day(cells)

@@ -402,9 +402,9 @@ class ClassifyTask(Task):
 
     # ------------------------------------------------------------- prediction
     def read_inputs(self, path: str | Path) -> list[Any]:
-        """.csv/.tsv/.jsonl (compressed or not): the texts of a file laid out like the training data, or of one without its label column (its
-        header names the training text columns) or of one column (see ``read_unlabelled``); anything else: one text
-        per line."""
+        """.csv/.tsv/.jsonl (compressed or not): the texts of a file laid out like the training data, or of one
+        without its label column (its header names the training text columns) or of one column (see
+        ``read_unlabelled``); anything else: one text per line."""
         if table_suffix(path) in TABLE_SUFFIXES:
             texts = read_unlabelled(path, layout=self.layout, header=self.config.task.header)
             return self._read(path).texts if texts is None else texts

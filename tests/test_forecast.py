@@ -451,6 +451,28 @@ def test_files_as_excel_saves_them(tmp_path):
     assert read_series(wide).values[:, 0].tolist() == [day * 2 for day in range(1, 9)]
 
 
+def test_a_total_under_a_table_of_dates_is_refused_not_read_as_a_time(tmp_path):
+    """A spreadsheet's "Total" row (or a note) under its table: the time column's cell is no time while the others
+    are, so the row is refused by its line; before, the column was taken for labels and the total read as one
+    more value of the series. Missing times, and columns of labels, are left as they were."""
+    path = tmp_path / "sales.csv"
+    days = "".join(f"2020-01-{day:02d},{day % 7 + 1}\n" for day in range(1, 29))
+    path.write_text("date,sales\n" + days + "Total,113\n", encoding="utf-8")
+    with pytest.raises(SeqlabError, match="sales.csv: line 30, time column 'date': 'Total' is not a time, where the "
+                                          "column's other cells are \\(a total or a note below the table\\?\\); "
+                                          "remove the row or fix the cell$"):
+        read_series(path)
+    path.write_text("date,sales\n" + days, encoding="utf-8")
+    assert read_series(path).values[-1, 0] == 28 % 7 + 1
+    years = tmp_path / "years.csv"  # a year not known: a missing cell, not a stray one
+    years.write_text("year,rain\n" + "".join(f"{'NA' if year == 1953 else year},{year % 5}\n"
+                                              for year in range(1949, 1970)), encoding="utf-8")
+    assert read_series(years).columns == ["rain"]
+    labels = tmp_path / "labels.csv"
+    labels.write_text("quarter,y\n" + "".join(f"Q{index % 4 + 1},{index}\n" for index in range(12)), encoding="utf-8")
+    assert read_series(labels).columns == ["y"]
+
+
 def test_a_column_of_text_is_named_with_the_columns_to_forecast_instead(tmp_path):
     weather = tmp_path / "weather.csv"
     weather.write_text("date,rain,wind,kind\n2012/01/01,0.0,4.7,drizzle\n2012/01/02,10.9,4.5,rain\n"

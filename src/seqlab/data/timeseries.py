@@ -250,6 +250,13 @@ def read_series(path: str | Path, *, target_columns: str = "", time_column: str 
         clocks = []
     time_columns = [index for clock in clocks for index in clock]
     parsed = {index: _clock(column_cells[index]) for index in time_columns}  # read once: dates are slow to read
+    for index in time_columns:
+        stray = _stray_time_cell(column_cells[index]) if parsed[index] is None else None
+        if stray is not None:  # a total or a note below the table would otherwise be read as one more time
+            cell = column_cells[index][stray]
+            raise SeqlabError(f"{source}: line {first_data_line + stray}, time column {names[index]!r}: "
+                              f"{cell!r} is not a time, where the column's other cells are (a "
+                              "total or a note below the table?); remove the row or fix the cell")
     stacked_by = _id_columns(column_cells, clocks, time_columns, parsed)
     if not stacked_by:
         for clock in clocks:
@@ -380,6 +387,31 @@ def _clock(cells: list[str]) -> np.ndarray | None:
     dates = _dates(cells)
     # epoch ticks; where the cells carry a UTC offset (2022-03-20T11:00:00+01:00, ...Z), UTC's
     return None if dates is None else pandas.DatetimeIndex(dates[0]).asi8
+
+
+def _stray_time_cell(cells: list[str]) -> int | None:
+    """The first of the few cells (at most one in twenty) of a column of ten or more numbers, or dates in one
+    layout, that are neither, or None: a "Total" row under a table of dates. A missing cell is not one, nor is
+    any cell of a column of labels ("Q1", "monday", R's row names), whose first cell is not a date pandas can
+    lay out."""
+    import pandas
+
+    present = [(index, cell) for index, cell in enumerate(cells) if cell.lower() not in MISSING_CELLS]
+    if not present:
+        return None
+    numbers = [is_number(cell) for _, cell in present]
+    if sum(numbers) >= len(present) / 2:
+        neither = [index for (index, _), number in zip(present, numbers) if not number]
+    else:
+        layout = pandas.tseries.api.guess_datetime_format(present[0][1])
+        if layout is None:
+            return None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            dates = pandas.to_datetime(pandas.Series([cell for _, cell in present]), format=layout, errors="coerce")
+        neither = [index for (index, _), date in zip(present, dates) if pandas.isna(date)]
+    few = 0 < len(neither) <= max(1, len(present) // 20) and len(present) - len(neither) >= 10
+    return neither[0] if few else None
 
 
 def _dates(cells: list[str]) -> tuple[Any, bool] | None:

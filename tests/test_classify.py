@@ -134,6 +134,10 @@ def test_a_quoted_text_over_several_lines_keeps_its_line_breaks(tmp_path):
     read = read_labelled(path, label_column="label", text_columns="text")
     assert read.texts == ["Great phone.\nBattery lasts, really.", "Broke in a day", "fine", "Slow.\n\nAvoid."]
     assert read.labels == ["pos", "neg", "pos", "neg"] and read.line_numbers == [3, 4, 5, 8]
+    joined = write(tmp_path / "joined.csv", "text,label\ngood,pos\nbad,neg\ntext,label\nfine,pos\ndull,neg\n")
+    with pytest.raises(SeqlabError, match="joined.csv line 4 repeats the header \\(files joined one after "
+                                          "another\\?\\); remove it$"):
+        read_labelled(joined, label_column="label")
 
 
 def test_a_table_as_excel_saves_it(tmp_path):

@@ -464,6 +464,10 @@ def test_a_total_under_a_table_of_dates_is_refused_not_read_as_a_time(tmp_path):
         read_series(path)
     path.write_text("date,sales\n" + days, encoding="utf-8")
     assert read_series(path).values[-1, 0] == 28 % 7 + 1
+    path.write_text("date,sales\n" + days + "date,sales\n" + days.replace("2020-01", "2020-02"), encoding="utf-8")
+    with pytest.raises(SeqlabError, match="sales.csv: line 30 repeats the header \\(files joined one after "
+                                          "another\\?\\); remove it$"):
+        read_series(path)
     years = tmp_path / "years.csv"  # a year not known: a missing cell, not a stray one
     years.write_text("year,rain\n" + "".join(f"{'NA' if year == 1953 else year},{year % 5}\n"
                                               for year in range(1949, 1970)), encoding="utf-8")

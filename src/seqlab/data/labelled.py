@@ -201,6 +201,8 @@ def read_labelled(path: str | Path, *, label_column: str = "-1", text_columns: s
         where = f"{path} line {line_number}"
         if not any(cell.strip() for cell in cells):
             raise SeqlabError(f"{where} is empty; remove the empty row or fill it in")
+        if names is not None and [cell.strip() for cell in cells] == names:
+            raise SeqlabError(f"{where} repeats the header (files joined one after another?); remove it")
         label_index = _resolve(label_column, names, cells, what="label column", where=where)
         if chosen_text:
             text_indices = [_resolve(selector, names, cells, what="text column", where=where) for selector in chosen_text]

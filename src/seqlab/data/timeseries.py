@@ -227,6 +227,9 @@ def read_series(path: str | Path, *, target_columns: str = "", time_column: str 
             raise SeqlabError(f"{source}: line {first_data_line + row_index} is empty; remove it or fill it in")
         if len(row) != width:
             raise SeqlabError(_ragged(source, rows, first_data_line + row_index, width, skipped))
+        if has_header and row == rows[0]:
+            raise SeqlabError(f"{source}: line {first_data_line + row_index} repeats the header (files joined one "
+                              "after another?); remove it")
 
     column_cells = [[row[index] for row in data_rows] for index in range(width)]
     if time_column == NO_TIME_COLUMN:

@@ -116,6 +116,8 @@ def test_csv_without_header_with_and_without_time_column(tmp_path):
     ("x,y\n1,2\n\n2,3\n", {}, "line 3 is empty"),
     ("x,y\n1,2\n2,3,4\n", {}, "line 3 has 3 cells"),
     ("t,x\n1,2\n", {"target_columns": "t", "time_column": "t"}, "time column"),
+    ("t,a,a\n1,2,3\n2,3,4\n", {}, "columns 1 and 2 \\(counting from 0\\) are both named 'a'; rename one, or leave one "
+                                 "out with --target-columns$"),
 ])
 def test_bad_csv_is_refused_with_one_clear_error(tmp_path, text, options, message):
     path = tmp_path / "bad.csv"

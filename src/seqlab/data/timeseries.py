@@ -280,6 +280,12 @@ def read_series(path: str | Path, *, target_columns: str = "", time_column: str 
         targets = [index for index in range(width) if index not in time_columns and index not in stacked_by]
     if not targets:
         raise SeqlabError(f"{source} has no numeric column besides its time column")
+    counts = collections.Counter(names[index] for index in targets)
+    named_twice = next((name for name, count in counts.items() if count > 1), None) if has_header else None
+    if named_twice is not None:  # its forecasts, metrics and plots would be told apart by position alone
+        twice = [str(index) for index in targets if names[index] == named_twice]
+        raise SeqlabError(f"{source}: columns {' and '.join(twice)} (counting from 0) are both named "
+                          f"{named_twice!r}; rename one, or leave one out with --target-columns")
 
     values = np.empty((len(data_rows), len(targets)))
     for row_index, row in enumerate(data_rows):

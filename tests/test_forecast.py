@@ -311,6 +311,18 @@ def test_a_date_and_a_time_of_day_in_two_columns_are_read_together(tmp_path):
         read_series(path)
 
 
+def test_an_hour_column_abbreviated_is_time_not_the_series_of_a_long_format(tmp_path):
+    """ISLR's Bikeshare writes each hour's row under a day (repeating 24 times) and an hour headed "hr": read
+    together they are the clock, one hourly series; "hr" was not known as time, so the file was read in long
+    format, as 24 series, one per hour of the day."""
+    path = tmp_path / "bikes.csv"
+    path.write_text("day,hr,bikers\n" + "".join(f"{day},{hour},{(day * 24 + hour) % 17}\n"
+                                                 for day in range(1, 6) for hour in range(24)), encoding="utf-8")
+    series = read_series(path)
+    assert series.columns == ["bikers"] and not series.stacked_by
+    assert series.values[:, 0].tolist() == [(day * 24 + hour) % 17 for day in range(1, 6) for hour in range(24)]
+
+
 def test_time_column_none_takes_the_rows_in_order_as_they_stand(tmp_path):
     """A column that names time but repeats (the year of weekly rows, as ISLR's Weekly data has it) is refused as
     going back in time, naming the way out: --time-column none reads the rows in the file's order, and every

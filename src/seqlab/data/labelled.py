@@ -63,19 +63,19 @@ def _json_lines(path: Path, lines: list[str]) -> list[tuple[int, list[str]]] | N
                                     or table_suffix(path) in (".json", ".jsonl", ".ndjson")):
         raise SeqlabError(f"{path} is a JSON array; write it as JSON Lines, one object a line (pandas: "
                           "to_json(path, orient='records', lines=True)), or as CSV")
-    if not numbered or not numbered[0][1].lstrip().startswith("{"):
+    if not opening.startswith("{"):
         return None
     try:
-        first = json.loads(numbered[0][1])
+        first = json.loads(opening)
     except json.JSONDecodeError:
         return None  # a CSV whose first cell starts with a brace
     if not isinstance(first, dict):
         return None
     keys = list(first)
     rows: list[tuple[int, list[str]]] = [(KEYS_LINE, keys)]
-    for number, line in numbered:
+    for position, (number, line) in enumerate(numbered):
         try:
-            record = json.loads(line)
+            record = first if position == 0 else json.loads(line)  # the first line is read once
         except json.JSONDecodeError as error:
             raise SeqlabError(f"{path} line {number}: not a JSON object ({error.msg}); a file of JSON Lines holds "
                               "one object a line") from None

@@ -33,8 +33,8 @@ current design was settled ("fresh"), the clean held-out test, and eight
 more were added later and run once on that design ("fresh2"); nine more
 were never run before session 7's design was settled ("fresh3"), and
 eighteen of R's data sets before session 9's ("fresh4"), sixteen more
-after it ("fresh5"), seventeen more in session 10 ("fresh6") and ten in session 11 ("fresh7"). Averages and
-ranks (ties share their mean rank) are per role.
+after it ("fresh5"), seventeen more in session 10 ("fresh6"), ten in session 11 ("fresh7") and twelve in session 12
+("fresh8"). Averages and ranks (ties share their mean rank) are per role.
 
     python benchmarks/bench_forecast_real.py --backbones lstm,gru,tcn
 """
@@ -212,8 +212,11 @@ def _rdataset(package: str, item: str, columns: list[str]) -> Callable[[], tuple
         with tarfile.open(folder / "resources.tar.gz") as archive:
             handle = archive.extractfile(f"resources/rdata/csv/{package}/{item}.csv")
             rows = list(csv.DictReader(handle.read().decode("utf-8").split("\n")))
-        return np.array([[float("nan") if row[name] == "NA" else float(row[name]) for name in columns]
-                         for row in rows]), columns
+        values = np.array([[float("nan") if row[name] == "NA" else float(row[name]) for name in columns]
+                           for row in rows])
+        while np.isnan(values[-1]).all():  # a last year not yet recorded (Ecdat's USFinanceIndustry: 2012)
+            values = values[:-1]
+        return values, columns
     return load
 
 
@@ -228,6 +231,20 @@ def _vega(name: str, columns: list[str]) -> Callable[[], tuple[np.ndarray, list[
         text = path.read_text(encoding="utf-8")
         records = json.loads(text) if path.suffix == ".json" else list(csv.DictReader(text.split("\n")))
         return np.array([[float(record.get(column, "nan")) for column in columns] for record in records]), columns
+    return load
+
+
+def _vega_long(name: str, key: str, value: str, series: list[str]) -> Callable[[], tuple[np.ndarray, list[str]]]:
+    """A Vega data set in long format (one row per series and time, in time order within each series): the
+    ``value`` of each of ``series`` (named by ``key``) side by side, one row per time."""
+    def load() -> tuple[np.ndarray, list[str]]:
+        import csv
+        import importlib.util
+
+        path = Path(importlib.util.find_spec("vega_datasets").submodule_search_locations[0]) / "_data" / name
+        records = list(csv.DictReader(path.read_text(encoding="utf-8").split("\n")))
+        columns = [[float(record[value]) for record in records if record[key] == one] for one in series]
+        return np.array(columns).T, series
     return load
 
 
@@ -299,7 +316,13 @@ US_EMPLOYMENT = ["nonfarm", "private", "goods_producing", "service_providing", "
 # - fresh7: ten more never run before (plotly_stocks .. sand_point: the data that the plotly, river and pvlib packages
 #   ship), chosen from their descriptions in session 11 before any run. Left out as not new: river's airline
 #   passengers (tuning's airline), its daily S&P 500 (fresh6's sp500_daily) and Brent crude (fresh6's crude).
-ROLES = ("tuning", "seen", "fresh", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6", "fresh7")
+# - fresh8: twelve more never run before (economics .. vega_stocks: R data sets from Rdatasets' ggplot2, robustbase,
+#   texmex, evir, datasets and Ecdat not used before, and the Vega stocks), chosen from their descriptions in session
+#   12 before any run. Left out as not new: Ecdat's Forward (exchange rates beside fresh5's), the S&P 500 returns of
+#   MASS and Ecdat, texmex's summer (winter_pollution's source), MASS's accdeaths and drivers and R's
+#   UKDriverDeaths and sunspot.month (series used before); airmiles, Nightingale and iowa-electricity as too short;
+#   GOOG of the Vega stocks, which starts four years after the others.
+ROLES = ("tuning", "seen", "fresh", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6", "fresh7", "fresh8")
 
 # name: (loader, horizon, what it is, role)
 SERIES: dict[str, tuple[Callable[[], tuple[np.ndarray, list[str]]], int, str, str]] = {
@@ -468,6 +491,29 @@ SERIES: dict[str, tuple[Callable[[], tuple[np.ndarray, list[str]]], int, str, st
                    "fresh7"),
     "sand_point": (_package_csv("pvlib", "data/703165TY.csv", ["Dry-bulb (C)", "RHum (%)"], skip_rows=1), 24,
                    "hourly temperature and humidity of a typical year at Sand Point, Alaska (TMY3)", "fresh7"),
+    "economics": (_rdataset("ggplot2", "economics", ["pce", "pop", "psavert", "uempmed", "unemploy"]), 12,
+                  "monthly US consumption, population, saving rate, unemployment duration and count, 1967-2007",
+                  "fresh8"),
+    "nox_emissions": (_rdataset("robustbase", "NOxEmissions", ["LNOx", "LNOxEm", "sqrtWS"]), 24,
+                      "hourly NOx beside a motorway, its traffic's NOx emission and the wind speed, gaps", "fresh8"),
+    "rain": (_rdataset("texmex", "rain", ["x"]), 7, "daily rainfall in south-west England, 1914-1962", "fresh8"),
+    "portpirie": (_rdataset("texmex", "portpirie", ["SeaLevel"]), 5, "yearly highest sea level at Port Pirie, "
+                  "1923-1987", "fresh8"),
+    "siemens": (_rdataset("evir", "siemens", ["x"]), 5, "daily log returns of Siemens shares, 1973-1996", "fresh8"),
+    "nidd": (_rdataset("evir", "nidd.annual", ["x"]), 3, "yearly highest flow of the river Nidd, 35 years", "fresh8"),
+    "freeny": (_rdataset("datasets", "freeny", ["y", "price.index", "income.level", "market.potential"]), 4,
+               "quarterly revenue, price index, income and market potential, 39 rows", "fresh8"),
+    "lh": (_rdataset("datasets", "lh", ["lh"]), 5, "a woman's luteinizing hormone every 10 minutes, 48 rows", "fresh8"),
+    "icecream": (_rdataset("Ecdat", "Icecream", ["cons", "income", "price", "temp"]), 4,
+                 "four-weekly ice cream consumption, income, price and temperature, 30 rows", "fresh8"),
+    "us_finance": (_rdataset("Ecdat", "USFinanceIndustry", ["Domestic", "Financial", "Nonfinancial", "restOfWorld"]),
+                   5, "yearly US corporate profits: domestic, financial, nonfinancial, rest of world, 1929-2011",
+                   "fresh8"),
+    "income_inequality": (_rdataset("Ecdat", "incomeInequality", ["quintile1", "median", "p95"]), 5,
+                          "yearly US household income: the first quintile, the median and the 95th percentile, "
+                          "1947-2012", "fresh8"),
+    "vega_stocks": (_vega_long("stocks.csv", "symbol", "price", ["MSFT", "AMZN", "IBM", "AAPL"]), 12,
+                    "monthly share prices of Microsoft, Amazon, IBM and Apple, 2000-2010", "fresh8"),
 }
 
 
@@ -607,7 +653,7 @@ def report(results: dict, backbones: list[str], arguments: argparse.Namespace) -
         print("| " + " | ".join(methods) + " |\n|" + "---:|" * len(methods))
         print("| " + " | ".join(f"{mean:.3f} / {rank:.2f}"
                                 for mean, rank in zip(table.mean(axis=0), ranks.mean(axis=0))) + " |")
-    for role in ("fresh7", "fresh6", "fresh5", "fresh4", "fresh3", "fresh2", "fresh", "seen"):
+    for role in ("fresh8", "fresh7", "fresh6", "fresh5", "fresh4", "fresh3", "fresh2", "fresh", "seen"):
         held_out = {name: result for name, result in results.items() if result["role"] == role}
         if not held_out:
             continue

@@ -93,6 +93,13 @@ def _series(count: int) -> str:
                                for step in range(count))
 
 
+def _sales(count: int) -> bytes:
+    """A CSV as Excel saves it on a French Windows: semicolons, decimal commas, cp1252 ("€" is byte 0x80)."""
+    rows = "".join(f"2021-{1 + day // 28:02d}-{1 + day % 28:02d};{100 + 20 * math.sin(2 * math.pi * day / 7):.2f}\r\n"
+                   .replace(".", ",") for day in range(count))
+    return ("date;ventes (€)\r\n" + rows).encode("cp1252")
+
+
 def _vectors(dimension: int) -> str:
     """A GloVe-style file: every word the review stand-ins use, and a few they never do, each a random vector."""
     rng = random.Random(7)
@@ -111,6 +118,7 @@ DATA = {
     "series.csv": lambda: _series(120),
     "tunes.abc": lambda: _tunes(24),
     "glove.6B.100d.txt": lambda: _vectors(100),
+    "ventes.csv": lambda: _sales(150),
 }
 REPOSITORY_PATHS = ("examples",)  # linked into the scratch directory, as commands run from the repository root
 SUBSTITUTE = [
@@ -274,7 +282,8 @@ def cpu_seconds() -> float:
 def walk(readme: Path, directory: Path, *, everything: bool = False, echo=print) -> list[Outcome]:
     """Run the README's commands in ``directory``; return every command's outcome."""
     for name, make in DATA.items():
-        (directory / name).write_text(make(), encoding="utf-8")
+        content = make()
+        (directory / name).write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
     for name in REPOSITORY_PATHS:  # what commands name relative to the repository root
         if (ROOT / name).exists():
             (directory / name).symlink_to(ROOT / name)

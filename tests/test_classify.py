@@ -136,6 +136,17 @@ def test_a_quoted_text_over_several_lines_keeps_its_line_breaks(tmp_path):
     assert read.labels == ["pos", "neg", "pos", "neg"] and read.line_numbers == [3, 4, 5, 8]
 
 
+def test_a_first_row_with_more_cells_than_the_header_reads_its_unquoted_commas_as_text(tmp_path):
+    # an unquoted comma inside a text splits it into one more cell than the header names; the label is still the
+    # last cell and the text all the others (as without a header); the header's names are the layout (this crashed
+    # with an IndexError where the first example was such a row)
+    data = write(tmp_path / "reviews.csv", "review,label\nGreat food, lovely staff,pos\nBad,neg\nFine,pos\nAwful,neg\n")
+    table = read_labelled(data)
+    assert table.texts == ["Great food lovely staff", "Bad", "Fine", "Awful"]
+    assert table.labels == ["pos", "neg", "pos", "neg"]
+    assert table.layout == {"label": "label", "text": ["review"]}
+
+
 def test_a_table_as_excel_saves_it(tmp_path):
     """A first line "sep=;" names the separator (and the examples keep their lines' numbers); "Unicode text" is
     UTF-16 with a byte-order mark."""

@@ -104,7 +104,7 @@ def test_read_pairs_layouts(tmp_path):
     (b"a\tb\n\t\nc\td\n", "line 2 is empty"),
     (b"a\t\n", "empty target"),
     (b"\tb\n", "empty source"),
-    (b"a\tb\n\xff\xfe\tc\n", "not valid UTF-8"),
+    (b"a\tb\n\xff\xfe\tc\n", "is not UTF-8: byte FF on line 2"),
     (b"", "is empty"),
 ])
 def test_bad_pairs_files_end_in_one_line(tmp_path, capsys, content, message):

@@ -331,7 +331,7 @@ def _command_eval(arguments: argparse.Namespace, extra: list[str]) -> None:
     from .evaluate import evaluate_checkpoint
 
     metrics = evaluate_checkpoint(arguments.checkpoint, arguments.data, split=arguments.split,
-                                  beam_size=arguments.beam_size, device=arguments.device)
+                                  beam_size=arguments.beam_size, device=arguments.device, encoding=arguments.encoding)
     split = metrics.get("split", arguments.split)  # a task may measure another split (classify: a new file, all)
     measured = f"all of the {split} split" if split != "all" else "all of it"
     if arguments.json:
@@ -357,9 +357,11 @@ def _command_predict(arguments: argparse.Namespace, extra: list[str]) -> None:
     if not arguments.inputs and not arguments.file:
         raise SeqlabError("give inputs to predict on the command line or with --file FILE")
     from .decode import use_beam_size
+    from .evaluate import use_encoding
 
     checkpoint = load_checkpoint(arguments.checkpoint, device=arguments.device)
     use_beam_size(checkpoint, arguments.beam_size)
+    use_encoding(checkpoint, arguments.encoding)
     inputs = list(arguments.inputs)
     if arguments.file:
         inputs += checkpoint.task.read_inputs(arguments.file)
@@ -505,6 +507,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="which part of the file, split as in training")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.add_argument("--beam-size", type=int, default=None, help="seq2seq: decode with this beam (1: greedy)")
+    evaluate.add_argument("--encoding", default=None, help="the file's text encoding (default utf-8; e.g. cp1252)")
     _add_device(evaluate)
     evaluate.set_defaults(handler=_command_eval)
 
@@ -514,6 +517,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--file", help="a file of inputs: one per line, or laid out like the training data")
     predict.add_argument("--json", action="store_true", help="one JSON value per line")
     predict.add_argument("--beam-size", type=int, default=None, help="seq2seq: decode with this beam (1: greedy)")
+    predict.add_argument("--encoding", default=None, help="the file's text encoding (default utf-8; e.g. cp1252)")
     _add_device(predict)
     predict.set_defaults(handler=_command_predict)
 

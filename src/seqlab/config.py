@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .data.text import check_encoding
 from .errors import SeqlabError, did_you_mean
 from .registry import backbone_names, task_names
 
@@ -136,6 +137,9 @@ class ModelConfig:
         "help": "the backbone's own options, e.g. {\"variant\": \"peephole\"} (flags: --variant peephole)"})
 
 
+ENCODING_TASKS = ("classify", "forecast", "seq2seq", "music")  # the tasks that read files as text: --encoding
+
+
 @dataclass
 class DataConfig:
     path: str = field(default="", metadata={
@@ -151,6 +155,9 @@ class DataConfig:
         "help": "tokens seen fewer times in the training part become <unk> (bpe: the fewest occurrences of a merge)",
         "minimum": 1})
     lowercase: bool = field(default=False, metadata={"help": "case-fold the text before tokenizing"})
+    encoding: str = field(default="utf-8", metadata={
+        "help": "the data file's text encoding: utf-8, or e.g. cp1252 (Excel on Windows), latin-1, shift_jis",
+        "tasks": ENCODING_TASKS})
     val_fraction: float = field(default=0.1, metadata={
         "help": "the share held out for validation (the last part of a text, whole documents of a folder); "
                 "0: no validation", "minimum": 0, "below": 1})
@@ -276,6 +283,7 @@ class Config:
                     raise SeqlabError(f"{name} must be {'zero or more' if minimum == 0 else f'at least {minimum}'}, "
                                       f"got {value}")
         model, data, train = self.model, self.data, self.train
+        check_encoding(data.encoding)
         if data.block_size == 0:
             from .tasks import task_class
 

@@ -4,14 +4,28 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from .config import ENCODING_TASKS
+from .data.text import UTF8, check_encoding
 from .decode import use_beam_size
+from .errors import SeqlabError
 from .train.checkpoint import load_checkpoint
 
 
+def use_encoding(checkpoint: Any, encoding: str | None) -> None:
+    """Make a loaded checkpoint read the files given to ``eval`` and ``predict`` in ``encoding``; None: UTF-8, whatever
+    the training data's was (a file's encoding is the file's own, not the model's)."""
+    task = checkpoint.config.task.name
+    if encoding is not None and task not in ENCODING_TASKS:
+        raise SeqlabError(f"--encoding is for checkpoints of --task {', '.join(ENCODING_TASKS)}; this one is --task "
+                          f"{task}, which reads UTF-8")
+    checkpoint.config.data.encoding = UTF8 if encoding is None else check_encoding(encoding)
+
+
 def evaluate_checkpoint(checkpoint_dir: str | Path, data_path: str | Path, *, split: str = "val",
-                        beam_size: int | None = None, device: str = "cpu") -> dict[str, Any]:
-    """The task's metrics (lower-case keys) on ``split`` (val, train or all) of ``data_path``;
-    ``beam_size`` (seq2seq only) replaces the checkpoint's; the model runs on ``device``."""
+                        beam_size: int | None = None, device: str = "cpu", encoding: str | None = None) -> dict[str, Any]:
+    """The task's metrics (lower-case keys) on ``split`` (val, train or all) of ``data_path``, read in ``encoding``
+    (see ``use_encoding``); ``beam_size`` (seq2seq only) replaces the checkpoint's; the model runs on ``device``."""
     checkpoint = load_checkpoint(checkpoint_dir, device=device)
     use_beam_size(checkpoint, beam_size)
+    use_encoding(checkpoint, encoding)
     return checkpoint.task.evaluate_file(checkpoint.model, data_path, split=split)

@@ -5,7 +5,7 @@ import re
 from pathlib import Path
 
 from ..errors import SeqlabError
-from .text import read_text
+from .text import UTF8, read_text
 
 # Header fields that describe a tune's music (title, meter, unit length, tempo, key);
 # the rest (sources, transcribers, notes, numbering) is bookkeeping a model need not learn.
@@ -47,7 +47,7 @@ def music21_tunes(corpora: tuple[str, ...] = MUSIC21_ABC_CORPORA) -> list[str]:
     return tunes
 
 
-def read_tunes(path: str | Path) -> list[str]:
+def read_tunes(path: str | Path, encoding: str = UTF8) -> list[str]:
     """Tunes from an ABC file, from every .abc file below a folder (sorted by path), or ``builtin:music21``."""
     if str(path) == BUILTIN_MUSIC21:
         return music21_tunes()
@@ -56,9 +56,9 @@ def read_tunes(path: str | Path) -> list[str]:
         files = sorted(folder.rglob("*.abc"))
         if not files:
             raise SeqlabError(f"folder {folder} holds no .abc files; point --data at ABC files or {BUILTIN_MUSIC21}")
-        tunes = [tune for file in files for tune in split_tunes(read_text(file))]
+        tunes = [tune for file in files for tune in split_tunes(read_text(file, encoding))]
     else:
-        tunes = split_tunes(read_text(path))
+        tunes = split_tunes(read_text(path, encoding))
     if not tunes:
         raise SeqlabError(f"{path} holds no ABC tunes (each starts with an X: line and has a K: line); "
                           f"check the file, or use --data {BUILTIN_MUSIC21}")

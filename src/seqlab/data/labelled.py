@@ -25,7 +25,7 @@ from torch import Tensor
 
 from ..errors import SeqlabError
 from .batches import Batch
-from .text import excel_separator, read_text, split_lines, table_suffix
+from .text import UTF8, excel_separator, read_text, split_lines, table_suffix
 
 SNIFF_LINES = 50
 
@@ -94,10 +94,10 @@ def _json_lines(path: Path, lines: list[str]) -> list[tuple[int, list[str]]] | N
     return rows
 
 
-def _rows(path: Path) -> list[tuple[int, list[str]]]:
+def _rows(path: Path, encoding: str) -> list[tuple[int, list[str]]]:
     """(line number, cells) of every row; blank lines at the end of the file are not rows. A JSON Lines file's
     first row is its keys, numbered ``KEYS_LINE``."""
-    text = read_text(path)
+    text = read_text(path, encoding)
     lines = split_lines(text)
     keyed = _json_lines(path, lines)
     if keyed is not None:
@@ -175,7 +175,7 @@ def _resolve(selector: str, names: list[str] | None, cells: list[str], *, what: 
 
 
 def read_labelled(path: str | Path, *, label_column: str = "-1", text_columns: str = "",
-                  header: str = "auto") -> LabelledTexts:
+                  header: str = "auto", encoding: str = UTF8) -> LabelledTexts:
     """Read every example of a CSV/TSV file, refusing with one clear line what does not fit the layout.
 
     Args:
@@ -185,18 +185,24 @@ def read_labelled(path: str | Path, *, label_column: str = "-1", text_columns: s
         header: "yes", "no" or "auto" (see ``_has_header``).
     """
     path = Path(path)
-    rows = _rows(path)
+    rows = _rows(path, encoding)
     if not rows:
         raise SeqlabError(f"{path} has no rows; give a CSV/TSV file with a label and text on each line")
     names: list[str] | None = None
+    chosen_text = _selectors(text_columns)
+    layout = None
     if _has_header(rows, header=header, label_column=label_column, text_columns=text_columns):
         names = [name.strip() for name in rows[0][1]]
+        # the columns the header names (a row may hold more cells: a text's own unquoted commas)
+        where = f"{path} line {rows[0][0]} (the header)"
+        label_index = _resolve(label_column, names, names, what="label column", where=where)
+        text_indices = ([_resolve(selector, names, names, what="text column", where=where) for selector in chosen_text]
+                        or [index for index in range(len(names)) if index != label_index])
+        layout = {"label": names[label_index], "text": [names[index] for index in text_indices]}
         rows = rows[1:]
         if not rows:
             raise SeqlabError(f"{path} has a header row and nothing else; add examples below it")
-    chosen_text = _selectors(text_columns)
     texts, labels, line_numbers = [], [], []
-    layout = None
     for line_number, cells in rows:
         where = f"{path} line {line_number}"
         if not any(cell.strip() for cell in cells):
@@ -217,12 +223,11 @@ def read_labelled(path: str | Path, *, label_column: str = "-1", text_columns: s
         texts.append(text)
         labels.append(label)
         line_numbers.append(line_number)
-        if names is not None and layout is None:
-            layout = {"label": names[label_index], "text": [names[index] for index in text_indices]}
     return LabelledTexts(texts=texts, labels=labels, line_numbers=line_numbers, layout=layout)
 
 
-def read_unlabelled(path: str | Path, *, layout: dict[str, Any] | None, header: str = "auto") -> list[str] | None:
+def read_unlabelled(path: str | Path, *, layout: dict[str, Any] | None, header: str = "auto",
+                    encoding: str = UTF8) -> list[str] | None:
     """The texts of a CSV/TSV file without labels, to predict on; None where the file is not one (read it with
     ``read_labelled``, its labels unused).
 
@@ -231,7 +236,7 @@ def read_unlabelled(path: str | Path, *, layout: dict[str, Any] | None, header: 
     it is a file of one column: each row a text, the first row a header when ``header`` is ``yes`` or when it is
     the training file's one text column's name."""
     path = Path(path)
-    rows = _rows(path)
+    rows = _rows(path, encoding)
     if not rows:
         raise SeqlabError(f"{path} has no rows; give a text on each line")
     first = [cell.strip() for cell in rows[0][1]]
@@ -250,10 +255,10 @@ def read_unlabelled(path: str | Path, *, layout: dict[str, Any] | None, header: 
     return [cells[0] for _, cells in rows[1 if named else 0:]]
 
 
-def class_columns(path: str | Path, *, header: bool) -> list[str]:
+def class_columns(path: str | Path, *, header: bool, encoding: str = UTF8) -> list[str]:
     """The columns of a CSV/TSV file that look like labels: at most one distinct value per ten rows (at least two
     values), by header name (or by index without a header); to name where a label column holds text."""
-    every = _rows(Path(path))
+    every = _rows(Path(path), encoding)
     rows = every[1 if header else 0:]
     width = min((len(cells) for _, cells in rows), default=0)
     names = [cell.strip() for cell in every[0][1]] if header else [str(index) for index in range(width)]

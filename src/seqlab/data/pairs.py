@@ -27,7 +27,7 @@ from ..errors import SeqlabError
 from .batches import Batch
 from .dates import BUILTIN_DATES, builtin_date_pairs
 from .labelled import LabelledBatches, delimiter_for, pad_right
-from .text import read_text, split_lines
+from .text import UTF8, read_text, split_lines
 from .tokenizers import Tokenizer
 
 BUILTIN_PREFIX = "builtin:"
@@ -47,7 +47,7 @@ def _is_header(cells: list[str]) -> bool:
     return len(cells) == 2 and {cell.strip().lower() for cell in cells} in HEADER_NAMES
 
 
-def read_pairs(path: str | Path, *, header: str = "auto") -> Pairs:
+def read_pairs(path: str | Path, *, header: str = "auto", encoding: str = UTF8) -> Pairs:
     """Every (source, target) pair of a file or built-in, refusing with one clear line what is not one."""
     source = str(path)
     if source.startswith(BUILTIN_PREFIX):
@@ -60,7 +60,7 @@ def read_pairs(path: str | Path, *, header: str = "auto") -> Pairs:
     if header not in ("auto", "yes", "no"):
         raise SeqlabError(f"task.header must be auto, yes or no, got {header!r}")
     path = Path(path)
-    text = read_text(path)
+    text = read_text(path, encoding)
     delimiter = delimiter_for(path, text)
     lines = split_lines(text)
     while lines and not lines[-1].strip():

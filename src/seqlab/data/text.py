@@ -119,12 +119,51 @@ def decompress_to(path: Path, kind: str, target: Path) -> None:
         decompressed(path, kind, lambda stream: shutil.copyfileobj(stream, sink, READ_BYTES))
 
 
-def read_text(path: str | Path) -> str:
-    """Read a UTF-8 text file (without its byte-order mark, if any), refusing with one clear line what is not one.
+UTF8 = "utf-8"
+WINDOWS_WESTERN = "cp1252"  # what Excel and other Windows programs save text as in most of Europe and the Americas
+
+
+def check_encoding(name: str) -> str:
+    """A text encoding's canonical name (``--encoding``: any of Python's text codecs, e.g. cp1252, latin-1, shift_jis),
+    refusing one Python does not know, or a codec that does not decode bytes to text (base64, rot13)."""
+    try:
+        info = codecs.lookup(name)
+    except LookupError:
+        raise SeqlabError(f"--encoding {name!r} is not a text encoding Python knows; give one such as utf-8, cp1252, "
+                          "latin-1, shift_jis or gb18030") from None
+    try:
+        "a".encode(info.name)  # str.encode refuses the codecs that are not text encodings (base64, rot13)
+    except LookupError:
+        raise SeqlabError(f"--encoding {name!r} is not a text encoding; give one such as utf-8, cp1252 or "
+                          "latin-1") from None
+    return info.name
+
+
+def _undecodable(path: Path, raw: bytes, error: UnicodeDecodeError, encoding: str) -> SeqlabError:
+    """The bytes that ``encoding`` cannot read, by line, and the fix. A file that is not UTF-8 was most often saved by a
+    Windows program in its legacy encoding: the line is shown as cp1252 reads it, for the user to judge."""
+    line = raw.count(b"\n", 0, error.start) + 1
+    start = raw.rfind(b"\n", 0, error.start) + 1
+    end = raw.find(b"\n", error.start)
+    text = raw[start:end if end >= 0 else len(raw)].decode(WINDOWS_WESTERN, "replace").strip()
+    column = error.start - start
+    shown = text if len(text) <= 60 else text[max(0, column - 30):column + 30]
+    bad = ("byte " if error.end - error.start == 1 else "bytes ") + raw[error.start:error.end].hex(" ").upper()
+    if encoding == UTF8:
+        return SeqlabError(f"data file {path} is not UTF-8: {bad} on line {line} ({shown!r} as {WINDOWS_WESTERN} "
+                           f"reads it); pass the encoding it was saved in, --encoding {WINDOWS_WESTERN} for most "
+                           "files from Excel and other Windows programs, or convert it to UTF-8")
+    return SeqlabError(f"data file {path} is not {encoding}: {bad} on line {line} cannot be read as it; pass "
+                       "the encoding it was saved in with --encoding, or convert it to UTF-8")
+
+
+def read_text(path: str | Path, encoding: str = UTF8) -> str:
+    """Read a text file in ``encoding`` (UTF-8 by default, ``--encoding``), refusing with one clear line what is not one.
 
     A file compressed whole (gzip, bzip2, xz, or a zip archive holding one file: ``compression``) is read as the
-    text inside it, whatever its name; UTF-16 with its byte-order mark (Excel's "Unicode text") is read too. Only
-    NUL bytes in the first ``BINARY_PROBE_BYTES`` mark a file as binary; later ones are text.
+    text inside it, whatever its name. A byte-order mark says how a file is encoded whatever ``encoding`` says: UTF-8
+    (and it is dropped), or UTF-16 (Excel's "Unicode text"). Only NUL bytes in the first ``BINARY_PROBE_BYTES`` mark
+    a file as binary (except in an encoding that writes them, such as UTF-16); later ones are text.
     """
     if not str(path):  # before Path(), which reads "" as "."
         raise SeqlabError("no data file given: pass --data PATH")
@@ -140,19 +179,21 @@ def read_text(path: str | Path) -> str:
         raw = decompressed(path, kind, lambda stream: stream.read())
     if not raw:
         raise SeqlabError(f"data file {path} is empty; give a file with text in it")
+    encoding = check_encoding(encoding)
     if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):  # Excel's "Unicode text", Windows' tools
         try:
             return raw.decode("utf-16").removeprefix("\ufeff")
         except UnicodeDecodeError as error:
             raise SeqlabError(f"data file {path} starts as UTF-16 text but is not (bad bytes at offset "
                               f"{error.start}); convert it to UTF-8") from None
-    if b"\x00" in raw[:BINARY_PROBE_BYTES]:
-        raise SeqlabError(f"data file {path} looks binary (it has NUL bytes); give a UTF-8 text file")
+    if raw.startswith(codecs.BOM_UTF8):
+        encoding = UTF8
+    if b"\x00" in raw[:BINARY_PROBE_BYTES] and b"\x00" not in "a".encode(encoding):
+        raise SeqlabError(f"data file {path} looks binary (it has NUL bytes); give a text file")
     try:
-        return raw.decode("utf-8").removeprefix("\ufeff")
+        return raw.decode(encoding).removeprefix("\ufeff")
     except UnicodeDecodeError as error:
-        raise SeqlabError(
-            f"data file {path} is not valid UTF-8 (bad byte at offset {error.start}); convert it to UTF-8") from None
+        raise _undecodable(path, raw, error, encoding) from None
 
 
 def excel_separator(lines: list[str]) -> str:
@@ -183,9 +224,9 @@ def split_lines(text: str) -> list[str]:
     return [line.removesuffix("\r") for line in lines]
 
 
-def read_lines(path: str | Path) -> list[str]:
+def read_lines(path: str | Path, encoding: str = UTF8) -> list[str]:
     """One input per line of a plain text file; blank lines at the end are ignored, blank lines between refused."""
-    lines = split_lines(read_text(path))
+    lines = split_lines(read_text(path, encoding))
     while lines and not lines[-1].strip():
         lines.pop()
     for number, line in enumerate(lines, start=1):

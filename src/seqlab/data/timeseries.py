@@ -49,7 +49,7 @@ from torch import Tensor
 
 from ..errors import SeqlabError
 from .batches import Batch
-from .text import excel_separator, is_number, read_text, split_lines
+from .text import UTF8, excel_separator, is_number, read_text, split_lines
 
 BUILTIN_PREFIX = "builtin:"
 BUILTIN_SEED = 2006  # fixed, so evaluation regenerates exactly the series a model was trained on
@@ -154,7 +154,7 @@ def _times_of_day(cells: list[str]) -> np.ndarray | None:
 
 
 def read_series(path: str | Path, *, target_columns: str = "", time_column: str = "", header: str = "auto",
-                missing: str = "interpolate") -> TimeSeries:
+                missing: str = "interpolate", encoding: str = UTF8) -> TimeSeries:
     """Read ``builtin:NAME`` or a CSV file into a series of its target columns, refusing bad values with one line.
 
     Time columns are never targets (``time_column``; or else every column whose
@@ -186,7 +186,7 @@ def read_series(path: str | Path, *, target_columns: str = "", time_column: str 
         return series
     if header not in ("auto", "yes", "no"):
         raise SeqlabError(f"task.header must be auto, yes or no, got {header!r}")
-    lines = split_lines(read_text(path))
+    lines = split_lines(read_text(path, encoding))
     separator = excel_separator(lines)
     skipped = 1 if separator else 0  # lines before the table, so that the lines named in messages are the file's
     lines = lines[skipped:]

@@ -141,7 +141,8 @@ class ClassifyTask(Task):
     # ------------------------------------------------------------------ data
     def _read(self, path: str | Path) -> LabelledTexts:
         task = self.config.task
-        return read_labelled(path, label_column=task.label_column, text_columns=task.text_columns, header=task.header)
+        return read_labelled(path, label_column=task.label_column, text_columns=task.text_columns, header=task.header,
+                             encoding=self.config.data.encoding)
 
     def _encode(self, text: str) -> Tensor:
         tokens = self.tokenizer.encode(text)[:self.config.data.block_size]  # (L,)
@@ -234,7 +235,8 @@ class ClassifyTask(Task):
         if len(single) > len(table.labels) / 2:  # not classes: the label column holds text (or ids)
             column = self.config.task.label_column
             named = f"{table.layout['label']!r}, --label-column {column}" if table.layout else f"--label-column {column}"
-            others = [name for name in class_columns(path, header=table.layout is not None)
+            others = [name for name in class_columns(path, header=table.layout is not None,
+                                                             encoding=self.config.data.encoding)
                       if name != (table.layout["label"] if table.layout else column)]
             raise SeqlabError(f"{path}: {len(single)} of {len(table.labels)} rows have a label no other row has, so "
                               f"the label column ({named}) holds text, not classes; "
@@ -406,9 +408,10 @@ class ClassifyTask(Task):
         without its label column (its header names the training text columns) or of one column (see
         ``read_unlabelled``); anything else: one text per line."""
         if table_suffix(path) in TABLE_SUFFIXES:
-            texts = read_unlabelled(path, layout=self.layout, header=self.config.task.header)
+            texts = read_unlabelled(path, layout=self.layout, header=self.config.task.header,
+                                    encoding=self.config.data.encoding)
             return self._read(path).texts if texts is None else texts
-        return read_lines(path)
+        return read_lines(path, self.config.data.encoding)
 
     def predict(self, model: nn.Module, inputs: list[Any]) -> list[Any]:
         check_text_inputs(inputs, "classify")

@@ -179,7 +179,7 @@ class ForecastTask(Task):
         """A series laid out like the training data, checked against the columns the model was trained on."""
         task = self.config.task
         series = read_series(path, target_columns=task.target_columns, time_column=task.time_column, header=task.header,
-                             missing=task.missing)
+                             missing=task.missing, encoding=self.config.data.encoding)
         if self.columns is not None:
             if len(series.columns) != len(self.columns) or (series.named and series.columns != self.columns):
                 raise SeqlabError(f"{path} has columns {', '.join(series.columns)}; the model was trained on "

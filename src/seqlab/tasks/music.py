@@ -81,7 +81,7 @@ class MusicTask(Task):
         """(training tunes, validation tunes, tunes skipped because music21 cannot parse them)."""
         if not str(path):
             raise SeqlabError("no data given: pass --data FILE.abc, a folder of .abc files, or builtin:music21")
-        tunes = read_tunes(path)
+        tunes = read_tunes(path, self.config.data.encoding)
         readable = [tune for tune in tunes if tune_problem(tune, full=False) is None]
         if not readable:
             raise SeqlabError(f"music21 cannot parse any of the {len(tunes)} tunes in {path}; check the ABC")

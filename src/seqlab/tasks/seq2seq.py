@@ -126,7 +126,7 @@ class SeqToSeqTask(Task):
         return ids
 
     def _read(self, path: str | Path) -> Pairs:
-        return read_pairs(path, header=self.config.task.header)
+        return read_pairs(path, header=self.config.task.header, encoding=self.config.data.encoding)
 
     def load_data(self) -> None:
         data = self.config.data
@@ -269,7 +269,7 @@ class SeqToSeqTask(Task):
         """.csv/.tsv (compressed or not): the sources of a pairs file; anything else: one source per line."""
         if table_suffix(path) in TABLE_SUFFIXES:
             return self._read(path).sources
-        return read_lines(path)
+        return read_lines(path, self.config.data.encoding)
 
     def predict(self, model: nn.Module, inputs: list[Any]) -> list[Any]:
         check_text_inputs(inputs, "translate")

@@ -201,7 +201,7 @@ class SyntheticTask(Task):
 
     # ------------------------------------------------------------- predict
     def read_inputs(self, path: str | Path) -> list[Any]:
-        return [line.strip() for line in read_lines(path)]
+        return [line.strip() for line in read_lines(path, self.config.data.encoding)]
 
     @torch.no_grad()
     def predict(self, model: nn.Module, inputs: list[Any]) -> list[Any]:

@@ -416,6 +416,26 @@ def test_numbers_written_with_currency_thousands_and_percent_signs_are_numbers(t
         read_series(path)
 
 
+def test_numbers_as_typesetting_and_accounting_write_them_are_numbers(tmp_path):
+    """The minus sign U+2212 (tables copied from web pages), thousands grouped by a space (plain, no-break,
+    narrow no-break or thin: French and Swiss spreadsheets, "1 234,5") and an accountant's negative in parentheses
+    ("(1,234.50)") write numbers; Excel's #N/A is a missing value, interpolated and counted. A cell that is none of
+    these (Excel's #DIV/0!) is still refused."""
+    path = tmp_path / "comptes.csv"
+    path.write_text("date;solde;temp\n2024-01-01;1\u00a0234,5;\u22122,5\n2024-01-02;(2\u202f345,25);3\n"
+                    "2024-01-03;12 345;4,25\n2024-01-04;1\u2009000;\u22120,5\n", encoding="utf-8")
+    series = read_series(path)
+    assert series.columns == ["solde", "temp"]
+    assert series.values.tolist() == [[1234.5, -2.5], [-2345.25, 3.0], [12345.0, 4.25], [1000.0, -0.5]]
+    path.write_text('date,profit,units\n2024-01-01,"($1,234.50)",5\n2024-01-02,(12.5),#N/A\n2024-01-03,7,6\n',
+                    encoding="utf-8")
+    series = read_series(path)
+    assert series.values.tolist() == [[-1234.5, 5.0], [-12.5, 5.5], [7.0, 6.0]] and series.interpolated == {"units": 1}
+    path.write_text("t,x\n1,2\n2,#DIV/0!\n3,4\n", encoding="utf-8")
+    with pytest.raises(SeqlabError, match="line 3, column 'x': '#DIV/0!' is not a number"):
+        read_series(path)
+
+
 @pytest.mark.parametrize("name, content, message", [
     ("book.xlsx", None, "is an Excel workbook, not text; save the sheet as CSV UTF-8 and pass that"),
     ("sheet.ods", None, "is an OpenDocument file \\(spreadsheet\\), not text; save the sheet as CSV UTF-8"),

@@ -128,7 +128,8 @@ def _resolve_column(spec: str, names: list[str], source: str) -> int:
     return index % len(names)
 
 
-MISSING_CELLS = {"", "nan", "na", "n/a", "null", "none", "?"}  # lower-cased cells that mean "no value"
+# lower-cased cells that mean "no value": R's NA, pandas' and databases' writing of it, and Excel's #N/A
+MISSING_CELLS = {"", "nan", "na", "n/a", "null", "none", "?", "#n/a", "#na", "<na>"}
 MISSING_CHOICES = ("interpolate", "error")
 # header names that say a column is time, not a series: such a column is the time column wherever it stands (a unit
 # after the name, "Date (MM/DD/YYYY)" or "time [UTC]", is not part of it: ``_time_name``)
@@ -201,6 +202,7 @@ def read_series(path: str | Path, *, target_columns: str = "", time_column: str 
     except csv.Error as error:
         raise SeqlabError(f"{source} line {reader.line_num + skipped}: not valid CSV ({error}); fix the "
                           "quoting") from None
+    rows = [[_typeset_number(cell) for cell in row] for row in rows]
     if delimiter == ";":
         rows = [[_decimal_point(cell) for cell in row] for row in rows]
     elif delimiter == ",":
@@ -333,6 +335,25 @@ def _ragged(source: str, rows: list[list[str]], line: int, width: int, skipped: 
         return (f"{source}: {lines} {width} cells and most lines after {common}: if line{'s' if start > 2 else ''} "
                 f"above line {start} are notes, not the table, delete them so that the file starts with its header")
     return f"{source}: line {line} has {len(rows[line - 1 - skipped])} cells, the first row has {width}"
+
+
+# digits grouped in threes by a space, as French, Swiss and ISO typesetting writes thousands (a no-break space, a
+# narrow one or a thin one where a spreadsheet or a word processor wrote them): "1 234,5", "12 345.6"
+SPACED_THOUSANDS = re.compile(r"[+-]?\d{1,3}(?:[ \u00a0\u202f\u2009]\d{3})+(?:[.,]\d+)?")
+PARENTHESISED = re.compile(r"\(([^()-]*\d[^()]*)\)")  # an accountant's negative number: (1,234.50)
+
+
+def _typeset_number(cell: str) -> str:
+    """A number as typesetting and accounting write it, in the plain form the file's other readings start from:
+    the minus sign U+2212 as "-", thousands grouped by spaces without them, and a number in parentheses as its
+    negative ("(1,234.50)" -> "-1,234.50"); any other cell as it is."""
+    cell = cell.replace("\u2212", "-")
+    match = PARENTHESISED.fullmatch(cell)
+    if match:
+        cell = "-" + match.group(1).strip()
+    if SPACED_THOUSANDS.fullmatch(cell):
+        cell = re.sub(r"[ \u00a0\u202f\u2009]", "", cell)
+    return cell
 
 
 # a number as a spreadsheet or a bank writes it in a comma-separated file (where a comma in a cell was quoted): with

@@ -119,6 +119,7 @@ DATA = {
     "tunes.abc": lambda: _tunes(24),
     "glove.6B.100d.txt": lambda: _vectors(100),
     "ventes.csv": lambda: _sales(150),
+    "livre.txt": lambda: ("Il était une fois une île où l'on mangeait des crêpes.\n" * 50).encode("latin-1"),
 }
 REPOSITORY_PATHS = ("examples",)  # linked into the scratch directory, as commands run from the repository root
 SUBSTITUTE = [

@@ -120,3 +120,59 @@ def test_encoding_flag_refusals(tmp_path, capsys):
         capsys, ["train", "--task", "classify", "--data", str(text), "--out", str(tmp_path / "c"),
                  "--encoding", "klingon", "--max-steps", "1"])
     assert not (tmp_path / "c").exists()
+
+
+# ------------------------------------------------------------------ language-model corpora (seqlab prepare, lm)
+FRENCH = "Il était une fois une très belle île où l'on mangeait des crêpes. Ça, c'est très français.\n" * 40
+
+
+def test_a_corpus_in_another_encoding_is_the_corpus_its_utf8_copy_makes(tmp_path):
+    from seqlab.data.prepared import prepare_corpus
+
+    for folder in ("latin", "utf8"):
+        (tmp_path / folder).mkdir()
+    latin = write(tmp_path / "latin" / "conte.txt", FRENCH, "latin-1")
+    utf8 = write(tmp_path / "utf8" / "conte.txt", FRENCH, "utf-8")
+    ours = prepare_corpus([latin], out=tmp_path / "ours", encoding="latin-1")
+    reference = prepare_corpus([utf8], out=tmp_path / "reference")
+    assert ours.tokenizer.to_dict() == reference.tokenizer.to_dict() and "é" in ours.tokenizer.to_dict()["characters"]
+    assert np.array_equal(ours.train, reference.train) and np.array_equal(ours.val, reference.val)
+    assert ours.train_characters + ours.val_characters == len(FRENCH)
+    manifest = json.loads((tmp_path / "ours" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["encoding"] == "iso8859-1" and manifest["sources"][0]["path"] == str(latin)
+    assert not [path for path in tmp_path.iterdir() if path.name.startswith(".seqlab-")]  # the UTF-8 copies are gone
+
+
+def test_a_folder_in_another_encoding_skips_what_it_cannot_read(tmp_path, capsys):
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    write(folder / "a.txt", FRENCH, "cp1252")
+    write(folder / "b.txt", "\ufeff" + "Déjà UTF-8, as its byte-order mark says.\n" * 20, "utf-8")  # not cp1252
+    write(folder / "c.txt", "abc \x81 def\n", "latin-1")  # 0x81: no character in cp1252
+    (folder / "d.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)))
+    assert main(["prepare", "--data", str(folder), "--out", str(tmp_path / "prepared"), "--encoding", "cp1252",
+                 "--quiet"]) == 0
+    error = capsys.readouterr().err
+    assert "skipped 2 of 4 files that are not cp1252 text" in error
+    assert "c.txt is not valid cp1252 (bad byte at offset 4)" in error and "d.png looks binary" in error
+    manifest = json.loads((tmp_path / "prepared" / "manifest.json").read_text(encoding="utf-8"))
+    assert sum(source["characters"] for source in manifest["sources"]) == len(FRENCH) + 41 * 20
+    error = run_bad(capsys, ["prepare", "--data", str(folder), "--out", str(tmp_path / "strict"), "--encoding",
+                             "cp1252", "--strict"])
+    assert "2 of 4 files are not cp1252 text" in error and not (tmp_path / "strict").exists()
+
+
+def test_language_model_train_and_eval_take_the_encoding(tmp_path, capsys):
+    text = write(tmp_path / "conte.txt", FRENCH, "latin-1")
+    run = tmp_path / "run"
+    flags = ["--config", "tiny", "--max-steps", "2", "--eval-interval", "2", "--threads", "1", "--quiet"]
+    error = run_bad(capsys, ["train", "--data", str(text), "--out", str(run), *flags])
+    assert "is not valid UTF-8 (bad byte at offset 3); pass the encoding it was saved in with --encoding" in error
+    assert main(["train", "--data", str(text), "--out", str(run), "--encoding", "latin-1", *flags]) == 0
+    assert "é" in json.loads((run / "tokenizer.json").read_text(encoding="utf-8"))["characters"]
+    assert main(["eval", str(run), "--data", str(text), "--encoding", "latin-1", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["characters"] > 0
+    assert main(["prepare", "--data", str(text), "--out", str(tmp_path / "prepared"), "--encoding", "latin-1",
+                 "--quiet"]) == 0
+    assert "prepared corpus, tokens already" in run_bad(
+        capsys, ["eval", str(run), "--data", str(tmp_path / "prepared"), "--encoding", "latin-1"])

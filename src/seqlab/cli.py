@@ -279,7 +279,8 @@ def _command_prepare(arguments: argparse.Namespace, extra: list[str]) -> None:
                    vocab_size=arguments.vocab_size, val_fraction=arguments.val_fraction, unknown=arguments.unknown,
                    min_count=arguments.min_count, lowercase=parse_flag_value("data", "lowercase", arguments.lowercase),
                    words_only=parse_flag_value("task", "words_only", arguments.words_only),
-                   strict=arguments.strict, workers=arguments.workers or cpu_count(), quiet=arguments.quiet)
+                   strict=arguments.strict, workers=arguments.workers or cpu_count(), quiet=arguments.quiet,
+                   encoding=arguments.encoding)
 
 
 def _command_sample(arguments: argparse.Namespace, extra: list[str]) -> None:
@@ -467,7 +468,8 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.add_argument("--lowercase", default="false", metavar="BOOL", help="case-fold the text before tokenizing")
     prepare.add_argument("--words-only", default="false", metavar="BOOL",
                          help="word: white space is not a token (the classify task's default reading)")
-    prepare.add_argument("--strict", action="store_true", help="refuse files that are not UTF-8 text (default: skip them)")
+    prepare.add_argument("--encoding", default="utf-8", help="the files' text encoding: utf-8, or e.g. cp1252, latin-1")
+    prepare.add_argument("--strict", action="store_true", help="refuse files that are not text (default: skip them)")
     prepare.add_argument("--workers", type=int, default=0, help="processes that read and encode; 0: one per core")
     prepare.add_argument("--quiet", action="store_true", help="print nothing but errors and skipped files")
     prepare.set_defaults(handler=_command_prepare)

@@ -137,7 +137,7 @@ class ModelConfig:
         "help": "the backbone's own options, e.g. {\"variant\": \"peephole\"} (flags: --variant peephole)"})
 
 
-ENCODING_TASKS = ("classify", "forecast", "seq2seq", "music")  # the tasks that read files as text: --encoding
+ENCODING_TASKS = ("lm", "classify", "forecast", "seq2seq", "music")  # the tasks that read files as text: --encoding
 
 
 @dataclass

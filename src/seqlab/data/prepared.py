@@ -45,8 +45,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn, 
 
 from ..errors import SeqlabError
 from ..manifest import file_entries, verify_files
-from .text import (byte_offset_of_character, chunk_ranges, compression, decompress_to, list_documents, read_range,
-                   scan_document, text_pieces)
+from .text import (UTF8, WINDOWS_WESTERN, byte_offset_of_character, check_encoding, chunk_ranges, compression,
+                   decompress_to, list_documents, read_range, scan_document, text_pieces, transcode_to)
 from .tokenizers import (FIT_PIECE_CHARACTERS, TOKENIZERS, BPETokenizer, Tokenizer, count_pieces,
                          tokenizer_from_dict)
 
@@ -203,15 +203,17 @@ def prepare_corpus(paths: Sequence[str | Path], *, out: str | Path | None = None
                    vocab_size: int = 0, val_fraction: float = 0.1, unknown: str = "unk", min_count: int = 1,
                    lowercase: bool = False, words_only: bool = False, tokenizer: Tokenizer | None = None,
                    strict: bool = False, workers: int = 1, chunk_bytes: int = CHUNK_BYTES,
-                   quiet: bool = True) -> Corpus:
+                   quiet: bool = True, encoding: str = UTF8) -> Corpus:
     """Tokenize documents into training and validation tokens: into the folder ``out`` (memory-mapped
     on return), or in memory when ``out`` is None. ``tokenizer`` given: encode with it, fit nothing;
     otherwise fit one of ``tokenizer_kind`` that reads text as ``fit_tokenizer`` would with the same
-    ``min_count``, ``lowercase`` and ``words_only``."""
+    ``min_count``, ``lowercase`` and ``words_only``. Files in another ``encoding`` than UTF-8 are first written
+    as UTF-8 (``transcode_to``) beside the decompressed ones."""
     if tokenizer is None and tokenizer_kind not in TOKENIZERS:
         raise SeqlabError(f"unknown tokenizer {tokenizer_kind!r}; choose one of {', '.join(TOKENIZERS)}")
     if not 0.0 <= val_fraction < 1.0:
         raise SeqlabError(f"--val-fraction must be in [0, 1), got {val_fraction}")
+    encoding = check_encoding(encoding)
     started = time.perf_counter()
     documents = [Document(path, path.stat().st_size) for path in list_documents(paths)]
     out = Path(out) if out is not None else None
@@ -224,15 +226,18 @@ def prepare_corpus(paths: Sequence[str | Path], *, out: str | Path | None = None
         with report.progress:
             compressed = [(document, kind) for document in documents
                           if (kind := _compression_of(document.path)) in STREAMED_COMPRESSIONS]
-            if compressed:  # read in place by byte ranges, as the others: so decompressed first, beside --out
-                staging = Path(tempfile.mkdtemp(prefix=".seqlab-decompressed-",
+            if compressed or encoding != UTF8:  # read in place by byte ranges: UTF-8 copies first, beside --out
+                staging = Path(tempfile.mkdtemp(prefix=".seqlab-staged-",
                                                 dir=out.parent if out is not None and out.parent.exists() else None))
+            if compressed:
                 _decompress_documents(compressed, staging, report)
+            if encoding != UTF8:
+                _transcode_documents(documents, staging, encoding, report)
             input_bytes = sum(document.size for document in documents)
             if out is not None:
                 _check_disk(out, input_bytes, 2 if tokenizer is None else smallest_dtype(tokenizer.vocab_size).itemsize)
             pool = _start_pool(workers)
-            documents = _scan(documents, pool, workers, report, strict=strict)
+            documents = _scan(documents, pool, workers, report, strict=strict, encoding=encoding)
             parts = _split(documents, val_fraction)
             if tokenizer is None:
                 tokenizer = _fit(tokenizer_kind, parts["train"], pool, workers, report, unknown=unknown,
@@ -248,7 +253,7 @@ def prepare_corpus(paths: Sequence[str | Path], *, out: str | Path | None = None
                                     chunk_bytes=chunk_bytes, directory=temporary)
                       for name, part in parts.items()}
         manifest = _manifest(documents, parts, tokenizer, dtype, val_fraction,
-                             {name: count for name, (_, count) in tokens.items()})
+                             {name: count for name, (_, count) in tokens.items()}, encoding)
         if out is None:
             corpus = Corpus(tokenizer, tokens["train"][0], tokens["val"][0], parts["train"].characters,
                             parts["val"].characters, val_fraction)
@@ -288,6 +293,21 @@ def _decompress_documents(compressed: list[tuple[Document, str]], staging: Path,
         document.source, document.path, document.size = document.path, target, target.stat().st_size
 
 
+def _transcode_documents(documents: list[Document], staging: Path, encoding: str, report: _Report) -> None:
+    """Each document in ``encoding`` written as UTF-8 into ``staging``, to be read from there (named by its own path,
+    as a decompressed one is); one the encoding cannot read keeps its problem, to be skipped or refused."""
+    advance = report.stage(f"read {encoding}", sum(document.size for document in documents))
+    for index, document in enumerate(documents):
+        target = staging / f"{index}-utf8-{document.path.name}"
+        problem = transcode_to(document.path, encoding, target)
+        advance(document.size)
+        if problem:
+            document.problem = problem
+        elif problem is not None:
+            document.source = document.source or document.path
+            document.path, document.size = target, target.stat().st_size
+
+
 def _check_out(out: Path) -> None:
     if out.exists() and not (out.is_dir() and not any(out.iterdir())):
         raise SeqlabError(f"--out {out} already exists; choose a new folder (the corpus is written only "
@@ -306,29 +326,36 @@ def _check_disk(out: Path, input_bytes: int, itemsize: int) -> None:
 
 
 def _scan(documents: list[Document], pool: Executor | None, workers: int, report: _Report, *,
-          strict: bool) -> list[Document]:
-    """Hash and check every document; skip (or, ``strict``, refuse) what is not UTF-8 text, drop empty ones."""
+          strict: bool, encoding: str) -> list[Document]:
+    """Hash and check every document; skip (or, ``strict``, refuse) what is not text in ``encoding`` (read as UTF-8
+    by now), drop empty ones."""
     advance = report.stage("scan", sum(document.size for document in documents))
     batches = list(_batched(((document, 0, document.size) for document in documents), CHUNK_BYTES))
     for batch, scans in zip(batches, _ordered_map(pool, workers, _scan_batch,
                                                   ([document.path for document, _, _ in batch] for batch in batches))):
         for (document, _, _), scan in zip(batch, scans):
-            document.sha256, document.characters, document.problem = scan.sha256, scan.characters, scan.problem
+            # a problem found before (bytes the --encoding cannot read) stands
+            document.sha256, document.characters = scan.sha256, scan.characters
+            document.problem = document.problem or scan.problem
         advance(sum(document.size for document, _, _ in batch))
     bad = [document for document in documents if document.problem]
     texts = [document for document in documents if not document.problem and document.characters]
+    kind = "UTF-8" if encoding == UTF8 else encoding
+    other = (f"pass the encoding they were saved in with --encoding ({WINDOWS_WESTERN} for most files from Windows "
+             "programs)")
     if len(documents) == 1 and not texts:
         document = documents[0]
         problem = document.problem or "is empty"
-        raise SeqlabError(f"data file {document.named} {problem}; give a UTF-8 text file with text in it")
+        fix = other.replace("they were", "it was") if problem.startswith("is not valid") else "give a text file"
+        raise SeqlabError(f"data file {document.named} {problem}; {fix}")
     if bad and strict:
-        raise SeqlabError(f"{len(bad)} of {len(documents)} files are not UTF-8 text ({_names(bad)}); convert "
-                          "them to UTF-8 or leave them out (without --strict they are skipped)")
+        raise SeqlabError(f"{len(bad)} of {len(documents)} files are not {kind} text ({_names(bad)}); {other}, "
+                          "or leave them out (without --strict they are skipped)")
     if not texts:
-        raise SeqlabError(f"none of the {len(documents)} files given is UTF-8 text with something in it "
-                          f"({_names(bad or documents)}); give text files")
+        raise SeqlabError(f"none of the {len(documents)} files given is {kind} text with something in it "
+                          f"({_names(bad or documents)}); give text files, or {other}")
     if bad:
-        report.warnings.print(f"skipped {len(bad)} of {len(documents)} files that are not UTF-8 text: "
+        report.warnings.print(f"skipped {len(bad)} of {len(documents)} files that are not {kind} text: "
                               f"{_names(bad)} (--strict refuses them instead)", markup=False)
     return texts
 
@@ -429,9 +456,9 @@ def _encode(part: Part, tokenizer: Tokenizer, dtype: np.dtype, pool: Executor | 
 
 
 def _manifest(documents: list[Document], parts: dict[str, Part], tokenizer: Tokenizer, dtype: np.dtype,
-              val_fraction: float, token_counts: dict[str, int]) -> dict[str, Any]:
+              val_fraction: float, token_counts: dict[str, int], encoding: str) -> dict[str, Any]:
     return {
-        "format": FORMAT, "version": FORMAT_VERSION,
+        "format": FORMAT, "version": FORMAT_VERSION, "encoding": encoding,
         "tokenizer": {"kind": tokenizer.kind, "vocab_size": tokenizer.vocab_size},
         "dtype": dtype.name,
         "split": {"val_fraction": val_fraction,
@@ -493,10 +520,14 @@ def _open_prepared(directory: Path, manifest: dict[str, Any], tokenizer: Tokeniz
 
 def load_corpus(path: str | Path, *, tokenizer_kind: str, unknown: str, val_fraction: float, vocab_size: int = 0,
                 min_count: int = 1, lowercase: bool = False, words_only: bool = False,
-                tokenizer: Tokenizer | None = None) -> Corpus:
+                tokenizer: Tokenizer | None = None, encoding: str = UTF8) -> Corpus:
     """``--data PATH``: a prepared folder, memory-mapped (refused if ``tokenizer`` is given and differs
-    from its own); otherwise text files (a file, a folder, a glob) prepared in memory, the same way."""
+    from its own); otherwise text files (a file, a folder, a glob) in ``encoding``, prepared in memory, the same
+    way."""
     if is_prepared(path):
+        if check_encoding(encoding) != UTF8:
+            raise SeqlabError(f"{path} is a prepared corpus, tokens already; --encoding is for text files: drop it "
+                              "(or pass it to seqlab prepare)")
         corpus = load_prepared(path)
         if tokenizer is not None and tokenizer.to_dict() != corpus.tokenizer.to_dict():
             raise SeqlabError(
@@ -506,7 +537,7 @@ def load_corpus(path: str | Path, *, tokenizer_kind: str, unknown: str, val_frac
         return corpus
     return prepare_corpus([path], tokenizer_kind=tokenizer_kind, unknown=unknown, val_fraction=val_fraction,
                           vocab_size=vocab_size, min_count=min_count, lowercase=lowercase, words_only=words_only,
-                          tokenizer=tokenizer)
+                          tokenizer=tokenizer, encoding=encoding)
 
 
 def cpu_count() -> int:

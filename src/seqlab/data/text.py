@@ -157,8 +157,39 @@ def _undecodable(path: Path, raw: bytes, error: UnicodeDecodeError, encoding: st
                        "the encoding it was saved in with --encoding, or convert it to UTF-8")
 
 
+def transcode_to(path: Path, encoding: str, target: Path) -> str | None:
+    """A text file in ``encoding`` written to ``target`` as UTF-8, in bounded blocks (a corpus too large to hold
+    whole): "" when written; what is wrong with it where ``encoding`` cannot read its bytes; None, and nothing
+    written, where the file is not text to transcode (binary, compressed, a spreadsheet: ``scan_document`` says
+    what) or a UTF-8 byte-order mark says it is UTF-8 already. A UTF-16 byte-order mark says UTF-16, whatever
+    ``encoding`` says (as in ``read_text``)."""
+    with open(path, "rb") as source:
+        block = source.read(BINARY_PROBE_BYTES)
+        if block.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            encoding = "utf-16"
+        elif (block.startswith(codecs.BOM_UTF8) or not_text(block) or compression(block)
+              or (b"\x00" in block and b"\x00" not in "a".encode(encoding))):
+            return None
+        decoder = codecs.getincrementaldecoder(encoding)()
+        offset = 0
+        with open(target, "w", encoding="utf-8", newline="") as sink:
+            while block:
+                try:
+                    text = decoder.decode(block)
+                    sink.write(text.removeprefix("\ufeff") if offset == 0 else text)  # a byte-order mark is not text
+                except UnicodeDecodeError as error:
+                    return f"is not valid {encoding} (bad byte at offset {offset + error.start})"
+                offset += len(block)
+                block = source.read(READ_BYTES)
+            try:
+                sink.write(decoder.decode(b"", final=True))
+            except UnicodeDecodeError:
+                return f"is not valid {encoding} (it ends inside a character)"
+    return ""
+
+
 def read_text(path: str | Path, encoding: str = UTF8) -> str:
-    """Read a text file in ``encoding`` (UTF-8 by default, ``--encoding``), refusing with one clear line what is not one.
+    """Read a text file in ``encoding`` (UTF-8 by default, ``--encoding``), refusing in one clear line what is not.
 
     A file compressed whole (gzip, bzip2, xz, or a zip archive holding one file: ``compression``) is read as the
     text inside it, whatever its name. A byte-order mark says how a file is encoded whatever ``encoding`` says: UTF-8

@@ -98,7 +98,7 @@ class LanguageModelTask(Task):
         self.data = load_corpus(data.path, tokenizer_kind=data.tokenizer, unknown=data.unknown,
                                 val_fraction=data.val_fraction, vocab_size=data.vocab_size, min_count=data.min_count,
                                 lowercase=data.lowercase, words_only=self.config.task.words_only,
-                                tokenizer=self.tokenizer)
+                                tokenizer=self.tokenizer, encoding=data.encoding)
         self.tokenizer = self.data.tokenizer
         # a prepared corpus fixed its tokenizer and split: the checkpoint records what was used
         data.tokenizer, data.val_fraction = self.tokenizer.kind, self.data.val_fraction
@@ -156,7 +156,8 @@ class LanguageModelTask(Task):
         measures both parts, each on its own. Also says how many tokens and characters were measured."""
         data = self.config.data
         corpus = load_corpus(path, tokenizer_kind=data.tokenizer, unknown=data.unknown,
-                             val_fraction=data.val_fraction, vocab_size=data.vocab_size, tokenizer=self.tokenizer)
+                             val_fraction=data.val_fraction, vocab_size=data.vocab_size, tokenizer=self.tokenizer,
+                             encoding=data.encoding)
         both = [(corpus.train, corpus.train_characters), (corpus.val, corpus.val_characters)]
         parts = {"val": [(corpus.val, corpus.val_characters)] if len(corpus.val) else both,
                  "train": [(corpus.train, corpus.train_characters)], "all": both}[split]

@@ -172,7 +172,41 @@ def test_language_model_train_and_eval_take_the_encoding(tmp_path, capsys):
     assert "é" in json.loads((run / "tokenizer.json").read_text(encoding="utf-8"))["characters"]
     assert main(["eval", str(run), "--data", str(text), "--encoding", "latin-1", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["characters"] > 0
+    diagnose = ["diagnose", str(run), "--data", str(text), "--length", "8", "--what", "gradients", "--out",
+                str(tmp_path / "figures")]
+    assert "byte E9 on line 1" in run_bad(capsys, diagnose)
+    assert main([*diagnose, "--encoding", "latin-1"]) == 0 and (tmp_path / "figures" / "gradients.json").is_file()
     assert main(["prepare", "--data", str(text), "--out", str(tmp_path / "prepared"), "--encoding", "latin-1",
                  "--quiet"]) == 0
     assert "prepared corpus, tokens already" in run_bad(
         capsys, ["eval", str(run), "--data", str(tmp_path / "prepared"), "--encoding", "latin-1"])
+
+
+def test_a_full_disk_while_a_corpus_is_written_as_utf8_is_one_line_and_leaves_nothing(tmp_path, capsys, monkeypatch):
+    import builtins
+    import errno
+    import os
+
+    from seqlab.data import text as text_module
+
+    real_open = builtins.open
+
+    class FullDisk:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exception):
+            return False
+
+        def write(self, text):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def opening(file, mode="r", *arguments, **options):
+        return FullDisk() if "w" in mode else real_open(file, mode, *arguments, **options)
+
+    monkeypatch.setattr(text_module, "open", opening, raising=False)
+    corpus = write(tmp_path / "conte.txt", FRENCH, "latin-1")
+    error = run_bad(capsys, ["prepare", "--data", str(corpus), "--out", str(tmp_path / "out"), "--encoding",
+                             "latin-1", "--workers", "1"])
+    assert "not enough disk space to write" in error and "as UTF-8 beside --out" in error
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["conte.txt"]  # no copy, no partial corpus

@@ -413,7 +413,7 @@ def _command_diagnose(arguments: argparse.Namespace, extra: list[str]) -> None:
 
     what = None if arguments.what is None else parse_analyses(arguments.what)
     print(diagnose(arguments.checkpoint, arguments.data, out=arguments.out, length=arguments.length,
-                   offset=arguments.offset, what=what, device=arguments.device).render())
+                   offset=arguments.offset, what=what, device=arguments.device, encoding=arguments.encoding).render())
 
 
 def _command_experiment(arguments: argparse.Namespace, extra: list[str]) -> None:
@@ -559,6 +559,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      "attention maps, state trajectories")
     diagnose.add_argument("checkpoint", help="checkpoint directory")
     diagnose.add_argument("--data", required=True, help="the text file to read")
+    diagnose.add_argument("--encoding", default=None, help="the file's text encoding (default utf-8; e.g. cp1252)")
     diagnose.add_argument("--out", default=None, help="where to write figures and JSON (default CHECKPOINT/diagnostics)")
     diagnose.add_argument("--length", type=int, default=100, help="tokens to read, T")
     diagnose.add_argument("--offset", type=int, default=None,

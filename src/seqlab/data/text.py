@@ -172,19 +172,25 @@ def transcode_to(path: Path, encoding: str, target: Path) -> str | None:
             return None
         decoder = codecs.getincrementaldecoder(encoding)()
         offset = 0
-        with open(target, "w", encoding="utf-8", newline="") as sink:
-            while block:
+        try:
+            with open(target, "w", encoding="utf-8", newline="") as sink:
+                while block:
+                    try:
+                        text = decoder.decode(block)
+                    except UnicodeDecodeError as error:
+                        return f"is not valid {encoding} (bad byte at offset {offset + error.start})"
+                    sink.write(text.removeprefix("\ufeff") if offset == 0 else text)  # a byte-order mark: not text
+                    offset += len(block)
+                    block = source.read(READ_BYTES)
                 try:
-                    text = decoder.decode(block)
-                    sink.write(text.removeprefix("\ufeff") if offset == 0 else text)  # a byte-order mark is not text
-                except UnicodeDecodeError as error:
-                    return f"is not valid {encoding} (bad byte at offset {offset + error.start})"
-                offset += len(block)
-                block = source.read(READ_BYTES)
-            try:
-                sink.write(decoder.decode(b"", final=True))
-            except UnicodeDecodeError:
-                return f"is not valid {encoding} (it ends inside a character)"
+                    sink.write(decoder.decode(b"", final=True))
+                except UnicodeDecodeError:
+                    return f"is not valid {encoding} (it ends inside a character)"
+        except OSError as error:
+            if error.errno == errno.ENOSPC:
+                raise SeqlabError(f"not enough disk space to write {path} as UTF-8 beside --out; free some space, or "
+                                  "convert the corpus to UTF-8 where there is room and pass that") from None
+            raise
     return ""
 
 

@@ -49,7 +49,7 @@ def select_tokens(checkpoint: Any, data_path: str | Path, *, length: int, offset
         raise SeqlabError(f"--length must be at least 2, got {length}")
     if offset is not None and offset < 0:
         raise SeqlabError(f"--offset must be 0 or more, got {offset}")
-    text = read_text(data_path)
+    text = read_text(data_path, checkpoint.config.data.encoding)
     if offset is None:
         _, validation = split_text(text, checkpoint.config.data.val_fraction)
         part, where = (validation, "the start of the validation part") if validation else (text, "the start of the text")
@@ -148,19 +148,22 @@ RUNNERS: dict[str, Callable[[Material], Outcome]] = {
 
 def diagnose(checkpoint_directory: str | Path, data_path: str | Path, *, out: str | Path | None = None,
              length: int = DEFAULT_LENGTH, offset: int | None = None, what: Sequence[str] | None = None,
-             device: str = "cpu") -> Diagnosis:
-    """Run the analyses ``what`` (None: every one that applies) on ``length`` tokens of ``data_path``.
+             device: str = "cpu", encoding: str | None = None) -> Diagnosis:
+    """Run the analyses ``what`` (None: every one that applies) on ``length`` tokens of ``data_path`` (read in
+    ``encoding``: see ``seqlab.evaluate.use_encoding``).
 
     Writes NAME.png and NAME.json per analysis into ``out`` (default CHECKPOINT/diagnostics).
     Cost: the Jacobians take one batched step of S rows per position (S the state size),
     the rest a few passes over the sequence. ``device``: where the model runs (auto, cpu, cuda, cuda:N).
     """
+    from ..evaluate import use_encoding
     from ..train.checkpoint import load_checkpoint
 
     checkpoint = load_checkpoint(checkpoint_directory, device=device)
     if checkpoint.config.task.name != "lm":
         raise SeqlabError(f"diagnose reads text through a language model; checkpoint {checkpoint_directory} "
                           f"holds a {checkpoint.config.task.name!r} task")
+    use_encoding(checkpoint, encoding)
     model, name = checkpoint.model, checkpoint.config.model.backbone
     chosen = list(ANALYSES) if what is None else list(what)
     unknown = [analysis for analysis in chosen if analysis not in ANALYSES]

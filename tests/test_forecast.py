@@ -323,6 +323,40 @@ def test_an_hour_column_abbreviated_is_time_not_the_series_of_a_long_format(tmp_
     assert series.values[:, 0].tolist() == [(day * 24 + hour) % 17 for day in range(1, 6) for hour in range(24)]
 
 
+def test_dates_written_as_integers_are_time_not_a_series(tmp_path):
+    """A first column of dates as integers, as finance files write them (20200131; 192607 for a month in Kenneth
+    French's factor files, under an empty header), is time: read as dates, checked to increase, never forecast.
+    Before, it was forecast as one more series, as its steps (20200131 -> 20200201) are not even. Integers that
+    are no dates (month 34), or too few 6-digit ones to tell months from counts, stay data."""
+    daily = tmp_path / "daily.csv"
+    days = [f"202001{day:02d}" for day in range(20, 32)] + [f"202002{day:02d}" for day in range(1, 9)]
+    daily.write_text("periode,ventes\n" + "".join(f"{day},{index % 7 + 0.5}\n" for index, day in enumerate(days)),
+                     encoding="utf-8")
+    series = read_series(daily)
+    assert series.columns == ["ventes"] and series.time_name == "periode" and series.times == days
+    factors = tmp_path / "F-F_Research_Data_Factors.csv"
+    months = [f"{1926 + (month + 6) // 12}{(month + 6) % 12 + 1:02d}" for month in range(18)]  # 192607 .. 192712
+    factors.write_text(",Mkt-RF,SMB,RF\n" + "".join(f"{month},{index / 10:.2f},{-index / 7:.2f},0.22\n"
+                                                    for index, month in enumerate(months)), encoding="utf-8")
+    series = read_series(factors)
+    assert series.columns == ["Mkt-RF", "SMB", "RF"] and series.times == months
+    assert future_times(series.times, 2) == ["192801", "192802"]
+    days[3], days[4] = days[4], days[3]
+    daily.write_text("periode,ventes\n" + "".join(f"{day},{index}\n" for index, day in enumerate(days)),
+                     encoding="utf-8")
+    with pytest.raises(SeqlabError, match="time column 'periode' does not increase at line 6"):
+        read_series(daily)
+    counts = tmp_path / "counts.csv"  # 6-digit measurements, one of them no month: data, with a row index
+    counts.write_text("id,visits\n" + "".join(f"{value},{index}\n" for index, value in
+                                               enumerate([123401, 123402, 123434, 123440, 123441, 123450, 123460])),
+                      encoding="utf-8")
+    assert read_series(counts).columns == ["id", "visits"]
+    few = tmp_path / "few.csv"  # five 6-digit integers that could be months are too few to say so
+    few.write_text("a,b\n" + "".join(f"{value},{index}\n" for index, value in
+                                       enumerate([200001, 200003, 200004, 200007, 200012])), encoding="utf-8")
+    assert read_series(few).columns == ["a", "b"]
+
+
 def test_time_column_none_takes_the_rows_in_order_as_they_stand(tmp_path):
     """A column that names time but repeats (the year of weekly rows, as ISLR's Weekly data has it) is refused as
     going back in time, naming the way out: --time-column none reads the rows in the file's order, and every
@@ -937,6 +971,9 @@ def write_seasonal_csv(path, *, rows: int = 100, shift: float = 0.0) -> None:
     (["2022-03-20T11:00:00Z", "2022-03-20T12:00:00Z", "2022-03-20T13:00:00Z"],
      ["2022-03-20T14:00:00Z", "2022-03-20T15:00:00Z"]),
     (["Q1", "Q2", "Q3"], None),
+    (["20200129", "20200130", "20200131"], ["20200201", "20200202"]),  # dates as integers: the month rolls over
+    ([f"2020{month:02d}" for month in range(7, 13)], ["202101", "202102"]),  # months as integers, the year too
+    (["1990", "1991", "1992"], ["1993", "1994"]),  # years are numbers that rise by one
 ])
 def test_future_times_go_on_as_the_time_column_does(cells, expected):
     assert future_times(cells, 2) == expected

@@ -243,10 +243,12 @@ def read_series(path: str | Path, *, target_columns: str = "", time_column: str 
         # a first column of dates or of row numbers (as R and pandas write row names) is time too, on its own, or
         # with the columns of times of day (a date, then 13:30) that follow it
         named = ([index for index, name in enumerate(names) if _time_name(name) in TIME_NAMES] if has_header else [])
-        first = 0 not in named and (not is_number(column_cells[0][0]) or _is_integer_index(column_cells[0]))
+        compact = _compact_dates(column_cells[0]) is not None  # 20200131 or 202001, as finance writes dates
+        first = 0 not in named and (not is_number(column_cells[0][0]) or _is_integer_index(column_cells[0])
+                                    or compact)
         of_day = [index for index in range(1, width)
                   if index not in named and _times_of_day(column_cells[index]) is not None]
-        dated = first and not is_number(column_cells[0][0])
+        dated = first and (not is_number(column_cells[0][0]) or compact)
         clocks = [part for part in ([0, *of_day] if dated else [0] if first else [],
                                     sorted(named + ([] if dated else of_day))) if part]
         if sum(map(len, clocks)) == width:  # nothing left to forecast: the first of them is time, the rest data
@@ -383,13 +385,14 @@ def _decimal_point(cell: str) -> str:
 
 def _not_a_number(source: str, line: int, cell: str, column: int, names: list[str], targets: list[int],
                   column_cells: list[list[str]]) -> str:
-    """The one line for a cell that is not a number: a column of text (labels such as "rain") is left out by
-    naming the numeric columns; a stray cell in a numeric column is fixed."""
+    """The one line for a cell that is not a number: a column of text (labels such as "rain", ids such as
+    "002-001", mostly not numbers) is left out by naming the numeric columns; a stray cell in a numeric column is
+    fixed."""
     numeric = [names[index] for index in targets
                if all(value.lower() in MISSING_CELLS or is_number(value) for value in column_cells[index])]
     choose = f"--target-columns {','.join(numeric)}" if numeric else ""
     name = names[column]
-    if not any(is_number(value) for value in column_cells[column]):
+    if sum(is_number(value) for value in column_cells[column]) < len(column_cells[column]) / 2:  # mostly text
         return (f"{source}: column {name!r} holds text, not numbers ({cell!r} on line {line}); "
                 + (f"forecast the numeric columns with {choose}" if choose else "give numeric columns to forecast"))
     return (f"{source}: line {line}, column {name!r}: {cell!r} is not a number; fix the cell"
@@ -407,7 +410,7 @@ def _is_integer_index(cells: list[str]) -> bool:
 def _clock(cells: list[str]) -> np.ndarray | None:
     """A time column's cells as numbers, times of day (seconds) or dates (int64 ticks since the epoch), or None for
     labels that are none of these ("Q1", "monday", "MSFT"): nothing to order them by."""
-    if all(is_number(cell) for cell in cells):
+    if all(is_number(cell) for cell in cells) and _compact_dates(cells) is None:
         return np.array([float(cell) for cell in cells])
     seconds = _times_of_day(cells)
     if seconds is not None:
@@ -453,7 +456,7 @@ def _dates(cells: list[str]) -> tuple[Any, bool] | None:
     cells in several formats are each read on their own."""
     import pandas
 
-    cells = _period_starts(cells) or cells
+    cells = _period_starts(cells) or _compact_dates(cells) or cells
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # pandas' note that it could not guess a format
         for options in ({}, {"dayfirst": True}, {"utc": True}, {"format": "mixed"}):
@@ -465,6 +468,22 @@ def _dates(cells: list[str]) -> tuple[Any, bool] | None:
 
 
 STATISTICS_MONTH = re.compile(r"(\d{4})M(\d{2})")  # 1990M01, as the IMF, Eurostat and Statistics Norway write months
+# a date as an integer, as finance and statistics files write them: 20200131 (a day) or 202001 (a month; Kenneth
+# French's data library, CRSP), years 1700 to 2199
+COMPACT_DATE = re.compile(r"(1[7-9]\d{2}|2[01]\d{2})(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])?")
+COMPACT_MONTHS_AT_LEAST = 6  # a column of fewer 6-digit integers could be counts whose last two digits fall in 01-12
+
+
+def _compact_dates(cells: list[str]) -> list[str] | None:
+    """Cells that write dates as integers (20200131, or 202001 for a month: all of one length) as ISO dates, or None
+    where some cell is not one, or the cells are too few to tell months from other integers."""
+    lengths = {len(cell) for cell in cells}
+    if lengths not in ({6}, {8}) or (lengths == {6} and len(cells) < COMPACT_MONTHS_AT_LEAST):
+        return None
+    matches = [COMPACT_DATE.fullmatch(cell) for cell in cells]
+    if not all(matches):
+        return None
+    return [f"{match.group(1)}-{match.group(2)}-{match.group(3) or '01'}" for match in matches]
 
 
 def _period_starts(cells: list[str]) -> list[str] | None:
@@ -495,7 +514,7 @@ def future_times(cells: list[str], horizon: int) -> list[str] | None:
     last = cells[-50:]
     if len(last) < 3:
         return None
-    if all(is_number(cell) for cell in last):
+    if all(is_number(cell) for cell in last) and _compact_dates(last) is None:
         numbers = np.array([float(cell) for cell in last])
         steps = np.diff(numbers[-3:])
         if not (steps[0] > 0 and np.all(steps == steps[0])):

@@ -46,3 +46,19 @@ def tree_digest(directory: Path) -> dict[str, str]:
     """SHA-256 of every file below a directory, to prove nothing on disk changed."""
     return {str(path.relative_to(directory)): hashlib.sha256(path.read_bytes()).hexdigest()
             for path in sorted(directory.rglob("*")) if path.is_file()}
+
+
+def run_bad(capsys, arguments: list[str]) -> str:
+    """Run the CLI and expect what bad input gets: exit code 2 (returned, or raised by argparse as SystemExit) and
+    one line on stderr, seqlab's, without a traceback. Returns that line."""
+    from seqlab.cli import main
+
+    capsys.readouterr()
+    try:
+        code = main(arguments)
+    except SystemExit as exit_info:
+        code = exit_info.code
+    assert code == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and error.startswith("seqlab") and "Traceback" not in error, error
+    return error

@@ -15,6 +15,8 @@ from seqlab.errors import SeqlabError
 from seqlab.models.classifier import POOLINGS, SequenceClassifier, reverse_within_lengths
 from seqlab.tasks.classify import classification_metrics, confusion_matrix
 
+from helpers import run_bad
+
 VOCAB = 11
 OPTIONS = {"transformer": {"num_heads": 2}, "linear_attention": {"num_heads": 2}}
 
@@ -223,13 +225,6 @@ def sentiment_rows(count: int, seed: int) -> list[str]:
         rows.append(f"{sentence} {rng.choice(words[label])}\t{label}")
     return rows
 
-
-def run_bad(capsys, arguments):
-    capsys.readouterr()
-    assert main(arguments) == 2
-    error = capsys.readouterr().err
-    assert error.count("\n") == 1 and error.startswith("seqlab: error:"), error
-    return error
 
 
 def test_command_line_train_eval_predict(tmp_path, capsys):

@@ -8,7 +8,7 @@ import torch
 
 from seqlab.cli import main
 
-from helpers import tree_digest, words_text
+from helpers import run_bad, tree_digest, words_text
 
 TRAIN_FLAGS = ["--config", "tiny", "--max-steps", "6", "--eval-interval", "3", "--batch-size", "4",
                "--block-size", "16", "--hidden-size", "16", "--threads", "1", "--quiet"]
@@ -23,17 +23,6 @@ def trained(tmp_path_factory):
     assert main(["train", "--data", str(data), "--out", str(root / "run"), *TRAIN_FLAGS]) == 0
     return data, root / "run"
 
-
-def run_bad(capsys, arguments):
-    """Run the CLI, expect exit code 2 and exactly one line on stderr without a traceback."""
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as exit_info:
-        code = main(arguments)
-        raise SystemExit(code)
-    assert exit_info.value.code == 2
-    error = capsys.readouterr().err
-    assert error.count("\n") == 1 and error.startswith("seqlab") and "Traceback" not in error, error
-    return error
 
 
 def test_train_sample_eval(trained, capsys):

@@ -12,7 +12,7 @@ from seqlab.data.synthetic import SOURCE_OPTION_HELP, SOURCES, source_options
 from seqlab.registry import BACKBONE_OPTION_HELP, backbone_names, backbone_options
 from seqlab.tasks import TASKS
 
-from helpers import words_text
+from helpers import run_bad, words_text
 
 
 def help_text(capsys, monkeypatch, *arguments: str) -> str:
@@ -107,15 +107,6 @@ def test_the_chosen_tasks_own_fields_only(capsys, monkeypatch):
     assert "--horizon INT" not in classify and "--attention STR" not in classify
     assert "--hidden-size INT" in classify  # sections shared by every task stay
 
-
-def run_bad(capsys, arguments):
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as exit_info:
-        raise SystemExit(main(arguments))
-    assert exit_info.value.code == 2
-    error = capsys.readouterr().err
-    assert error.count("\n") == 1 and "Traceback" not in error, error
-    return error
 
 
 @pytest.mark.parametrize("arguments, suggestion", [

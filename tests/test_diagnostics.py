@@ -21,7 +21,7 @@ from seqlab.diagnostics import (
 from seqlab.models.language_model import LanguageModel
 from seqlab.registry import build_backbone
 
-from helpers import words_text
+from helpers import run_bad, words_text
 
 VOCABULARY = 5
 HIDDEN = 6
@@ -235,14 +235,6 @@ def test_diagnose_writes_every_figure_and_its_numbers(checkpoints, capsys, tmp_p
     maps = np.array(json.loads((out / "attention.json").read_text())["maps"])
     assert maps.shape == (1, 2, 10, 10)
 
-
-def run_bad(capsys, arguments) -> str:
-    """Run the CLI, expect exit code 2 and exactly one line on stderr."""
-    capsys.readouterr()
-    assert main(arguments) == 2
-    error = capsys.readouterr().err
-    assert error.count("\n") == 1 and error.startswith("seqlab: error:") and "Traceback" not in error, error
-    return error
 
 
 def test_bad_inputs_are_one_line_and_exit_2(checkpoints, capsys, tmp_path):

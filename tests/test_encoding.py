@@ -14,7 +14,7 @@ from seqlab.data.text import check_encoding, read_lines, read_text
 from seqlab.data.timeseries import read_series
 from seqlab.errors import SeqlabError
 
-from helpers import tree_digest
+from helpers import run_bad, tree_digest
 
 HEADER = "Datum;Umsatz (€);Temperatur (°C)"
 REVIEWS = [("Très bon café et service impeccable", "oui"), ("Déçu : le gâteau était sec", "non"),
@@ -30,13 +30,6 @@ def write(path, text: str, encoding: str):
     path.write_bytes(text.encode(encoding))
     return path
 
-
-def run_bad(capsys, arguments):
-    capsys.readouterr()
-    assert main(arguments) == 2
-    error = capsys.readouterr().err
-    assert error.count("\n") == 1 and error.startswith("seqlab: error:"), error
-    return error
 
 
 @pytest.mark.parametrize("encoding", ["cp1252", "latin-1", "shift_jis", "utf-16-le", "gb18030"])

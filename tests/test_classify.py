@@ -149,6 +149,14 @@ def test_a_first_row_with_more_cells_than_the_header_reads_its_unquoted_commas_a
     assert table.layout == {"label": "label", "text": ["review"]}
 
 
+def test_a_text_longer_than_the_csv_modules_cell_limit_is_read_whole(tmp_path):
+    # a whole article in one cell: the csv module's default limit (128 KiB) refused it as broken quoting
+    article = " ".join(["word"] * 60_000)  # 300,000 characters
+    data = write(tmp_path / "articles.tsv", f"short text\tpos\n{article}\tneg\nanother\tpos\nmore\tneg\n")
+    table = read_labelled(data)
+    assert table.texts[1] == article and table.labels == ["pos", "neg", "pos", "neg"]
+
+
 def test_a_table_as_excel_saves_it(tmp_path):
     """A first line "sep=;" names the separator (and the examples keep their lines' numbers); "Unicode text" is
     UTF-16 with a byte-order mark."""

@@ -25,7 +25,7 @@ from torch import Tensor
 
 from ..errors import SeqlabError
 from .batches import Batch
-from .text import UTF8, excel_separator, read_text, split_lines, table_suffix
+from .text import UTF8, csv_reader, excel_separator, read_text, split_lines, table_suffix
 
 SNIFF_LINES = 50
 
@@ -111,7 +111,7 @@ def _rows(path: Path, encoding: str) -> list[tuple[int, list[str]]]:
         lines.pop()
     # each line with the newline that ended it, so that a quoted cell spanning lines (a review of two paragraphs)
     # keeps its line break instead of gluing the last word of one line to the first of the next
-    reader = csv.reader((line + "\n" for line in lines), delimiter=delimiter, quoting=quoting)
+    reader = csv_reader((line + "\n" for line in lines), delimiter=delimiter, quoting=quoting)
     try:
         # the reader's line_num counts lines consumed, so a quoted field spanning lines is reported where it ends
         return [(reader.line_num + skipped, row) for row in reader]

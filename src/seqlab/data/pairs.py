@@ -27,7 +27,7 @@ from ..errors import SeqlabError
 from .batches import Batch
 from .dates import BUILTIN_DATES, builtin_date_pairs
 from .labelled import LabelledBatches, delimiter_for, pad_right
-from .text import UTF8, read_text, split_lines
+from .text import UTF8, csv_reader, read_text, split_lines
 from .tokenizers import Tokenizer
 
 BUILTIN_PREFIX = "builtin:"
@@ -65,7 +65,7 @@ def read_pairs(path: str | Path, *, header: str = "auto", encoding: str = UTF8) 
     lines = split_lines(text)
     while lines and not lines[-1].strip():
         lines.pop()
-    reader = csv.reader(lines, delimiter=delimiter, quoting=csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL)
+    reader = csv_reader(lines, delimiter=delimiter, quoting=csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL)
     try:
         rows = [(reader.line_num, row) for row in reader]
     except csv.Error as error:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import bz2
 import codecs
+import csv
 import errno
 import glob
 import gzip
@@ -17,7 +18,7 @@ import zlib
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterator, Sequence, TypeVar
+from typing import Any, BinaryIO, Callable, Iterable, Iterator, Sequence, TypeVar
 
 from ..errors import SeqlabError
 
@@ -231,6 +232,16 @@ def read_text(path: str | Path, encoding: str = UTF8) -> str:
         return raw.decode(encoding).removeprefix("\ufeff")
     except UnicodeDecodeError as error:
         raise _undecodable(path, raw, error, encoding) from None
+
+
+CELL_LIMIT = 2**31 - 1  # the most a C long holds on every platform
+
+
+def csv_reader(lines: Iterable[str], **options: Any) -> Iterator[list[str]]:
+    """``csv.reader`` over ``lines`` whose cells may be as long as a whole document: the csv module's own limit,
+    128 KiB a cell, refuses a long text (an article to classify) as if its quoting were broken."""
+    csv.field_size_limit(CELL_LIMIT)
+    return csv.reader(lines, **options)
 
 
 def excel_separator(lines: list[str]) -> str:

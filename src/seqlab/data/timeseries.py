@@ -49,7 +49,7 @@ from torch import Tensor
 
 from ..errors import SeqlabError
 from .batches import Batch
-from .text import UTF8, excel_separator, is_number, read_text, split_lines
+from .text import UTF8, csv_reader, excel_separator, is_number, read_text, split_lines
 
 BUILTIN_PREFIX = "builtin:"
 BUILTIN_SEED = 2006  # fixed, so evaluation regenerates exactly the series a model was trained on
@@ -196,14 +196,14 @@ def read_series(path: str | Path, *, target_columns: str = "", time_column: str 
     # where the comma is the decimal mark: 2020-01-01;12,5)
     delimiter = separator or next(
         (mark for mark in ("\t", ";") if mark in first_line and "," not in first_line), ",")
-    reader = csv.reader(lines, delimiter=delimiter)
+    reader = csv_reader(lines, delimiter=delimiter)
     try:
         rows = [[cell.strip() for cell in row] for row in reader]
     except csv.Error as error:
         raise SeqlabError(f"{source} line {reader.line_num + skipped}: not valid CSV ({error}); fix the "
                           "quoting") from None
     rows = [[_typeset_number(cell) for cell in row] for row in rows]
-    if delimiter == ";":
+    if delimiter == ";" or (delimiter == "\t" and _decimal_commas(rows)):
         rows = [[_decimal_point(cell) for cell in row] for row in rows]
     elif delimiter == ",":
         rows = [[_plain_number(cell) for cell in row] for row in rows]
@@ -216,6 +216,11 @@ def read_series(path: str | Path, *, target_columns: str = "", time_column: str 
     if header == "auto":
         has_header = len(rows) > 1 and any(not is_number(cell) and is_number(below)
                                            for cell, below in zip(rows[0], rows[1]))
+        if not has_header and len(rows) > 2 and not any(map(is_number, rows[0] + rows[1])) and any(
+                not is_number(cell) and is_number(below) for cell, below in zip(rows[1], rows[2])):
+            raise SeqlabError(f"{source}: line {2 + skipped} ({delimiter.join(rows[1])!r}) is text under the header, "
+                              "as units are written; delete that line, or put the units in the header's names "
+                              "(temp (degC))")
     else:
         has_header = header == "yes"
     width = len(rows[0])
@@ -383,6 +388,16 @@ def _decimal_point(cell: str) -> str:
     return cell
 
 
+THOUSANDS_OR_DECIMAL = re.compile(r"[+-]?\d{1,3},\d{3}")  # 1,234: a thousand and more, or one and a fraction
+
+
+def _decimal_commas(rows: list[list[str]]) -> bool:
+    """Whether a tab-separated file writes decimal commas: some cell is a number written so that cannot be read as
+    commas between thousands (12,5; 1.234,5), as a spreadsheet set to German or French exports text."""
+    return any(DECIMAL_COMMA.fullmatch(cell) and not THOUSANDS_OR_DECIMAL.fullmatch(cell) for row in rows
+               for cell in row)
+
+
 def _not_a_number(source: str, line: int, cell: str, column: int, names: list[str], targets: list[int],
                   column_cells: list[list[str]]) -> str:
     """The one line for a cell that is not a number: a column of text (labels such as "rain", ids such as
@@ -392,6 +407,10 @@ def _not_a_number(source: str, line: int, cell: str, column: int, names: list[st
                if all(value.lower() in MISSING_CELLS or is_number(value) for value in column_cells[index])]
     choose = f"--target-columns {','.join(numeric)}" if numeric else ""
     name = names[column]
+    if THOUSANDS_OR_DECIMAL.fullmatch(cell):  # a tab-separated file that nowhere says which its commas are
+        return (f"{source}: line {line}, column {name!r}: {cell!r} could be {cell.replace(',', '')} or "
+                f"{cell.replace(',', '.')}; write the numbers without commas between thousands, or with decimal "
+                "points (or separate the cells with semicolons, which say the comma is the decimal mark)")
     if sum(is_number(value) for value in column_cells[column]) < len(column_cells[column]) / 2:  # mostly text
         return (f"{source}: column {name!r} holds text, not numbers ({cell!r} on line {line}); "
                 + (f"forecast the numeric columns with {choose}" if choose else "give numeric columns to forecast"))

@@ -157,6 +157,21 @@ def test_a_text_longer_than_the_csv_modules_cell_limit_is_read_whole(tmp_path):
     assert table.texts[1] == article and table.labels == ["pos", "neg", "pos", "neg"]
 
 
+@pytest.mark.parametrize("header, first", [("", 0), ("Unnamed: 0", 0), ('""', 1)])
+def test_row_numbers_as_pandas_and_r_write_them_are_not_text(tmp_path, header, first):
+    """DataFrame.to_csv writes its index (0, 1, 2, ... under an empty name, "Unnamed: 0" once read back) and R's
+    write.csv its row names (1, 2, 3, ...) as a first column: row numbers, left out of the text, which was "0 great
+    food". A first column of other numbers under no name is still text."""
+    rows = [("great food", "pos"), ("cold food", "neg"), ("lovely staff", "pos"), ("rude staff", "neg")]
+    data = write(tmp_path / "reviews.csv", f"{header},text,label\n" + "".join(
+        f"{first + index},{text},{label}\n" for index, (text, label) in enumerate(rows)))
+    table = read_labelled(data)
+    assert table.texts == [text for text, _ in rows] and table.layout == {"label": "label", "text": ["text"]}
+    data.write_text(",text,label\n" + "".join(f"{number},{text},{label}\n"
+                                               for number, (text, label) in zip((7, 3, 9, 4), rows)), encoding="utf-8")
+    assert read_labelled(data).texts[0] == "7 great food"
+
+
 def test_a_table_as_excel_saves_it(tmp_path):
     """A first line "sep=;" names the separator (and the examples keep their lines' numbers); "Unicode text" is
     UTF-16 with a byte-order mark."""

@@ -174,6 +174,22 @@ def _resolve(selector: str, names: list[str] | None, cells: list[str], *, what: 
     return index
 
 
+ROW_NAMES_HEADERS = ("", "Unnamed: 0")  # what R's write.csv and pandas' to_csv write above a table's row names
+
+
+def _row_names(names: list[str], rows: list[tuple[int, list[str]]]) -> bool:
+    """Whether the first column holds row numbers, as ``DataFrame.to_csv`` (0, 1, 2, ...) and R's ``write.csv``
+    (1, 2, 3, ...) write them by default: no name (or pandas' "Unnamed: 0"), consecutive integers, other columns
+    beside it."""
+    if len(names) < 3 or names[0] not in ROW_NAMES_HEADERS or not rows:
+        return False
+    cells = [row[0].strip() if row else "" for _, row in rows]
+    if not all(cell.isdigit() for cell in cells):
+        return False
+    start = int(cells[0])
+    return start in (0, 1) and all(int(cell) == start + offset for offset, cell in enumerate(cells))
+
+
 def read_labelled(path: str | Path, *, label_column: str = "-1", text_columns: str = "",
                   header: str = "auto", encoding: str = UTF8) -> LabelledTexts:
     """Read every example of a CSV/TSV file, refusing with one clear line what does not fit the layout.
@@ -191,13 +207,15 @@ def read_labelled(path: str | Path, *, label_column: str = "-1", text_columns: s
     names: list[str] | None = None
     chosen_text = _selectors(text_columns)
     layout = None
+    first_text = 0  # 1 past a first column of row numbers, as pandas and R write a table's index: not text
     if _has_header(rows, header=header, label_column=label_column, text_columns=text_columns):
         names = [name.strip() for name in rows[0][1]]
+        first_text = 1 if not chosen_text and _row_names(names, rows[1:]) else 0
         # the columns the header names (a row may hold more cells: a text's own unquoted commas)
         where = f"{path} line {rows[0][0]} (the header)"
         label_index = _resolve(label_column, names, names, what="label column", where=where)
         text_indices = ([_resolve(selector, names, names, what="text column", where=where) for selector in chosen_text]
-                        or [index for index in range(len(names)) if index != label_index])
+                        or [index for index in range(first_text, len(names)) if index != label_index])
         layout = {"label": names[label_index], "text": [names[index] for index in text_indices]}
         rows = rows[1:]
         if not rows:
@@ -213,7 +231,7 @@ def read_labelled(path: str | Path, *, label_column: str = "-1", text_columns: s
         if chosen_text:
             text_indices = [_resolve(selector, names, cells, what="text column", where=where) for selector in chosen_text]
         else:
-            text_indices = [index for index in range(len(cells)) if index != label_index]
+            text_indices = [index for index in range(first_text, len(cells)) if index != label_index]
         label = cells[label_index].strip()
         text = " ".join(cells[index].strip() for index in text_indices).strip()
         if not label:

@@ -450,11 +450,12 @@ def test_numbers_written_with_currency_thousands_and_percent_signs_are_numbers(t
         read_series(path)
 
 
-def test_tab_separated_decimal_commas_and_a_units_row(tmp_path):
+def test_tab_separated_decimal_commas_mac_line_ends_and_a_units_row(tmp_path):
     """A tab-separated file from a spreadsheet set to German writes decimal commas (12,5), read as in semicolon files;
-    where every comma could be a thousands separator (1,234), nothing says which, and the cell is refused. A second
-    line of text under the header (units, as instruments write them) is named as such, where the message was
-    that the header's first name is not a number."""
+    where every comma could be a thousands separator (1,234), nothing says which, and the cell is refused. Lines
+    that end in a carriage return alone (Excel for Mac) are lines. A second line of text under the header (units,
+    as instruments write them) is named as such, where the message was that the header's first name is not a
+    number."""
     path = tmp_path / "umsatz.tsv"
     path.write_text("Datum\tUmsatz\tMenge\n01.01.2020\t12,5\t1.234,5\n02.01.2020\t13\t0,125\n"
                     "03.01.2020\t-1,25\t7\n", encoding="utf-8")
@@ -462,6 +463,9 @@ def test_tab_separated_decimal_commas_and_a_units_row(tmp_path):
     path.write_text("t\tx\n1\t1,234\n2\t2,345\n3\t3,456\n", encoding="utf-8")
     with pytest.raises(SeqlabError, match="line 2, column 'x': '1,234' could be 1234 or 1.234; write the numbers"):
         read_series(path)
+    mac = tmp_path / "mac.csv"  # Excel for Mac's "CSV (Macintosh)": lines end in a carriage return alone
+    mac.write_bytes(b"date,sales\r2020-01-01,1.5\r2020-01-02,2.5\r2020-01-03,3\r")
+    assert read_series(mac).values.tolist() == [[1.5], [2.5], [3.0]] and read_series(mac).times[0] == "2020-01-01"
     units = tmp_path / "logger.csv"
     units.write_text("date,temp,rain\n,degC,mm\n" + "".join(f"2020-01-{day:02d},{day % 7},{day % 3}\n"
                                                             for day in range(1, 11)), encoding="utf-8")

@@ -98,6 +98,19 @@ def test_read_pairs_layouts(tmp_path):
         read_pairs(csv_file, header="yes")
 
 
+@pytest.mark.parametrize("content", [
+    ',source,target\n0,"Mar 3, 2017",2017-03-03\n1,4 May 2018,2018-05-04\n',  # DataFrame.to_csv's index
+    '"","source","target"\n"1","Mar 3, 2017","2017-03-03"\n"2","4 May 2018","2018-05-04"\n',  # R's row names
+    'source,target\r"Mar 3, 2017",2017-03-03\r4 May 2018,2018-05-04\r',  # Excel for Mac: lines end in CR alone
+])
+def test_read_pairs_as_pandas_r_and_excel_for_mac_write_them(tmp_path, content):
+    path = tmp_path / "pairs.csv"
+    path.write_bytes(content.encode("utf-8"))
+    pairs = read_pairs(path)
+    assert pairs.sources == ["Mar 3, 2017", "4 May 2018"] and pairs.targets == ["2017-03-03", "2018-05-04"]
+    assert pairs.line_numbers == [2, 3]
+
+
 @pytest.mark.parametrize("content, message", [
     (b"a\tb\nc\n", "line 2 has 1 column"),
     (b"a\tb\nc\td\te\n", "line 2 has 3 column"),

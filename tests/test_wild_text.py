@@ -43,6 +43,8 @@ def wild_file(path, lines: list[str]) -> str:
 def test_lines_end_only_at_newlines(tmp_path):
     assert split_lines("a\u2028b\r\nc\u0085d\ne") == ["a\u2028b", "c\u0085d", "e"]
     assert split_lines("one\n") == ["one"] and split_lines("one\n\n") == ["one", ""] and split_lines("") == []
+    # a lone carriage return ends a line only in a text without "\n" (classic Mac OS, Excel for Mac's CSV)
+    assert split_lines("a\rb\r") == ["a", "b"] and split_lines("a\rb\nc\r\n") == ["a\rb", "c"]
     path = wild_file(tmp_path / "wild.txt", WILD)
     assert read_lines(path) == WILD
     assert read_text(path) == "".join(line + ("\r\n" if index % 2 == 0 else "\n") for index, line in enumerate(WILD))

@@ -25,7 +25,7 @@ from torch import Tensor
 
 from ..errors import SeqlabError
 from .batches import Batch
-from .text import UTF8, csv_reader, excel_separator, read_text, split_lines, table_suffix
+from .text import UTF8, csv_reader, excel_separator, read_text, row_numbers_first, split_lines, table_suffix
 
 SNIFF_LINES = 50
 
@@ -174,22 +174,6 @@ def _resolve(selector: str, names: list[str] | None, cells: list[str], *, what: 
     return index
 
 
-ROW_NAMES_HEADERS = ("", "Unnamed: 0")  # what R's write.csv and pandas' to_csv write above a table's row names
-
-
-def _row_names(names: list[str], rows: list[tuple[int, list[str]]]) -> bool:
-    """Whether the first column holds row numbers, as ``DataFrame.to_csv`` (0, 1, 2, ...) and R's ``write.csv``
-    (1, 2, 3, ...) write them by default: no name (or pandas' "Unnamed: 0"), consecutive integers, other columns
-    beside it."""
-    if len(names) < 3 or names[0] not in ROW_NAMES_HEADERS or not rows:
-        return False
-    cells = [row[0].strip() if row else "" for _, row in rows]
-    if not all(cell.isdigit() for cell in cells):
-        return False
-    start = int(cells[0])
-    return start in (0, 1) and all(int(cell) == start + offset for offset, cell in enumerate(cells))
-
-
 def read_labelled(path: str | Path, *, label_column: str = "-1", text_columns: str = "",
                   header: str = "auto", encoding: str = UTF8) -> LabelledTexts:
     """Read every example of a CSV/TSV file, refusing with one clear line what does not fit the layout.
@@ -210,7 +194,7 @@ def read_labelled(path: str | Path, *, label_column: str = "-1", text_columns: s
     first_text = 0  # 1 past a first column of row numbers, as pandas and R write a table's index: not text
     if _has_header(rows, header=header, label_column=label_column, text_columns=text_columns):
         names = [name.strip() for name in rows[0][1]]
-        first_text = 1 if not chosen_text and _row_names(names, rows[1:]) else 0
+        first_text = 1 if not chosen_text and row_numbers_first(names, rows[1:]) else 0
         # the columns the header names (a row may hold more cells: a text's own unquoted commas)
         where = f"{path} line {rows[0][0]} (the header)"
         label_index = _resolve(label_column, names, names, what="label column", where=where)

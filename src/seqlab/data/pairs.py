@@ -27,7 +27,7 @@ from ..errors import SeqlabError
 from .batches import Batch
 from .dates import BUILTIN_DATES, builtin_date_pairs
 from .labelled import LabelledBatches, delimiter_for, pad_right
-from .text import UTF8, csv_reader, read_text, split_lines
+from .text import UTF8, csv_reader, read_text, row_numbers_first, split_lines
 from .tokenizers import Tokenizer
 
 BUILTIN_PREFIX = "builtin:"
@@ -70,6 +70,8 @@ def read_pairs(path: str | Path, *, header: str = "auto", encoding: str = UTF8) 
         rows = [(reader.line_num, row) for row in reader]
     except csv.Error as error:
         raise SeqlabError(f"{path} line {reader.line_num}: not valid CSV ({error}); fix the quoting") from None
+    if rows and header != "no" and row_numbers_first([cell.strip() for cell in rows[0][1]], rows[1:]):
+        rows = [(line_number, cells[1:]) for line_number, cells in rows]  # row numbers, as pandas and R write them
     if rows and (header == "yes" or (header == "auto" and _is_header(rows[0][1]))):
         rows = rows[1:]
     if not rows:

@@ -244,6 +244,22 @@ def csv_reader(lines: Iterable[str], **options: Any) -> Iterator[list[str]]:
     return csv.reader(lines, **options)
 
 
+ROW_NAMES_HEADERS = ("", "Unnamed: 0")  # what R's write.csv and pandas' to_csv write above a table's row names
+
+
+def row_numbers_first(names: list[str], rows: list[tuple[int, list[str]]]) -> bool:
+    """Whether a table's first column holds row numbers, as ``DataFrame.to_csv`` (0, 1, 2, ...) and R's ``write.csv``
+    (1, 2, 3, ...) write them by default: no name in the header ``names`` (or pandas' "Unnamed: 0"), consecutive
+    integers in the (line number, cells) ``rows`` below it, two columns or more beside it."""
+    if len(names) < 3 or names[0] not in ROW_NAMES_HEADERS or not rows:
+        return False
+    cells = [row[0].strip() if row else "" for _, row in rows]
+    if not all(cell.isdigit() for cell in cells):
+        return False
+    start = int(cells[0])
+    return start in (0, 1) and all(int(cell) == start + offset for offset, cell in enumerate(cells))
+
+
 def excel_separator(lines: list[str]) -> str:
     """The separator that Excel's first line ``sep=;`` names (it reads and writes one to say how a CSV's cells are
     split), or "" where the first line is not one; the table starts on the line after it."""
@@ -261,12 +277,14 @@ def is_number(text: str) -> bool:
 
 
 def split_lines(text: str) -> list[str]:
-    """A text's lines: each is what a "\n" or "\r\n" ends (the last may end without one).
+    """A text's lines: each is what a "\n" or "\r\n" ends (the last may end without one); in a text without a
+    "\n", what a "\r" ends (classic Mac OS, and Excel for Mac's "CSV (Macintosh)", end lines with it alone).
 
     Unlike ``str.splitlines``, which also breaks at U+2028, U+2029, U+0085 (NEL), \\v, \\f and
-    the other separators that real text carries inside its lines, so one line stays one input.
+    the other separators that real text carries inside its lines (and at a lone "\r" in a text of "\n" lines),
+    so one line stays one input.
     """
-    lines = text.split("\n")
+    lines = text.split("\n" if "\n" in text or "\r" not in text else "\r")
     if lines[-1] == "":  # the newline that ends the last line starts no new one
         lines.pop()
     return [line.removesuffix("\r") for line in lines]

@@ -562,6 +562,8 @@ def future_times(cells: list[str], horizon: int) -> list[str] | None:
     # the first way of writing a date that writes every one of the last cells back as it was (01/01/2020 alone is
     # either order): ISO 8601 with its offset, the layouts pandas guesses, then those it cannot (months, quarters)
     writers = [lambda date: date.isoformat(), lambda date: date.isoformat().replace("+00:00", "Z"),
+               *(lambda date, parts=parts: date.isoformat(timespec=parts).replace("+00:00", "Z")  # 12:00:00.000Z
+                 for parts in ("milliseconds", "microseconds")),
                *(_strftime(layout) for layout in dict.fromkeys([*layouts, *MONTH_LAYOUTS]) if layout is not None),
                *_quarter_writers(last[-1])]
     written = next((writer for writer in writers if all(writer(date) == cell for date, cell in zip(dates, last))),

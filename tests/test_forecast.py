@@ -473,6 +473,36 @@ def test_tab_separated_decimal_commas_mac_line_ends_and_a_units_row(tmp_path):
         read_series(units)
 
 
+def test_a_table_with_its_times_across_the_header_is_refused_not_read_sideways(tmp_path):
+    """The World Bank's and Eurostat's layout: a series on each row (a country, its code), the years across the
+    header. Read as usual it became one series per year over the countries, a forecast of nothing; it is refused
+    with the way to transpose it. Columns named by years over rows of days (day,2019,2020) and months across
+    years (Year,Jan,Feb) are series, read as before."""
+    years = list(range(1990, 1996))
+    bank = tmp_path / "API_SP.POP.TOTL.csv"
+    bank.write_text('"Country Name","Country Code",' + ",".join(f'"{year} [YR{year}]"' for year in years) + ",\n"
+                    + "".join(f'"{name}","{code}",' + ",".join(f'"{index + year / 1000:.3f}"' for year in years)
+                              + ",\n" for index, (name, code) in enumerate([("Aruba", "ABW"), ("Angola", "AGO")])),
+                    encoding="utf-8")
+    with pytest.raises(SeqlabError, match="has its times across the header \\(1990 \\[YR1990\\], 1991 \\[YR1991\\], "
+                                          "1992 \\[YR1992\\], ...\\) and a series on each row"):
+        read_series(bank)
+    plain = tmp_path / "wide.csv"
+    plain.write_text("country," + ",".join(map(str, years)) + "\n"
+                     + "".join(f"{name}," + ",".join(str(index + year % 7) for year in years) + "\n"
+                               for index, name in enumerate(["Aruba", "Angola", "Albania"])), encoding="utf-8")
+    with pytest.raises(SeqlabError, match="transpose it"):
+        read_series(plain)
+    days = tmp_path / "days.csv"
+    days.write_text("day,2019,2020,2021\n" + "".join(f"{day},{day % 5},{day % 7},{day % 3}\n" for day in range(1, 9)),
+                    encoding="utf-8")
+    assert read_series(days).columns == ["2019", "2020", "2021"] and read_series(days).time_name == "day"
+    months = tmp_path / "months.csv"
+    months.write_text("Year,Jan,Feb,Mar\n" + "".join(f"{year},{year % 5},{year % 7},{year % 3}\n" for year in years),
+                      encoding="utf-8")
+    assert read_series(months).columns == ["Jan", "Feb", "Mar"]
+
+
 def test_numbers_as_typesetting_and_accounting_write_them_are_numbers(tmp_path):
     """The minus sign U+2212 (tables copied from web pages), thousands grouped by a space (plain, no-break,
     narrow no-break or thin: French and Swiss spreadsheets, "1 234,5") and an accountant's negative in parentheses

@@ -213,6 +213,12 @@ def read_series(path: str | Path, *, target_columns: str = "", time_column: str 
         raise SeqlabError(f"data file {source} has no rows")
     if len(rows[0]) > 1 and all(len(row) == len(rows[0]) and not row[-1] for row in rows if any(row)):
         rows = [row[:-1] for row in rows]  # a separator at the end of every line (t,load,): no column after it
+    across = _times_across(rows)
+    if across:
+        raise SeqlabError(f"{source} has its times across the header ({', '.join(rows[0][across:across + 3])}, ...) "
+                          "and a series on each row, as the World Bank and Eurostat lay tables out; seqlab reads "
+                          "one row per time: transpose it (pandas.read_csv(path, index_col=0).T.to_csv(new_path)) "
+                          "and pass that")
     if header == "auto":
         has_header = len(rows) > 1 and any(not is_number(cell) and is_number(below)
                                            for cell, below in zip(rows[0], rows[1]))
@@ -328,6 +334,34 @@ def read_series(path: str | Path, *, target_columns: str = "", time_column: str 
     return TimeSeries(values, columns, source, named=has_header, interpolated=interpolated,
                       stacked_by=[names[index] for index in stacked_by],
                       time_name=names[clock[0]] if single else "", times=times if single else [])
+
+
+YEAR_HEADER = re.compile(r"(1[0-9]{3}|2[0-9]{3})(?: \[YR\1\])?")  # 1990, or 1990 [YR1990] as the World Bank writes
+
+
+def _times_across(rows: list[list[str]]) -> int:
+    """Where a table's times run across its header, the first of their columns, else 0: labels first (a country,
+    its code: text on every row), then three or more years (1990, or 1990 [YR1990]) or dates with a year (2020-01,
+    Jan 2020) that increase, with numbers below them. Read as usual, each year would be forecast as a series over
+    the countries. Columns named by years over rows of days or dates (day,2019,2020) are series, as usual."""
+    if len(rows) < 2:
+        return 0
+    header = rows[0]
+    first = next((index for index, cell in enumerate(header) if re.search(r"\d{4}", cell)), 0)
+    times, labels = header[first:], [row[index] for row in rows[1:] for index in range(min(first, len(row)))]
+    if (first == 0 or len(times) < 3 or any(not cell or is_number(cell) for cell in header[:first] + labels)
+            or _dates([row[0] for row in rows[1:] if row]) is not None):
+        return 0
+    years = [YEAR_HEADER.fullmatch(cell) for cell in times]
+    if all(years):
+        clock = np.array([int(year.group(1)) for year in years])
+    elif all(re.search(r"\d{4}", cell) and not is_number(cell) for cell in times) and _dates(times) is not None:
+        clock = _clock(times)
+    else:
+        return 0
+    below = [cell for row in rows[1:] for cell in row[first:]]
+    numbers = sum(is_number(cell) for cell in below)
+    return first if clock is not None and np.all(np.diff(clock) > 0) and numbers > len(below) / 2 else 0
 
 
 def _ragged(source: str, rows: list[list[str]], line: int, width: int, skipped: int) -> str:

@@ -473,6 +473,26 @@ def test_tab_separated_decimal_commas_mac_line_ends_and_a_units_row(tmp_path):
         read_series(units)
 
 
+@pytest.mark.parametrize("index_name, start", [("", 0), ("Unnamed: 0", 0), ('""', 1)])
+def test_row_numbers_beside_a_time_column_are_neither_data_nor_the_time(tmp_path, index_name, start):
+    """DataFrame.to_csv writes its index (0, 1, 2, ...) before the columns, R's write.csv its row names: beside a
+    date column they hid it from predict (which wrote step numbers), and a long-format file was refused, its
+    row numbers read as the times that do not increase."""
+    single = tmp_path / "sales.csv"
+    single.write_text(f"{index_name},date,sales\n" + "".join(f"{start + day},2020-01-{day + 1:02d},{day % 5}\n"
+                                                            for day in range(10)), encoding="utf-8")
+    series = read_series(single)
+    assert series.columns == ["sales"] and series.time_name == "date" and series.times[0] == "2020-01-01"
+    assert future_times(series.times, 1) == ["2020-01-11"]
+    stacked = tmp_path / "stores.csv"
+    stacked.write_text(f"{index_name},when,store,sales\n" + "".join(
+        f"{start + 2 * day + store},2020-01-{day + 1:02d},{'AB'[store]},{day + 10 * store}\n"
+        for day in range(10) for store in range(2)), encoding="utf-8")
+    series = read_series(stacked)
+    assert series.columns == ["A", "B"] and series.stacked_by == ["store"] and series.time_name == "when"
+    assert series.values[:2].tolist() == [[0, 10], [1, 11]]
+
+
 def test_a_table_with_its_times_across_the_header_is_refused_not_read_sideways(tmp_path):
     """The World Bank's and Eurostat's layout: a series on each row (a country, its code), the years across the
     header. Read as usual it became one series per year over the countries, a forecast of nothing; it is refused

@@ -49,7 +49,7 @@ from torch import Tensor
 
 from ..errors import SeqlabError
 from .batches import Batch
-from .text import UTF8, csv_reader, excel_separator, is_number, read_text, split_lines
+from .text import UTF8, csv_reader, excel_separator, is_number, read_text, row_numbers_first, split_lines
 
 BUILTIN_PREFIX = "builtin:"
 BUILTIN_SEED = 2006  # fixed, so evaluation regenerates exactly the series a model was trained on
@@ -243,6 +243,13 @@ def read_series(path: str | Path, *, target_columns: str = "", time_column: str 
         if has_header and row == rows[0]:
             raise SeqlabError(f"{source}: line {first_data_line + row_index} repeats the header (files joined one "
                               "after another?); remove it")
+    if (has_header and width > 2 and not time_column and not target_columns
+            and row_numbers_first(names, [(0, row) for row in data_rows])
+            and (any(_time_name(name) in TIME_NAMES for name in names[1:])
+                 or (not is_number(data_rows[0][1]) and _dates([row[1] for row in data_rows]) is not None))):
+        # the row numbers DataFrame.to_csv writes (or R's row names) beside the time: neither data nor the time,
+        # where they would hide it from predict and, in long format, read as the times that do not increase
+        names, data_rows, width = names[1:], [row[1:] for row in data_rows], width - 1
 
     column_cells = [[row[index] for row in data_rows] for index in range(width)]
     if time_column == NO_TIME_COLUMN:

@@ -3,6 +3,7 @@ flag names it, refused in one line naming the line and the flag where it does no
 from __future__ import annotations
 
 import codecs
+import gzip
 import json
 
 import numpy as np
@@ -134,6 +135,13 @@ def test_a_corpus_in_another_encoding_is_the_corpus_its_utf8_copy_makes(tmp_path
     manifest = json.loads((tmp_path / "ours" / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["encoding"] == "iso8859-1" and manifest["sources"][0]["path"] == str(latin)
     assert not [path for path in tmp_path.iterdir() if path.name.startswith(".seqlab-")]  # the UTF-8 copies are gone
+    # compressed as well: decompressed, then written as UTF-8 (the decompressed copy removed), the same corpus
+    packed = tmp_path / "latin" / "conte.txt.gz"
+    packed.write_bytes(gzip.compress(latin.read_bytes()))
+    latin.unlink()
+    both = prepare_corpus([packed], out=tmp_path / "packed", encoding="latin-1")
+    assert np.array_equal(both.train, reference.train) and np.array_equal(both.val, reference.val)
+    assert not [path for path in tmp_path.iterdir() if path.name.startswith(".seqlab-")]
 
 
 def test_a_folder_in_another_encoding_skips_what_it_cannot_read(tmp_path, capsys):

@@ -266,7 +266,7 @@ def prepare_corpus(paths: Sequence[str | Path], *, out: str | Path | None = None
             pool.shutdown(cancel_futures=True)
         if temporary is not None:  # failed or interrupted: leave nothing half-written
             shutil.rmtree(temporary, ignore_errors=True)
-        if staging is not None:  # the tokens are written (or in memory): the decompressed copies are not needed
+        if staging is not None:  # the tokens are written (or in memory): the UTF-8 copies are not needed
             shutil.rmtree(staging, ignore_errors=True)
     seconds = time.perf_counter() - started
     report.console.print(
@@ -304,6 +304,8 @@ def _transcode_documents(documents: list[Document], staging: Path, encoding: str
         if problem:
             document.problem = problem
         elif problem is not None:
+            if document.source is not None:  # a decompressed copy, now written again as UTF-8: one copy on disk
+                document.path.unlink()
             document.source = document.source or document.path
             document.path, document.size = target, target.stat().st_size
 

@@ -158,6 +158,11 @@ def _undecodable(path: Path, raw: bytes, error: UnicodeDecodeError, encoding: st
                        "the encoding it was saved in with --encoding, or convert it to UTF-8")
 
 
+def writes_nul(encoding: str) -> bool:
+    """Whether text in ``encoding`` holds NUL bytes (UTF-16, UTF-32), so that they do not mark a file as binary."""
+    return b"\x00" in "a".encode(encoding)
+
+
 def transcode_to(path: Path, encoding: str, target: Path) -> str | None:
     """A text file in ``encoding`` written to ``target`` as UTF-8, in bounded blocks (a corpus too large to hold
     whole): "" when written; what is wrong with it where ``encoding`` cannot read its bytes; None, and nothing
@@ -169,7 +174,7 @@ def transcode_to(path: Path, encoding: str, target: Path) -> str | None:
         if block.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
             encoding = "utf-16"
         elif (block.startswith(codecs.BOM_UTF8) or not_text(block) or compression(block)
-              or (b"\x00" in block and b"\x00" not in "a".encode(encoding))):
+              or (b"\x00" in block and not writes_nul(encoding))):
             return None
         decoder = codecs.getincrementaldecoder(encoding)()
         offset = 0
@@ -226,7 +231,7 @@ def read_text(path: str | Path, encoding: str = UTF8) -> str:
                               f"{error.start}); convert it to UTF-8") from None
     if raw.startswith(codecs.BOM_UTF8):
         encoding = UTF8
-    if b"\x00" in raw[:BINARY_PROBE_BYTES] and b"\x00" not in "a".encode(encoding):
+    if b"\x00" in raw[:BINARY_PROBE_BYTES] and not writes_nul(encoding):
         raise SeqlabError(f"data file {path} looks binary (it has NUL bytes); give a text file")
     try:
         return raw.decode(encoding).removeprefix("\ufeff")

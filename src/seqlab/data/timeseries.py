@@ -387,7 +387,8 @@ def _ragged(source: str, rows: list[list[str]], line: int, width: int, skipped: 
 
 # digits grouped in threes by a space, as French, Swiss and ISO typesetting writes thousands (a no-break space, a
 # narrow one or a thin one where a spreadsheet or a word processor wrote them): "1 234,5", "12 345.6"
-SPACED_THOUSANDS = re.compile(r"[+-]?\d{1,3}(?:[ \u00a0\u202f\u2009]\d{3})+(?:[.,]\d+)?")
+GROUP_SPACE = "[ \u00a0\u202f\u2009]"
+SPACED_THOUSANDS = re.compile(rf"[+-]?\d{{1,3}}(?:{GROUP_SPACE}\d{{3}})+(?:[.,]\d+)?")
 PARENTHESISED = re.compile(r"\(([^()-]*\d[^()]*)\)")  # an accountant's negative number: (1,234.50)
 
 
@@ -400,7 +401,7 @@ def _typeset_number(cell: str) -> str:
     if match:
         cell = "-" + match.group(1).strip()
     if SPACED_THOUSANDS.fullmatch(cell):
-        cell = re.sub(r"[ \u00a0\u202f\u2009]", "", cell)
+        cell = re.sub(GROUP_SPACE, "", cell)
     return cell
 
 

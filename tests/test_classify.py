@@ -642,6 +642,7 @@ def test_words_only_reads_no_white_space(tmp_path):
     config = Config.for_task("classify")
     config.data.path = str(write(tmp_path / "train.tsv", "\n".join(sentiment_rows(40, 11)) + "\n"))
     read = {}
+    config.task.subwords = 0  # the tokens alone, (L,) each
     for words_only in (False, True):
         config.task.words_only = words_only
         task = ClassifyTask(config)
@@ -709,8 +710,8 @@ def test_a_language_model_reads_text_as_the_classifier_does_and_a_classifier_fro
         sentence = row.split("\t")[0]
         alone = write(tmp_path / "one.txt", sentence)
         as_read = load_corpus(alone, tokenizer_kind="word", unknown="unk", val_fraction=0, tokenizer=tokenizer).train
-        assert classifier.task._encode(sentence).tolist() == as_read.tolist()
-    assert classifier.task._encode("The FILM, was good.").tolist() == [1, 2, 5, 3, 4, 0]
+        assert classifier.task._encode(sentence)[:, 0].tolist() == as_read.tolist()  # each token, then its pieces
+    assert classifier.task._encode("The FILM, was good.")[:, 0].tolist() == [1, 2, 5, 3, 4, 0]
     # a language model that reads text otherwise (cased, white space as tokens) is refused, nothing written
     cased = tmp_path / "cased"
     assert main(["train", "--task", "lm", "--data", str(text), "--out", str(cased), *lm_flags]) == 0
@@ -718,3 +719,112 @@ def test_a_language_model_reads_text_as_the_classifier_does_and_a_classifier_fro
                              str(cased), *FLAGS, "--tokenizer", "word"])
     assert "--lowercase false --words-only false but this run asks for --lowercase true --words-only true" in error
     assert not (tmp_path / "refused").exists()
+
+
+def test_subword_ids_frame_each_word_and_hash_its_character_ngrams():
+    import zlib
+
+    from seqlab.data.tokenizers import subword_ids
+
+    buckets = 1000
+    ids = subword_ids(["abc", "a", "abcd"], 5, buckets)
+
+    def bucket(gram):  # the library's own CRC-32, to 1..buckets
+        return zlib.crc32(gram.encode("utf-8")) % buckets + 1
+
+    abc = ["<ab", "abc", "bc>", "<abc", "abc>", "<abc>"]
+    abcd = ["<ab", "abc", "bcd", "cd>", "<abc", "abcd", "bcd>", "<abcd", "abcd>"]  # 6 letters framed: no 6-gram
+    assert ids.shape == (3, len(abcd))
+    assert ids[0].tolist() == [bucket(gram) for gram in abc] + [0] * 3  # padded with "none"
+    assert ids[1].tolist() == [bucket("<a>")] + [0] * 8  # as short as the shortest n-gram: itself framed
+    assert ids[2].tolist() == [bucket(gram) for gram in abcd]
+    assert subword_ids(["abc"], 3, buckets)[0].tolist() == [bucket(gram) for gram in abc[:3]]
+    long = subword_ids(["x" * 33, "ab"], 5, buckets)  # past SUBWORD_PIECE_LIMIT: no word, no pieces
+    assert long.tolist() == [[0, 0, 0], [bucket("<ab"), bucket("ab>"), bucket("<ab>")]]
+
+
+def test_subwords_add_each_words_pieces_to_its_row_of_the_bag():
+    from seqlab.data.labelled import pad_right
+    from seqlab.models.classifier import NGRAM_BUCKETS
+
+    torch.manual_seed(0)
+    make = lambda: build_backbone("gru", input_size=6, hidden_size=8)  # noqa: E731
+    model = SequenceClassifier(VOCAB, 3, make(), pooling="max", bag_of_tokens=True, subwords=True).double().eval()
+    torch.nn.init.normal_(model.bag.weight)
+    sequences = [torch.tensor([[3, 5, 9, 0], [0, 7, 0, 0], [4, 1, 2, 3]]),  # a token and its pieces (0: none)
+                 torch.tensor([[2, NGRAM_BUCKETS, 1]])]
+    inputs, lengths = pad_right(sequences)
+    assert inputs.shape == (2, 3, 4) and lengths.tolist() == [3, 1]
+    with torch.no_grad():
+        expected = []
+        for sequence in sequences:
+            tokens = sequence[:, 0]
+            deep = model.head(model.pool(model.features(tokens[None], torch.tensor([len(tokens)])), torch.tensor([len(tokens)])))
+            rows = [model.bag.weight[token] + sum((model.bag.weight[VOCAB + piece - 1]
+                                                   for piece in pieces.tolist() if piece), torch.zeros(3))
+                    for token, pieces in zip(tokens.tolist(), sequence[:, 1:])]
+            expected.append(deep[0] + torch.stack(rows).mean(0))  # a word's row holds its pieces; mean over words
+        torch.testing.assert_close(model(inputs, lengths), torch.stack(expected))
+        wider = torch.cat([inputs, torch.zeros(2, 3, 2, dtype=torch.long)], 2)  # more "none" pieces change nothing
+        torch.testing.assert_close(model(wider, lengths), model(inputs, lengths))
+
+
+def test_subwords_read_words_never_seen_in_training_by_their_pieces(tmp_path, capsys):
+    """Every training word but "the" and "one" occurs once, so the vocabulary (--min-count 2) reads each as unknown;
+    the label is in its ending. With subwords, new words with those endings are classified; without, they cannot be.
+    The run with subwords records them, and its bag is left out of weight decay."""
+    rng = random.Random(0)
+
+    def stem():
+        return "".join(rng.choice("bcdfghjkmnprstvwz") + rng.choice("aeiou") for _ in range(3))
+
+    def rows(count):
+        return [f"the {stem()}ful one\tyes" if index % 2 else f"the {stem()}less one\tno" for index in range(count)]
+
+    data = write(tmp_path / "train.tsv", "\n".join(rows(120)) + "\n")
+    new = write(tmp_path / "new.tsv", "\n".join(rows(40)) + "\n")
+    accuracy = {}
+    for subwords in ("5", "0"):
+        run = tmp_path / f"run{subwords}"
+        assert main(["train", "--data", str(data), "--out", str(run), *FLAGS, "--max-steps", "60",
+                     "--subwords", subwords]) == 0
+        assert json.loads((run / "config.json").read_text())["task"]["subwords"] == int(subwords)
+        capsys.readouterr()
+        assert main(["eval", str(run), "--data", str(new), "--json"]) == 0
+        accuracy[subwords] = json.loads(capsys.readouterr().out)["accuracy"]
+    assert accuracy["5"] >= 0.9 and accuracy["0"] <= 0.6
+    assert main(["predict", str(tmp_path / "run5"), "the wonderful one", "the hopeless one"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["yes", "no"]
+
+
+def test_subwords_need_the_word_tokenizer_and_are_off_with_another(tmp_path):
+    from seqlab.config import Config
+    from seqlab.tasks.classify import ClassifyTask
+
+    config = Config.for_task("classify")
+    assert config.task.subwords == 5  # the default
+    config.data.path = str(write(tmp_path / "train.tsv", "\n".join(sentiment_rows(40, 11)) + "\n"))
+    config.data.tokenizer = "char"
+    task = ClassifyTask(config)
+    task.load_data()
+    assert config.task.subwords == 0 and "--subwords reads the words of --tokenizer word" in task.notes[-1]
+    assert all(sequence.dim() == 1 for sequence in task.train_sequences)  # tokens alone
+
+
+def test_the_bag_of_tokens_is_left_out_of_weight_decay(tmp_path):
+    """AdamW's decay would shrink the rows of rare words and subwords between their updates."""
+    from seqlab.config import Config
+    from seqlab.train.trainer import Trainer
+
+    config = Config.for_task("classify")
+    config.data.path = str(write(tmp_path / "train.tsv", "\n".join(sentiment_rows(40, 11)) + "\n"))
+    config.train.max_steps, config.train.threads = 1, 1
+    seen = {}
+
+    def record(trainer, step, loss):
+        decay = {id(parameter): group["weight_decay"] for group in trainer.optimizer.param_groups
+                 for parameter in group["params"]}
+        seen.update(bag=decay[id(trainer.model.bag.weight)], head=decay[id(trainer.model.head.weight)])
+
+    Trainer(config, tmp_path / "run", quiet=True, step_callback=record).fit()
+    assert config.train.weight_decay == 1.0 and seen == {"bag": 0.0, "head": 1.0}

@@ -61,6 +61,9 @@ class TaskConfig:
     ngrams: int = field(default=1, metadata={
         "help": "the bag-of-tokens path also reads every run of 2..N tokens (hashed): 1: single tokens only",
         "minimum": 1, "tasks": ("classify",)})
+    subwords: int = field(default=0, metadata={
+        "help": "the bag-of-tokens path also reads each word's character n-grams of 3..N characters (hashed), so "
+                "a word unseen in training counts by its pieces: 0: none", "minimum": 0, "tasks": ("classify",)})
     word_dropout: float = field(default=0.0, metadata={
         "help": "in training, replace each token by the unknown token with this probability", "minimum": 0,
         "below": 1, "tasks": ("classify",)})

@@ -355,11 +355,13 @@ class LabelledBatches:
 
 
 def pad_right(sequences: list[Tensor]) -> tuple[Tensor, Tensor]:
-    """Token sequences -> (B, T_max) int64 padded with id 0 on the right, and their (B,) lengths."""
+    """Token sequences (L,) -> (B, T_max) int64 padded with id 0 on the right, and their (B,) lengths; sequences
+    of (L, K) (a token and its features at each position) -> (B, T_max, K_max), padded with 0 in both."""
     lengths = torch.tensor([len(sequence) for sequence in sequences], dtype=torch.long)
-    padded = torch.zeros(len(sequences), int(lengths.max()), dtype=torch.long)
+    shape = [max(sequence.shape[dim] for sequence in sequences) for dim in range(sequences[0].dim())]
+    padded = torch.zeros(len(sequences), *shape, dtype=torch.long)
     for row, sequence in enumerate(sequences):
-        padded[row, :len(sequence)] = sequence
+        padded[(row, *(slice(0, size) for size in sequence.shape))] = sequence
     return padded, lengths
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import re
+import zlib
 from collections import Counter
 from pathlib import Path
 from typing import Any, Container, Iterable
@@ -100,6 +101,29 @@ def word_pieces(text: str, *, lowercase: bool = False, words_only: bool = False)
     ``lowercase`` case-folds first, ``words_only`` leaves the white space out. Fitting and encoding both read so."""
     pieces = WordTokenizer.pattern.findall(text.lower() if lowercase else text)
     return [piece for piece in pieces if not piece.isspace()] if words_only else pieces
+
+
+SUBWORD_PIECE_LIMIT = 32  # a longer piece (a URL, a hash, a run of digits) is no word: it has no subwords
+
+
+def subword_ids(pieces: list[str], longest: int, buckets: int) -> Tensor:
+    """Each piece's character n-grams of 3..``longest`` characters, the piece framed as "<piece>" (so a prefix or
+    suffix differs from the same letters inside a word, as in fastText), each hashed by CRC-32 to 1..``buckets``
+    -> (L, K) int64, K the most any piece has, 0 where a piece has fewer. A piece too short for any n-gram has
+    its whole framed self; one longer than ``SUBWORD_PIECE_LIMIT`` characters has none (its n-grams would make
+    every row of a batch that wide)."""
+    rows: list[list[int]] = []
+    for piece in pieces:
+        if len(piece) > SUBWORD_PIECE_LIMIT:
+            rows.append([])
+            continue
+        framed = f"<{piece}>"
+        grams = [framed[start:start + n] for n in range(3, longest + 1) for start in range(len(framed) - n + 1)]
+        rows.append([zlib.crc32(gram.encode("utf-8")) % buckets + 1 for gram in grams or [framed]])
+    ids = torch.zeros(len(rows), max(map(len, rows), default=0), dtype=torch.long)
+    for row, values in enumerate(rows):
+        ids[row, :len(values)] = torch.tensor(values, dtype=torch.long)
+    return ids
 
 
 class WordTokenizer:

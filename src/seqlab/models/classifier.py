@@ -13,7 +13,7 @@ from ..registry import build_backbone
 from .language_model import OneHot
 
 POOLINGS = ("last", "mean", "max", "attention")
-NGRAM_BUCKETS = 1 << 18  # rows of the bag-of-tokens path that hashed n-grams (n >= 2) share
+NGRAM_BUCKETS = 1 << 18  # rows of the bag-of-tokens path that hashed token n-grams (n >= 2) and subwords share
 
 
 def reverse_within_lengths(x: Tensor, lengths: Tensor) -> Tensor:
@@ -42,7 +42,13 @@ class SequenceClassifier(nn.Module):
     learns what word order adds. With ``ngrams`` N > 1 the bag also holds every
     n-gram of 2..N tokens, each hashed to one of ``NGRAM_BUCKETS`` further rows
     of U (h(x_t..x_{t+n-1}) = (((x_t V + x_{t+1}) mod B) V + ...) mod B), and the
-    mean runs over all of the row's unigrams and n-grams.
+    mean runs over all of the row's unigrams and n-grams. With ``subwords`` the
+    tokens come with the hashed character n-grams of their words (tokens
+    (B, T, 1 + K): the token, then K bucket numbers 1..B, 0 for none;
+    ``subword_ids``), and each token's row is U[x_t] + sum_k U[V + s_tk - 1],
+    as fastText builds a word from its pieces: a word never seen in training
+    (the unknown token) still counts by its pieces. The mean stays one over
+    tokens and n-grams, so a word weighs the same with few pieces or many.
 
     With ``word_dropout`` p, training replaces each token by the unknown token
     (id 0) with probability p, for both paths: the model cannot lean on any one
@@ -65,8 +71,10 @@ class SequenceClassifier(nn.Module):
         bag_of_tokens: add the wide path above.
         ngrams: the longest n-gram the wide path reads (1: single tokens).
         word_dropout: p above.
+        subwords: the inputs carry character n-grams for the wide path.
 
-    Inputs/outputs: tokens (B, T) int64 and lengths (B,) (None: all T) -> logits (B, C).
+    Inputs/outputs: tokens (B, T) int64, or (B, T, 1 + K) with ``subwords``, and lengths (B,) (None: all T) ->
+    logits (B, C).
     ``embedding`` and ``backbone`` are named as in ``LanguageModel`` so a language
     model's weights can initialise them.
     """
@@ -74,7 +82,7 @@ class SequenceClassifier(nn.Module):
     def __init__(self, vocab_size: int, num_classes: int, backbone: Backbone, *,
                  reverse_backbone: Backbone | None = None, embedding: str = "learned", pooling: str = "last",
                  dropout: float = 0.0, bag_of_tokens: bool = False, ngrams: int = 1,
-                 word_dropout: float = 0.0) -> None:
+                 word_dropout: float = 0.0, subwords: bool = False) -> None:
         super().__init__()
         if pooling not in POOLINGS:
             raise OptionError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
@@ -95,7 +103,8 @@ class SequenceClassifier(nn.Module):
         self.head = nn.Linear(width, num_classes)
         self.ngrams = ngrams
         self.word_dropout = word_dropout
-        bag_rows = vocab_size + (NGRAM_BUCKETS if ngrams > 1 else 0)
+        self.subwords = subwords
+        bag_rows = vocab_size + (NGRAM_BUCKETS if ngrams > 1 or subwords else 0)
         self.bag = nn.Embedding(bag_rows, num_classes) if bag_of_tokens else None
         if self.bag is not None:
             nn.init.zeros_(self.bag.weight)
@@ -143,16 +152,24 @@ class SequenceClassifier(nn.Module):
     def forward(self, tokens: Tensor, lengths: Tensor | None = None) -> Tensor:
         if lengths is None:
             lengths = torch.full((tokens.shape[0],), tokens.shape[1], dtype=torch.long, device=tokens.device)
+        subwords = None
+        if tokens.dim() == 3:
+            tokens, subwords = tokens[:, :, 0], tokens[:, :, 1:]  # (B, T), (B, T, K)
         if self.training and self.word_dropout > 0:
-            tokens = tokens.masked_fill(torch.rand(tokens.shape, device=tokens.device) < self.word_dropout, 0)
+            dropped = torch.rand(tokens.shape, device=tokens.device) < self.word_dropout  # (B, T)
+            tokens = tokens.masked_fill(dropped, 0)
+            subwords = None if subwords is None else subwords.masked_fill(dropped.unsqueeze(2), 0)
         pooled = self.pool(self.features(tokens, lengths), lengths)  # (B, D)
         logits = self.head(self.dropout(pooled))  # (B, C)
         if self.bag is None:
             return logits
         rows, real = self.bag_rows(tokens, lengths)  # (B, F) each
         real = real.unsqueeze(2).to(logits.dtype)  # (B, F, 1)
-        bag = (self.bag(rows) * real).sum(1) / real.sum(1)  # (B, C)
-        return logits + bag
+        summed = (self.bag(rows) * real).sum(1)  # (B, C)
+        if subwords is not None:
+            pieces = ((subwords > 0) & lengths_mask(lengths, tokens.shape[1]).unsqueeze(2)).unsqueeze(3)  # (B, T, K, 1)
+            summed = summed + (self.bag(self.vocab_size + (subwords - 1).clamp(min=0)) * pieces.to(logits.dtype)).sum((1, 2))
+        return logits + summed / real.sum(1)
 
 
 class ClassifierEnsemble(nn.Module):
@@ -193,4 +210,5 @@ def build_classifier(config: Config, vocab_size: int, num_classes: int) -> Seque
 
     return SequenceClassifier(vocab_size, num_classes, backbone(), reverse_backbone=backbone() if task.bidirectional else None,
                               embedding=model.embedding, pooling=task.pooling, dropout=model.dropout,
-                              bag_of_tokens=task.bag_of_tokens, ngrams=task.ngrams, word_dropout=task.word_dropout)
+                              bag_of_tokens=task.bag_of_tokens, ngrams=task.ngrams, word_dropout=task.word_dropout,
+                              subwords=task.subwords > 0)

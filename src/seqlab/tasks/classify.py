@@ -15,11 +15,12 @@ from ..data.batches import Batch
 from ..data.labelled import (LabelledBatches, LabelledTexts, class_columns, pad_right, read_labelled,
                             read_unlabelled, split_indices)
 from ..data.text import read_lines, table_suffix
-from ..data.tokenizers import Tokenizer, WordTokenizer, count_pieces, fit_tokenizer, tokenizer_from_dict, word_pieces
+from ..data.tokenizers import (Tokenizer, WordTokenizer, count_pieces, fit_tokenizer, subword_ids, tokenizer_from_dict,
+                               word_pieces)
 from ..data.vectors import VectorEmbedding, read_word_vectors
 from ..errors import SeqlabError
 from ..models.bag_of_words import BagOfWords
-from ..models.classifier import ClassifierEnsemble, build_classifier, log_probabilities
+from ..models.classifier import NGRAM_BUCKETS, ClassifierEnsemble, build_classifier, log_probabilities
 from ..train.distributed import ProcessContext
 from . import register_task
 from .base import BatchSource, InitialWeights, Task, check_text_inputs, start_model
@@ -79,6 +80,12 @@ class ClassifyTask(Task):
     ``data.min_count``), adds the file's ``task.vector_words`` most frequent
     words, and weight decay leaves the embedding alone (``undecayed``).
 
+    With ``task.subwords`` N (and the word tokenizer) each token comes with its
+    word's character n-grams of 3..N characters, hashed (``subword_ids``): the
+    bag-of-tokens path reads them, so a word seen in no training row, or fewer
+    than ``data.min_count`` times, still counts by its pieces ("unwatchable"
+    by "<un" and "able>").
+
     Metrics: the network's own ``val_loss`` (nats), ``accuracy`` (the
     selection metric: best/ is the network's best) and ``macro_f1``. Beside
     them, the bag-of-words baseline (``BagOfWords``: TF-IDF + logistic
@@ -92,10 +99,11 @@ class ClassifyTask(Task):
     asset_files = (TOKENIZER_FILE, LABELS_FILE, BAG_OF_WORDS_FILE)
     # sized for small labelled sets (hundreds to thousands of rows), chosen by 5-fold cross-validation on the
     # Yelp sentences only (see benchmarks/RESULTS.md): lower-cased words seen at least twice, white space not a
-    # token, a bidirectional GRU read with max pooling beside a bag of tokens, dropout and strong weight decay,
+    # token, a bidirectional GRU read with max pooling beside a bag of tokens and of the words' character 3- to
+    # 5-grams (undecayed), dropout and strong weight decay,
     # early stopping; the network predicts alone (the bag of words is reported beside it)
     defaults = {
-        "task": {"bidirectional": True, "pooling": "max", "bag_of_tokens": True, "words_only": True},
+        "task": {"bidirectional": True, "pooling": "max", "bag_of_tokens": True, "words_only": True, "subwords": 5},
         "model": {"backbone": "gru", "hidden_size": 64, "embedding_size": 64, "dropout": 0.3},
         "data": {"tokenizer": "word", "lowercase": True, "min_count": 2},
         "train": {"max_steps": 1000, "eval_interval": 30, "patience": 5, "warmup_steps": 20, "learning_rate": 1e-2,
@@ -145,10 +153,16 @@ class ClassifyTask(Task):
                              encoding=self.config.data.encoding)
 
     def _encode(self, text: str) -> Tensor:
+        """text -> its (L,) token ids; with ``task.subwords`` (L, 1 + K): each token, then its word's hashed
+        character n-grams (``subword_ids``)."""
         tokens = self.tokenizer.encode(text)[:self.config.data.block_size]  # (L,)
         if len(tokens) == 0:
             raise SeqlabError(f"the text {text[:40]!r} has no tokens; give every input some text")
-        return tokens
+        if not self.config.task.subwords:
+            return tokens
+        pieces = word_pieces(text, lowercase=self.tokenizer.lowercase, words_only=self.tokenizer.words_only)
+        subwords = subword_ids(pieces[:len(tokens)], self.config.task.subwords, NGRAM_BUCKETS)  # (L, K)
+        return torch.cat([tokens.unsqueeze(1), subwords], 1)
 
     def _targets(self, table: LabelledTexts, path: str | Path) -> Tensor:
         ids = {label: index for index, label in enumerate(self.labels)}
@@ -183,6 +197,10 @@ class ClassifyTask(Task):
                                                unknown=data.unknown, vocab_size=data.vocab_size,
                                                min_count=data.min_count, lowercase=data.lowercase,
                                                words_only=self.config.task.words_only)
+        if self.config.task.subwords and self.tokenizer.kind != "word":
+            self.notes.append(f"classify: --subwords reads the words of --tokenizer word; this {self.tokenizer.kind} "
+                              "tokenizer's pieces are read as tokens alone")
+            self.config.task.subwords = 0  # saved so: eval and predict read text as training did
         self.train_sequences = [self._encode(table.texts[row]) for row in train_rows]
         self.train_targets = targets[train_rows]
         self.val_sequences = [self._encode(table.texts[row]) for row in val_rows]
@@ -221,12 +239,16 @@ class ClassifyTask(Task):
                           f"more of its most frequent words joined (--vector-words); {vectors.dimension} numbers each")
 
     def undecayed(self, model: nn.Module) -> list[nn.Parameter]:
-        """With ``task.word_vectors`` the embedding: weight decay would pull the pretrained vectors toward zero,
-        and those of words training never sees (``task.vector_words``) away from what they mean."""
-        if not self.config.task.word_vectors:
-            return []
+        """The bag-of-tokens rows: AdamW's decay shrinks every row at every step, so the row of a rare word or
+        subword, which few batches hold, would fade between its updates (the training that chose the defaults
+        measured it, benchmarks/RESULTS.md). With ``task.word_vectors`` the embedding too: decay would pull the
+        pretrained vectors toward zero, and those of words training never sees (``task.vector_words``) away
+        from what they mean."""
         members = model.members if isinstance(model, ClassifierEnsemble) else [model]
-        return [member.embedding.weight for member in members]
+        kept = [member.bag.weight for member in members if member.bag is not None]
+        if self.config.task.word_vectors:
+            kept += [member.embedding.weight for member in members]
+        return kept
 
     def _check_label_counts(self, table: LabelledTexts, path: str | Path) -> None:
         """Refuse a label with a single row: it can be neither learnt nor checked."""

@@ -745,14 +745,14 @@ def test_subword_ids_frame_each_word_and_hash_its_character_ngrams():
 
 def test_subwords_add_each_words_pieces_to_its_row_of_the_bag():
     from seqlab.data.labelled import pad_right
-    from seqlab.models.classifier import NGRAM_BUCKETS
+    from seqlab.models.classifier import NGRAM_BUCKETS, subword_buckets
 
     torch.manual_seed(0)
     make = lambda: build_backbone("gru", input_size=6, hidden_size=8)  # noqa: E731
     model = SequenceClassifier(VOCAB, 3, make(), pooling="max", bag_of_tokens=True, subwords=True).double().eval()
     torch.nn.init.normal_(model.bag.weight)
     sequences = [torch.tensor([[3, 5, 9, 0], [0, 7, 0, 0], [4, 1, 2, 3]]),  # a token and its pieces (0: none)
-                 torch.tensor([[2, NGRAM_BUCKETS, 1]])]
+                 torch.tensor([[2, subword_buckets(3), 1]])]  # the last subword row
     inputs, lengths = pad_right(sequences)
     assert inputs.shape == (2, 3, 4) and lengths.tolist() == [3, 1]
     with torch.no_grad():
@@ -767,6 +767,10 @@ def test_subwords_add_each_words_pieces_to_its_row_of_the_bag():
         torch.testing.assert_close(model(inputs, lengths), torch.stack(expected))
         wider = torch.cat([inputs, torch.zeros(2, 3, 2, dtype=torch.long)], 2)  # more "none" pieces change nothing
         torch.testing.assert_close(model(wider, lengths), model(inputs, lengths))
+    # many classes share fewer subword rows (the bag's size and each step's work stay bounded), after the n-grams'
+    many = SequenceClassifier(VOCAB, 100, make(), bag_of_tokens=True, ngrams=2, subwords=True)
+    assert subword_buckets(2) == NGRAM_BUCKETS and subword_buckets(100) == 1 << 14
+    assert many.bag.weight.shape == (VOCAB + NGRAM_BUCKETS + (1 << 14), 100)
 
 
 def test_subwords_read_words_never_seen_in_training_by_their_pieces(tmp_path, capsys):

@@ -13,7 +13,14 @@ from ..registry import build_backbone
 from .language_model import OneHot
 
 POOLINGS = ("last", "mean", "max", "attention")
-NGRAM_BUCKETS = 1 << 18  # rows of the bag-of-tokens path that hashed token n-grams (n >= 2) and subwords share
+NGRAM_BUCKETS = 1 << 18  # rows of the bag-of-tokens path that hashed token n-grams (n >= 2) share
+SUBWORD_NUMBERS = 1 << 19  # the bag's subword rows hold about this many numbers (rows x classes), at most
+
+
+def subword_buckets(num_classes: int) -> int:
+    """The rows that hashed subwords share in a bag of ``num_classes`` columns: 2^18 for two classes, fewer for
+    more (a bag of 100 classes is not a hundred times the size and the work of a step), never under 2^14."""
+    return max(1 << 14, min(1 << 18, SUBWORD_NUMBERS // num_classes))
 
 
 def reverse_within_lengths(x: Tensor, lengths: Tensor) -> Tensor:
@@ -45,7 +52,8 @@ class SequenceClassifier(nn.Module):
     mean runs over all of the row's unigrams and n-grams. With ``subwords`` the
     tokens come with the hashed character n-grams of their words (tokens
     (B, T, 1 + K): the token, then K bucket numbers 1..B, 0 for none;
-    ``subword_ids``), and each token's row is U[x_t] + sum_k U[V + s_tk - 1],
+    ``subword_ids``, B = ``subword_buckets(C)``), and each token's row is
+    U[x_t] + sum_k U[o + s_tk - 1] (o: the first subword row, after the tokens' and n-grams'),
     as fastText builds a word from its pieces: a word never seen in training
     (the unknown token) still counts by its pieces. The mean stays one over
     tokens and n-grams, so a word weighs the same with few pieces or many.
@@ -104,7 +112,8 @@ class SequenceClassifier(nn.Module):
         self.ngrams = ngrams
         self.word_dropout = word_dropout
         self.subwords = subwords
-        bag_rows = vocab_size + (NGRAM_BUCKETS if ngrams > 1 or subwords else 0)
+        self.first_subword_row = vocab_size + (NGRAM_BUCKETS if ngrams > 1 else 0)
+        bag_rows = self.first_subword_row + (subword_buckets(num_classes) if subwords else 0)
         self.bag = nn.Embedding(bag_rows, num_classes) if bag_of_tokens else None
         if self.bag is not None:
             nn.init.zeros_(self.bag.weight)
@@ -168,7 +177,8 @@ class SequenceClassifier(nn.Module):
         summed = (self.bag(rows) * real).sum(1)  # (B, C)
         if subwords is not None:
             pieces = ((subwords > 0) & lengths_mask(lengths, tokens.shape[1]).unsqueeze(2)).unsqueeze(3)  # (B, T, K, 1)
-            summed = summed + (self.bag(self.vocab_size + (subwords - 1).clamp(min=0)) * pieces.to(logits.dtype)).sum((1, 2))
+            pieces_rows = self.first_subword_row + (subwords - 1).clamp(min=0)  # (B, T, K)
+            summed = summed + (self.bag(pieces_rows) * pieces.to(logits.dtype)).sum((1, 2))
         return logits + summed / real.sum(1)
 
 

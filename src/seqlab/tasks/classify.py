@@ -20,7 +20,7 @@ from ..data.tokenizers import (Tokenizer, WordTokenizer, count_pieces, fit_token
 from ..data.vectors import VectorEmbedding, read_word_vectors
 from ..errors import SeqlabError
 from ..models.bag_of_words import BagOfWords
-from ..models.classifier import NGRAM_BUCKETS, ClassifierEnsemble, build_classifier, log_probabilities
+from ..models.classifier import ClassifierEnsemble, build_classifier, log_probabilities, subword_buckets
 from ..train.distributed import ProcessContext
 from . import register_task
 from .base import BatchSource, InitialWeights, Task, check_text_inputs, start_model
@@ -161,7 +161,8 @@ class ClassifyTask(Task):
         if not self.config.task.subwords:
             return tokens
         pieces = word_pieces(text, lowercase=self.tokenizer.lowercase, words_only=self.tokenizer.words_only)
-        subwords = subword_ids(pieces[:len(tokens)], self.config.task.subwords, NGRAM_BUCKETS)  # (L, K)
+        subwords = subword_ids(pieces[:len(tokens)], self.config.task.subwords,
+                               subword_buckets(len(self.labels)))  # (L, K)
         return torch.cat([tokens.unsqueeze(1), subwords], 1)
 
     def _targets(self, table: LabelledTexts, path: str | Path) -> Tensor:

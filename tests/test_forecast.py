@@ -493,26 +493,56 @@ def test_row_numbers_beside_a_time_column_are_neither_data_nor_the_time(tmp_path
     assert series.values[:2].tolist() == [[0, 10], [1, 11]]
 
 
-def test_a_table_with_its_times_across_the_header_is_refused_not_read_sideways(tmp_path):
+def test_a_table_with_its_times_across_the_header_is_read_transposed_not_sideways(tmp_path, capsys):
     """The World Bank's and Eurostat's layout: a series on each row (a country, its code), the years across the
-    header. Read as usual it became one series per year over the countries, a forecast of nothing; it is refused
-    with the way to transpose it. Columns named by years over rows of days (day,2019,2020) and months across
-    years (Year,Jan,Feb) are series, read as before."""
+    header. Read as usual it became one series per year over the countries, a forecast of nothing; it is read as
+    one row per year, a series per country, named by the first label that tells the rows apart. A row without a
+    value is left out and named; ".." (the World Bank's missing value) is interpolated; a cell that is not a
+    number is refused with its line and its series. Columns named by years over rows of days (day,2019,2020) and
+    months across years (Year,Jan,Feb) are series, read as before."""
     years = list(range(1990, 1996))
     bank = tmp_path / "API_SP.POP.TOTL.csv"
-    bank.write_text('"Country Name","Country Code",' + ",".join(f'"{year} [YR{year}]"' for year in years) + ",\n"
-                    + "".join(f'"{name}","{code}",' + ",".join(f'"{index + year / 1000:.3f}"' for year in years)
-                              + ",\n" for index, (name, code) in enumerate([("Aruba", "ABW"), ("Angola", "AGO")])),
-                    encoding="utf-8")
-    with pytest.raises(SeqlabError, match="has its times across the header \\(1990 \\[YR1990\\], 1991 \\[YR1991\\], "
-                                          "1992 \\[YR1992\\], ...\\) and a series on each row"):
+    countries = [("Aruba", "ABW"), ("Not classified", "INX"), ("Angola", "AGO")]
+
+    def cell(index, code, year):
+        return "" if code == "INX" else ".." if (code, year) == ("AGO", 1992) else f"{index + year / 1000:.3f}"
+
+    bank.write_text('"Country Name","Country Code","Indicator Name",' + ",".join(f'"{year} [YR{year}]"' for year in years)
+                    + ",\n" + "".join(f'"{name}","{code}","Population, total",'
+                                      + ",".join(f'"{cell(index, code, year)}"' for year in years) + ",\n"
+                                      for index, (name, code) in enumerate(countries)), encoding="utf-8")
+    series = read_series(bank)
+    assert series.columns == ["Aruba", "Angola"] and series.empty_rows == ["Not classified"] and series.transposed
+    assert series.time_name == "year" and series.times == [str(year) for year in years]
+    expected = np.array([[year / 1000, 2 + year / 1000] for year in years])
+    expected[2, 1] = (expected[1, 1] + expected[3, 1]) / 2  # "..": missing, interpolated
+    np.testing.assert_allclose(series.values, expected)
+    assert series.interpolated == {"Angola": 1}
+    noted = tmp_path / "API_download.csv"  # as it downloads: the source and its date above the table
+    noted.write_text('"Data Source","World Development Indicators",\n\n"Last Updated Date","2024-06-28",\n\n'
+                     + bank.read_text(encoding="utf-8"), encoding="utf-8")
+    with pytest.raises(SeqlabError, match="the first 4 lines have 3 cells and most lines after 10: if lines above "
+                                          "line 5 are notes"):
+        read_series(noted)  # not "line 2 is empty"
+    with pytest.raises(SeqlabError, match="line 4, 'Angola' in '1992 \\[YR1992\\]' is missing \\(..\\)"):
+        read_series(bank, missing="error")  # the empty row is left out, not refused
+    bank.write_text(bank.read_text(encoding="utf-8").replace('"1.991"', '"1.99l"'), encoding="utf-8")
+    with pytest.raises(SeqlabError, match="line 2, 'Aruba' in '1991 \\[YR1991\\]' is '1.99l', not a number"):
         read_series(bank)
     plain = tmp_path / "wide.csv"
     plain.write_text("country," + ",".join(map(str, years)) + "\n"
                      + "".join(f"{name}," + ",".join(str(index + year % 7) for year in years) + "\n"
                                for index, name in enumerate(["Aruba", "Angola", "Albania"])), encoding="utf-8")
-    with pytest.raises(SeqlabError, match="transpose it"):
-        read_series(plain)
+    series = read_series(plain)
+    assert series.columns == ["Aruba", "Angola", "Albania"] and series.values[:, 2].tolist() == [
+        2 + year % 7 for year in years]
+    run = tmp_path / "run"  # train says how it read the file, and predict goes on in years
+    assert main(["train", "--task", "forecast", "--data", str(plain), "--out", str(run), "--max-steps", "2",
+                 "--block-size", "2", "--val-fraction", "0.2", "--threads", "1"]) == 0
+    assert ("has its times across the header and a series on each row: read as 3 series over 6 times (Aruba, "
+            "Angola, Albania)") in capsys.readouterr().err
+    assert main(["predict", str(run), "--file", str(plain)]) == 0
+    assert capsys.readouterr().out.splitlines()[:2][1].startswith("1996,")
     days = tmp_path / "days.csv"
     days.write_text("day,2019,2020,2021\n" + "".join(f"{day},{day % 5},{day % 7},{day % 3}\n" for day in range(1, 9)),
                     encoding="utf-8")
@@ -1221,3 +1251,23 @@ def test_train_and_predict_on_a_csv_with_dates(tmp_path, capsys):
     other.write_text("when,a\n" + "\n".join(row.rsplit(",", 1)[0] for row in rows) + "\n", encoding="utf-8")
     assert main(["predict", str(run), "--file", str(other)]) == 2
     assert "the model was trained on a, b" in capsys.readouterr().err
+
+
+def test_ets_on_fewer_rows_than_aicc_can_judge_is_simple_exponential_smoothing():
+    """AICc needs more rows than parameters + 2: with 3 or 4 training rows no form has one, and fitting stopped
+    with an AssertionError (a traceback from `train` on a short series). The simplest form is taken, fitted by
+    statsmodels as any other, and its missing AICc is saved as JSON's null."""
+    import json as json_module
+
+    from statsmodels.tsa.exponential_smoothing.ets import ETSModel
+
+    from seqlab.models.forecast_baselines import EtsFit, fit_ets
+
+    train = np.array([1.0, 2.5, 2.0, 3.0])
+    fit = fit_ets(train, 1)
+    assert fit.options["trend"] is None and fit.options["seasonal"] is None and not math.isfinite(fit.aicc)
+    expected = ETSModel(train, error="add").fit(disp=False, return_params=True)
+    np.testing.assert_allclose(fit.params, expected)
+    again = EtsFit.from_dict(json_module.loads(json_module.dumps(fit.to_dict(), allow_nan=False)))
+    assert again.options == fit.options and not math.isfinite(again.aicc)
+    assert math.isfinite(fit_ets(np.append(train, 2.8), 1).aicc)  # five rows: AICc chooses, as before

@@ -70,6 +70,9 @@ class TimeSeries:
     stacked_by: list[str] = field(default_factory=list)  # the id columns of a file in long format, read side by side
     time_name: str = ""  # the time column's name, where one column of numbers or dates holds the time
     times: list[str] = field(default_factory=list)  # its cell at each row, as written
+    # read from a table with its times across the header and a series on each row (``_times_across``)
+    transposed: bool = False
+    empty_rows: list[str] = field(default_factory=list)  # that table's rows without a value, left out
 
     def __len__(self) -> int:
         return self.values.shape[0]
@@ -129,7 +132,7 @@ def _resolve_column(spec: str, names: list[str], source: str) -> int:
 
 
 # lower-cased cells that mean "no value": R's NA, pandas' and databases' writing of it, and Excel's #N/A
-MISSING_CELLS = {"", "nan", "na", "n/a", "null", "none", "?", "#n/a", "#na", "<na>"}
+MISSING_CELLS = {"", "nan", "na", "n/a", "null", "none", "?", "#n/a", "#na", "<na>", "..", ":"}  # "..": the World Bank DataBank; ":": Eurostat
 MISSING_CHOICES = ("interpolate", "error")
 # header names that say a column is time, not a series: such a column is the time column wherever it stands (a unit
 # after the name, "Date (MM/DD/YYYY)" or "time [UTC]", is not part of it: ``_time_name``)
@@ -213,12 +216,11 @@ def read_series(path: str | Path, *, target_columns: str = "", time_column: str 
         raise SeqlabError(f"data file {source} has no rows")
     if len(rows[0]) > 1 and all(len(row) == len(rows[0]) and not row[-1] for row in rows if any(row)):
         rows = [row[:-1] for row in rows]  # a separator at the end of every line (t,load,): no column after it
-    across = _times_across(rows)
-    if across:
-        raise SeqlabError(f"{source} has its times across the header ({', '.join(rows[0][across:across + 3])}, ...) "
-                          "and a series on each row, as the World Bank and Eurostat lay tables out; seqlab reads "
-                          "one row per time: transpose it (pandas.read_csv(path, index_col=0).T.to_csv(new_path)) "
-                          "and pass that")
+    across = _times_across(rows) if header != "no" else 0
+    empty_rows: list[str] = []
+    if across:  # the World Bank's and Eurostat's layout: read as one row per time, a series in each column
+        rows, empty_rows = _transposed(rows, across, source, skipped, missing)
+        header = "yes"
     if header == "auto":
         has_header = len(rows) > 1 and any(not is_number(cell) and is_number(below)
                                            for cell, below in zip(rows[0], rows[1]))
@@ -237,7 +239,8 @@ def read_series(path: str | Path, *, target_columns: str = "", time_column: str 
         raise SeqlabError(f"data file {source} has a header but no data rows")
     for row_index, row in enumerate(data_rows):
         if not any(row):
-            raise SeqlabError(f"{source}: line {first_data_line + row_index} is empty; remove it or fill it in")
+            raise SeqlabError(_notes_above(source, rows, width, skipped)
+                              or f"{source}: line {first_data_line + row_index} is empty; remove it or fill it in")
         if len(row) != width:
             raise SeqlabError(_ragged(source, rows, first_data_line + row_index, width, skipped))
         if has_header and row == rows[0]:
@@ -340,7 +343,8 @@ def read_series(path: str | Path, *, target_columns: str = "", time_column: str 
     single = len(clock) == 1  # one column of numbers or dates holds the time: predict can go on from it
     return TimeSeries(values, columns, source, named=has_header, interpolated=interpolated,
                       stacked_by=[names[index] for index in stacked_by],
-                      time_name=names[clock[0]] if single else "", times=times if single else [])
+                      time_name=names[clock[0]] if single else "", times=times if single else [],
+                      transposed=bool(across), empty_rows=empty_rows)
 
 
 YEAR_HEADER = re.compile(r"(1[0-9]{3}|2[0-9]{3})(?: \[YR\1\])?")  # 1990, or 1990 [YR1990] as the World Bank writes
@@ -371,18 +375,58 @@ def _times_across(rows: list[list[str]]) -> int:
     return first if clock is not None and np.all(np.diff(clock) > 0) and numbers > len(below) / 2 else 0
 
 
+def _transposed(rows: list[list[str]], first: int, source: str, skipped: int,
+                missing: str) -> tuple[list[list[str]], list[str]]:
+    """A table with its times across the header from column ``first`` on (``_times_across``) and a series on each
+    row, named by the label cells before it -> the same table with one row per time (a time column, ``year``
+    where the header holds years, then a column per series), and the labels of the rows without a value (left
+    out: a country the indicator has no figure for). Each series is named by its first label column that tells
+    the rows apart (the country's name), else by all the labels that vary, joined by " / ". Every cell is
+    checked here, where its line in the file is known."""
+    header, body = rows[0], [(line, row) for line, row in enumerate(rows[1:], 2 + skipped) if any(row)]
+    for line, row in body:
+        if len(row) != len(header):
+            raise SeqlabError(_ragged(source, rows, line, len(header), skipped))
+    labels = [row[:first] for _, row in body]
+    varying = [index for index in range(first) if len({row[index] for row in labels}) > 1] or [0]
+    unique = next((index for index in varying if len({row[index] for row in labels}) == len(labels)), None)
+    names = [row[unique] if unique is not None else " / ".join(row[index] for index in varying) for row in labels]
+    valued = [any(cell.lower() not in MISSING_CELLS for cell in row[first:]) for _, row in body]
+    for (line, row), name, kept in zip(body, names, valued):
+        for time, cell in zip(header[first:], row[first:]):
+            if cell.lower() in MISSING_CELLS:
+                if missing == "error" and kept:
+                    raise SeqlabError(f"{source}: line {line}, {name!r} in {time!r} is missing ({cell or 'empty'}); "
+                                      "fill it in, or drop --missing error to interpolate")
+            elif not is_number(cell) or not math.isfinite(float(cell)):
+                raise SeqlabError(f"{source}: line {line}, {name!r} in {time!r} is {cell!r}, not a number; fix the "
+                                  "cell, or leave it empty as missing")
+    years = [YEAR_HEADER.fullmatch(cell) for cell in header[first:]]
+    times = [year.group(1) for year in years] if all(years) else header[first:]
+    table = [["year" if all(years) else "time"] + [name for name, kept in zip(names, valued) if kept]]
+    table += [[time] + [row[first + offset] for (_, row), kept in zip(body, valued) if kept]
+              for offset, time in enumerate(times)]
+    return table, [name for name, kept in zip(names, valued) if not kept]
+
+
 def _ragged(source: str, rows: list[list[str]], line: int, width: int, skipped: int) -> str:
-    """The one line for a row whose cells are not as many as the first row's: most often a stray cell, but where
-    most lines agree with each other and not with the first, notes above the table (a title, a station's details,
-    as instruments write them). ``skipped``: the file's lines before ``rows``."""
-    counts = collections.Counter(len(row) for row in rows[1:] if any(row))
+    """The one line for a row whose cells are not as many as the first row's: most often a stray cell, but see
+    ``_notes_above``. ``skipped``: the file's lines before ``rows``."""
+    return (_notes_above(source, rows, width, skipped)
+            or f"{source}: line {line} has {len(rows[line - 1 - skipped])} cells, the first row has {width}")
+
+
+def _notes_above(source: str, rows: list[list[str]], width: int, skipped: int) -> str | None:
+    """Where most lines agree with each other and not with the first, the one line naming notes above the table
+    (a title, a station's details, as instruments write them; the World Bank's source and date), else None."""
+    counts = collections.Counter(len(row) for row in rows[1:] if any(row))  # blank lines are neither
     common, how_many = counts.most_common(1)[0]
-    if common != width and how_many > len(rows) // 2:
+    if common != width and how_many > counts.total() // 2:
         start = next(index for index, row in enumerate(rows) if len(row) == common) + 1 + skipped
         lines = "the first line has" if start == 2 else f"the first {start - 1} lines have"  # a sep= line counts
         return (f"{source}: {lines} {width} cells and most lines after {common}: if line{'s' if start > 2 else ''} "
                 f"above line {start} are notes, not the table, delete them so that the file starts with its header")
-    return f"{source}: line {line} has {len(rows[line - 1 - skipped])} cells, the first row has {width}"
+    return None
 
 
 # digits grouped in threes by a space, as French, Swiss and ISO typesetting writes thousands (a no-break space, a

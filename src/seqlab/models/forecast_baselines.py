@@ -11,6 +11,7 @@ its network corrects (``baseline_forecast``).
 """
 from __future__ import annotations
 
+import math
 import multiprocessing
 import warnings
 from concurrent.futures import ProcessPoolExecutor
@@ -42,14 +43,17 @@ class EtsFit:
 
     options: dict[str, Any]
     params: np.ndarray
-    aicc: float
+    aicc: float  # not finite where the rows were too few for AICc (JSON: null)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"options": self.options, "params": self.params.tolist(), "aicc": self.aicc}
+        return {"options": self.options, "params": self.params.tolist(),
+                "aicc": self.aicc if math.isfinite(self.aicc) else None}
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "EtsFit":
-        return cls(dict(values["options"]), np.asarray(values["params"], dtype=float), float(values["aicc"]))
+        aicc = values["aicc"]
+        return cls(dict(values["options"]), np.asarray(values["params"], dtype=float),
+                   math.inf if aicc is None else float(aicc))
 
 
 def ets_candidates(train: np.ndarray, season: int) -> list[dict[str, Any]]:
@@ -94,17 +98,19 @@ def fit_ets(train: np.ndarray, season: int) -> EtsFit:
     from statsmodels.tsa.exponential_smoothing.ets import ETSModel
 
     best: EtsFit | None = None
+    simplest: EtsFit | None = None  # simple exponential smoothing, the first candidate
     for options in ets_candidates(train, season):
         with warnings.catch_warnings():  # statsmodels warns on every hard optimisation; AICc judges the result
             warnings.simplefilter("ignore")
             model = ETSModel(train, **options)
             params = np.asarray(model.fit(disp=False, return_params=True))
             aicc = float(eval_measures.aicc(model.loglike(params), model.nobs, model.k_params + 1))
+        fit = EtsFit(_known_start(options, model), params, aicc)
+        simplest = simplest or fit
         if np.isfinite(aicc) and (best is None or aicc < best.aicc):
-            best = EtsFit(_known_start(options, model), params, aicc)
-    if best is None:
-        raise AssertionError("no ETS form could be fitted, not even simple exponential smoothing")
-    return best
+            best = fit
+    # too few rows for AICc to judge any form (it needs more rows than parameters + 2): the simplest one
+    return best if best is not None else simplest
 
 
 def fit_ets_columns(train: np.ndarray, season: int, *, workers: int = 1) -> list[EtsFit]:

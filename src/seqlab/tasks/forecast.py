@@ -254,6 +254,15 @@ class ForecastTask(Task):
             self.notes.append(f"forecast: {series.source} is in long format: {len(series.columns)} series by "
                               f"{', '.join(map(repr, series.stacked_by))}, read side by side, one row per time "
                               f"({', '.join(series.columns[:4])}{', ...' if len(series.columns) > 4 else ''})")
+        if series.transposed:
+            count = len(series.empty_rows)
+            left_out = (f"; {count} row{'s' if count > 1 else ''} without a value left out "
+                        f"({', '.join(series.empty_rows[:3])}{', ...' if len(series.empty_rows) > 3 else ''})"
+                        if series.empty_rows else "")
+            self.notes.append(f"forecast: {series.source} has its times across the header and a series on each "
+                              f"row: read as {len(series.columns)} series over {len(series)} times "
+                              f"({', '.join(series.columns[:4])}{', ...' if len(series.columns) > 4 else ''})"
+                              f"{left_out}")
         if series.interpolated:
             filled = ", ".join(f"{name}: {count}" for name, count in series.interpolated.items())
             self.notes.append(f"forecast: {series.source}: filled {sum(series.interpolated.values())} missing values "

@@ -454,8 +454,8 @@ def test_tab_separated_decimal_commas_mac_line_ends_and_a_units_row(tmp_path):
     """A tab-separated file from a spreadsheet set to German writes decimal commas (12,5), read as in semicolon files;
     where every comma could be a thousands separator (1,234), nothing says which, and the cell is refused. Lines
     that end in a carriage return alone (Excel for Mac) are lines. A second line of text under the header (units,
-    as instruments write them) is named as such, where the message was that the header's first name is not a
-    number."""
+    as instruments write them) joins the names (temp (degC)), where it was refused: the message was that the
+    header's first name is not a number."""
     path = tmp_path / "umsatz.tsv"
     path.write_text("Datum\tUmsatz\tMenge\n01.01.2020\t12,5\t1.234,5\n02.01.2020\t13\t0,125\n"
                     "03.01.2020\t-1,25\t7\n", encoding="utf-8")
@@ -469,7 +469,14 @@ def test_tab_separated_decimal_commas_mac_line_ends_and_a_units_row(tmp_path):
     units = tmp_path / "logger.csv"
     units.write_text("date,temp,rain\n,degC,mm\n" + "".join(f"2020-01-{day:02d},{day % 7},{day % 3}\n"
                                                             for day in range(1, 11)), encoding="utf-8")
-    with pytest.raises(SeqlabError, match="line 2 \\(',degC,mm'\\) is text under the header, as units are written"):
+    series = read_series(units)
+    assert series.columns == ["temp (degC)", "rain (mm)"] and series.time_name == "date"
+    assert series.values[:2].tolist() == [[1, 1], [2, 2]] and series.times[0] == "2020-01-01"
+    units.write_text(units.read_text(encoding="utf-8").replace("2020-01-05,5,2", "2020-01-05,5,x"), encoding="utf-8")
+    with pytest.raises(SeqlabError, match="line 7, column 'rain \\(mm\\)'"):  # the file's line, counting both
+        read_series(units)
+    units.write_text("date,temp,rain\n,degC\n2020-01-01,1,2\n2020-01-02,2,3\n", encoding="utf-8")
+    with pytest.raises(SeqlabError, match="line 2 \\(',degC'\\) is text under the header, as units are written, but"):
         read_series(units)
 
 

@@ -226,9 +226,14 @@ def read_series(path: str | Path, *, target_columns: str = "", time_column: str 
                                            for cell, below in zip(rows[0], rows[1]))
         if not has_header and len(rows) > 2 and not any(map(is_number, rows[0] + rows[1])) and any(
                 not is_number(cell) and is_number(below) for cell, below in zip(rows[1], rows[2])):
-            raise SeqlabError(f"{source}: line {2 + skipped} ({delimiter.join(rows[1])!r}) is text under the header, "
-                              "as units are written; delete that line, or put the units in the header's names "
-                              "(temp (degC))")
+            if len(rows[1]) != len(rows[0]):
+                raise SeqlabError(f"{source}: line {2 + skipped} ({delimiter.join(rows[1])!r}) is text under the "
+                                  "header, as units are written, but not one cell per column; delete that line")
+            # a line of units under the names (date,temp / ,degC), as instruments write it: each unit joins its
+            # column's name (temp (degC)), and the two lines are the header
+            rows = [[f"{name} ({unit})" if unit else name for name, unit in zip(rows[0], rows[1])], *rows[2:]]
+            skipped += 1
+            has_header = True
     else:
         has_header = header == "yes"
     width = len(rows[0])

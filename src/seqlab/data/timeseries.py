@@ -406,11 +406,11 @@ def _transposed(rows: list[list[str]], first: int, source: str, skipped: int,
             elif not is_number(cell) or not math.isfinite(float(cell)):
                 raise SeqlabError(f"{source}: line {line}, {name!r} in {time!r} is {cell!r}, not a number; fix the "
                                   "cell, or leave it empty as missing")
+    series = [(name, row[first:]) for (_, row), name, kept in zip(body, names, valued) if kept]
     years = [YEAR_HEADER.fullmatch(cell) for cell in header[first:]]
     times = [year.group(1) for year in years] if all(years) else header[first:]
-    table = [["year" if all(years) else "time"] + [name for name, kept in zip(names, valued) if kept]]
-    table += [[time] + [row[first + offset] for (_, row), kept in zip(body, valued) if kept]
-              for offset, time in enumerate(times)]
+    table = [["year" if all(years) else "time"] + [name for name, _ in series]]
+    table += [[time] + [cells[offset] for _, cells in series] for offset, time in enumerate(times)]
     return table, [name for name, kept in zip(names, valued) if not kept]
 
 

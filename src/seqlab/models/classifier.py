@@ -111,7 +111,6 @@ class SequenceClassifier(nn.Module):
         self.head = nn.Linear(width, num_classes)
         self.ngrams = ngrams
         self.word_dropout = word_dropout
-        self.subwords = subwords
         self.first_subword_row = vocab_size + (NGRAM_BUCKETS if ngrams > 1 else 0)
         bag_rows = self.first_subword_row + (subword_buckets(num_classes) if subwords else 0)
         self.bag = nn.Embedding(bag_rows, num_classes) if bag_of_tokens else None
@@ -175,10 +174,10 @@ class SequenceClassifier(nn.Module):
         rows, real = self.bag_rows(tokens, lengths)  # (B, F) each
         real = real.unsqueeze(2).to(logits.dtype)  # (B, F, 1)
         summed = (self.bag(rows) * real).sum(1)  # (B, C)
-        if subwords is not None:
-            pieces = ((subwords > 0) & lengths_mask(lengths, tokens.shape[1]).unsqueeze(2)).unsqueeze(3)  # (B, T, K, 1)
+        if subwords is not None:  # real[:, :T]: which tokens are (bag_rows puts them first)
+            pieces = ((subwords > 0).to(logits.dtype) * real[:, :tokens.shape[1]]).unsqueeze(3)  # (B, T, K, 1)
             pieces_rows = self.first_subword_row + (subwords - 1).clamp(min=0)  # (B, T, K)
-            summed = summed + (self.bag(pieces_rows) * pieces.to(logits.dtype)).sum((1, 2))
+            summed = summed + (self.bag(pieces_rows) * pieces).sum((1, 2))
         return logits + summed / real.sum(1)
 
 

@@ -155,15 +155,18 @@ class ClassifyTask(Task):
     def _encode(self, text: str) -> Tensor:
         """text -> its (L,) token ids; with ``task.subwords`` (L, 1 + K): each token, then its word's hashed
         character n-grams (``subword_ids``)."""
-        tokens = self.tokenizer.encode(text)[:self.config.data.block_size]  # (L,)
+        block_size, subwords = self.config.data.block_size, self.config.task.subwords
+        if subwords:  # the word tokenizer (load_data sees to it): its pieces, read once, give ids and n-grams
+            pieces = word_pieces(text, lowercase=self.tokenizer.lowercase, words_only=self.tokenizer.words_only)
+            tokens = self.tokenizer.encode_pieces(pieces)[:block_size]  # (L,)
+        else:
+            tokens = self.tokenizer.encode(text)[:block_size]  # (L,)
         if len(tokens) == 0:
             raise SeqlabError(f"the text {text[:40]!r} has no tokens; give every input some text")
-        if not self.config.task.subwords:
+        if not subwords:
             return tokens
-        pieces = word_pieces(text, lowercase=self.tokenizer.lowercase, words_only=self.tokenizer.words_only)
-        subwords = subword_ids(pieces[:len(tokens)], self.config.task.subwords,
-                               subword_buckets(len(self.labels)))  # (L, K)
-        return torch.cat([tokens.unsqueeze(1), subwords], 1)
+        return torch.cat([tokens.unsqueeze(1), subword_ids(pieces[:len(tokens)], subwords,
+                                                           subword_buckets(len(self.labels)))], 1)
 
     def _targets(self, table: LabelledTexts, path: str | Path) -> Tensor:
         ids = {label: index for index, label in enumerate(self.labels)}

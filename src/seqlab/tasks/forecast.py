@@ -253,16 +253,14 @@ class ForecastTask(Task):
         if series.stacked_by:
             self.notes.append(f"forecast: {series.source} is in long format: {len(series.columns)} series by "
                               f"{', '.join(map(repr, series.stacked_by))}, read side by side, one row per time "
-                              f"({', '.join(series.columns[:4])}{', ...' if len(series.columns) > 4 else ''})")
+                              f"({_first_few(series.columns, 4)})")
         if series.transposed:
             count = len(series.empty_rows)
             left_out = (f"; {count} row{'s' if count > 1 else ''} without a value left out "
-                        f"({', '.join(series.empty_rows[:3])}{', ...' if len(series.empty_rows) > 3 else ''})"
-                        if series.empty_rows else "")
+                        f"({_first_few(series.empty_rows, 3)})" if count else "")
             self.notes.append(f"forecast: {series.source} has its times across the header and a series on each "
                               f"row: read as {len(series.columns)} series over {len(series)} times "
-                              f"({', '.join(series.columns[:4])}{', ...' if len(series.columns) > 4 else ''})"
-                              f"{left_out}")
+                              f"({_first_few(series.columns, 4)}){left_out}")
         if series.interpolated:
             filled = ", ".join(f"{name}: {count}" for name, count in series.interpolated.items())
             self.notes.append(f"forecast: {series.source}: filled {sum(series.interpolated.values())} missing values "
@@ -549,6 +547,11 @@ def _verdict(method: str, anchor: str, metrics: dict[str, float]) -> str:
     if ours == theirs:
         return f"{forecast} has MASE {ours:.3f}, equal to the best baseline, {best}{note}"
     return f"{forecast} has MASE {ours:.3f}, better than the best baseline, {best} {theirs:.3f}{note}"
+
+
+def _first_few(names: list[str], count: int) -> str:
+    """The first ``count`` names, comma-separated, and ", ..." where there are more."""
+    return ", ".join(names[:count]) + (", ..." if len(names) > count else "")
 
 
 def _plot_path(source: str) -> Path:

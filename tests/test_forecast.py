@@ -373,9 +373,10 @@ def test_time_column_none_takes_the_rows_in_order_as_they_stand(tmp_path):
     assert series.values[:, 0].tolist() == [week % 11 + 0.5 for week in range(120)] and not series.times
 
 
-def test_notes_above_the_table_are_named_as_such(tmp_path):
+def test_notes_above_the_table_are_named_as_such(tmp_path, capsys):
     """A file that starts with a line of notes (TMY3 files start with the station's number, name and place) is
-    refused saying so; a stray cell in one row is still named by its line."""
+    refused saying so (such a line may as well be a header one cell short); notes that an empty line ends are
+    skipped. A stray cell in one row is still named by its line."""
     path = tmp_path / "station.csv"
     path.write_text('723170,"GREENSBORO",NC,-5.0\n' + "date,temperature,humidity,wind,rain,sun\n" + "".join(
         f"2020-01-{day:02d},{day},{50 + day},3,0,1\n" for day in range(1, 21)), encoding="utf-8")
@@ -383,8 +384,17 @@ def test_notes_above_the_table_are_named_as_such(tmp_path):
                                           "above line 2 are notes, not the table, delete them so that the file starts "
                                           "with its header$"):
         read_series(path)
-    path.write_text("\n".join(path.read_text().split("\n")[1:]))
+    lines = path.read_text().split("\n")
+    path.write_text("\n".join(lines[1:]))
     assert read_series(path).columns == ["temperature", "humidity", "wind", "rain", "sun"]
+    path.write_text("\n".join([lines[0], "", *lines[1:]]))  # an empty line ends the notes: they are skipped
+    series = read_series(path)
+    assert series.notes_lines == 2 and series.columns == ["temperature", "humidity", "wind", "rain", "sun"]
+    assert series.values[0].tolist() == [1, 51, 3, 0, 1] and series.times[0] == "2020-01-01"
+    assert main(["train", "--task", "forecast", "--data", str(path), "--out", str(tmp_path / "run"), "--horizon", "2",
+                 "--block-size", "2", "--max-steps", "1", "--target-columns", "temperature", "--threads", "1"]) == 0
+    assert "station.csv: its first 2 lines, above an empty line, are notes, not the table: skipped" in (
+        capsys.readouterr().err)
 
 
 @pytest.mark.parametrize("kind", ["gzip", "bzip2", "xz", "zip"])
@@ -502,7 +512,7 @@ def test_row_numbers_beside_a_time_column_are_neither_data_nor_the_time(tmp_path
 
 def test_a_table_with_its_times_across_the_header_is_read_transposed_not_sideways(tmp_path, capsys):
     """The World Bank's and Eurostat's layout: a series on each row (a country, its code), the years across the
-    header. Read as usual it became one series per year over the countries, a forecast of nothing; it is read as
+    header, below notes that an empty line ends, as the World Bank's download has (skipped). Read as usual it became one series per year over the countries, a forecast of nothing; it is read as
     one row per year, a series per country, named by the first label that tells the rows apart. A row without a
     value is left out and named; ".." (the World Bank's missing value) is interpolated; a cell that is not a
     number is refused with its line and its series. Columns named by years over rows of days (day,2019,2020) and
@@ -528,9 +538,12 @@ def test_a_table_with_its_times_across_the_header_is_read_transposed_not_sideway
     noted = tmp_path / "API_download.csv"  # as it downloads: the source and its date above the table
     noted.write_text('"Data Source","World Development Indicators",\n\n"Last Updated Date","2024-06-28",\n\n'
                      + bank.read_text(encoding="utf-8"), encoding="utf-8")
-    with pytest.raises(SeqlabError, match="the first 4 lines have 3 cells and most lines after 10: if lines above "
-                                          "line 5 are notes"):
-        read_series(noted)  # not "line 2 is empty"
+    from_download = read_series(noted)  # the notes skipped: the table read as before
+    assert from_download.notes_lines == 4 and from_download.columns == series.columns
+    np.testing.assert_array_equal(from_download.values, series.values)
+    with pytest.raises(SeqlabError, match="line 8, 'Angola' in '1992 \\[YR1992\\]' is missing"):
+        read_series(noted, missing="error")  # lines counted as in the file
+    assert read_series(bank).notes_lines == 0
     with pytest.raises(SeqlabError, match="line 4, 'Angola' in '1992 \\[YR1992\\]' is missing \\(..\\)"):
         read_series(bank, missing="error")  # the empty row is left out, not refused
     bank.write_text(bank.read_text(encoding="utf-8").replace('"1.991"', '"1.99l"'), encoding="utf-8")

@@ -73,6 +73,7 @@ class TimeSeries:
     # read from a table with its times across the header and a series on each row (``_times_across``)
     transposed: bool = False
     empty_rows: list[str] = field(default_factory=list)  # that table's rows without a value, left out
+    notes_lines: int = 0  # lines of notes above the table, ended by an empty line, skipped (``_notes_lines``)
 
     def __len__(self) -> int:
         return self.values.shape[0]
@@ -214,6 +215,8 @@ def read_series(path: str | Path, *, target_columns: str = "", time_column: str 
         rows.pop()
     if not rows:
         raise SeqlabError(f"data file {source} has no rows")
+    notes = _notes_lines(rows)
+    rows, skipped = rows[notes:], skipped + notes
     if len(rows[0]) > 1 and all(len(row) == len(rows[0]) and not row[-1] for row in rows if any(row)):
         rows = [row[:-1] for row in rows]  # a separator at the end of every line (t,load,): no column after it
     across = _times_across(rows) if header != "no" else 0
@@ -349,7 +352,7 @@ def read_series(path: str | Path, *, target_columns: str = "", time_column: str 
     return TimeSeries(values, columns, source, named=has_header, interpolated=interpolated,
                       stacked_by=[names[index] for index in stacked_by],
                       time_name=names[clock[0]] if single else "", times=times if single else [],
-                      transposed=bool(across), empty_rows=empty_rows)
+                      transposed=bool(across), empty_rows=empty_rows, notes_lines=notes)
 
 
 YEAR_HEADER = re.compile(r"(1[0-9]{3}|2[0-9]{3})(?: \[YR\1\])?")  # 1990, or 1990 [YR1990] as the World Bank writes
@@ -412,6 +415,20 @@ def _transposed(rows: list[list[str]], first: int, source: str, skipped: int,
     table = [["year" if all(years) else "time"] + [name for name, _ in series]]
     table += [[time] + [cells[offset] for _, cells in series] for offset, time in enumerate(times)]
     return table, [name for name, kept in zip(names, valued) if not kept]
+
+
+def _notes_lines(rows: list[list[str]]) -> int:
+    """How many lines of notes lie above the table, where an empty line ends them (the World Bank's download starts
+    with its source and date, each followed by an empty line): the lines up to the last empty one, where the table
+    below it has no empty line and at least two lines, and every line of the notes has fewer cells than the table's
+    first line. A file with none, or with notes the table follows at once, gives 0: a line with fewer cells directly
+    above is as likely a header one cell short (R's ``write.table`` leaves the row names' cell out), and is named
+    by ``_notes_above``."""
+    last_empty = max((index for index, row in enumerate(rows) if not any(row)), default=-1)
+    table = rows[last_empty + 1:]
+    if last_empty < 1 or len(table) < 2 or len(table[0]) < 2:
+        return 0
+    return last_empty + 1 if all(len(row) < len(table[0]) for row in rows[:last_empty] if any(row)) else 0
 
 
 def _ragged(source: str, rows: list[list[str]], line: int, width: int, skipped: int) -> str:

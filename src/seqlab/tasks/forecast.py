@@ -409,8 +409,9 @@ class ForecastTask(Task):
     def _forecasts(self, model: Forecaster, series: TimeSeries, origins: np.ndarray, *,
                    anchors: np.ndarray | None = None) -> Forecasts:
         """Every method's forecasts from ``origins`` (in batches of ``train.batch_size``), the chosen one's interval;
-        ``anchors``: the network's anchors (W, H, C) from those origins where they are at hand (in training: then
-        they are the anchor alone's too), else the anchor alone is refitted's (see ``_anchors``)."""
+        ``anchors``: the network's anchors (W, H, C) from those origins where they are at hand (in training, where
+        they are the anchor alone's forecasts too); else they are computed here, and the anchor alone's by its
+        refitted ETS (see ``_anchors``)."""
         context, horizon, batch_size = self.context, self.config.task.horizon, self.config.train.batch_size
         device = next(model.parameters()).device
         inputs = self._inputs(series, int(origins.max()) + horizon)

@@ -101,8 +101,8 @@ class TaskConfig:
                 "a tenth)", "minimum": 0,
         "tasks": ("forecast",)})
     anchor: str = field(default="auto", metadata={
-        "help": "the classical forecast the network corrects (untrained, it is that forecast); auto: the one with the "
-                "lowest MASE on the later half of the rows before the held-out part",
+        "help": "the classical forecast the network corrects (untrained, it is that forecast); auto: the lowest MASE "
+                "on the later half of the rows before the held-out part",
         "choices": ("auto", "naive", "seasonal_naive", "ets"), "tasks": ("forecast",)})
     calendar: bool = field(default=True, metadata={
         "help": "give the network each row's position in the season (a sine and a cosine)", "tasks": ("forecast",)})

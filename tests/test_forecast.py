@@ -510,6 +510,35 @@ def test_row_numbers_beside_a_time_column_are_neither_data_nor_the_time(tmp_path
     assert series.values[:2].tolist() == [[0, 10], [1, 11]]
 
 
+def test_eurostat_tsv_is_read_with_its_labels_split_and_its_flags_dropped(tmp_path):
+    """Eurostat's TSV: the first cell names the comma-joined label columns and the dimension across (geo\\TIME_PERIOD,
+    or geo\\time in older files), then tabs; values carry flags after a space ("13.1 p", provisional) and ":" is
+    missing (": c", confidential). Read as a series per country over the times across the header, the flags
+    dropped; a row with no value is left out, and months (2020-01) read as dates."""
+    path = tmp_path / "estat_demo.tsv"
+    rows = {"AT": ["12.5 ", "13.1 p", ": ", "14.0 e", "14.2 ", "15.0 "],
+            "BE": ["20.0 ", "21.0 ", "22.5 ", ": c", "23.5 bep", "24.0 "],
+            "EU27_2020": [": "] * 6, "DE": ["30.0 ", "31.0 ", "32.0 ", "33.0 ", "34.0 ", "35.5 "]}
+    path.write_text("freq,unit,geo\\TIME_PERIOD\t" + "\t".join(f"{year} " for year in range(2015, 2021)) + "\n"
+                    + "".join(f"A,THS_T,{geo}\t" + "\t".join(cells) + "\n" for geo, cells in rows.items()),
+                    encoding="utf-8")
+    series = read_series(path)
+    assert series.columns == ["AT", "BE", "DE"] and series.empty_rows == ["EU27_2020"] and series.time_name == "year"
+    assert series.times == [str(year) for year in range(2015, 2021)] and series.interpolated == {"AT": 1, "BE": 1}
+    np.testing.assert_allclose(series.values, [[12.5, 20, 30], [13.1, 21, 31], [13.55, 22.5, 32], [14, 23, 33],
+                                               [14.2, 23.5, 34], [15, 24, 35.5]])
+    with pytest.raises(SeqlabError, match="line 2, 'AT' in '2017' is missing"):
+        read_series(path, missing="error")
+    monthly = tmp_path / "estat_monthly.tsv"  # an older file: geo\time, months, two labels that vary
+    monthly.write_text("unit,geo\\time\t" + "\t".join(f"2020-{month:02d} " for month in range(1, 7)) + "\n"
+                       + "".join(f"{unit},{geo}\t" + "\t".join(f"{index * 10 + month}.5 " for month in range(1, 7))
+                                 + "\n" for index, (unit, geo) in enumerate([("PC", "AT"), ("PC", "BE"), ("NR", "AT")])),
+                       encoding="utf-8")
+    series = read_series(monthly)
+    assert series.columns == ["PC / AT", "PC / BE", "NR / AT"] and series.times[0] == "2020-01"
+    assert series.values[:, 2].tolist() == [20 + month + 0.5 for month in range(1, 7)]
+
+
 def test_a_table_with_its_times_across_the_header_is_read_transposed_not_sideways(tmp_path, capsys):
     """The World Bank's and Eurostat's layout: a series on each row (a country, its code), the years across the
     header, below notes that an empty line ends, as the World Bank's download has (skipped). Read as usual it became one series per year over the countries, a forecast of nothing; it is read as

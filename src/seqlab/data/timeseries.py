@@ -198,14 +198,17 @@ def read_series(path: str | Path, *, target_columns: str = "", time_column: str 
     first_line = next((line for line in lines if line.strip()), "")
     # a comma, or a tab or a semicolon where the first line holds one and no comma (as spreadsheets write CSV
     # where the comma is the decimal mark: 2020-01-01;12,5)
-    delimiter = separator or next(
-        (mark for mark in ("\t", ";") if mark in first_line and "," not in first_line), ",")
+    eurostat = EUROSTAT_FIRST_CELL.match(first_line) is not None  # its first cell has commas, then a tab
+    delimiter = separator or ("\t" if eurostat else next(
+        (mark for mark in ("\t", ";") if mark in first_line and "," not in first_line), ","))
     reader = csv_reader(lines, delimiter=delimiter)
     try:
         rows = [[cell.strip() for cell in row] for row in reader]
     except csv.Error as error:
         raise SeqlabError(f"{source} line {reader.line_num + skipped}: not valid CSV ({error}); fix the "
                           "quoting") from None
+    if eurostat:
+        rows = _eurostat(rows)
     rows = [[_typeset_number(cell) for cell in row] for row in rows]
     if delimiter == ";" or (delimiter == "\t" and _decimal_commas(rows)):
         rows = [[_decimal_point(cell) for cell in row] for row in rows]
@@ -356,6 +359,27 @@ def read_series(path: str | Path, *, target_columns: str = "", time_column: str 
 
 
 YEAR_HEADER = re.compile(r"(1[0-9]{3}|2[0-9]{3})(?: \[YR\1\])?")  # 1990, or 1990 [YR1990] as the World Bank writes
+
+
+# Eurostat's TSV: its first cell names the label columns, joined by commas, and the dimension across the header after
+# a backslash (freq,unit,geo\TIME_PERIOD; geo\time in older files), then a tab
+EUROSTAT_FIRST_CELL = re.compile(r"[^\t\\]*\\(?i:time|time_period) *\t")
+FLAGGED = re.compile(r"(\S+) +([a-z]{1,4})")  # a value and Eurostat's flags after it: "12.3 p" (provisional), ": c"
+
+
+def _eurostat(rows: list[list[str]]) -> list[list[str]]:
+    """Eurostat's TSV as a plain table with its times across the header (``_times_across``): the comma-joined labels
+    of each row's first cell in a cell each (the header's before the backslash), and each value without its flags
+    ("12.3 p" -> "12.3"; ": c", confidential, -> ":", missing)."""
+    table = []
+    for index, row in enumerate(rows):
+        if not row:
+            table.append(row)
+            continue
+        labels = row[0].split("\\")[0] if index == 0 else row[0]
+        cells = row[1:] if index == 0 else [(FLAGGED.fullmatch(cell) or [cell, cell])[1] for cell in row[1:]]
+        table.append([label.strip() for label in labels.split(",")] + cells)
+    return table
 
 
 def _times_across(rows: list[list[str]]) -> int:

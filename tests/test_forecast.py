@@ -256,13 +256,19 @@ def test_a_file_in_long_format_is_read_series_by_series_side_by_side(tmp_path):
     with pytest.raises(SeqlabError, match="time column 'time' does not increase at line 5"):
         read_series(hourly)
     long = tmp_path / "long.csv"  # the forecaster says how it read the file, once (the trainer prints its notes)
-    long.write_text("id,t,y\n" + "".join(f"{name},{step},{(step * mult) % 7}\n" for name, mult in (("a", 3), ("b", 5))
-                                          for step in range(40)), encoding="utf-8")
-    task = ForecastTask(forecast_config(long, horizon=2))
+    long.write_text("id,t,y\n" + "".join(f"{name},{step},{(step * mult) % 7 if mult else 'NA'}\n"
+                                          for name, mult in (("a", 3), ("c", 0), ("b", 5)) for step in range(40)),
+                    encoding="utf-8")
+    task = ForecastTask(forecast_config(long, horizon=2))  # c has no value: left out, and named (R's NA rows)
     task.load_data()
     assert task.columns == ["a", "b"] and task.series.values[:3].tolist() == [[0, 0], [3, 5], [6, 3]]
+    assert task.series.empty_rows == ["c"] and not task.series.interpolated
     assert [note for note in task.notes if "long format" in note] == [
-        f"forecast: {long} is in long format: 2 series by 'id', read side by side, one row per time (a, b)"]
+        f"forecast: {long} is in long format: 2 series by 'id', read side by side, one row per time (a, b); 1 series "
+        "without a value left out (c)"]
+    long.write_text("id,t,y\n" + "".join(f"{name},{step},\n" for name in "ab" for step in range(4)), encoding="utf-8")
+    with pytest.raises(SeqlabError, match="in long format \\(series by 'id'\\), no series has a value; fill"):
+        read_series(long)
 
 
 def test_a_long_format_column_without_a_name_is_named_by_its_series_alone(tmp_path):

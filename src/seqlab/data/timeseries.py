@@ -72,7 +72,8 @@ class TimeSeries:
     times: list[str] = field(default_factory=list)  # its cell at each row, as written
     # read from a table with its times across the header and a series on each row (``_times_across``)
     transposed: bool = False
-    empty_rows: list[str] = field(default_factory=list)  # that table's rows without a value, left out
+    # series without a value, left out: rows of that table, or series of a file in long format
+    empty_rows: list[str] = field(default_factory=list)
     notes_lines: int = 0  # lines of notes above the table, ended by an empty line, skipped (``_notes_lines``)
 
     def __len__(self) -> int:
@@ -345,11 +346,10 @@ def read_series(path: str | Path, *, target_columns: str = "", time_column: str 
     clock = [index for index in time_columns if parsed[index] is not None]
     times = column_cells[clock[0]] if clock else []
     if stacked_by:
-        values, columns, times = _side_by_side(values, columns, [column_cells[index] for index in stacked_by],
-                                               [column_cells[index] for index in clock],
-                                               [parsed[index] for index in clock],
-                                               [names[index] for index in stacked_by],
-                                               [names[index] for index in clock], source, first_data_line, missing)
+        values, columns, times, empty_rows = _side_by_side(
+            values, columns, [column_cells[index] for index in stacked_by], [column_cells[index] for index in clock],
+            [parsed[index] for index in clock], [names[index] for index in stacked_by],
+            [names[index] for index in clock], source, first_data_line, missing)
     values, interpolated = _interpolate(values, columns, source)
     single = len(clock) == 1  # one column of numbers or dates holds the time: predict can go on from it
     return TimeSeries(values, columns, source, named=has_header, interpolated=interpolated,
@@ -792,11 +792,12 @@ def _id_columns(column_cells: list[list[str]], clocks: list[list[int]], time_col
 
 def _side_by_side(values: np.ndarray, columns: list[str], ids: list[list[str]], clocks: list[list[str]],
                   times: list[np.ndarray], id_names: list[str], clock_names: list[str], source: str,
-                  first_data_line: int, missing: str) -> tuple[np.ndarray, list[str], list[str]]:
+                  first_data_line: int, missing: str) -> tuple[np.ndarray, list[str], list[str], list[str]]:
     """A file in long format, (rows, C) values with each row's series ``ids`` and time ``clocks``, as one row per
     time of (times, S x C) values: series after series (in the order they first appear), each with its C
-    columns, named by the series' id (and the column, where C > 1). A time a series has no row at is missing.
-    ``times``: the clocks read (``_clock``). Also each time's first clock cell, as written."""
+    columns, named by the series' id (and the column, where C > 1). A time a series has no row at is missing;
+    a series column without any value (an id whose rows are all NA) is left out. ``times``: the clocks read
+    (``_clock``). Also each time's first clock cell, as written, and the names of the series left out."""
     keys = list(zip(*(clock.tolist() for clock in times)))  # per row, its time, comparable
     order = sorted(set(keys))
     position = {key: index for index, key in enumerate(order)}
@@ -813,6 +814,12 @@ def _side_by_side(values: np.ndarray, columns: list[str], ids: list[list[str]], 
     labels = [" ".join(key) for key in series]
     named = [label if count == 1 else " ".join(part for part in (label, column) if part)  # an unnamed column: the id
              for label in labels for column in columns]
+    valued = ~np.isnan(wide).all(axis=0)
+    if not valued.any():
+        raise SeqlabError(f"{source}: in long format (series by {', '.join(map(repr, id_names))}), no series has a "
+                          "value; fill the file in")
+    empty = [name for name, kept in zip(named, valued) if not kept]
+    wide, named = wide[:, valued], [name for name, kept in zip(named, valued) if kept]
     if missing == "error":
         gaps = np.argwhere(np.isnan(wide))
         if len(gaps):
@@ -822,7 +829,7 @@ def _side_by_side(values: np.ndarray, columns: list[str], ids: list[list[str]], 
             raise SeqlabError(f"{source}: in long format (series by {', '.join(map(repr, id_names))}), "
                               f"{named[column]!r} has no value at {shown} (line {first_data_line + row} has that "
                               "time); fill it in, or drop --missing error to interpolate")
-    return wide, named, written
+    return wide, named, written, empty
 
 
 def _check_time_increases(columns: list[list[str]], parsed: list[np.ndarray | None], names: list[str], source: str,

@@ -260,17 +260,17 @@ class ForecastTask(Task):
             self.columns = list(series.columns)
             if self.config.task.init_from:
                 self.initial_weights = InitialWeights(self.config, ("embedding", "backbone"))
+        count = len(series.empty_rows)
+        left_out = (f"; {count} {'series' if series.stacked_by else 'row' + ('s' if count > 1 else '')} without a "
+                    f"value left out ({_first_few(series.empty_rows, 3)})" if count else "")
         if series.stacked_by:
             self.notes.append(f"forecast: {series.source} is in long format: {len(series.columns)} series by "
                               f"{', '.join(map(repr, series.stacked_by))}, read side by side, one row per time "
-                              f"({_first_few(series.columns, 4)})")
+                              f"({_first_few(series.columns, 4)}){left_out}")
         if series.notes_lines:
             self.notes.append(f"forecast: {series.source}: its first {series.notes_lines} lines, above an empty line, "
                               "are notes, not the table: skipped")
         if series.transposed:
-            count = len(series.empty_rows)
-            left_out = (f"; {count} row{'s' if count > 1 else ''} without a value left out "
-                        f"({_first_few(series.empty_rows, 3)})" if count else "")
             self.notes.append(f"forecast: {series.source} has its times across the header and a series on each "
                               f"row: read as {len(series.columns)} series over {len(series)} times "
                               f"({_first_few(series.columns, 4)}){left_out}")

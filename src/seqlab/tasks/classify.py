@@ -157,7 +157,7 @@ class ClassifyTask(Task):
         character n-grams (``subword_ids``)."""
         block_size, subwords = self.config.data.block_size, self.config.task.subwords
         if subwords:  # the word tokenizer (load_data sees to it): its pieces, read once, give ids and n-grams
-            pieces = word_pieces(text, lowercase=self.tokenizer.lowercase, words_only=self.tokenizer.words_only)
+            pieces = self.tokenizer.read_pieces(text)
             tokens = self.tokenizer.encode_pieces(pieces)[:block_size]  # (L,)
         else:
             tokens = self.tokenizer.encode(text)[:block_size]  # (L,)

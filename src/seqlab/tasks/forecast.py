@@ -417,7 +417,8 @@ class ForecastTask(Task):
         inputs = self._inputs(series, int(origins.max()) + horizon)
         alone = anchors
         if anchors is None:
-            anchors, alone = self._anchors(series, origins), self._anchors(series, origins, refitted=True)  # (W, H, C)
+            anchors = self._anchors(series, origins)  # (W, H, C)
+            alone = anchors if self.anchor_fits is None else self._anchors(series, origins, refitted=True)
         scaled_anchors = self._scaled(anchors)
         columns = len(self.columns)
         was_training = model.training

@@ -2,7 +2,9 @@
 
 Each task's data gives the two processes' rows different numbers of counted
 positions (padding, masks, class weights, tune lengths), so a per-process mean
-would not match; the trainer's global count must. Also: dropout masks differ
+would not match; the trainer's global count must, and so must the validation
+metrics and what the forecaster fits before training (its ETS anchor and the
+anchor's refit). Also: dropout masks differ
 between processes, a 2-process stream run interrupted and resumed ends
 bit-identical, and --accumulate equals one step on the whole batch in float64.
 """
@@ -29,6 +31,12 @@ WORKER = Path(__file__).with_name("distributed_runs.py")
 def _losses(run_directory: Path) -> list[float]:
     records = [json.loads(line) for line in (run_directory / "metrics.jsonl").read_text().splitlines()]
     return [record["loss"] for record in records if record["kind"] == "train"]
+
+
+def _evaluations(run_directory: Path) -> list[dict[str, float]]:
+    records = [json.loads(line) for line in (run_directory / "metrics.jsonl").read_text().splitlines()]
+    return [{key: value for key, value in record.items() if key != "kind" and not key.endswith("_seconds")}
+            for record in records if record["kind"] == "eval"]
 
 
 def _weights(run_directory: Path) -> dict[str, torch.Tensor]:
@@ -161,6 +169,15 @@ def test_two_processes_take_the_one_process_step(tmp_path):
         for key in first:
             torch.testing.assert_close(second[key], first[key], atol=1e-5, rtol=0, msg=f"{name}: {key}")
         assert _losses(one)[0] != _losses(one)[-1], name  # the run moved, so following it means something
+        # the validation metrics (all processes' rows, gathered) are one process's too
+        assert _evaluations(one), name
+        for single, pair in zip(_evaluations(one), _evaluations(two), strict=True):
+            assert pair == pytest.approx(single, rel=1e-4, abs=1e-6), name
+    # what the forecaster fitted before training (scaler, season, ETS fits, the anchor and its refit for the anchor
+    # alone) and chose on validation is each process's own computation on the same rows: the same as one process's
+    fitted = {name: json.loads((tmp_path / f"forecast-{name}" / "scaler.json").read_text()) for name in ("one", "two")}
+    assert fitted["one"]["anchor"] == "ets" and fitted["one"]["anchor_ets"]  # the refit happened
+    assert fitted["two"] == fitted["one"]
 
     probe = json.loads((tmp_path / "dropout" / "dropout_probe.json").read_text())
     assert probe == {"train_outputs_differ": True, "eval_outputs_differ": False}

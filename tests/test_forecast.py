@@ -719,6 +719,23 @@ def test_a_column_of_text_is_named_with_the_columns_to_forecast_instead(tmp_path
         read_series(stray)
 
 
+def test_an_empty_line_in_one_column_is_a_missing_value(tmp_path):
+    """pandas writes a NaN of a one-column frame as "" on its line, and other writers leave the line empty: in a file
+    of one column either is a missing value, interpolated and counted (or refused by --missing error, naming its
+    line), not the file refused. In a wider file an empty line is still refused."""
+    pandas = pytest.importorskip("pandas")
+    written = tmp_path / "pandas.csv"
+    pandas.DataFrame({"y": [1.0, None, 3.0, 4.0, None, None, 7.0]}).to_csv(written, index=False)
+    blank = tmp_path / "blank.csv"
+    blank.write_text("y\n1\n\n3\n4\n \n\n7\n", encoding="utf-8")
+    for path in (written, blank):
+        series = read_series(path)
+        assert series.values[:, 0].tolist() == [1, 2, 3, 4, 5, 6, 7] and series.interpolated == {"y": 3}, path
+        with pytest.raises(SeqlabError, match="line 3, column 'y' is missing \\(empty\\)"):
+            read_series(path, missing="error")
+    assert pandas.read_csv(written)["y"].isna().sum() == 3  # pandas reads its own file so too
+
+
 def test_missing_values_are_interpolated_and_counted(tmp_path):
     path = tmp_path / "gaps.csv"
     path.write_text("t,a,b\n0,,1\n1,2,NaN\n2,,3\n3,6,\n4,8,5\n5,9,\n", encoding="utf-8")

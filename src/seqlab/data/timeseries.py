@@ -177,8 +177,8 @@ def read_series(path: str | Path, *, target_columns: str = "", time_column: str 
     ``store,item``) is read with its series side by side
     (``TimeSeries.stacked_by`` names those columns; see ``_id_columns``); a
     time a series lacks is a missing value. Any other column of text
-    is refused naming the numeric columns to give ``--target-columns``. Missing values (empty, nan, NA, ...) are
-    filled by linear interpolation between their neighbours (the nearest value
+    is refused naming the numeric columns to give ``--target-columns``. Missing values (empty, nan, NA, ...; in a
+    file of one column, an empty line or ``""``, as pandas writes a NaN there) are filled by linear interpolation between their neighbours (the nearest value
     at either end) and counted in ``TimeSeries.interpolated``, or refused with
     ``missing="error"``.
     """
@@ -224,6 +224,8 @@ def read_series(path: str | Path, *, target_columns: str = "", time_column: str 
     rows, skipped = rows[notes:], skipped + notes
     if len(rows[0]) > 1 and all(len(row) == len(rows[0]) and not row[-1] for row in rows if any(row)):
         rows = [row[:-1] for row in rows]  # a separator at the end of every line (t,load,): no column after it
+    if all(len(row) <= 1 for row in rows):  # one column: an empty line in it is an empty cell, a missing value
+        rows = [row or [""] for row in rows]
     across = _times_across(rows) if header != "no" else 0
     empty_rows: list[str] = []
     if across:  # the World Bank's and Eurostat's layout: read as one row per time, a series in each column
@@ -251,7 +253,7 @@ def read_series(path: str | Path, *, target_columns: str = "", time_column: str 
     if not data_rows:
         raise SeqlabError(f"data file {source} has a header but no data rows")
     for row_index, row in enumerate(data_rows):
-        if not any(row):
+        if width > 1 and not any(row):
             raise SeqlabError(_notes_above(source, rows, width, skipped)
                               or f"{source}: line {first_data_line + row_index} is empty; remove it or fill it in")
         if len(row) != width:

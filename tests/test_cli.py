@@ -44,6 +44,25 @@ def test_train_sample_eval(trained, capsys):
     last_eval = [record for record in records if record["kind"] == "eval"][-1]
     assert metrics["val_loss"] == pytest.approx(last_eval["val_loss"], abs=1e-5)  # the trainer's own split
     assert metrics["bpc"] == pytest.approx(metrics["val_loss"] / 0.6931471805599453)
+    assert metrics["data"] == str(data)
+
+
+def test_eval_without_data_reads_what_the_checkpoint_was_trained_on(trained, tmp_path, capsys, monkeypatch):
+    data, run = trained
+    capsys.readouterr()
+    assert main(["eval", str(run), "--data", str(data), "--json"]) == 0
+    given = json.loads(capsys.readouterr().out)
+    assert main(["eval", str(run), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == given
+    assert main(["eval", str(run)]) == 0
+    assert capsys.readouterr().out.startswith(f"{data} (all of the val split): split val, ")
+    # trained on a relative path, evaluated from another folder: the file is not there, and the line says so
+    monkeypatch.chdir(data.parent)
+    assert main(["train", "--data", data.name, "--out", str(tmp_path / "relative"), *TRAIN_FLAGS]) == 0
+    monkeypatch.chdir(tmp_path)
+    error = run_bad(capsys, ["eval", str(tmp_path / "relative")])
+    assert error == (f"seqlab: error: {tmp_path / 'relative'} was trained on {data.name}, which is not in {tmp_path}; pass --data "
+                     "with the file to evaluate\n")
 
 
 def test_resume_continues_with_a_larger_budget(trained, tmp_path, capsys):

@@ -333,17 +333,18 @@ def _command_eval(arguments: argparse.Namespace, extra: list[str]) -> None:
 
     metrics = evaluate_checkpoint(arguments.checkpoint, arguments.data, split=arguments.split,
                                   beam_size=arguments.beam_size, device=arguments.device, encoding=arguments.encoding)
+    data = metrics["data"] if arguments.json else metrics.pop("data")
     split = metrics.get("split", arguments.split)  # a task may measure another split (classify: a new file, all)
     measured = f"all of the {split} split" if split != "all" else "all of it"
     if arguments.json:
         print(json.dumps(metrics))
-        print(f"{arguments.data}: {measured}", file=sys.stderr)
+        print(f"{data}: {measured}", file=sys.stderr)
     else:
         verdict = metrics.pop("verdict", None)  # a task's one-line comparison with its baselines
         tables = {name: value for name, value in metrics.items() if isinstance(value, dict)}  # e.g. per column
         shown = ", ".join(f"{name} {value:.4f}" if isinstance(value, float) else f"{name} {value}"
                           for name, value in metrics.items() if name not in tables)
-        print(f"{arguments.data} ({measured}): {shown}")
+        print(f"{data} ({measured}): {shown}")
         for name, table in tables.items():
             for key, value in table.items():
                 print(f"  {name} {key}: " + (", ".join(f"{inner} {number:.4f}" for inner, number in value.items())
@@ -502,9 +503,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1")
     serve.set_defaults(handler=_command_serve)
 
-    evaluate = subparsers.add_parser("eval", help="validation loss and bits per character of a checkpoint")
+    evaluate = subparsers.add_parser("eval", help="a checkpoint's metrics on the held-out part of its data or another "
+                                     "file, beside its task's baselines")
     evaluate.add_argument("checkpoint", help="checkpoint directory")
-    evaluate.add_argument("--data", required=True, help="a text file, a folder or a prepared corpus (split as in training)")
+    evaluate.add_argument("--data", default=None, help="a text file, a folder or a prepared corpus, split as in "
+                          "training (default: the data it was trained on)")
     evaluate.add_argument("--split", choices=("val", "train", "all"), default="val",
                           help="which part of the file, split as in training")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")

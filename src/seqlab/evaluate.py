@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import ENCODING_TASKS
+from .data.synthetic import BUILTIN_PREFIX
 from .data.text import UTF8, check_encoding
 from .decode import use_beam_size
 from .errors import SeqlabError
@@ -21,11 +22,19 @@ def use_encoding(checkpoint: Any, encoding: str | None) -> None:
     checkpoint.config.data.encoding = UTF8 if encoding is None else check_encoding(encoding)
 
 
-def evaluate_checkpoint(checkpoint_dir: str | Path, data_path: str | Path, *, split: str = "val",
+def evaluate_checkpoint(checkpoint_dir: str | Path, data_path: str | Path | None = None, *, split: str = "val",
                         beam_size: int | None = None, device: str = "cpu", encoding: str | None = None) -> dict[str, Any]:
     """The task's metrics (lower-case keys) on ``split`` (val, train or all) of ``data_path``, read in ``encoding``
-    (see ``use_encoding``); ``beam_size`` (seq2seq only) replaces the checkpoint's; the model runs on ``device``."""
+    (see ``use_encoding``), and under ``data`` the file's name; ``data_path`` None: the data the checkpoint was
+    trained on, read as in training. ``beam_size`` (seq2seq only) replaces the checkpoint's; the model runs on
+    ``device``."""
     checkpoint = load_checkpoint(checkpoint_dir, device=device)
     use_beam_size(checkpoint, beam_size)
-    use_encoding(checkpoint, encoding)
-    return checkpoint.task.evaluate_file(checkpoint.model, data_path, split=split)
+    if data_path is None:
+        data_path = checkpoint.config.data.path
+        if not str(data_path).startswith(BUILTIN_PREFIX) and not Path(data_path).exists():  # gone, or run elsewhere
+            raise SeqlabError(f"{checkpoint_dir} was trained on {data_path}, which is not in {Path.cwd()}; pass "
+                              "--data with the file to evaluate")
+    if encoding is not None or data_path != checkpoint.config.data.path:
+        use_encoding(checkpoint, encoding)
+    return {**checkpoint.task.evaluate_file(checkpoint.model, data_path, split=split), "data": str(data_path)}

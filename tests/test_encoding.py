@@ -90,7 +90,10 @@ def test_forecast_train_eval_predict_with_encoding(tmp_path, capsys):
     # eval and predict read their files as UTF-8 unless told: a file's encoding is its own, not the model's
     assert "--encoding cp1252" in run_bad(capsys, ["eval", str(run), "--data", str(sales)])
     assert main(["eval", str(run), "--data", str(sales), "--encoding", "cp1252", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["windows"] > 0
+    given = json.loads(capsys.readouterr().out)
+    assert given["windows"] > 0
+    assert main(["eval", str(run), "--json"]) == 0  # without --data: the file it was trained on, read as then
+    assert json.loads(capsys.readouterr().out) == given
     assert main(["predict", str(run), "--file", str(sales), "--encoding", "cp1252"]) == 0
     assert capsys.readouterr().out.splitlines()[0] == "Datum,Umsatz (€),Temperatur (°C)"
     assert tree_digest(run) == before

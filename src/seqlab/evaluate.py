@@ -35,6 +35,8 @@ def evaluate_checkpoint(checkpoint_dir: str | Path, data_path: str | Path | None
         if not str(data_path).startswith(BUILTIN_PREFIX) and not Path(data_path).exists():  # gone, or run elsewhere
             raise SeqlabError(f"{checkpoint_dir} was trained on {data_path}, which is not in {Path.cwd()}; pass "
                               "--data with the file to evaluate")
-    if encoding is not None or data_path != checkpoint.config.data.path:
+        if encoding is not None:
+            use_encoding(checkpoint, encoding)
+    else:
         use_encoding(checkpoint, encoding)
     return {**checkpoint.task.evaluate_file(checkpoint.model, data_path, split=split), "data": str(data_path)}

@@ -1156,6 +1156,14 @@ def write_seasonal_csv(path, *, rows: int = 100, shift: float = 0.0) -> None:
     (["1996 Q4", "1997 Q1", "1997 Q2"], ["1997 Q3", "1997 Q4"]),  # labels pandas cannot read: read at their start
     (["Q4 1996", "Q1 1997", "Q2 1997"], ["Q3 1997", "Q4 1997"]),
     (["1992M10", "1992M11", "1992M12"], ["1993M01", "1993M02"]),
+    (["2019m10", "2019m11", "2019m12"], ["2020m1", "2020m2"]),  # Stata's months do not pad
+    (["1999m7", "1999m8", "1999m9"], ["1999m10", "1999m11"]),
+    (["Oct-19", "Nov-19", "Dec-19"], ["Jan-20", "Feb-20"]),  # Excel's mmm-yy: months of years, not days
+    (["Jun-98", "Sep-98", "Dec-98"], ["Mar-99", "Jun-99"]),
+    (["OCT-19", "NOV-19", "DEC-19"], ["JAN-20", "FEB-20"]),  # in capitals, as some exports write months
+    (["Oct19", "Nov19", "Dec19"], ["Jan20", "Feb20"]),
+    (["01-Oct-19", "01-Nov-19", "01-Dec-19"], ["01-Jan-20", "01-Feb-20"]),  # Excel's dd-mmm-yy
+    (["2024q2", "2024q3", "2024q4"], ["2025q1", "2025q2"]),  # Stata's quarters (%tq)
     (["2020-W51", "2020-W52", "2020-W53"], ["2021-W01", "2021-W02"]),  # ISO weeks: 2020 has 53, 2021 52
     (["2021W50", "2021W51", "2021W52"], ["2022W01", "2022W02"]),
     (["2020-01-01", "2020-01-02", "2020-01-05"], None),  # no frequency
@@ -1174,6 +1182,34 @@ def write_seasonal_csv(path, *, rows: int = 100, shift: float = 0.0) -> None:
 ])
 def test_future_times_go_on_as_the_time_column_does(cells, expected):
     assert future_times(cells, 2) == expected
+
+
+def test_months_of_two_digit_years_are_read_as_months_not_days(tmp_path):
+    """Excel's mmm-yy (Jan-15) is January 2015 in a monthly series, where pandas alone reads the 15th of January of
+    this year, so the months of 2015 to 2019 did not increase; in a daily column (Jan-14, Jan-15) it is a day."""
+    months = [f"{name}-{year}" for year in range(15, 20) for name in ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul",
+                                                                       "Aug", "Sep", "Oct", "Nov", "Dec")]
+    path = tmp_path / "monthly.csv"
+    path.write_text("month,sales\n" + "".join(f"{month},{index % 7 + 1}\n" for index, month in enumerate(months)),
+                    encoding="utf-8")
+    series = read_series(path)
+    assert series.time_name == "month" and series.times == months and series.columns == ["sales"]
+    assert future_times(series.times, 2) == ["Jan-20", "Feb-20"]
+    path.write_text(path.read_text(encoding="utf-8").replace("Mar-17", "Mar-14"), encoding="utf-8")
+    with pytest.raises(SeqlabError, match="the time column 'month' does not increase at line 28 \\(Mar-14 after "
+                                          "Feb-17\\)"):
+        read_series(path)
+    days = [f"{name}-{day:02d}" for name, last in (("Jan", 31), ("Feb", 28)) for day in range(1, last + 1)]
+    path.write_text("day,sales\n" + "".join(f"{day},{index % 7 + 1}\n" for index, day in enumerate(days)),
+                    encoding="utf-8")
+    series = read_series(path)
+    assert series.times == days and future_times(days, 1) == ["Mar-01"]
+    stata = tmp_path / "stata.csv"  # Stata's monthly dates (%tm), read as months: 2019m9 comes before 2019m10
+    stata.write_text("t,y\n" + "".join(f"2019m{month},{month}\n" for month in range(1, 13)), encoding="utf-8")
+    assert read_series(stata).columns == ["y"] and future_times(read_series(stata).times, 1) == ["2020m1"]
+    stata.write_text("t,y\n2019m1,1\n2019m2,2\n2019m12,3\n2019m3,4\n", encoding="utf-8")
+    with pytest.raises(SeqlabError, match="does not increase at line 5 \\(2019m3 after 2019m12\\)"):
+        read_series(stata)
 
 
 def test_iso_weeks_are_read_as_dates_and_checked_to_increase(tmp_path):

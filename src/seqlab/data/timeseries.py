@@ -627,7 +627,12 @@ def _dates(cells: list[str]) -> tuple[Any, bool] | None:
     return None
 
 
-STATISTICS_MONTH = re.compile(r"(\d{4})M(\d{2})")  # 1990M01, as the IMF, Eurostat and Statistics Norway write months
+# 1990M01, as the IMF, Eurostat and Statistics Norway write months, and 1990m1, as Stata writes them (%tm)
+STATISTICS_MONTH = re.compile(r"(\d{4})([Mm])(\d{1,2})")
+# a month and a two-digit year, as Excel's mmm-yy writes them (Jan-15: January 2015); pandas reads Jan-15 as the
+# 15th of January of year 1
+MONTH_YEAR = re.compile(r"([A-Za-z]{3})[- ]?(\d{2})")  # Jan-15, Jan 15, Jan15
+MONTH_ABBREVIATIONS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 # a date as an integer, as finance and statistics files write them: 20200131 (a day) or 202001 (a month; Kenneth
 # French's data library, CRSP), years 1700 to 2199
 COMPACT_DATE = re.compile(r"(1[7-9]\d{2}|2[01]\d{2})(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])?")
@@ -647,17 +652,20 @@ def _compact_dates(cells: list[str]) -> list[str] | None:
 
 
 def _period_starts(cells: list[str]) -> list[str] | None:
-    """Quarter, month or week labels pandas cannot read (1990 Q1, Q1 1990, 1990M01; ISO 8601 weeks, 2020-W05 or
-    2020W05) as their first days (ISO: a week's Monday), or None where some cell is not one."""
+    """Quarter, month or week labels pandas cannot read (1990 Q1, Q1 1990, 1990M01, 1990m1, Jan-15; ISO 8601 weeks,
+    2020-W05 or 2020W05) as their first days (ISO: a week's Monday), or None where some cell is not one."""
+    months = _months_of_years(cells)
+    if months is not None:
+        return months
     starts = []
     for cell in cells:
         quarter, month, week = QUARTER.fullmatch(cell), STATISTICS_MONTH.fullmatch(cell), ISO_WEEK.fullmatch(cell)
         if quarter:
-            year, number = (quarter.group(1), quarter.group(3)) if quarter.group(1) else (quarter.group(6),
-                                                                                        quarter.group(4))
+            year, number = (quarter.group(1), quarter.group(4)) if quarter.group(1) else (quarter.group(8),
+                                                                                        quarter.group(6))
             starts.append(f"{year}-{3 * int(number) - 2:02d}-01")
-        elif month and 1 <= int(month.group(2)) <= 12:
-            starts.append(f"{month.group(1)}-{month.group(2)}-01")
+        elif month and 1 <= int(month.group(3)) <= 12:
+            starts.append(f"{month.group(1)}-{int(month.group(3)):02d}-01")
         elif week:
             try:  # week 53 only in the years that have one
                 starts.append(datetime.date.fromisocalendar(int(week.group(1)), int(week.group(3)), 1).isoformat())
@@ -666,6 +674,22 @@ def _period_starts(cells: list[str]) -> list[str] | None:
         else:
             return None
     return starts
+
+
+def _months_of_years(cells: list[str]) -> list[str] | None:
+    """Cells of a month and a two-digit year (Jan-15, as Excel's mmm-yy writes them) as their first days, the year
+    read as strptime's %y reads it (69-99: 1900s, else 2000s), or None. Jan-15 can also be a day without a year (the
+    15th of January): cells are months of years only where no two in a row name the same month, as in a monthly or
+    quarterly series, and not in a daily one (Jan-14, Jan-15)."""
+    matches = [MONTH_YEAR.fullmatch(cell) for cell in cells]
+    if not cells or not all(match and match.group(1).lower() in MONTH_ABBREVIATIONS for match in matches):
+        return None
+    names = [match.group(1).lower() for match in matches]
+    if any(name == following for name, following in zip(names, names[1:])):
+        return None
+    years = [int(match.group(2)) for match in matches]
+    return [f"{year + (1900 if year >= 69 else 2000)}-{MONTH_ABBREVIATIONS.index(name) + 1:02d}-01"
+            for name, year in zip(names, years)]
 
 
 def future_times(cells: list[str], horizon: int) -> list[str] | None:
@@ -711,7 +735,8 @@ def future_times(cells: list[str], horizon: int) -> list[str] | None:
                *(lambda date, parts=parts: date.isoformat(timespec=parts).replace("+00:00", "Z")  # 12:00:00.000Z
                  for parts in ("milliseconds", "microseconds")),
                *(_strftime(layout) for layout in dict.fromkeys([*layouts, *MONTH_LAYOUTS]) if layout is not None),
-               *_quarter_writers(last[-1]), *_week_writers(last[-1])]
+               *(_strftime(layout, upper=True) for layout in MONTH_LAYOUTS if "%b" in layout or "%B" in layout),
+               *_quarter_writers(last[-1]), *_month_writers(last[-1]), *_week_writers(last[-1])]
     written = next((writer for writer in writers if all(writer(date) == cell for date, cell in zip(dates, last))),
                    None)
     if written is None and dates.dt.tz is not None:  # offsets that changed, read in UTC: ISO 8601 in UTC
@@ -721,25 +746,39 @@ def future_times(cells: list[str], horizon: int) -> list[str] | None:
     return [written(date) for date in future]
 
 
-# month layouts pandas does not guess (it guesses layouts with a day): May 1992, 1992/05, May-92
-MONTH_LAYOUTS = ("%b %Y", "%B %Y", "%b-%Y", "%B-%Y", "%b-%y", "%b %y", "%Y/%m", "%m/%Y", "%m-%Y", "%m.%Y", "%Y%m",
-                 "%Y %b", "%Y %B", "%YM%m")
-QUARTER = re.compile(r"(\d{4})([ -]?)Q([1-4])|Q([1-4])([ -]?)(\d{4})")  # 1990Q1, 1990-Q1, Q1 1990
+# month layouts pandas does not guess (it guesses layouts with a day): May 1992, 1992/05, May-92; days without a
+# year, Jan-14 (pandas reads them in year 1); and Excel's dd-mmm-yy, 01-Jan-15. Each also in capitals (JAN-15)
+MONTH_LAYOUTS = ("%b %Y", "%B %Y", "%b-%Y", "%B-%Y", "%b-%y", "%b %y", "%b%y", "%Y/%m", "%m/%Y", "%m-%Y", "%m.%Y",
+                 "%Y%m", "%Y %b", "%Y %B", "%YM%m", "%b-%d", "%d-%b-%y", "%d-%b-%Y")
+# 1990Q1, 1990-Q1, Q1 1990; 1990q1 as Stata writes quarters (%tq)
+QUARTER = re.compile(r"(\d{4})([ -]?)([Qq])([1-4])|([Qq])([1-4])([ -]?)(\d{4})")
 ISO_WEEK = re.compile(r"(\d{4})(-?)W(\d{2})")  # 2020-W05 or 2020W05: ISO 8601 weeks, Monday to Sunday
 
 
-def _strftime(layout: str) -> Any:
-    return lambda date: date.strftime(layout)
+def _strftime(layout: str, *, upper: bool = False) -> Any:
+    return (lambda date: date.strftime(layout).upper()) if upper else (lambda date: date.strftime(layout))
 
 
 def _quarter_writers(cell: str) -> list[Any]:
-    """A writer of quarters laid out as ``cell`` is (1990Q1, 1990-Q1, Q1 1990), or none where it is not one."""
+    """A writer of quarters laid out as ``cell`` is (1990Q1, 1990-Q1, Q1 1990, 1990q1), or none where it is not one."""
     match = QUARTER.fullmatch(cell)
     if match is None:
         return []
     if match.group(1):
-        return [lambda date, mark=match.group(2): f"{date.year}{mark}Q{(date.month - 1) // 3 + 1}"]
-    return [lambda date, mark=match.group(5): f"Q{(date.month - 1) // 3 + 1}{mark}{date.year}"]
+        return [lambda date, mark=match.group(2), q=match.group(3): f"{date.year}{mark}{q}{(date.month - 1) // 3 + 1}"]
+    return [lambda date, mark=match.group(7), q=match.group(5): f"{q}{(date.month - 1) // 3 + 1}{mark}{date.year}"]
+
+
+def _month_writers(cell: str) -> list[Any]:
+    """A writer of months laid out as ``cell`` is (1990M01, 1990m1), or none where it is not one."""
+    match = STATISTICS_MONTH.fullmatch(cell)
+    if match is None:
+        return []
+    # 1990M01 pads the month, Stata's 1990m1 does not: both, the likelier first; the one that writes the last cells
+    # back is taken
+    widths = (2, 1) if match.group(2) == "M" else (1, 2)
+    return [lambda date, mark=match.group(2), width=width: f"{date.year}{mark}{date.month:0{width}d}"
+            for width in widths]
 
 
 def _week_writers(cell: str) -> list[Any]:

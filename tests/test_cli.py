@@ -47,6 +47,12 @@ def test_train_sample_eval(trained, capsys):
     assert metrics["data"] == str(data)
 
 
+def test_predict_without_inputs_is_refused_where_nothing_follows_the_training_data(trained, capsys):
+    data, run = trained  # a language model: predict has nothing to go on from (a forecaster goes on from its series)
+    assert run_bad(capsys, ["predict", str(run)]) == ("seqlab: error: give inputs to predict on the command line or "
+                                                      "with --file FILE\n")
+
+
 def test_eval_without_data_reads_what_the_checkpoint_was_trained_on(trained, tmp_path, capsys, monkeypatch):
     data, run = trained
     capsys.readouterr()
@@ -62,7 +68,7 @@ def test_eval_without_data_reads_what_the_checkpoint_was_trained_on(trained, tmp
     monkeypatch.chdir(tmp_path)
     error = run_bad(capsys, ["eval", str(tmp_path / "relative")])
     assert error == (f"seqlab: error: {tmp_path / 'relative'} was trained on {data.name}, which is not in {tmp_path}; pass --data "
-                     "with the file to evaluate\n")
+                     "with the file to read\n")
 
 
 def test_resume_continues_with_a_larger_budget(trained, tmp_path, capsys):

@@ -1281,6 +1281,8 @@ def test_train_eval_predict_on_a_seasonal_csv(tmp_path, capsys, monkeypatch):
     forecast = [float(line.split(",")[1]) for line in lines]
     assert header == "t,load" and len(forecast) == 4 and captured.err.strip() == f"plot: {data}.forecast.png"
     assert (tmp_path / "load.csv.forecast.png").stat().st_size > 1000
+    assert main(["predict", str(run)]) == 0  # without --file: what follows the series it was trained on
+    assert capsys.readouterr().out == captured.out
     shifted = tmp_path / "shifted.csv"  # the same series 500 higher: the forecast moves by exactly 500
     write_seasonal_csv(shifted, shift=500.0)
     assert main(["predict", str(run), "--file", str(shifted)]) == 0

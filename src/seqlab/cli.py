@@ -356,17 +356,20 @@ def _command_eval(arguments: argparse.Namespace, extra: list[str]) -> None:
 def _command_predict(arguments: argparse.Namespace, extra: list[str]) -> None:
     from .train.checkpoint import load_checkpoint
 
-    if not arguments.inputs and not arguments.file:
-        raise SeqlabError("give inputs to predict on the command line or with --file FILE")
     from .decode import use_beam_size
-    from .evaluate import use_encoding
+    from .evaluate import data_to_read, use_encoding
 
     checkpoint = load_checkpoint(arguments.checkpoint, device=arguments.device)
     use_beam_size(checkpoint, arguments.beam_size)
-    use_encoding(checkpoint, arguments.encoding)
-    inputs = list(arguments.inputs)
-    if arguments.file:
-        inputs += checkpoint.task.read_inputs(arguments.file)
+    inputs, file = list(arguments.inputs), arguments.file
+    if not inputs and not file and not checkpoint.task.goes_on_from_its_data:
+        raise SeqlabError("give inputs to predict on the command line or with --file FILE")
+    if inputs or file:
+        use_encoding(checkpoint, arguments.encoding)
+    else:  # a forecaster: what comes after the series it was trained on
+        file = data_to_read(checkpoint, arguments.checkpoint, None, arguments.encoding, "--file")
+    if file:
+        inputs += checkpoint.task.read_inputs(file)
     predictions = checkpoint.task.predict(checkpoint.model, inputs)
     header = checkpoint.task.prediction_header(predictions)
     if header is not None and not arguments.json:
@@ -519,7 +522,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict = subparsers.add_parser("predict", help="predict labels or values with a trained checkpoint")
     predict.add_argument("checkpoint", help="checkpoint directory")
     predict.add_argument("inputs", nargs="*", help="inputs, e.g. sentences to classify")
-    predict.add_argument("--file", help="a file of inputs: one per line, or laid out like the training data")
+    predict.add_argument("--file", help="a file of inputs: one per line, or laid out like the training data (a "
+                         "forecaster's default: the series it was trained on)")
     predict.add_argument("--json", action="store_true", help="one JSON value per line")
     predict.add_argument("--beam-size", type=int, default=None, help="seq2seq: decode with this beam (1: greedy)")
     predict.add_argument("--encoding", default=None, help="the file's text encoding (default utf-8; e.g. cp1252)")

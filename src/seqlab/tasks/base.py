@@ -48,6 +48,7 @@ class Task:
     # this task's defaults over the general ones ({section: {field: value}}), for ``Config.for_task``
     defaults: ClassVar[dict[str, dict[str, Any]]] = {}
     chooses_block_size: ClassVar[bool] = False  # data.block_size 0: the task picks it from the data in load_data
+    goes_on_from_its_data: ClassVar[bool] = False  # predict without inputs: what follows the data it was trained on
 
     def __init__(self, config: Config, assets: dict[str, Any] | None = None) -> None:
         self.config = config

@@ -55,7 +55,7 @@ fitted on the training rows only, the season, the anchor, the ETS fits
 ETS) and the chosen method.
 
 ``seqlab predict CKPT --file FILE`` forecasts the H rows after the end of the
-series in FILE (read like the training data); the CLI prints them as a CSV
+series in FILE (read like the training data; without ``--file``, the series it was trained on); the CLI prints them as a CSV
 (``prediction_header``), each row after its time: the time column's next values
 where they can be told (``future_times``), else the step's number. It also draws
 ``FILE.forecast.png`` (see ``ForecastTask.draw``).
@@ -152,6 +152,7 @@ class ForecastTask(Task):
         "model": {"hidden_size": 64},
         "train": {"max_steps": 1500, "eval_interval": 50, "patience": 8},
     }
+    goes_on_from_its_data = True
     metric_names = ("val_loss", *SCORES, "coverage", "msis", "direct_mase", "autoregressive_mase",
                     *(f"{baseline}_{score}" for baseline in BASELINES for score in SCORES))
     selection_metric = "mase"

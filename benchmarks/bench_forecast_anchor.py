@@ -12,7 +12,14 @@ the tail (``eval``'s baseline). The rules, each judging the classical forecasts 
 - ``se, after half`` / ``se, after two thirds``: the same on the origins after the first half or two thirds of the
   training rows, ETS fitted on the rows before them, out of sample (tried in session 10);
 - ``lowest, history``: the lowest MASE on every origin before the tail (tried in session 14);
-- ``lowest, later half``: the lowest MASE on the later half of those origins (the forecaster's since session 14).
+- ``lowest, later half``: the lowest MASE on the later half of those origins (the forecaster's since session 14);
+- ``margin 5%`` / ``margin 10%``: that pick only where its MASE there is below seasonal-naive's by 5% or 10%, else
+  seasonal-naive (tried in session 15);
+- ``win rate 0.6``: the lowest MASE there among seasonal-naive and the baselines whose mean error beats seasonal-naive's
+  in at least 60% of the runs of consecutive origins as long as the tail's (tried in session 15: the goal "never worse
+  than seasonal-naive" asks about one such run, the tail);
+- ``relative MAE``: the lowest geometric mean, over those runs on every origin before the tail, of the ratio of its
+  mean error to seasonal-naive's (Davydenko and Fildes 2013; tried in session 15).
 The tail's columns give the MASE of each rule's pick forecasting alone, ETS by its training rows' fit, and (``,
 refitted``) by the fit on every row before the tail, which the anchor alone forecasts with since session 14. Then per
 role group (``--groups``) the average MASE and the count of series worse than seasonal-naive.
@@ -36,10 +43,19 @@ from seqlab.models.forecast_baselines import baseline_forecasts, fit_ets_columns
 from seqlab.tasks.forecast import ANCHOR_ORIGINS, ANCHOR_PREFERENCE
 
 RULES = ("se, validation", "se, history", "se, after half", "se, after two thirds", "lowest, history",
-         "lowest, later half")
+         "lowest, later half", "margin 5%", "margin 10%", "win rate 0.6", "relative MAE")
+MARGINS = {"margin 5%": 0.05, "margin 10%": 0.10}
 SPLITS = {"se, after half": 1 / 2, "se, after two thirds": 2 / 3}  # of the training rows: ETS fitted before
-COLUMNS = (*RULES, "se, history, refitted", "lowest, later half, refitted")  # the tail MASE of each pick
-GROUPS = "tuning+seen+fresh+fresh2+fresh3,fresh4+fresh5+fresh6+fresh7+fresh8"
+REFITTED = ("se, history", "lowest, later half", "margin 5%", "margin 10%", "win rate 0.6", "relative MAE")
+COLUMNS = (*RULES, *(f"{rule}, refitted" for rule in REFITTED))  # the tail MASE of each pick
+GROUPS = "tuning+seen+fresh+fresh2+fresh3,fresh4+fresh5+fresh6+fresh7+fresh8,fresh9+fresh10"
+
+
+def _runs(errors: np.ndarray, length: int) -> np.ndarray:
+    """(W,) errors at consecutive origins -> the mean of each run of ``length`` of them, the last run ending at the
+    last origin (the earliest origins left over)."""
+    count = len(errors) // length
+    return errors[len(errors) - count * length:].reshape(count, length).mean(axis=1)
 
 
 def choices(values: np.ndarray, fit_rows: int, cut: int, horizon: int, season: int, fits: list) -> dict[str, str]:
@@ -56,7 +72,7 @@ def choices(values: np.ndarray, fit_rows: int, cut: int, horizon: int, season: i
         elif rule in SPLITS:
             origins = history[history >= int(fit_rows * SPLITS[rule])]
             judging_fits = fit_ets_columns(values[:int(fit_rows * SPLITS[rule])], season)
-        elif rule == "lowest, later half":
+        elif rule in ("lowest, later half", "win rate 0.6", *MARGINS):
             origins = history[-max(2, len(history) // 2):]
         else:
             origins = history
@@ -71,6 +87,23 @@ def choices(values: np.ndarray, fit_rows: int, cut: int, horizon: int, season: i
         else:
             scores = {name: forecast_metrics(truth, forecasts[name], scale)["mase"] for name in ANCHOR_PREFERENCE}
             picks[rule] = min(scores, key=scores.get)
+            if rule in MARGINS and scores[picks[rule]] >= (1 - MARGINS[rule]) * scores["seasonal_naive"]:
+                picks[rule] = "seasonal_naive"
+            elif rule in ("win rate 0.6", "relative MAE"):
+                # each origin's mean error over horizon and columns (scaled), then over runs as long as the tail
+                length = max(1, (len(values) - cut - horizon + 1) // spacing)
+                runs = {name: _runs((np.abs(forecasts[name] - truth) / scale).mean(axis=(1, 2)), length)
+                        for name in ANCHOR_PREFERENCE}
+                if len(runs["seasonal_naive"]) < 2:
+                    picks[rule] = "seasonal_naive"
+                elif rule == "win rate 0.6":
+                    kept = [name for name in ANCHOR_PREFERENCE if name == "seasonal_naive"
+                            or (runs[name] < runs["seasonal_naive"]).mean() >= 0.6]
+                    picks[rule] = min(kept, key=scores.get)
+                else:
+                    ratios = {name: np.log((runs[name] + 1e-12) / (runs["seasonal_naive"] + 1e-12)).mean()
+                              for name in ANCHOR_PREFERENCE}
+                    picks[rule] = min(ratios, key=ratios.get)
     return picks
 
 
@@ -105,7 +138,7 @@ def main() -> int:
         anchors = baseline_forecasts(values, tail, horizon, season, ets_fits=fits)
         refitted = baseline_forecasts(values, tail, horizon, season, fit_rows=cut)
         score = {rule: forecast_metrics(truth, anchors[picks[rule]], tail_scale)["mase"] for rule in RULES}
-        for rule in ("se, history", "lowest, later half"):
+        for rule in REFITTED:
             score[f"{rule}, refitted"] = forecast_metrics(truth, refitted[picks[rule]], tail_scale)["mase"]
         ets, naive_season = (forecast_metrics(truth, refitted[key], tail_scale)["mase"] for key in ("ets",
                                                                                                     "seasonal_naive"))

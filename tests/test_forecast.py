@@ -1164,6 +1164,14 @@ def write_seasonal_csv(path, *, rows: int = 100, shift: float = 0.0) -> None:
     (["Oct19", "Nov19", "Dec19"], ["Jan20", "Feb20"]),
     (["01-Oct-19", "01-Nov-19", "01-Dec-19"], ["01-Jan-20", "01-Feb-20"]),  # Excel's dd-mmm-yy
     (["2024q2", "2024q3", "2024q4"], ["2025q1", "2025q2"]),  # Stata's quarters (%tq)
+    (["2016-06-27/2016-07-03", "2016-07-04/2016-07-10", "2016-07-11/2016-07-17"],  # pandas' weekly periods
+     ["2016-07-18/2016-07-24", "2016-07-25/2016-07-31"]),
+    (["2021-03-01 00:00:07.700", "2021-03-01 00:00:07.800", "2021-03-01 00:00:07.900"],  # pandas' to_csv, 100 ms
+     ["2021-03-01 00:00:08.000", "2021-03-01 00:00:08.100"]),
+    (["2021-03-23 05:00:00+01:00", "2021-03-23 06:00:00+01:00", "2021-03-23 07:00:00+01:00"],  # with a space, as
+     ["2021-03-23 08:00:00+01:00", "2021-03-23 09:00:00+01:00"]),  # pandas writes an index with a time zone
+    (["1 Jan 2020 00:00:00.5", "1 Jan 2020 00:00:01", "1 Jan 2020 00:00:01.5"],  # not written back: ISO, and the
+     ["2020-01-01 00:00:02.000000", "2020-01-01 00:00:02.500000"]),  # half seconds kept
     (["2020-W51", "2020-W52", "2020-W53"], ["2021-W01", "2021-W02"]),  # ISO weeks: 2020 has 53, 2021 52
     (["2021W50", "2021W51", "2021W52"], ["2022W01", "2022W02"]),
     (["2020-01-01", "2020-01-02", "2020-01-05"], None),  # no frequency
@@ -1182,6 +1190,27 @@ def write_seasonal_csv(path, *, rows: int = 100, shift: float = 0.0) -> None:
 ])
 def test_future_times_go_on_as_the_time_column_does(cells, expected):
     assert future_times(cells, 2) == expected
+
+
+def test_pandas_header_for_unnamed_index_and_columns_is_a_header(tmp_path):
+    """``Series.to_csv`` of a series without a name (or a frame of an array) writes the header ",0" (",0,1"): names,
+    not a first row of data. Read as data, it put a 0 before the series and an empty time before the dates."""
+    pandas = pytest.importorskip("pandas")
+    values = np.sin(np.arange(30) / 3.0) + 5
+    path = tmp_path / "unnamed.csv"
+    pandas.Series(values, index=pandas.date_range("2021-03-01", periods=30, freq="D")).to_csv(path)
+    assert path.read_text().splitlines()[0] == ",0"
+    series = read_series(path)
+    assert series.named and series.columns == ["0"] and series.times[0] == "2021-03-01"
+    np.testing.assert_array_equal(series.values[:, 0], values)
+    frame = tmp_path / "frame.csv"
+    pandas.DataFrame(np.stack([values, 2 * values], axis=1)).to_csv(frame)
+    np.testing.assert_array_equal(read_series(frame).values, np.stack([values, 2 * values], axis=1))
+    assert read_series(frame).columns == ["0", "1"]
+    data = tmp_path / "data.csv"  # where such a first line is data after all, --header no says so
+    data.write_text(",0\n" + "".join(f"{step},{step + 1}\n" for step in range(20)), encoding="utf-8")
+    assert read_series(data).values[0, 0] == 1
+    assert read_series(data, header="no", time_column="none", target_columns="1").values[0, 0] == 0
 
 
 def test_months_of_two_digit_years_are_read_as_months_not_days(tmp_path):

@@ -232,8 +232,8 @@ def read_series(path: str | Path, *, target_columns: str = "", time_column: str 
         rows, empty_rows = _transposed(rows, across, source, skipped, missing)
         header = "yes"
     if header == "auto":
-        has_header = len(rows) > 1 and any(not is_number(cell) and is_number(below)
-                                           for cell, below in zip(rows[0], rows[1]))
+        has_header = len(rows) > 1 and (any(not is_number(cell) and is_number(below)
+                                            for cell, below in zip(rows[0], rows[1])) or _unnamed_by_pandas(rows))
         if not has_header and len(rows) > 2 and not any(map(is_number, rows[0] + rows[1])) and any(
                 not is_number(cell) and is_number(below) for cell, below in zip(rows[1], rows[2])):
             if len(rows[1]) != len(rows[0]):
@@ -471,6 +471,14 @@ def _ragged(source: str, rows: list[list[str]], line: int, width: int, skipped: 
             or f"{source}: line {line} has {len(rows[line - 1 - skipped])} cells, the first row has {width}")
 
 
+def _unnamed_by_pandas(rows: list[list[str]]) -> bool:
+    """Whether the first row is the header pandas writes for an index without a name and columns without names (a
+    Series without a name, a frame of an array): an empty cell, then 0, 1, 2, ...; the rows below all have an index."""
+    first = rows[0]
+    return (len(first) > 1 and first[0] == "" and first[1:] == [str(index) for index in range(len(first) - 1)]
+            and all(row and row[0] for row in rows[1:] if any(row)))
+
+
 def _notes_above(source: str, rows: list[list[str]], width: int, skipped: int) -> str | None:
     """Where most lines agree with each other and not with the first, the one line naming notes above the table
     (a title, a station's details, as instruments write them; the World Bank's source and date), else None."""
@@ -653,13 +661,15 @@ def _compact_dates(cells: list[str]) -> list[str] | None:
 
 def _period_starts(cells: list[str]) -> list[str] | None:
     """Quarter, month or week labels pandas cannot read (1990 Q1, Q1 1990, 1990M01, 1990m1, Jan-15; ISO 8601 weeks,
-    2020-W05 or 2020W05) as their first days (ISO: a week's Monday), or None where some cell is not one."""
+    2020-W05 or 2020W05; pandas' weekly periods, 2015-01-05/2015-01-11) as their first days (ISO: a week's Monday),
+    or None where some cell is not one."""
     months = _months_of_years(cells)
     if months is not None:
         return months
     starts = []
     for cell in cells:
         quarter, month, week = QUARTER.fullmatch(cell), STATISTICS_MONTH.fullmatch(cell), ISO_WEEK.fullmatch(cell)
+        span = PERIOD_SPAN.fullmatch(cell)
         if quarter:
             year, number = (quarter.group(1), quarter.group(4)) if quarter.group(1) else (quarter.group(8),
                                                                                         quarter.group(6))
@@ -671,6 +681,8 @@ def _period_starts(cells: list[str]) -> list[str] | None:
                 starts.append(datetime.date.fromisocalendar(int(week.group(1)), int(week.group(3)), 1).isoformat())
             except ValueError:
                 return None
+        elif span:
+            starts.append(span.group(1))
         else:
             return None
     return starts
@@ -731,18 +743,20 @@ def future_times(cells: list[str], horizon: int) -> list[str] | None:
                    for first in (dayfirst, not dayfirst) for cell in last[::-1]]
     # the first way of writing a date that writes every one of the last cells back as it was (01/01/2020 alone is
     # either order): ISO 8601 with its offset, the layouts pandas guesses, then those it cannot (months, quarters)
-    writers = [lambda date: date.isoformat(), lambda date: date.isoformat().replace("+00:00", "Z"),
-               *(lambda date, parts=parts: date.isoformat(timespec=parts).replace("+00:00", "Z")  # 12:00:00.000Z
-                 for parts in ("milliseconds", "microseconds")),
+    writers = [*(lambda date, sep=sep, parts=parts, zulu=zulu: _iso(date, sep, parts, zulu)  # 12:00:00.000Z too
+                 for sep in ("T", " ") for parts in ("auto", "milliseconds", "microseconds") for zulu in (False, True)),
                *(_strftime(layout) for layout in dict.fromkeys([*layouts, *MONTH_LAYOUTS]) if layout is not None),
                *(_strftime(layout, upper=True) for layout in MONTH_LAYOUTS if "%b" in layout or "%B" in layout),
-               *_quarter_writers(last[-1]), *_month_writers(last[-1]), *_week_writers(last[-1])]
+               *_quarter_writers(last[-1]), *_month_writers(last[-1]), *_week_writers(last[-1]),
+               *_span_writers(last[-1])]
     written = next((writer for writer in writers if all(writer(date) == cell for date, cell in zip(dates, last))),
                    None)
     if written is None and dates.dt.tz is not None:  # offsets that changed, read in UTC: ISO 8601 in UTC
         written = writers[0]
-    if written is None:  # a layout pandas cannot write back ("Jan 1 2000"): ISO
-        written = _strftime("%Y-%m-%d" if all(date == date.normalize() for date in future) else "%Y-%m-%d %H:%M:%S")
+    if written is None:  # a layout pandas cannot write back ("Jan 1 2000"): ISO, to the second or the microsecond
+        parts = "microseconds" if any(date.microsecond for date in future) else "seconds"
+        written = (_strftime("%Y-%m-%d") if all(date == date.normalize() for date in future)
+                   else lambda date: _iso(date, " ", parts, False))
     return [written(date) for date in future]
 
 
@@ -753,6 +767,14 @@ MONTH_LAYOUTS = ("%b %Y", "%B %Y", "%b-%Y", "%B-%Y", "%b-%y", "%b %y", "%b%y", "
 # 1990Q1, 1990-Q1, Q1 1990; 1990q1 as Stata writes quarters (%tq)
 QUARTER = re.compile(r"(\d{4})([ -]?)([Qq])([1-4])|([Qq])([1-4])([ -]?)(\d{4})")
 ISO_WEEK = re.compile(r"(\d{4})(-?)W(\d{2})")  # 2020-W05 or 2020W05: ISO 8601 weeks, Monday to Sunday
+PERIOD_SPAN = re.compile(r"(\d{4}-\d{2}-\d{2})/(\d{4}-\d{2}-\d{2})")  # pandas' weekly periods: 2015-01-05/2015-01-11
+
+
+def _iso(date: Any, sep: str, parts: str, zulu: bool) -> str:
+    """A time in ISO 8601 (``sep`` between date and time, to the ``parts`` of isoformat's timespec), UTC as Z where
+    ``zulu``."""
+    text = date.isoformat(sep=sep, timespec=parts)
+    return text.replace("+00:00", "Z") if zulu else text
 
 
 def _strftime(layout: str, *, upper: bool = False) -> Any:
@@ -779,6 +801,16 @@ def _month_writers(cell: str) -> list[Any]:
     widths = (2, 1) if match.group(2) == "M" else (1, 2)
     return [lambda date, mark=match.group(2), width=width: f"{date.year}{mark}{date.month:0{width}d}"
             for width in widths]
+
+
+def _span_writers(cell: str) -> list[Any]:
+    """A writer of periods laid out as ``cell`` is, their first and last days (2015-01-05/2015-01-11, as pandas
+    writes a weekly period), or none where it is not one."""
+    match = PERIOD_SPAN.fullmatch(cell)
+    if match is None:
+        return []
+    span = datetime.date.fromisoformat(match.group(2)) - datetime.date.fromisoformat(match.group(1))
+    return [lambda date: f"{date:%Y-%m-%d}/{date + span:%Y-%m-%d}"]
 
 
 def _week_writers(cell: str) -> list[Any]:

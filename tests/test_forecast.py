@@ -743,6 +743,14 @@ def test_missing_values_are_interpolated_and_counted(tmp_path):
     assert series.values[:, 0].tolist() == [2, 2, 4, 6, 8, 9]  # the ends take the nearest value
     assert series.values[:, 1].tolist() == [1, 2, 3, 4, 5, 5]
     assert series.interpolated == {"a": 2, "b": 3}
+    fred = tmp_path / "fred.csv"  # FRED writes a missing observation as ".", statistical tables as a dash
+    fred.write_text("observation_date,UNRATE,GDP\n2020-01-01,3.5,1\n2020-02-01,.,\u2013\n2020-03-01,4.5,-\n"
+                    "2020-04-01,14.8,4\n", encoding="utf-8")
+    series = read_series(fred)
+    assert series.values.tolist() == [[3.5, 1], [4, 2], [4.5, 3], [14.8, 4]] and series.interpolated == {"UNRATE": 1,
+                                                                                                         "GDP": 2}
+    with pytest.raises(SeqlabError, match="line 3, column 'UNRATE' is missing \\(.\\)"):
+        read_series(fred, missing="error")
 
 
 def test_builtin_series_are_fixed_and_plausible():

@@ -134,8 +134,10 @@ def _resolve_column(spec: str, names: list[str], source: str) -> int:
     return index % len(names)
 
 
-# lower-cased cells that mean "no value": R's NA, pandas' and databases' writing of it, and Excel's #N/A
-MISSING_CELLS = {"", "nan", "na", "n/a", "null", "none", "?", "#n/a", "#na", "<na>", "..", ":"}  # "..": the World Bank DataBank; ":": Eurostat
+# lower-cased cells that mean "no value": R's NA, pandas' and databases' writing of it, Excel's #N/A, the World Bank
+# DataBank's "..", Eurostat's ":", FRED's "." and the dash of statistical tables (hyphen, en dash, em dash)
+MISSING_CELLS = {"", "nan", "na", "n/a", "null", "none", "?", "#n/a", "#na", "<na>", "..", ":", ".", "-", "\u2013",
+                 "\u2014"}
 MISSING_CHOICES = ("interpolate", "error")
 # header names that say a column is time, not a series: such a column is the time column wherever it stands (a unit
 # after the name, "Date (MM/DD/YYYY)" or "time [UTC]", is not part of it: ``_time_name``)

@@ -611,8 +611,9 @@ def test_a_table_with_its_times_across_the_header_is_read_transposed_not_sideway
 def test_numbers_as_typesetting_and_accounting_write_them_are_numbers(tmp_path):
     """The minus sign U+2212 (tables copied from web pages), thousands grouped by a space (plain, no-break,
     narrow no-break or thin: French and Swiss spreadsheets, "1 234,5") and an accountant's negative in parentheses
-    ("(1,234.50)") write numbers; Excel's #N/A is a missing value, interpolated and counted. A cell that is none of
-    these (Excel's #DIV/0!) is still refused."""
+    ("(1,234.50)") write numbers, as do a currency symbol or a percent sign on either side (5.000,00 \u20ac, 12,5 %);
+    Excel's #N/A is a missing value, interpolated and counted. A cell that is none of these (Excel's #DIV/0!) is
+    still refused."""
     path = tmp_path / "comptes.csv"
     path.write_text("date;solde;temp\n2024-01-01;1\u00a0234,5;\u22122,5\n2024-01-02;(2\u202f345,25);3\n"
                     "2024-01-03;12 345;4,25\n2024-01-04;1\u2009000;\u22120,5\n", encoding="utf-8")
@@ -623,6 +624,14 @@ def test_numbers_as_typesetting_and_accounting_write_them_are_numbers(tmp_path):
                     encoding="utf-8")
     series = read_series(path)
     assert series.values.tolist() == [[-1234.5, 5.0], [-12.5, 5.5], [7.0, 6.0]] and series.interpolated == {"units": 1}
+    # money and shares as European spreadsheets write them: the symbol after the number, a space between
+    path.write_text("Datum;Umsatz;Anteil\n01.01.2024;5.000,00 \u20ac;12,5 %\n01.02.2024;\u20ac 1.234,50;7%\n"
+                    "01.03.2024;\u22121\u00a0000,25\u00a0\u20ac;0,5\u202f%\n", encoding="utf-8")
+    series = read_series(path)
+    assert series.columns == ["Umsatz", "Anteil"] and series.times[0] == "01.01.2024"
+    assert series.values.tolist() == [[5000.0, 12.5], [1234.5, 7.0], [-1000.25, 0.5]]
+    path.write_text('date,price,share\n2024-01-01,"-$1,234.50",12.5 %\n2024-01-02,\u00a31.5,$-3\n', encoding="utf-8")
+    assert read_series(path).values.tolist() == [[-1234.5, 12.5], [1.5, -3.0]]
     path.write_text("t,x\n1,2\n2,#DIV/0!\n3,4\n", encoding="utf-8")
     with pytest.raises(SeqlabError, match="line 3, column 'x': '#DIV/0!' is not a number"):
         read_series(path)

@@ -499,34 +499,38 @@ def _notes_above(source: str, rows: list[list[str]], width: int, skipped: int) -
 GROUP_SPACE = "[ \u00a0\u202f\u2009]"
 SPACED_THOUSANDS = re.compile(rf"[+-]?\d{{1,3}}(?:{GROUP_SPACE}\d{{3}})+(?:[.,]\d+)?")
 PARENTHESISED = re.compile(r"\(([^()-]*\d[^()]*)\)")  # an accountant's negative number: (1,234.50)
+# a number with a currency symbol before it or a currency symbol or percent sign after it, a space between or not, as
+# spreadsheets write money and shares in every locale: "$1,234.50", "-€12.00", "€ 1.234,50", "5.000,00 €", "12,5 %"
+UNIT_MARKED = re.compile(rf"([+-]?)(?:[$€£¥]{GROUP_SPACE}?)?([+-]?\d(?:[\d.,]|{GROUP_SPACE}(?=\d))*)"
+                         rf"(?:{GROUP_SPACE}?[$€£¥%])?")
 
 
 def _typeset_number(cell: str) -> str:
     """A number as typesetting and accounting write it, in the plain form the file's other readings start from:
-    the minus sign U+2212 as "-", thousands grouped by spaces without them, and a number in parentheses as its
-    negative ("(1,234.50)" -> "-1,234.50"); any other cell as it is."""
+    the minus sign U+2212 as "-", without a currency symbol or percent sign (in the unit written: "12.5%" -> 12.5),
+    thousands grouped by spaces without them, and a number in parentheses as its negative ("(1,234.50)" ->
+    "-1,234.50"); any other cell as it is."""
     cell = cell.replace("\u2212", "-")
     match = PARENTHESISED.fullmatch(cell)
     if match:
         cell = "-" + match.group(1).strip()
+    marked = UNIT_MARKED.fullmatch(cell) if any(mark in cell for mark in "$€£¥%") else None
+    if marked:
+        cell = marked.group(1) + marked.group(2)
     if SPACED_THOUSANDS.fullmatch(cell):
         cell = re.sub(GROUP_SPACE, "", cell)
     return cell
 
 
-# a number as a spreadsheet or a bank writes it in a comma-separated file (where a comma in a cell was quoted): with
-# a currency symbol, commas between thousands or a percent sign ("$1,234.50", "1,234", "-€12.00", "12.5%")
-MARKED_NUMBER = re.compile(r"([+-]?)[$€£¥]?([+-]?)(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?%?")
+# a number as a spreadsheet or a bank writes it in a comma-separated file (where a comma in a cell was quoted), its
+# currency symbol or percent sign already gone (``_typeset_number``): with commas between thousands ("1,234.50")
+THOUSANDS_COMMAS = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
 
 
 def _plain_number(cell: str) -> str:
-    """A number with a currency symbol, commas between thousands or a percent sign, as the number it writes
-    ("$1,234.50" -> 1234.50, "12.5%" -> 12.5: in the unit written); any other cell as it is."""
-    match = MARKED_NUMBER.fullmatch(cell)
-    if match is None or not any(mark in cell for mark in "$€£¥,%"):
-        return cell
-    sign, after_symbol, digits, decimals = match.groups()
-    return f"{sign or after_symbol}{digits.replace(',', '')}{decimals or ''}"
+    """A number with commas between thousands as the number it writes ("1,234.50" -> 1234.50); any other cell as it
+    is."""
+    return cell.replace(",", "") if THOUSANDS_COMMAS.fullmatch(cell) else cell
 
 
 DECIMAL_COMMA = re.compile(r"[+-]?(\d+|\d{1,3}(\.\d{3})+),\d+([eE][+-]?\d+)?")  # 12,5 or 1.234,5

@@ -14,6 +14,7 @@ from seqlab.data.labelled import LabelledBatches, read_labelled, split_indices
 from seqlab.errors import SeqlabError
 from seqlab.models.classifier import POOLINGS, SequenceClassifier, reverse_within_lengths
 from seqlab.tasks.classify import classification_metrics, confusion_matrix
+from seqlab.train.checkpoint import load_checkpoint
 
 from helpers import run_bad
 
@@ -517,17 +518,42 @@ def test_best_checkpoint_is_chosen_on_the_network_alone_not_the_ensemble(tmp_pat
     assert logged == [(0.5, 0.9), (0.9, 0.5), (0.6, 1.0), (0.7, 0.8)]
 
 
+@pytest.mark.parametrize("header, rows, expected", [
+    ("label,text", [(f"{'pos' if index % 2 else 'neg'}", f"text number {index}") for index in range(30)], 0),
+    ("text,label", [(f"text number {index}", f"{'pos' if index % 2 else 'neg'}") for index in range(30)], -1),
+    # many classes in the last column (intents seen a few times each), two in another: the last is still the label
+    ("lang,text,intent", [("en" if index % 2 else "fr", f"text {index}", f"intent{index // 3}") for index in range(60)],
+     -1),
+    # two columns of classes beside a last column of text: which is the label cannot be told, so the last, refused
+    ("topic,stars,text", [(f"t{index % 3}", str(index % 5), f"text {index}") for index in range(60)], -1),
+])
+def test_the_label_column_auto_is_the_last_or_the_one_column_of_classes(tmp_path, header, rows, expected):
+    path = write(tmp_path / "table.csv", header + "\n" + "".join(",".join(row) + "\n" for row in rows))
+    read = read_labelled(path, label_column="auto")
+    assert read.label_index == expected
+    column = expected % len(rows[0])
+    assert read.labels[-len(rows):] == [row[column] for row in rows]
+    # the header is told by the label column, which a column of texts cannot tell
+    assert (read.layout is None) == (header == "topic,stars,text")
+    assert read.layout is None or read.layout["label"] == header.split(",")[column]
+
+
 def test_rare_and_missing_classes_are_refused(tmp_path, capsys):
     once = write(tmp_path / "once.tsv", "\n".join(sentiment_rows(20, 8)) + "\nan odd one\tmaybe\n")
     error = run_bad(capsys, ["train", "--data", str(once), "--out", str(tmp_path / "r1"), *FLAGS])
     assert "line 21" in error and "'maybe' occurs only once" in error
-    # the label first, the default taking the last column: the labels are the texts, and the message names the column
+    # the label first: told to take the last column, the labels are the texts, and the message names the column
     swapped = write(tmp_path / "swapped.csv", "label,text\n" + "".join(
         f"{row.split(chr(9))[1]},{row.split(chr(9))[0]} {index}\n" for index, row in enumerate(sentiment_rows(30, 8))))
-    error = run_bad(capsys, ["train", "--data", str(swapped), "--out", str(tmp_path / "r0"), *FLAGS])
+    error = run_bad(capsys, ["train", "--data", str(swapped), "--out", str(tmp_path / "r0"), *FLAGS,
+                             "--label-column", "-1"])
     assert error.strip().endswith("31 of 31 rows have a label no other row has, so the label column (--label-column -1) "
                                   "holds text, not classes; pass --label-column 0"), error
-    assert main(["train", "--data", str(swapped), "--out", str(tmp_path / "r0"), *FLAGS, "--label-column", "0"]) == 0
+    # by default (auto) that column of classes is the label, said once, and saved for eval
+    spoken = [flag for flag in FLAGS if flag != "--quiet"]
+    assert main(["train", "--data", str(swapped), "--out", str(tmp_path / "r0"), *spoken]) == 0
+    assert capsys.readouterr().err.count("the last column holds text, so the labels are column 'label' (2 classes)") == 1
+    assert load_checkpoint(tmp_path / "r0").config.task.label_column == "label"
     # two rows of "maybe" that the seeded split puts both into the validation part
     rows = sentiment_rows(20, 9)
     validation = split_indices(22, 0.25, seed=1337)[1]

@@ -41,8 +41,9 @@ class TaskConfig:
     vector_words: int = field(default=20_000, metadata={
         "help": "with --word-vectors, the file's N most frequent words join the vocabulary, so words unseen in "
                 "training are read", "minimum": 0, "tasks": ("classify",)})
-    label_column: str = field(default="-1", metadata={
-        "help": "the CSV/TSV column of the label, by index (0, -1) or header name", "tasks": ("classify",)})
+    label_column: str = field(default="auto", metadata={
+        "help": "the CSV/TSV column of the label, by index (0, -1) or header name; auto: the last, or the one column of "
+                "classes where the last holds text", "tasks": ("classify",)})
     text_columns: str = field(default="", metadata={
         "help": "the text's columns, comma-separated indices or names; empty: all but the label", "tasks": ("classify",)})
     header: str = field(default="auto", metadata={

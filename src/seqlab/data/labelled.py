@@ -6,8 +6,10 @@ a table too: its first object's keys are the header, each object a row.
 The layout is chosen by three settings (``task.label_column``,
 ``task.text_columns``, ``task.header``): columns by index (``0``, ``-1``) or by
 header name, and a header row that is present, absent, or guessed. By default
-the last column is the label and the text is every other column joined with a
-space, so a sentence with unquoted commas still reads whole.
+(``auto``, see ``guess_label_column``) the last column is the label, unless it
+holds text and exactly one other column holds classes (``label,text``), and
+the text is every other column joined with a space, so a sentence with
+unquoted commas still reads whole.
 
 TSV files (and tab-separated ``.txt``) are read without quoting, as TSV is
 usually written, so a stray ``"`` in a sentence stays a character.
@@ -28,6 +30,7 @@ from .batches import Batch
 from .text import UTF8, csv_reader, excel_separator, read_text, row_numbers_first, split_lines, table_suffix
 
 SNIFF_LINES = 50
+AUTO = "auto"  # task.label_column: the last column, or the one column of classes where the last holds text
 
 
 @dataclass
@@ -37,6 +40,7 @@ class LabelledTexts:
     line_numbers: list[int]  # 1-based line of each example in its file, for error messages
     # the header's names of the label and text columns ({"label": name, "text": [names]}), None without a header
     layout: dict[str, Any] | None = None
+    label_index: int = -1  # the label's column, counted from 0 (-1: the last), as read_labelled chose it
 
 
 def delimiter_for(path: Path, text: str) -> str:
@@ -155,6 +159,34 @@ def _has_header(rows: list[tuple[int, list[str]]], *, header: str, label_column:
     return first not in counts and all(count >= 2 for count in counts.values())
 
 
+def holds_text(values: list[str]) -> bool:
+    """Whether a column's values are texts, not classes: more than half of them occur once."""
+    counts: dict[str, int] = {}
+    for value in values:
+        counts[value] = counts.get(value, 0) + 1
+    return sum(count == 1 for count in counts.values()) > len(values) / 2
+
+
+def _class_like(values: list[str]) -> bool:
+    """At least two distinct values and at most one per ten rows: a column of classes."""
+    return 2 <= len(set(values)) <= max(2, len(values) // 10)
+
+
+def guess_label_column(rows: list[tuple[int, list[str]]]) -> int:
+    """The label column ``auto`` chooses, counted from 0, or -1 for the last: the last, unless its values are texts
+    (``holds_text``) and exactly one other column is a column of classes, as in a file laid out ``label,text``. The
+    rows after the first are judged, so that a header is not counted; a row with more cells (a text's unquoted
+    commas) counts up to the shortest row's width."""
+    body = rows[1:]
+    width = min((len(cells) for _, cells in body), default=0)
+    if width < 2:
+        return -1
+    columns = [[cells[index].strip() for _, cells in body] for index in range(width)]
+    last = [cells[-1].strip() for _, cells in body]
+    classes = [index for index in range(width - 1) if _class_like(columns[index])]
+    return classes[0] if holds_text(last) and len(classes) == 1 else -1
+
+
 def _resolve(selector: str, names: list[str] | None, cells: list[str], *, what: str, where: str) -> int:
     """A column selector (index or header name) -> a non-negative index into ``cells``."""
     if _is_index(selector):
@@ -179,7 +211,8 @@ def read_labelled(path: str | Path, *, label_column: str = "-1", text_columns: s
     """Read every example of a CSV/TSV file, refusing with one clear line what does not fit the layout.
 
     Args:
-        label_column: the label's column, an index (negative counts from the end) or a header name.
+        label_column: the label's column, an index (negative counts from the end) or a header name; ``auto``: see
+            ``guess_label_column`` (``LabelledTexts.label_index`` says which).
         text_columns: comma-separated indices or names joined (with a space) into the text;
             "" for every column but the label.
         header: "yes", "no" or "auto" (see ``_has_header``).
@@ -188,6 +221,8 @@ def read_labelled(path: str | Path, *, label_column: str = "-1", text_columns: s
     rows = _rows(path, encoding)
     if not rows:
         raise SeqlabError(f"{path} has no rows; give a CSV/TSV file with a label and text on each line")
+    if label_column == AUTO:
+        label_column = str(guess_label_column(rows))
     names: list[str] | None = None
     chosen_text = _selectors(text_columns)
     layout = None
@@ -225,7 +260,8 @@ def read_labelled(path: str | Path, *, label_column: str = "-1", text_columns: s
         texts.append(text)
         labels.append(label)
         line_numbers.append(line_number)
-    return LabelledTexts(texts=texts, labels=labels, line_numbers=line_numbers, layout=layout)
+    chosen = int(label_column) if _is_index(label_column) else names.index(label_column)  # type: ignore[union-attr]
+    return LabelledTexts(texts=texts, labels=labels, line_numbers=line_numbers, layout=layout, label_index=chosen)
 
 
 def read_unlabelled(path: str | Path, *, layout: dict[str, Any] | None, header: str = "auto",
@@ -264,8 +300,7 @@ def class_columns(path: str | Path, *, header: bool, encoding: str = UTF8) -> li
     rows = every[1 if header else 0:]
     width = min((len(cells) for _, cells in rows), default=0)
     names = [cell.strip() for cell in every[0][1]] if header else [str(index) for index in range(width)]
-    return [names[index] for index in range(width)
-            if 2 <= len({cells[index].strip() for _, cells in rows}) <= max(2, len(rows) // 10)]
+    return [names[index] for index in range(width) if _class_like([cells[index].strip() for _, cells in rows])]
 
 
 def split_indices(count: int, val_fraction: float, *, seed: int) -> tuple[list[int], list[int]]:

@@ -12,7 +12,7 @@ from torch.nn import functional as F
 from ..backbones.base import State
 from ..config import Config
 from ..data.batches import Batch
-from ..data.labelled import (LabelledBatches, LabelledTexts, class_columns, pad_right, read_labelled,
+from ..data.labelled import (AUTO, LabelledBatches, LabelledTexts, class_columns, pad_right, read_labelled,
                             read_unlabelled, split_indices)
 from ..data.text import read_lines, table_suffix
 from ..data.tokenizers import (Tokenizer, WordTokenizer, count_pieces, fit_tokenizer, subword_ids, tokenizer_from_dict,
@@ -183,6 +183,12 @@ class ClassifyTask(Task):
         if fresh:
             self.labels = sorted(set(table.labels))
             self.layout = table.layout
+            if self.config.task.label_column == AUTO:  # the column chosen, saved so that eval reads its files alike
+                chosen = table.layout["label"] if table.layout else str(table.label_index)
+                self.config.task.label_column = chosen
+                if table.label_index != -1:
+                    self.notes.append(f"classify: {data.path}: the last column holds text, so the labels are column "
+                                      f"{chosen!r} ({len(self.labels)} classes); --label-column sets it")
             if len(self.labels) < 2:
                 raise SeqlabError(f"{data.path}: every row has the label {self.labels[0]!r}; a classifier needs "
                                   "at least two classes (check --label-column)")

@@ -1230,48 +1230,43 @@ def test_pandas_header_for_unnamed_index_and_columns_is_a_header(tmp_path):
     assert read_series(data, header="no", time_column="none", target_columns="1").values[0, 0] == 0
 
 
-def test_months_of_two_digit_years_are_read_as_months_not_days(tmp_path):
-    """Excel's mmm-yy (Jan-15) is January 2015 in a monthly series, where pandas alone reads the 15th of January of
-    this year, so the months of 2015 to 2019 did not increase; in a daily column (Jan-14, Jan-15) it is a day."""
-    months = [f"{name}-{year}" for year in range(15, 20) for name in ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul",
-                                                                       "Aug", "Sep", "Oct", "Nov", "Dec")]
-    path = tmp_path / "monthly.csv"
-    path.write_text("month,sales\n" + "".join(f"{month},{index % 7 + 1}\n" for index, month in enumerate(months)),
+MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+@pytest.mark.parametrize("name, cells, future, swap, message", [
+    # ISO 8601 weeks, as weekly business reports label them: read at each week's Monday
+    ("week", [f"2020-W{week:02d}" for week in range(40, 54)] + [f"2021-W{week:02d}" for week in range(1, 10)],
+     ["2021-W10", "2021-W11"], ("2021-W03", "2020-W03"), "line 18 \\(2020-W03 after 2021-W02\\)"),
+    # Excel's mmm-yy: January 2015, where pandas alone reads the 15th of January of year 1, so that the months of
+    # 2015 to 2019 did not increase
+    ("month", [f"{month}-{year}" for year in range(15, 20) for month in MONTH_NAMES], ["Jan-20", "Feb-20"],
+     ("Mar-17", "Mar-14"), "line 28 \\(Mar-14 after Feb-17\\)"),
+    # Stata's months (%tm): 2019m9 comes before 2019m10
+    ("t", [f"2019m{month}" for month in range(1, 13)], ["2020m1", "2020m2"], ("2019m4,", "2019m2,"),
+     "line 5 \\(2019m2 after 2019m3\\)"),
+])
+def test_period_labels_are_read_as_dates_checked_and_gone_on_from(tmp_path, name, cells, future, swap, message):
+    """A column of period labels pandas cannot read is the time: read at each period's start, checked to increase,
+    and gone on from by predict in its own layout."""
+    path = tmp_path / "periods.csv"
+    path.write_text(f"{name},sales\n" + "".join(f"{cell},{index % 5 + 1}\n" for index, cell in enumerate(cells)),
                     encoding="utf-8")
     series = read_series(path)
-    assert series.time_name == "month" and series.times == months and series.columns == ["sales"]
-    assert future_times(series.times, 2) == ["Jan-20", "Feb-20"]
-    path.write_text(path.read_text(encoding="utf-8").replace("Mar-17", "Mar-14"), encoding="utf-8")
-    with pytest.raises(SeqlabError, match="the time column 'month' does not increase at line 28 \\(Mar-14 after "
-                                          "Feb-17\\)"):
+    assert series.time_name == name and series.times == cells and series.columns == ["sales"]
+    assert future_times(series.times, 2) == future
+    path.write_text(path.read_text(encoding="utf-8").replace(*swap), encoding="utf-8")
+    with pytest.raises(SeqlabError, match=f"the time column '{name}' does not increase at {message}"):
         read_series(path)
-    days = [f"{name}-{day:02d}" for name, last in (("Jan", 31), ("Feb", 28)) for day in range(1, last + 1)]
+
+
+def test_days_without_a_year_and_weeks_that_do_not_exist(tmp_path):
+    """Jan-14, Jan-15 in a daily column are days, not months of years (two in a row name the same month); a week 53
+    in a year without one is not a week."""
+    days = [f"{month}-{day:02d}" for month, last in (("Jan", 31), ("Feb", 28)) for day in range(1, last + 1)]
+    path = tmp_path / "daily.csv"
     path.write_text("day,sales\n" + "".join(f"{day},{index % 7 + 1}\n" for index, day in enumerate(days)),
                     encoding="utf-8")
-    series = read_series(path)
-    assert series.times == days and future_times(days, 1) == ["Mar-01"]
-    stata = tmp_path / "stata.csv"  # Stata's monthly dates (%tm), read as months: 2019m9 comes before 2019m10
-    stata.write_text("t,y\n" + "".join(f"2019m{month},{month}\n" for month in range(1, 13)), encoding="utf-8")
-    assert read_series(stata).columns == ["y"] and future_times(read_series(stata).times, 1) == ["2020m1"]
-    stata.write_text("t,y\n2019m1,1\n2019m2,2\n2019m12,3\n2019m3,4\n", encoding="utf-8")
-    with pytest.raises(SeqlabError, match="does not increase at line 5 \\(2019m3 after 2019m12\\)"):
-        read_series(stata)
-
-
-def test_iso_weeks_are_read_as_dates_and_checked_to_increase(tmp_path):
-    """A column of ISO 8601 weeks (2020-W05, as weekly business reports label them) is the time: read at each week's
-    Monday, checked to increase, and gone on from by predict; a week 53 in a year without one is not a week."""
-    weeks = [f"2020-W{week:02d}" for week in range(40, 54)] + [f"2021-W{week:02d}" for week in range(1, 10)]
-    path = tmp_path / "weekly.csv"
-    path.write_text("week,sales\n" + "".join(f"{week},{index % 5 + 1}\n" for index, week in enumerate(weeks)),
-                    encoding="utf-8")
-    series = read_series(path)
-    assert series.time_name == "week" and series.times == weeks and series.columns == ["sales"]
-    assert future_times(series.times, 2) == ["2021-W10", "2021-W11"]
-    path.write_text(path.read_text(encoding="utf-8").replace("2021-W03", "2020-W03"), encoding="utf-8")
-    with pytest.raises(SeqlabError, match="the time column 'week' does not increase at line 18 \\(2020-W03 after "
-                                          "2021-W02\\)"):
-        read_series(path)
+    assert read_series(path).times == days and future_times(days, 1) == ["Mar-01"]
     assert future_times(["2021-W52", "2021-W53", "2022-W01"], 1) is None  # 2021 has 52 weeks
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -160,11 +161,8 @@ def _has_header(rows: list[tuple[int, list[str]]], *, header: str, label_column:
 
 
 def holds_text(values: list[str]) -> bool:
-    """Whether a column's values are texts, not classes: more than half of them occur once."""
-    counts: dict[str, int] = {}
-    for value in values:
-        counts[value] = counts.get(value, 0) + 1
-    return sum(count == 1 for count in counts.values()) > len(values) / 2
+    """Whether a column's values are texts (or ids), not classes: more than half of them occur once."""
+    return sum(count == 1 for count in Counter(values).values()) > len(values) / 2
 
 
 def _class_like(values: list[str]) -> bool:

@@ -179,10 +179,10 @@ def read_series(path: str | Path, *, target_columns: str = "", time_column: str 
     ``store,item``) is read with its series side by side
     (``TimeSeries.stacked_by`` names those columns; see ``_id_columns``); a
     time a series lacks is a missing value. Any other column of text
-    is refused naming the numeric columns to give ``--target-columns``. Missing values (empty, nan, NA, ...; in a
-    file of one column, an empty line or ``""``, as pandas writes a NaN there) are filled by linear interpolation between their neighbours (the nearest value
-    at either end) and counted in ``TimeSeries.interpolated``, or refused with
-    ``missing="error"``.
+    is refused naming the numeric columns to give ``--target-columns``. Missing values (``MISSING_CELLS``: empty,
+    nan, NA, ...; in a file of one column, an empty line or ``""``, as pandas writes a NaN there) are filled by
+    linear interpolation between their neighbours (the nearest value at either end) and counted in
+    ``TimeSeries.interpolated``, or refused with ``missing="error"``.
     """
     source = str(path)
     if missing not in MISSING_CHOICES:

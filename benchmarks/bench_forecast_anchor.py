@@ -48,7 +48,7 @@ MARGINS = {"margin 5%": 0.05, "margin 10%": 0.10}
 SPLITS = {"se, after half": 1 / 2, "se, after two thirds": 2 / 3}  # of the training rows: ETS fitted before
 REFITTED = ("se, history", "lowest, later half", "margin 5%", "margin 10%", "win rate 0.6", "relative MAE")
 COLUMNS = (*RULES, *(f"{rule}, refitted" for rule in REFITTED))  # the tail MASE of each pick
-GROUPS = "tuning+seen+fresh+fresh2+fresh3,fresh4+fresh5+fresh6+fresh7+fresh8,fresh9+fresh10"
+GROUPS = "tuning+seen+fresh+fresh2+fresh3,fresh4+fresh5+fresh6+fresh7+fresh8,fresh9+fresh10,fresh11"
 
 
 def _runs(errors: np.ndarray, length: int) -> np.ndarray:

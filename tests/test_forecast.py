@@ -830,12 +830,16 @@ def test_conformal_margin_is_the_smallest_that_covers_the_level():
     point = truth + rng.normal(size=truth.shape) * np.array([1.0, 50.0])
     lower, upper = point - np.array([0.2, 5.0]), point + np.array([0.2, 5.0])  # far too narrow: covers little
     margin = conformal_margin(truth, lower, upper, 0.8)
-    n = 30 * 4
+    # 30 origins are the exchangeable units: ceil(31 x 0.8) = 25 of 30, so 100 of the 120 values
+    needed = math.ceil(30 * 4 * math.ceil((30 + 1) * 0.8) / 30)
+    assert needed == 100
     for column in range(2):
-        inside = lambda widen: ((truth[..., column] >= lower[..., column] - widen)  # noqa: E731
-                                & (truth[..., column] <= upper[..., column] + widen)).sum()
-        assert inside(margin[column]) >= math.ceil((n + 1) * 0.8)  # the finite-sample rank is reached
-        assert inside(margin[column] - 1e-9) < math.ceil((n + 1) * 0.8)  # and no smaller margin reaches it
+        scores = np.maximum(lower - truth, truth - upper)[..., column]  # inside [lower - q, upper + q] where <= q
+        inside = lambda widen: (scores <= widen).sum()  # noqa: E731
+        assert inside(margin[column]) >= needed  # the finite-sample level is reached
+        assert inside(margin[column] - 1e-9) < needed  # and no smaller margin reaches it
+    few = conformal_margin(truth[:3], lower[:3], upper[:3], 0.8)  # 3 origins: ceil(4 x 0.8) / 3 > 1, the widest
+    np.testing.assert_array_equal(few, np.maximum(lower[:3] - truth[:3], truth[:3] - upper[:3]).max(axis=(0, 1)))
     wide = conformal_margin(truth, point - 1e3, point + 1e3, 0.8)
     assert (wide < 0).all()  # intervals that cover everything are narrowed
 

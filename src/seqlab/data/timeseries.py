@@ -1130,12 +1130,19 @@ def conformal_margin(truth: np.ndarray, lower: np.ndarray, upper: np.ndarray, le
     r"""Per column, the margin q that widens (W, H, C) intervals [lower - q, upper + q] to cover ``level`` of the truth.
 
     Conformalised quantile regression (Romano, Patterson & Candes 2019): with
-    the scores E_i = max(lower_i - y_i, y_i - upper_i) of n held-aside values,
-    q is their ceil((n + 1) level)-th smallest (the largest if that is past n);
-    q < 0 narrows intervals that cover too much.
+    the scores E_i = max(lower_i - y_i, y_i - upper_i) of the N = W H held-aside
+    values, q is the score at the level that n exchangeable units need,
+    min(1, ceil((n + 1) level) / n): their ceil(N min(1, ...))-th smallest;
+    q < 0 narrows intervals that cover too much. The units are the W origins,
+    not the N values: the H values from one origin come from one window and
+    miss together, so counting them as N units made the finite-sample
+    correction too small, and the intervals covered less than ``level`` of a
+    later part (benchmarks/RESULTS.md, session 15).
     """
-    scores = np.maximum(lower - truth, truth - upper).reshape(-1, truth.shape[-1])  # (n, C)
-    rank = min(math.ceil((len(scores) + 1) * level), len(scores))
+    scores = np.maximum(lower - truth, truth - upper).reshape(-1, truth.shape[-1])  # (N, C)
+    units = truth.shape[0]
+    covered = min(math.ceil((units + 1) * level), units)  # of the units
+    rank = -(-len(scores) * covered // units)  # ceil(N covered / n), in integers
     return np.sort(scores, axis=0)[rank - 1]  # (C,)
 
 

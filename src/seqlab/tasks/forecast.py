@@ -28,7 +28,7 @@ Metrics are in original units (see ``seqlab.data.timeseries.forecast_metrics``):
 ``mae``, ``rmse``, ``mase`` of the chosen method, ``coverage`` and ``msis`` (``interval_score``) of its 80%
 interval (the direct head's 10% and 90% quantiles around the forecast,
 widened per column by the margin that makes it hold 80% of the validation
-values: conformalised quantile regression, see ``conformal_margin``),
+values: conformalised quantile regression, its origins the exchangeable units, see ``conformal_margin``),
 ``direct_mase`` and ``autoregressive_mase`` of the two heads, and the same
 three metrics for each classical baseline on the same origins and horizon
 (see ``seqlab.models.forecast_baselines``): ``naive_*``, ``seasonal_naive_*``

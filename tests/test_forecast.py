@@ -1213,6 +1213,31 @@ def test_future_times_go_on_as_the_time_column_does(cells, expected):
     assert future_times(cells, 2) == expected
 
 
+def test_sdmx_csv_is_read_in_long_format_and_stacked_series_without_a_time_are_refused(tmp_path):
+    """SDMX-CSV, as Eurostat, the OECD and the ECB export: constant label columns, the series' names (geo), the time
+    as TIME_PERIOD, the value as OBS_VALUE and flags. TIME_PERIOD was not a time name, so with --target-columns the
+    three countries were read one after another as one series of 144 rows. Where no column reads as the time of
+    series stacked in blocks, the file is refused, not read so."""
+    rows = [f"ESTAT:UNE_RT_M(1.0),05/11/24 23:00:00,M,PC_ACT,{geo},{2019 + month // 12}-{month % 12 + 1:02d},"
+            f"{index + month % 5}.5,{'p' if month > 45 else ''}" for index, geo in enumerate(("AT", "BE", "DE"))
+            for month in range(48)]
+    path = tmp_path / "estat.csv"
+    path.write_text("DATAFLOW,LAST UPDATE,freq,unit,geo,TIME_PERIOD,OBS_VALUE,OBS_FLAG\n" + "\n".join(rows) + "\n",
+                    encoding="utf-8")
+    with pytest.raises(SeqlabError, match="forecast the numeric columns with --target-columns OBS_VALUE$"):
+        read_series(path)
+    series = read_series(path, target_columns="OBS_VALUE")
+    assert series.stacked_by == ["geo"] and series.columns == ["AT", "BE", "DE"] and series.time_name == "TIME_PERIOD"
+    assert len(series) == 48 and series.values[:, 1].tolist() == [1 + month % 5 + 0.5 for month in range(48)]
+    path.write_text(path.read_text(encoding="utf-8").replace("TIME_PERIOD", "Zeitraum"), encoding="utf-8")
+    with pytest.raises(SeqlabError, match="column 'geo' holds labels in blocks of rows \\(AT, BE, DE\\), as a file of "
+                                          "several series stacked one after another does, but no column reads as "
+                                          "their time; name it with --time-column"):
+        read_series(path, target_columns="OBS_VALUE")
+    assert read_series(path, target_columns="OBS_VALUE", time_column="Zeitraum").columns == ["AT", "BE", "DE"]
+    assert len(read_series(path, target_columns="OBS_VALUE", time_column="none")) == 144  # one series, as told
+
+
 def test_pandas_header_for_unnamed_index_and_columns_is_a_header(tmp_path):
     """``Series.to_csv`` of a series without a name (or a frame of an array) writes the header ",0" (",0,1"): names,
     not a first row of data. Read as data, it put a 0 before the series and an empty time before the dates."""

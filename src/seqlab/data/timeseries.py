@@ -142,7 +142,9 @@ MISSING_CHOICES = ("interpolate", "error")
 # header names that say a column is time, not a series: such a column is the time column wherever it stands (a unit
 # after the name, "Date (MM/DD/YYYY)" or "time [UTC]", is not part of it: ``_time_name``)
 TIME_NAMES = frozenset({"t", "time", "date", "datetime", "timestamp", "ds", "index", "year", "quarter", "month", "week",
-                        "day", "hour", "minute", "period", "step", "yr", "qtr", "mnth", "wk", "hr"})
+                        "day", "hour", "minute", "period", "step", "yr", "qtr", "mnth", "wk", "hr",
+                        # SDMX-CSV (Eurostat, the OECD, the ECB, the IMF), Statistics Canada, FRED
+                        "time_period", "ref_date", "observation_date"})
 NO_TIME_COLUMN = "none"  # time_column: no column is time; the rows are in time order as they stand
 # 7:30, 07:30:15, 24:00 (a day's end, as TMY3 files write it)
 TIME_OF_DAY = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}(?:\.\d*)?))?")
@@ -322,6 +324,14 @@ def read_series(path: str | Path, *, target_columns: str = "", time_column: str 
         targets = [index for index in range(width) if index not in time_columns and index not in stacked_by]
     if not targets:
         raise SeqlabError(f"{source} has no numeric column besides its time column")
+    if not stacked_by and time_column != NO_TIME_COLUMN and all(parsed[index] is None for index in time_columns):
+        stacked = _stacked_without_time(column_cells, targets)  # a first column of labels taken as time too
+        if stacked is not None:  # else each series would be read as the next rows of one
+            labels = first_few(list(dict.fromkeys(column_cells[stacked])), 3)
+            raise SeqlabError(f"{source}: column {names[stacked]!r} holds labels in blocks of rows ({labels}), as a "
+                              "file of several series stacked one after another does, but no column reads as their "
+                              "time; name it with --time-column, or pass --time-column none if the rows are one "
+                              "series in time order")
     counts = collections.Counter(names[index] for index in targets)
     named_twice = next((name for name, count in counts.items() if count > 1), None) if has_header else None
     if named_twice is not None:  # its forecasts, metrics and plots would be told apart by position alone
@@ -471,6 +481,24 @@ def _ragged(source: str, rows: list[list[str]], line: int, width: int, skipped: 
     ``_notes_above``. ``skipped``: the file's lines before ``rows``."""
     return (_notes_above(source, rows, width, skipped)
             or f"{source}: line {line} has {len(rows[line - 1 - skipped])} cells, the first row has {width}")
+
+
+def _stacked_without_time(column_cells: list[list[str]], used: list[int]) -> int | None:
+    """A column, not in ``used``, of labels (text, neither numbers nor times) that come in blocks of at least three
+    rows, each label in one block (AT, AT, ..., BE, BE, ...), as the series' names of a file in long format do; or
+    None."""
+    for index, cells in enumerate(column_cells):
+        if index in used or all(cell.lower() in MISSING_CELLS or is_number(cell) for cell in cells):
+            continue
+        blocks = [label for label, _ in itertools.groupby(cells)]
+        if 2 <= len(blocks) == len(set(blocks)) and len(cells) >= 3 * len(blocks) and _clock(cells) is None:
+            return index
+    return None
+
+
+def first_few(names: list[str], count: int) -> str:
+    """The first ``count`` names, comma-separated, and ", ..." where there are more."""
+    return ", ".join(names[:count]) + (", ..." if len(names) > count else "")
 
 
 def _unnamed_by_pandas(rows: list[list[str]]) -> bool:

@@ -76,7 +76,7 @@ from ..backbones.base import State
 from ..config import Config
 from ..data.batches import Batch
 from ..data.timeseries import (BUILTIN_PREFIX, ForecastWindows, Scaler, TimeSeries, calendar_features, clearly_best,
-                               column_metrics, conformal_margin, forecast_metrics, future_times, gather_windows,
+                               column_metrics, conformal_margin, first_few, forecast_metrics, future_times, gather_windows,
                                guess_season, history_length, interval_coverage, interval_score, naive_scale,
                                plot_forecast, read_series, split_point)
 from ..errors import SeqlabError
@@ -263,18 +263,18 @@ class ForecastTask(Task):
                 self.initial_weights = InitialWeights(self.config, ("embedding", "backbone"))
         count = len(series.empty_rows)
         left_out = (f"; {count} {'series' if series.stacked_by else 'row' + ('s' if count > 1 else '')} without a "
-                    f"value left out ({_first_few(series.empty_rows, 3)})" if count else "")
+                    f"value left out ({first_few(series.empty_rows, 3)})" if count else "")
         if series.stacked_by:
             self.notes.append(f"forecast: {series.source} is in long format: {len(series.columns)} series by "
                               f"{', '.join(map(repr, series.stacked_by))}, read side by side, one row per time "
-                              f"({_first_few(series.columns, 4)}){left_out}")
+                              f"({first_few(series.columns, 4)}){left_out}")
         if series.notes_lines:
             self.notes.append(f"forecast: {series.source}: its first {series.notes_lines} lines, above an empty line, "
                               "are notes, not the table: skipped")
         if series.transposed:
             self.notes.append(f"forecast: {series.source} has its times across the header and a series on each "
                               f"row: read as {len(series.columns)} series over {len(series)} times "
-                              f"({_first_few(series.columns, 4)}){left_out}")
+                              f"({first_few(series.columns, 4)}){left_out}")
         if series.interpolated:
             filled = ", ".join(f"{name}: {count}" for name, count in series.interpolated.items())
             self.notes.append(f"forecast: {series.source}: filled {sum(series.interpolated.values())} missing values "
@@ -582,11 +582,6 @@ def _verdict(method: str, anchor: str, metrics: dict[str, float]) -> str:
     if ours == theirs:
         return f"{forecast} has MASE {ours:.3f}, equal to the best baseline, {best}{note}"
     return f"{forecast} has MASE {ours:.3f}, better than the best baseline, {best} {theirs:.3f}{note}"
-
-
-def _first_few(names: list[str], count: int) -> str:
-    """The first ``count`` names, comma-separated, and ", ..." where there are more."""
-    return ", ".join(names[:count]) + (", ..." if len(names) > count else "")
 
 
 def _plot_path(source: str) -> Path:

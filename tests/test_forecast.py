@@ -1216,19 +1216,20 @@ def test_future_times_go_on_as_the_time_column_does(cells, expected):
 def test_sdmx_csv_is_read_in_long_format_and_stacked_series_without_a_time_are_refused(tmp_path):
     """SDMX-CSV, as Eurostat, the OECD and the ECB export: constant label columns, the series' names (geo), the time
     as TIME_PERIOD, the value as OBS_VALUE and flags. TIME_PERIOD was not a time name, so with --target-columns the
-    three countries were read one after another as one series of 144 rows. Where no column reads as the time of
-    series stacked in blocks, the file is refused, not read so."""
+    three countries were read one after another as one series of 144 rows, and without it the file was refused for
+    its labels. OBS_VALUE is now the target by default. Where no column reads as the time of series stacked in
+    blocks, the file is refused, not read so."""
     rows = [f"ESTAT:UNE_RT_M(1.0),05/11/24 23:00:00,M,PC_ACT,{geo},{2019 + month // 12}-{month % 12 + 1:02d},"
             f"{index + month % 5}.5,{'p' if month > 45 else ''}" for index, geo in enumerate(("AT", "BE", "DE"))
             for month in range(48)]
     path = tmp_path / "estat.csv"
     path.write_text("DATAFLOW,LAST UPDATE,freq,unit,geo,TIME_PERIOD,OBS_VALUE,OBS_FLAG\n" + "\n".join(rows) + "\n",
                     encoding="utf-8")
-    with pytest.raises(SeqlabError, match="forecast the numeric columns with --target-columns OBS_VALUE$"):
-        read_series(path)
-    series = read_series(path, target_columns="OBS_VALUE")
-    assert series.stacked_by == ["geo"] and series.columns == ["AT", "BE", "DE"] and series.time_name == "TIME_PERIOD"
-    assert len(series) == 48 and series.values[:, 1].tolist() == [1 + month % 5 + 0.5 for month in range(48)]
+    for series in (read_series(path), read_series(path, target_columns="OBS_VALUE")):  # OBS_VALUE: the default
+        assert series.stacked_by == ["geo"] and series.columns == ["AT", "BE", "DE"]
+        assert series.time_name == "TIME_PERIOD" and len(series) == 48
+        assert series.values[:, 1].tolist() == [1 + month % 5 + 0.5 for month in range(48)]
+    assert read_series(path).sdmx and not read_series(path, target_columns="OBS_VALUE").sdmx
     path.write_text(path.read_text(encoding="utf-8").replace("TIME_PERIOD", "Zeitraum"), encoding="utf-8")
     with pytest.raises(SeqlabError, match="column 'geo' holds labels in blocks of rows \\(AT, BE, DE\\), as a file of "
                                           "several series stacked one after another does, but no column reads as "

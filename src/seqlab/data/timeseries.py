@@ -76,6 +76,7 @@ class TimeSeries:
     # series without a value, left out: rows of that table, or series of a file in long format
     empty_rows: list[str] = field(default_factory=list)
     notes_lines: int = 0  # lines of notes above the table, ended by an empty line, skipped (``_notes_lines``)
+    sdmx: bool = False  # SDMX-CSV, its observations (``SDMX_VALUE``) the series, its other columns labels
 
     def __len__(self) -> int:
         return self.values.shape[0]
@@ -146,6 +147,9 @@ TIME_NAMES = frozenset({"t", "time", "date", "datetime", "timestamp", "ds", "ind
                         # SDMX-CSV (Eurostat, the OECD, the ECB, the IMF), Statistics Canada, FRED
                         "time_period", "ref_date", "observation_date"})
 NO_TIME_COLUMN = "none"  # time_column: no column is time; the rows are in time order as they stand
+# SDMX-CSV's column of observations (Eurostat, the OECD, the ECB, the IMF): its series, where no target is named; the
+# file's other columns name the series (geo), the time (TIME_PERIOD) or hold attributes (units, flags, decimals)
+SDMX_VALUE = "OBS_VALUE"
 # 7:30, 07:30:15, 24:00 (a day's end, as TMY3 files write it)
 TIME_OF_DAY = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}(?:\.\d*)?))?")
 
@@ -180,7 +184,8 @@ def read_series(path: str | Path, *, target_columns: str = "", time_column: str 
     named by one to three columns of repeating labels or integers: ``symbol``;
     ``store,item``) is read with its series side by side
     (``TimeSeries.stacked_by`` names those columns; see ``_id_columns``); a
-    time a series lacks is a missing value. Any other column of text
+    time a series lacks is a missing value; in SDMX-CSV (a header with ``OBS_VALUE``, ``SDMX_VALUE``) that column is
+    the target unless ``target_columns`` names others. Any other column of text
     is refused naming the numeric columns to give ``--target-columns``. Missing values (``MISSING_CELLS``: empty,
     nan, NA, ...; in a file of one column, an empty line or ``""``, as pandas writes a NaN there) are filled by
     linear interpolation between their neighbours (the nearest value at either end) and counted in
@@ -310,6 +315,9 @@ def read_series(path: str | Path, *, target_columns: str = "", time_column: str 
             _check_time_increases([column_cells[index] for index in clock], [parsed[index] for index in clock],
                                   [names[index] for index in clock], source, first_data_line)
     time_columns = [index for index in time_columns if index not in stacked_by]
+    sdmx = has_header and not target_columns and SDMX_VALUE in names  # the other columns: labels and attributes
+    if sdmx:
+        target_columns = SDMX_VALUE
     if target_columns:
         targets = [_resolve_column(spec, names, source) for spec in target_columns.split(",")]
         for index in targets:
@@ -370,7 +378,7 @@ def read_series(path: str | Path, *, target_columns: str = "", time_column: str 
     return TimeSeries(values, columns, source, named=has_header, interpolated=interpolated,
                       stacked_by=[names[index] for index in stacked_by],
                       time_name=names[clock[0]] if single else "", times=times if single else [],
-                      transposed=bool(across), empty_rows=empty_rows, notes_lines=notes)
+                      transposed=bool(across), empty_rows=empty_rows, notes_lines=notes, sdmx=sdmx)
 
 
 YEAR_HEADER = re.compile(r"(1[0-9]{3}|2[0-9]{3})(?: \[YR\1\])?")  # 1990, or 1990 [YR1990] as the World Bank writes

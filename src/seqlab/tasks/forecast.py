@@ -268,6 +268,9 @@ class ForecastTask(Task):
             self.notes.append(f"forecast: {series.source} is in long format: {len(series.columns)} series by "
                               f"{', '.join(map(repr, series.stacked_by))}, read side by side, one row per time "
                               f"({first_few(series.columns, 4)}){left_out}")
+        if series.sdmx:
+            self.notes.append(f"forecast: {series.source} is SDMX-CSV: its observations (OBS_VALUE) are forecast, its "
+                              "other columns read as labels and attributes; --target-columns chooses others")
         if series.notes_lines:
             self.notes.append(f"forecast: {series.source}: its first {series.notes_lines} lines, above an empty line, "
                               "are notes, not the table: skipped")

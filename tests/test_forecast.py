@@ -762,6 +762,24 @@ def test_missing_values_are_interpolated_and_counted(tmp_path):
         read_series(fred, missing="error")
 
 
+def test_values_below_a_limit_are_half_the_limit_and_counted(tmp_path, capsys):
+    """Google Trends writes "<1" for a term searched, but under 1 on its scale, below a title and an empty line; a
+    laboratory writes "<0.05" below its detection limit. Each is read as half its limit, counted, and said once."""
+    path = tmp_path / "trends.csv"
+    weeks = [f"2019-{month:02d}-{day:02d}" for month in range(1, 13) for day in (1, 8, 15, 22)]
+    cells = [str(10 + index % 7) for index in range(48)]
+    cells[5], cells[30] = "<1", "< 0.05"
+    path.write_text("Category: All categories\n\nWeek,seqlab: (Worldwide)\n"
+                    + "".join(f"{week},{cell}\n" for week, cell in zip(weeks, cells)), encoding="utf-8")
+    series = read_series(path)
+    assert series.values[5, 0] == 0.5 and series.values[30, 0] == 0.025 and series.values[6, 0] == 16
+    assert series.below_limit == {"seqlab: (Worldwide)": 2} and not series.interpolated
+    assert main(["train", "--task", "forecast", "--data", str(path), "--out", str(tmp_path / "run"), "--max-steps", "1",
+                 "--threads", "1"]) == 0
+    assert capsys.readouterr().err.count("read 2 cells below a limit (such as <1) as half the limit "
+                                         "(seqlab: (Worldwide): 2)") == 1
+
+
 def test_builtin_series_are_fixed_and_plausible():
     ball = read_series("builtin:ball")
     assert ball.columns == ["x", "y"] and len(ball) > 3000

@@ -77,6 +77,7 @@ class TimeSeries:
     empty_rows: list[str] = field(default_factory=list)
     notes_lines: int = 0  # lines of notes above the table, ended by an empty line, skipped (``_notes_lines``)
     sdmx: bool = False  # SDMX-CSV, its observations (``SDMX_VALUE``) the series, its other columns labels
+    below_limit: dict[str, int] = field(default_factory=dict)  # cells "<1" read as half their limit, per column
 
     def __len__(self) -> int:
         return self.values.shape[0]
@@ -150,6 +151,9 @@ NO_TIME_COLUMN = "none"  # time_column: no column is time; the rows are in time 
 # SDMX-CSV's column of observations (Eurostat, the OECD, the ECB, the IMF): its series, where no target is named; the
 # file's other columns name the series (geo), the time (TIME_PERIOD) or hold attributes (units, flags, decimals)
 SDMX_VALUE = "OBS_VALUE"
+# a value known only to lie below a limit: "<1" (Google Trends: searched, but under 1 on its 0-100 scale), "<0.05" (a
+# laboratory's detection limit)
+BELOW_LIMIT = re.compile(r"<\s*(\d+(?:\.\d*)?|\.\d+)")
 # 7:30, 07:30:15, 24:00 (a day's end, as TMY3 files write it)
 TIME_OF_DAY = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}(?:\.\d*)?))?")
 
@@ -184,7 +188,8 @@ def read_series(path: str | Path, *, target_columns: str = "", time_column: str 
     named by one to three columns of repeating labels or integers: ``symbol``;
     ``store,item``) is read with its series side by side
     (``TimeSeries.stacked_by`` names those columns; see ``_id_columns``); a
-    time a series lacks is a missing value; in SDMX-CSV (a header with ``OBS_VALUE``, ``SDMX_VALUE``) that column is
+    time a series lacks is a missing value. A cell below a limit (``<1``, ``<0.05``) is read as half the limit and
+    counted in ``TimeSeries.below_limit``. In SDMX-CSV (a header with ``OBS_VALUE``, ``SDMX_VALUE``) that column is
     the target unless ``target_columns`` names others. Any other column of text
     is refused naming the numeric columns to give ``--target-columns``. Missing values (``MISSING_CELLS``: empty,
     nan, NA, ...; in a file of one column, an empty line or ``""``, as pandas writes a NaN there) are filled by
@@ -348,10 +353,15 @@ def read_series(path: str | Path, *, target_columns: str = "", time_column: str 
                           f"{named_twice!r}; rename one, or leave one out with --target-columns")
 
     values = np.empty((len(data_rows), len(targets)))
+    below_limit: collections.Counter[str] = collections.Counter()
     for row_index, row in enumerate(data_rows):
         line = first_data_line + row_index
         for position, column in enumerate(targets):
             cell = row[column]
+            below = BELOW_LIMIT.fullmatch(cell)
+            if below:  # known only to lie between 0 and the limit: half of it, as a detection limit is commonly read
+                cell = repr(float(below.group(1)) / 2)
+                below_limit[names[column]] += 1
             if cell.lower() in MISSING_CELLS:
                 if missing == "error":
                     raise SeqlabError(f"{source}: line {line}, column {names[column]!r} is missing "
@@ -378,7 +388,8 @@ def read_series(path: str | Path, *, target_columns: str = "", time_column: str 
     return TimeSeries(values, columns, source, named=has_header, interpolated=interpolated,
                       stacked_by=[names[index] for index in stacked_by],
                       time_name=names[clock[0]] if single else "", times=times if single else [],
-                      transposed=bool(across), empty_rows=empty_rows, notes_lines=notes, sdmx=sdmx)
+                      transposed=bool(across), empty_rows=empty_rows, notes_lines=notes, sdmx=sdmx,
+                      below_limit=dict(below_limit))
 
 
 YEAR_HEADER = re.compile(r"(1[0-9]{3}|2[0-9]{3})(?: \[YR\1\])?")  # 1990, or 1990 [YR1990] as the World Bank writes

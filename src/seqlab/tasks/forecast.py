@@ -278,6 +278,11 @@ class ForecastTask(Task):
             self.notes.append(f"forecast: {series.source} has its times across the header and a series on each "
                               f"row: read as {len(series.columns)} series over {len(series)} times "
                               f"({first_few(series.columns, 4)}){left_out}")
+        if series.below_limit:
+            counted = ", ".join(f"{name}: {count}" for name, count in series.below_limit.items())
+            total = sum(series.below_limit.values())
+            self.notes.append(f"forecast: {series.source}: read {total} cell{'s' if total > 1 else ''} below a limit "
+                              f"(such as <1) as half the limit ({counted})")
         if series.interpolated:
             filled = ", ".join(f"{name}: {count}" for name, count in series.interpolated.items())
             self.notes.append(f"forecast: {series.source}: filled {sum(series.interpolated.values())} missing values "
@@ -521,6 +526,8 @@ class ForecastTask(Task):
                                   "verdict": _verdict(self.method, self.anchor, metrics)}
         if series.interpolated:
             report["interpolated"] = dict(series.interpolated)
+        if series.below_limit:
+            report["below_limit"] = dict(series.below_limit)
         return report
 
     # ------------------------------------------------------------- predict

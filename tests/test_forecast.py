@@ -762,6 +762,30 @@ def test_missing_values_are_interpolated_and_counted(tmp_path):
         read_series(fred, missing="error")
 
 
+def test_rows_listed_newest_first_are_read_oldest_first(tmp_path, capsys):
+    """Brokers' and exchanges' downloads list prices newest first: times that all decrease are read in reverse, said
+    once, and predict goes on after the newest; a message about a cell still names its line in the file. Times out
+    of order either way are still refused."""
+    days = [f"2020-01-{day:02d}" for day in range(1, 31)]
+    path = tmp_path / "prices.csv"
+    path.write_text('"Date","Price"\n' + "".join(f'"{day}","{100 + index % 7}.5"\n'
+                                                for index, day in reversed(list(enumerate(days)))), encoding="utf-8")
+    series = read_series(path)
+    assert series.newest_first and series.times == days
+    assert series.values[:, 0].tolist() == [100 + index % 7 + 0.5 for index in range(30)]
+    assert future_times(series.times, 1) == ["2020-01-31"]
+    assert main(["train", "--task", "forecast", "--data", str(path), "--out", str(tmp_path / "run"), "--max-steps", "1",
+                 "--threads", "1"]) == 0
+    assert capsys.readouterr().err.count("lists its rows newest first: read oldest first") == 1
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace('"2020-01-28","106.5"', '"2020-01-28","oops"'), encoding="utf-8")
+    with pytest.raises(SeqlabError, match="line 4, column 'Price': 'oops' is not a number"):
+        read_series(path)
+    path.write_text(text.replace("2020-01-28", "2020-01-02"), encoding="utf-8")
+    with pytest.raises(SeqlabError, match="does not increase at line 3"):
+        read_series(path)
+
+
 def test_values_below_a_limit_are_half_the_limit_and_counted(tmp_path, capsys):
     """Google Trends writes "<1" for a term searched, but under 1 on its scale, below a title and an empty line; a
     laboratory writes "<0.05" below its detection limit. Each is read as half its limit, counted, and said once."""

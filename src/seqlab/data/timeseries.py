@@ -78,6 +78,7 @@ class TimeSeries:
     notes_lines: int = 0  # lines of notes above the table, ended by an empty line, skipped (``_notes_lines``)
     sdmx: bool = False  # SDMX-CSV, its observations (``SDMX_VALUE``) the series, its other columns labels
     below_limit: dict[str, int] = field(default_factory=dict)  # cells "<1" read as half their limit, per column
+    newest_first: bool = False  # the file's rows run from the newest time to the oldest; read oldest first
 
     def __len__(self) -> int:
         return self.values.shape[0]
@@ -183,7 +184,8 @@ def read_series(path: str | Path, *, target_columns: str = "", time_column: str 
     day, 13:30, read after the first column's dates or with the named ones). ``time_column="none"``: none is.
     They must increase: the named ones read together left to right (a year,
     month and day in three columns), a first column of row numbers on its own;
-    a row out of order is refused, not forecast as a series. A file in long
+    a row out of order is refused, not forecast as a series. Rows whose times all decrease (newest first, as
+    brokers' and exchanges' downloads list prices) are read in reverse (``TimeSeries.newest_first``). A file in long
     format (its times repeat, and increase within the rows of each series,
     named by one to three columns of repeating labels or integers: ``symbol``;
     ``store,item``) is read with its series side by side
@@ -315,6 +317,12 @@ def read_series(path: str | Path, *, target_columns: str = "", time_column: str 
                               f"{cell!r} is not a time, where the column's other cells are (a "
                               "total or a note below the table?); remove the row or fix the cell")
     stacked_by = _id_columns(column_cells, clocks, time_columns, parsed)
+    readable = [parsed[index] for clock in clocks for index in clock if parsed[index] is not None]
+    newest_first = (not stacked_by and bool(readable) and len(data_rows) > 2
+                    and _first_fall([clock[::-1] for clock in readable], np.arange(len(data_rows))) is None)
+    if newest_first:  # a download that lists the newest row first (as brokers' sites write prices): oldest first
+        data_rows, column_cells = data_rows[::-1], [cells[::-1] for cells in column_cells]
+        parsed = {index: None if clock is None else clock[::-1] for index, clock in parsed.items()}
     if not stacked_by:
         for clock in clocks:
             _check_time_increases([column_cells[index] for index in clock], [parsed[index] for index in clock],
@@ -355,7 +363,7 @@ def read_series(path: str | Path, *, target_columns: str = "", time_column: str 
     values = np.empty((len(data_rows), len(targets)))
     below_limit: collections.Counter[str] = collections.Counter()
     for row_index, row in enumerate(data_rows):
-        line = first_data_line + row_index
+        line = first_data_line + (len(data_rows) - 1 - row_index if newest_first else row_index)
         for position, column in enumerate(targets):
             cell = row[column]
             below = BELOW_LIMIT.fullmatch(cell)
@@ -389,7 +397,7 @@ def read_series(path: str | Path, *, target_columns: str = "", time_column: str 
                       stacked_by=[names[index] for index in stacked_by],
                       time_name=names[clock[0]] if single else "", times=times if single else [],
                       transposed=bool(across), empty_rows=empty_rows, notes_lines=notes, sdmx=sdmx,
-                      below_limit=dict(below_limit))
+                      below_limit=dict(below_limit), newest_first=newest_first)
 
 
 YEAR_HEADER = re.compile(r"(1[0-9]{3}|2[0-9]{3})(?: \[YR\1\])?")  # 1990, or 1990 [YR1990] as the World Bank writes

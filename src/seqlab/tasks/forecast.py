@@ -278,6 +278,8 @@ class ForecastTask(Task):
             self.notes.append(f"forecast: {series.source} has its times across the header and a series on each "
                               f"row: read as {len(series.columns)} series over {len(series)} times "
                               f"({first_few(series.columns, 4)}){left_out}")
+        if series.newest_first:
+            self.notes.append(f"forecast: {series.source} lists its rows newest first: read oldest first")
         if series.below_limit:
             counted = ", ".join(f"{name}: {count}" for name, count in series.below_limit.items())
             total = sum(series.below_limit.values())

@@ -368,8 +368,9 @@ def read_series(path: str | Path, *, target_columns: str = "", time_column: str 
             cell = row[column]
             below = BELOW_LIMIT.fullmatch(cell)
             if below:  # known only to lie between 0 and the limit: half of it, as a detection limit is commonly read
-                cell = repr(float(below.group(1)) / 2)
+                values[row_index, position] = float(below.group(1)) / 2
                 below_limit[names[column]] += 1
+                continue
             if cell.lower() in MISSING_CELLS:
                 if missing == "error":
                     raise SeqlabError(f"{source}: line {line}, column {names[column]!r} is missing "

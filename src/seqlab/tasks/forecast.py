@@ -281,14 +281,13 @@ class ForecastTask(Task):
         if series.newest_first:
             self.notes.append(f"forecast: {series.source} lists its rows newest first: read oldest first")
         if series.below_limit:
-            counted = ", ".join(f"{name}: {count}" for name, count in series.below_limit.items())
             total = sum(series.below_limit.values())
             self.notes.append(f"forecast: {series.source}: read {total} cell{'s' if total > 1 else ''} below a limit "
-                              f"(such as <1) as half the limit ({counted})")
+                              f"(such as <1) as half the limit ({_per_column(series.below_limit)})")
         if series.interpolated:
-            filled = ", ".join(f"{name}: {count}" for name, count in series.interpolated.items())
             self.notes.append(f"forecast: {series.source}: filled {sum(series.interpolated.values())} missing values "
-                              f"by linear interpolation ({filled}); --missing error refuses them")
+                              f"by linear interpolation ({_per_column(series.interpolated)}); --missing error refuses "
+                              "them")
         self.series = series
         if self.ets_fits is None:
             # a file of many series fits them in as many processes as this one has torch threads (its CPU share)
@@ -594,6 +593,11 @@ def _verdict(method: str, anchor: str, metrics: dict[str, float]) -> str:
     if ours == theirs:
         return f"{forecast} has MASE {ours:.3f}, equal to the best baseline, {best}{note}"
     return f"{forecast} has MASE {ours:.3f}, better than the best baseline, {best} {theirs:.3f}{note}"
+
+
+def _per_column(counts: dict[str, int]) -> str:
+    """Counts per column as a note writes them: "a: 2, b: 1"."""
+    return ", ".join(f"{name}: {count}" for name, count in counts.items())
 
 
 def _plot_path(source: str) -> Path:
